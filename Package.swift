@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module layout follows DESIGN.md: C libraries are wrapped once each
+// (CLibPQ → Postgres, COpenSSL → X509, CRabbitMQ → AMQP); nothing else sees C pointers.
+let package = Package(
+    name: "CertFleet",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "certfleet", targets: ["certfleet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // Pure domain: no I/O, imports none of the other modules.
+        .target(name: "CertFleetCore"),
+
+        // PostgreSQL through libpq.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+
+        // OpenSSL 3 for X.509, keys, CSRs, AES-GCM, JWS.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "COpenSSLShim", dependencies: ["COpenSSL"]),
+        .target(name: "X509", dependencies: ["COpenSSL", "COpenSSLShim", "CertFleetCore"]),
+
+        // RabbitMQ (AMQP 0-9-1) through rabbitmq-c.
+        .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
+        .target(
+            name: "AMQP",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+
+        // Repositories over Postgres (and the migrator).
+        .target(
+            name: "Store",
+            dependencies: [
+                "CertFleetCore", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // The executable: commands and wiring only.
+        .executableTarget(
+            name: "certfleet",
+            dependencies: [
+                "CertFleetCore", "Postgres", "Store", "X509", "AMQP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .testTarget(name: "CertFleetCoreTests", dependencies: ["CertFleetCore"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
+        .testTarget(name: "X509Tests", dependencies: ["X509", "TestSupport"]),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
+
+        // Shared test helpers: locating the checkout, running deploy/local scripts, env.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+    ]
+)

@@ -1,0 +1,2 @@
+/// Pure domain: states, transitions, policies. No I/O.
+public enum CertFleetCoreModule {}

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// The `certfleet` executable: server processes and operator commands.
+@main
+struct CertFleet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certfleet",
+        abstract: "Self-hosted certificate lifecycle service.",
+        subcommands: [Bench.self])
+}
+
+/// `certfleet bench …`: benchmarks that print figures next to a baseline measured in the same run.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure CertFleet against a baseline tool in the same run.",
+        subcommands: [])
+}

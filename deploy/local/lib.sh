@@ -1,0 +1,124 @@
+# Shared helpers for the local stack scripts. Sourced, never run.
+# Every service lives in services/<name>.sh and defines <name>_packages,
+# <name>_start, <name>_stop, <name>_running and <name>_env.
+set -euo pipefail
+
+CERTFLEET_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# All service data, logs and pid files live here (git-ignored).
+CERTFLEET_STACK_DIR="${CERTFLEET_STACK_DIR:-$CERTFLEET_ROOT/.stack}"
+# The services `up` and `test` start, in order.
+# Default: every service defined under services/, in dependency order.
+if [ -z "${CERTFLEET_SERVICES:-}" ]; then
+    CERTFLEET_SERVICES=""
+    for _name in postgres rabbitmq pebble; do
+        [ -f "$CERTFLEET_ROOT/deploy/local/services/$_name.sh" ] && CERTFLEET_SERVICES="$CERTFLEET_SERVICES $_name"
+    done
+    CERTFLEET_SERVICES="${CERTFLEET_SERVICES# }"
+fi
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+# True while PID names a live, non-zombie process. PID 1 here reaps late,
+# so `kill -0` alone would report a stopped server as running.
+pid_alive() {
+    local pid="$1"
+    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+    local state
+    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" || return 1
+    [ "$state" != "Z" ]
+}
+
+# Waits up to $2 seconds (default 30) for PID to exit.
+wait_pid_gone() {
+    local pid="$1" limit="${2:-30}" i=0
+    while pid_alive "$pid"; do
+        sleep 0.1; i=$((i + 1))
+        [ "$i" -ge $((limit * 10)) ] && return 1
+    done
+    return 0
+}
+
+# Sends SIGNAL to the pid in FILE and waits for it to exit; SIGKILL after the limit.
+stop_pidfile() {
+    local file="$1" signal="${2:-TERM}" limit="${3:-30}"
+    [ -f "$file" ] || return 0
+    local pid
+    pid="$(head -n1 "$file" | tr -dc '0-9')"
+    if pid_alive "$pid"; then
+        kill "-$signal" "$pid" 2>/dev/null || true
+        if ! wait_pid_gone "$pid" "$limit"; then
+            log "pid $pid did not exit after SIG$signal; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            wait_pid_gone "$pid" 10 || true
+        fi
+    fi
+    rm -f "$file"
+}
+
+# Fails when something already listens on 127.0.0.1:PORT.
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+require_port_free() {
+    port_free "$1" || die "port $1 is already in use (set $2 to another port)"
+}
+
+# Installs the Debian packages that are missing; installs nothing when all are present.
+_apt_updated=0
+ensure_packages() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root or install them"
+    log "installing ${missing[*]}"
+    # Package install scripts must not start system-wide services (rabbitmq-server would).
+    local made_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    if [ "$_apt_updated" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+        _apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    [ "$made_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+    return 0
+}
+
+load_services() {
+    local name present=""
+    for name in $CERTFLEET_SERVICES; do
+        [ -f "$CERTFLEET_ROOT/deploy/local/services/$name.sh" ] || die "unknown service '$name'"
+        present="$present $name"
+    done
+    CERTFLEET_SERVICES="${present# }"
+    for name in $CERTFLEET_SERVICES; do
+        # shellcheck source=/dev/null
+        source "$CERTFLEET_ROOT/deploy/local/services/$name.sh"
+    done
+}
+
+# Packages the Swift build needs, whatever services run.
+build_packages() { echo libpq-dev libssl-dev librabbitmq-dev pkg-config; }
+
+ensure_all_packages() {
+    local pkgs=() name
+    read -r -a pkgs <<< "$(build_packages)"
+    for name in $CERTFLEET_SERVICES; do
+        read -r -a more <<< "$("${name}_packages")"
+        pkgs+=("${more[@]}")
+    done
+    ensure_packages "${pkgs[@]}"
+}
+
+# Prints `export NAME=value` lines for every service (for eval or a shell to source).
+print_env() {
+    local name
+    for name in $CERTFLEET_SERVICES; do "${name}_env"; done
+}
