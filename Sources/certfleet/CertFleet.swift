@@ -6,12 +6,12 @@ struct CertFleet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certfleet",
         abstract: "Self-hosted certificate lifecycle service.",
-        subcommands: [Bench.self])
+        subcommands: [Migrate.self, Bench.self])
 }
 
 /// `certfleet bench …`: benchmarks that print figures next to a baseline measured in the same run.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure CertFleet against a baseline tool in the same run.",
-        subcommands: [])
+        subcommands: [BenchPostgres.self, BenchAMQP.self, BenchX509.self])
 }
