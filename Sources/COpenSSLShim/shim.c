@@ -25,9 +25,6 @@ const ASN1_OBJECT *cf_sk_asn1_object_value(const EXTENDED_KEY_USAGE *eku, int in
     return sk_ASN1_OBJECT_value(eku, index);
 }
 void cf_extended_key_usage_free(EXTENDED_KEY_USAGE *eku) { EXTENDED_KEY_USAGE_free(eku); }
-BASIC_CONSTRAINTS *cf_basic_constraints(const X509 *cert, int *critical) {
-    return X509_get_ext_d2i(cert, NID_basic_constraints, critical, NULL);
-}
 
 int cf_req_add_subject_alt_names(X509_REQ *req, const char *const *values,
                                  const size_t *lengths, const int *kinds, size_t count) {

@@ -27,7 +27,6 @@ void cf_general_names_free(GENERAL_NAMES *names);
 int cf_sk_asn1_object_num(const EXTENDED_KEY_USAGE *eku);
 const ASN1_OBJECT *cf_sk_asn1_object_value(const EXTENDED_KEY_USAGE *eku, int index);
 void cf_extended_key_usage_free(EXTENDED_KEY_USAGE *eku);
-BASIC_CONSTRAINTS *cf_basic_constraints(const X509 *cert, int *critical);
 
 /// Builds a subjectAltName extension from DNS names and IP addresses and adds
 /// it to the request. `kinds[i]` is 0 for a DNS name, 1 for an IP address
