@@ -130,6 +130,11 @@ public struct PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringCo
 
     /// Decodes one PEM block; never prompts for a passphrase.
     static func read(_ block: PEMBlock, passphrase: String?) throws(X509Error) -> PrivateKey {
+        if let der = block.der, let pointer = decodeTyped(der, label: block.label) {
+            let key = PrivateKey(handle: PKeyHandle(pointer))
+            guard key.details.isSupported else { throw .unsupportedKey(key.details.summary) }
+            return key
+        }
         var asked: Int32 = 0
         let pointer = try OpenSSL.withReadBIO(block.text) { bio throws(X509Error) -> OpaquePointer? in
             if let passphrase {
@@ -149,6 +154,52 @@ public struct PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringCo
         let key = PrivateKey(handle: PKeyHandle(pointer))
         guard key.details.isSupported else { throw .unsupportedKey(key.details.summary) }
         return key
+    }
+
+    /// Fast path for unencrypted keys: OpenSSL 3.0 tries every decoder when
+    /// the key type is unknown (about 0.5 ms for RSA); naming the type first
+    /// (from the label, or the PKCS#8 algorithm) makes it about 4x faster.
+    /// Nil sends the caller to the general reader, which also reports errors.
+    private static func decodeTyped(_ der: [UInt8], label: String) -> OpaquePointer? {
+        let type: Int32
+        switch label {
+        case "RSA PRIVATE KEY": type = EVP_PKEY_RSA
+        case "EC PRIVATE KEY": type = EVP_PKEY_EC
+        case "PRIVATE KEY":
+            guard let nid = pkcs8AlgorithmNID(der) else { return nil }
+            switch nid {
+            case NID_rsaEncryption: type = EVP_PKEY_RSA
+            case NID_X9_62_id_ecPublicKey: type = EVP_PKEY_EC
+            case NID_ED25519: type = EVP_PKEY_ED25519
+            default: return nil
+            }
+        default: return nil
+        }
+        let key: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var cursor = buffer.baseAddress
+            guard let key = d2i_PrivateKey(type, nil, &cursor, buffer.count) else { return nil }
+            if cursor != buffer.baseAddress.map({ $0 + buffer.count }) { EVP_PKEY_free(key); return nil }
+            return key
+        }
+        if key == nil { _ = OpenSSL.drainErrors() }
+        return key
+    }
+
+    /// The algorithm NID of an unencrypted PKCS#8 PrivateKeyInfo.
+    private static func pkcs8AlgorithmNID(_ der: [UInt8]) -> Int32? {
+        der.withUnsafeBufferPointer { buffer -> Int32? in
+            var cursor = buffer.baseAddress
+            guard let info = d2i_PKCS8_PRIV_KEY_INFO(nil, &cursor, buffer.count) else {
+                _ = OpenSSL.drainErrors()
+                return nil
+            }
+            defer { PKCS8_PRIV_KEY_INFO_free(info) }
+            var algorithm: UnsafePointer<X509_ALGOR>? = nil
+            guard PKCS8_pkey_get0(nil, nil, nil, &algorithm, info) == 1, let algorithm else { return nil }
+            var object: OpaquePointer? = nil
+            X509_ALGOR_get0(&object, nil, nil, algorithm)
+            return object.map { OBJ_obj2nid($0) }
+        }
     }
 
     /// Unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
