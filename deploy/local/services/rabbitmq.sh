@@ -20,14 +20,24 @@ rabbitmq_env() {
     echo "export CERTFLEET_AMQP_PORT='$CERTFLEET_AMQP_PORT'"
 }
 
+# Execs a command in its own session with an empty signal mask and default
+# SIGTERM/SIGPIPE. A caller may have blocked signals (Swift's test runner spawns
+# children with nearly all signals blocked); servers started from it would then
+# ignore our SIGTERM. Exec without fork, so `$!` is the server's pid (setsid(1)
+# may fork). perl-base (POSIX) is part of every Debian system.
+# Replaces the calling shell: call it in a subshell, `( _rabbitmq_unmasked … )`.
+_rabbitmq_unmasked() {
+    exec perl -MPOSIX -e 'sigprocmask(SIG_SETMASK, POSIX::SigSet->new); $SIG{TERM} = $SIG{PIPE} = "DEFAULT"; POSIX::setsid(); exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"' -- "$@"
+}
+
 _rabbitmq_pidof() { [ -f "$1" ] && head -n1 "$1" | tr -dc '0-9'; }
 
 rabbitmq_running() { pid_alive "$(_rabbitmq_pidof "$RMQ_DIR/rabbitmq.pid" || true)"; }
 
-# Runs a RabbitMQ program with the node's environment. The /usr/sbin wrappers
+# Runs a RabbitMQ program with the node's environment (replaces the shell; use a subshell). The /usr/sbin wrappers
 # switch to the rabbitmq user, so the programs under /usr/lib/rabbitmq/bin are called directly.
 _rabbitmq_exec() {
-    env HOME="$RMQ_DIR/home" \
+    _rabbitmq_unmasked env HOME="$RMQ_DIR/home" \
         RABBITMQ_NODENAME="$RMQ_NODE" \
         RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
         RABBITMQ_NODE_PORT="$CERTFLEET_AMQP_PORT" \
@@ -69,8 +79,8 @@ _rabbitmq_start_epmd() {
     require_port_free "$CERTFLEET_AMQP_EPMD_PORT" CERTFLEET_AMQP_EPMD_PORT
     # Started in the foreground (not -daemon) so $! is epmd's own pid; stdio to
     # files so a caller reading our output is not held open by it.
-    setsid epmd -address 127.0.0.1 -port "$CERTFLEET_AMQP_EPMD_PORT" \
-        </dev/null >"$RMQ_DIR/log/epmd.log" 2>&1 &
+    ( _rabbitmq_unmasked epmd -address 127.0.0.1 -port "$CERTFLEET_AMQP_EPMD_PORT" \
+        </dev/null >"$RMQ_DIR/log/epmd.log" 2>&1 ) &
     echo $! > "$RMQ_DIR/epmd.pid"
     local i
     for i in $(seq 1 50); do
@@ -88,11 +98,11 @@ rabbitmq_start() {
     _rabbitmq_start_epmd
     rm -f "$RMQ_DIR/rabbitmq.pid"
     log "starting rabbitmq $RMQ_NODE on 127.0.0.1:$CERTFLEET_AMQP_PORT"
-    _rabbitmq_exec setsid "$CERTFLEET_RABBITMQ_BIN/rabbitmq-server" \
-        </dev/null >"$RMQ_DIR/log/server.out" 2>&1 &
+    ( _rabbitmq_exec "$CERTFLEET_RABBITMQ_BIN/rabbitmq-server" \
+        </dev/null >"$RMQ_DIR/log/server.out" 2>&1 ) &
     # `wait` (unlike await_startup) tolerates a node that has not registered yet.
-    if ! _rabbitmq_exec "$CERTFLEET_RABBITMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" wait "$RMQ_DIR/rabbitmq.pid" --timeout 120 \
-        >"$RMQ_DIR/log/wait.log" 2>&1; then
+    if ! ( _rabbitmq_exec "$CERTFLEET_RABBITMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" wait "$RMQ_DIR/rabbitmq.pid" --timeout 120 \
+        >"$RMQ_DIR/log/wait.log" 2>&1 ); then
         cat "$RMQ_DIR/log/wait.log" >&2
         tail -n 30 "$RMQ_DIR/log/server.out" >&2
         die "rabbitmq did not start"

@@ -1,2 +1,0 @@
-/// AMQP 0-9-1 on rabbitmq-c (see issue 4).
-public enum AMQPModule {}
