@@ -4,12 +4,12 @@ import COpenSSL
 public enum Digest {
     /// SHA-256 of `bytes` (32 bytes).
     public static func sha256<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
-        hash(Array(bytes), EVP_sha256(), 32)
+        hash(Array(bytes), FetchedDigest.sha256.pointer, 32)
     }
 
     /// SHA-384 of `bytes` (48 bytes).
     public static func sha384<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
-        hash(Array(bytes), EVP_sha384(), 48)
+        hash(Array(bytes), FetchedDigest.sha384.pointer, 48)
     }
 
     /// HMAC-SHA256 (RFC 2104), as ACME External Account Binding uses with `HS256`.
@@ -55,6 +55,21 @@ public enum Digest {
         precondition(ok && Int(length) == size, "digest failed: \(OpenSSL.drainErrors())")
         return out
     }
+}
+
+/// A digest implementation fetched once: `EVP_sha256()` makes OpenSSL 3 look
+/// the implementation up again on every use, a visible cost per signature.
+final class FetchedDigest: @unchecked Sendable {
+    // Sendable: a fetched EVP_MD is immutable and reference-counted by OpenSSL.
+    let pointer: OpaquePointer
+
+    private init(_ name: String) {
+        guard let md = EVP_MD_fetch(nil, name, nil) else { preconditionFailure("OpenSSL has no \(name)") }
+        pointer = md
+    }
+
+    static let sha256 = FetchedDigest("SHA256")
+    static let sha384 = FetchedDigest("SHA384")
 }
 
 /// Cryptographically secure random bytes (OpenSSL's DRBG, seeded from the OS).

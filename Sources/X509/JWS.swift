@@ -47,8 +47,8 @@ public enum JWS {
     /// `r ‖ s` of RFC 7518 section 3.4, not OpenSSL's DER.
     public static func signature(signingInput: [UInt8], key: PrivateKey) throws(X509Error) -> [UInt8] {
         switch try algorithm(for: key) {
-        case .es256: return try rawECDSA(key.sign(signingInput, digest: .sha256), width: 32)
-        case .es384: return try rawECDSA(key.sign(signingInput, digest: .sha384), width: 48)
+        case .es256: return try rawECDSA(key.signECDSA(signingInput, digest: .sha256), width: 32)
+        case .es384: return try rawECDSA(key.signECDSA(signingInput, digest: .sha384), width: 48)
         case .rs256: return try key.sign(signingInput, digest: .sha256)
         case .edDSA: return try key.sign(signingInput, digest: nil)
         case .hs256: throw .invalidArgument("HS256 signs with a MAC key, not a private key")

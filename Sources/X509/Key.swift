@@ -241,6 +241,26 @@ public struct PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringCo
     public var description: String { "PrivateKey(\(details.summary))" }
     public var debugDescription: String { description }
 
+    /// ECDSA over `message` hashed with `digest`, DER-encoded. Hashing first and
+    /// signing the digest skips the per-call digest fetch of EVP_DigestSignInit
+    /// in OpenSSL 3.0 (about 15 % of an ES256 signature).
+    func signECDSA(_ message: [UInt8], digest: DigestAlgorithm) throws(X509Error) -> [UInt8] {
+        let hash = digest == .sha256 ? Digest.sha256(message) : Digest.sha384(message)
+        guard let context = EVP_PKEY_CTX_new_from_pkey(nil, handle.pointer, nil) else {
+            throw OpenSSL.failure("EVP_PKEY_CTX_new_from_pkey")
+        }
+        defer { EVP_PKEY_CTX_free(context) }
+        var length = 0
+        guard EVP_PKEY_sign_init(context) == 1, EVP_PKEY_sign(context, nil, &length, hash, hash.count) == 1 else {
+            throw OpenSSL.failure("EVP_PKEY_sign_init")
+        }
+        var signature = [UInt8](repeating: 0, count: length)
+        guard signature.withUnsafeMutableBufferPointer({ EVP_PKEY_sign(context, $0.baseAddress, &length, hash, hash.count) }) == 1 else {
+            throw OpenSSL.failure("EVP_PKEY_sign")
+        }
+        return Array(signature.prefix(length))
+    }
+
     /// Signs `message` (hashing it with `digest`; nil for Ed25519, which hashes
     /// internally). ECDSA signatures come back DER-encoded, as OpenSSL makes them.
     func sign(_ message: [UInt8], digest: DigestAlgorithm?) throws(X509Error) -> [UInt8] {
@@ -266,7 +286,7 @@ public struct PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringCo
 /// Hash functions used for signatures.
 enum DigestAlgorithm {
     case sha256, sha384
-    var md: OpaquePointer? { self == .sha256 ? EVP_sha256() : EVP_sha384() }
+    var md: OpaquePointer? { self == .sha256 ? FetchedDigest.sha256.pointer : FetchedDigest.sha384.pointer }
 }
 
 /// A public key (from a certificate, a CSR or a private key).
