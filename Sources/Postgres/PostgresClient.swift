@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -209,4 +210,18 @@ extension PostgresError {
     }
 
     var commitMayHaveHappened: Bool { detail == PostgresTransaction.commitInDoubt }
+}
+
+extension PostgresConfiguration {
+    /// The same connection string aimed at another database on the same server(s).
+    public static func connectionString(_ connectionString: String, replacingDatabase database: String) -> String {
+        if connectionString.hasPrefix("postgres://") || connectionString.hasPrefix("postgresql://"),
+           var components = URLComponents(string: connectionString) {
+            components.path = "/" + database
+            return components.string ?? connectionString
+        }
+        // In keyword strings a later keyword overrides an earlier one.
+        let quoted = database.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+        return connectionString + " dbname='\(quoted)'"
+    }
 }

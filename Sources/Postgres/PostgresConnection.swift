@@ -28,6 +28,9 @@ final class PostgresConnection: @unchecked Sendable {
             PQfinish(handle)
             throw PostgresError(kind: .connectionFailed, message: message)
         }
+        // Server notices ("relation already exists, skipping") are not errors; libpq
+        // would print them to stderr, mixing them into command output.
+        PQsetNoticeReceiver(handle, { _, _ in }, nil)
         return PostgresConnection(handle: handle)
     }
 
