@@ -8,6 +8,12 @@ public struct Migration: Sendable, Equatable {
     public let version: String
     public let name: String
     public let sql: String
+
+    public init(version: String, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
 }
 
 /// Why migrating refused or failed.
