@@ -39,15 +39,22 @@ public enum TestStack {
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        // Files, not pipes: a daemon started by the script may inherit a pipe's write
+        // end and keep it open forever, so reading a pipe to EOF would never return.
+        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("cf-\(UUID().uuidString).out")
         let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("cf-\(UUID().uuidString).err")
+        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         FileManager.default.createFile(atPath: errorFile.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: errorFile) }
-        let out = Pipe()
-        process.standardOutput = out
+        defer {
+            try? FileManager.default.removeItem(at: outputFile)
+            try? FileManager.default.removeItem(at: errorFile)
+        }
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = try FileHandle(forWritingTo: errorFile)
+        process.standardInput = FileHandle.nullDevice
         try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let output = (try? Data(contentsOf: outputFile)) ?? Data()
         guard process.terminationStatus == 0 else {
             let errors = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
             throw CommandFailed(

@@ -56,6 +56,19 @@ stop_pidfile() {
     rm -f "$file"
 }
 
+# Runs a command that starts a daemon with every inherited descriptor above 2
+# closed, so the daemon cannot hold a caller's pipe open (a test reading our
+# output to EOF would otherwise wait for the daemon to exit).
+detached() {
+    (
+        for fd in /proc/self/fd/*; do
+            fd="${fd##*/}"
+            [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+        done
+        exec "$@" </dev/null
+    )
+}
+
 # Fails when something already listens on 127.0.0.1:PORT.
 port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null

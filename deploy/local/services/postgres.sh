@@ -48,7 +48,7 @@ postgres_start() {
     rm -f "$data/postmaster.pid"
     require_port_free "$CERTFLEET_PG_PORT" CERTFLEET_PG_PORT
     log "starting postgres on 127.0.0.1:$CERTFLEET_PG_PORT"
-    runuser -u postgres -- "$CERTFLEET_PG_BIN/pg_ctl" -D "$data" -l "$PG_DIR/server.log" -w -t 60 \
+    detached runuser -u postgres -- "$CERTFLEET_PG_BIN/pg_ctl" -D "$data" -l "$PG_DIR/server.log" -w -t 60 \
         -o "-c listen_addresses=127.0.0.1 -p $CERTFLEET_PG_PORT -c unix_socket_directories=$data/run -c max_connections=300 -c shared_buffers=256MB" \
         start >/dev/null || { tail -n 20 "$PG_DIR/server.log" >&2; die "postgres did not start"; }
     local i

@@ -1,2 +1,0 @@
-/// Pure domain: states, transitions, policies. No I/O.
-public enum CertFleetCoreModule {}

@@ -1,0 +1,227 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+
+/// How to reach PostgreSQL and how many connections to keep.
+public struct PostgresConfiguration: Sendable {
+    /// A libpq connection string: a URL (`postgres://user@host:5432/db`) or keywords
+    /// (`host=h1,h2 port=5432,5433 dbname=certfleet target_session_attrs=read-write`).
+    public var connectionString: String
+    /// The most connections open at once (and I/O threads running libpq calls).
+    public var maxConnections: Int
+    /// Shown in `pg_stat_activity`.
+    public var applicationName: String
+    /// How often a transaction is run again after a serialization failure, deadlock
+    /// or a connection lost before COMMIT was sent.
+    public var transactionAttempts: Int
+
+    public init(connectionString: String, maxConnections: Int = 8, applicationName: String = "certfleet", transactionAttempts: Int = 5) {
+        self.connectionString = connectionString
+        self.maxConnections = max(1, maxConnections)
+        self.applicationName = applicationName
+        self.transactionAttempts = max(1, transactionAttempts)
+    }
+}
+
+/// A bounded pool of libpq connections with an async API.
+///
+/// Blocking libpq calls run on the pool's own threads (an `NIOThreadPool` with one
+/// thread per connection), never on Swift's cooperative executor. A connection the
+/// server closed is noticed and reconnected before use, so the pool recovers by
+/// itself after a database restart.
+public final class PostgresClient: Sendable {
+    public let configuration: PostgresConfiguration
+    let logger: Logger
+    private let threads: NIOThreadPool
+    private let state = NIOLockedValueBox(PoolState())
+
+    private struct PoolState {
+        var idle: [PostgresConnection] = []
+        var open = 0
+        var waiters: [CheckedContinuation<PostgresConnection?, Error>] = []
+        var closed = false
+    }
+
+    public init(configuration: PostgresConfiguration, logger: Logger = Logger(label: "certfleet.postgres")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.threads = NIOThreadPool(numberOfThreads: configuration.maxConnections)
+        threads.start()
+    }
+
+    /// Convenience: a pool for CONNECTIONSTRING with default settings.
+    public convenience init(_ connectionString: String, maxConnections: Int = 8) {
+        self.init(configuration: PostgresConfiguration(connectionString: connectionString, maxConnections: maxConnections))
+    }
+
+    /// Closes every connection and stops the I/O threads. Later calls throw `.poolClosed`.
+    public func shutdown() async {
+        let (idle, waiters) = state.withLockedValue { state -> ([PostgresConnection], [CheckedContinuation<PostgresConnection?, Error>]) in
+            state.closed = true
+            defer { state.idle = []; state.waiters = [] }
+            return (state.idle, state.waiters)
+        }
+        waiters.forEach { $0.resume(throwing: PostgresError(kind: .poolClosed, message: "pool closed")) }
+        _ = idle  // released here; deinit runs PQfinish
+        try? await threads.shutdownGracefully()
+    }
+
+    // MARK: - the public query API
+
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await withConnection { connection in try await connection.query(query) }
+    }
+
+    /// Runs BODY in a transaction: COMMIT when it returns, ROLLBACK when it throws.
+    ///
+    /// Serialization failures, deadlocks and a connection lost before COMMIT run
+    /// the whole body again (up to `transactionAttempts` times), so BODY must not
+    /// have effects outside the database.
+    public func transaction<T: Sendable>(
+        isolation: TransactionIsolation = .readCommitted,
+        _ body: (PostgresTransaction) async throws -> T
+    ) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await withConnection { connection in
+                    try await connection.runTransaction(isolation: isolation, body)
+                }
+            } catch let error as PostgresError where attempt < configuration.transactionAttempts && error.isRetryableTransaction {
+                logger.debug("transaction retried", metadata: ["attempt": "\(attempt)", "reason": "\(error.sqlState?.code ?? "connection")"])
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))
+            }
+        }
+    }
+
+    /// Lends one connection to BODY; all calls on it are serialised on one I/O thread at a time.
+    public func withConnection<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
+        let connection = try await checkout()
+        let lease = PostgresTransaction(connection: connection, pool: self)
+        do {
+            let value = try await body(lease)
+            release(connection)
+            return value
+        } catch {
+            release(connection)
+            throw error
+        }
+    }
+
+    // MARK: - pool mechanics
+
+    /// Runs a blocking libpq call on an I/O thread.
+    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await threads.runIfActive(work)
+        } catch let error as PostgresError {
+            throw error
+        } catch is NIOThreadPoolError.ThreadPoolInactive {
+            throw PostgresError(kind: .poolClosed, message: "pool closed")
+        }
+    }
+
+    private enum Checkout { case ready(PostgresConnection), open, wait }
+
+    private func checkout() async throws -> PostgresConnection {
+        let decision: Checkout = try state.withLockedValue { state in
+            if state.closed { throw PostgresError(kind: .poolClosed, message: "pool closed") }
+            if let connection = state.idle.popLast() { return .ready(connection) }
+            if state.open < configuration.maxConnections { state.open += 1; return .open }
+            return .wait
+        }
+        switch decision {
+        case .ready(let connection):
+            return try await prepare(connection)
+        case .open:
+            return try await openConnection()
+        case .wait:
+            let handed = try await withCheckedThrowingContinuation { continuation in
+                state.withLockedValue { $0.waiters.append(continuation) }
+            }
+            // nil: a slot was freed by a broken connection; open a new one in its place.
+            if let handed { return try await prepare(handed) }
+            return try await openConnection()
+        }
+    }
+
+    private func prepare(_ connection: PostgresConnection) async throws -> PostgresConnection {
+        do {
+            try await run { try connection.reconnectIfClosed() }
+            return connection
+        } catch {
+            discard()
+            throw error
+        }
+    }
+
+    private func openConnection() async throws -> PostgresConnection {
+        let conninfo = configuration.connectionString, name = configuration.applicationName
+        do {
+            return try await run { try PostgresConnection.connect(conninfo, applicationName: name) }
+        } catch {
+            discard()
+            throw error
+        }
+    }
+
+    /// Returns a connection to the pool, or drops it when it is broken or mid-transaction.
+    func release(_ connection: PostgresConnection) {
+        if connection.isBroken || connection.isInTransaction {
+            discard()
+            return
+        }
+        let waiter: CheckedContinuation<PostgresConnection?, Error>? = state.withLockedValue { state in
+            if state.closed { state.open -= 1; return nil }
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.idle.append(connection)
+            return nil
+        }
+        waiter?.resume(returning: connection)
+    }
+
+    /// Gives up a connection slot (broken connection or failed connect).
+    private func discard() {
+        let waiter: CheckedContinuation<PostgresConnection?, Error>? = state.withLockedValue { state in
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }  // the waiter takes over the slot
+            state.open -= 1
+            return nil
+        }
+        waiter?.resume(returning: nil)
+    }
+}
+
+/// Transaction isolation levels.
+public enum TransactionIsolation: String, Sendable {
+    case readCommitted = "READ COMMITTED"
+    case repeatableRead = "REPEATABLE READ"
+    case serializable = "SERIALIZABLE"
+}
+
+extension PostgresError {
+    /// Failures after which running the whole transaction again is safe and may succeed.
+    var isRetryableTransaction: Bool {
+        if kind == .connectionLost || kind == .connectionFailed { return !commitMayHaveHappened }
+        return sqlState?.isRetryableTransactionFailure ?? false
+    }
+
+    var commitMayHaveHappened: Bool { detail == PostgresTransaction.commitInDoubt }
+}
+
+extension PostgresConfiguration {
+    /// The same connection string aimed at another database on the same server(s).
+    public static func connectionString(_ connectionString: String, replacingDatabase database: String) -> String {
+        if connectionString.hasPrefix("postgres://") || connectionString.hasPrefix("postgresql://"),
+           var components = URLComponents(string: connectionString) {
+            components.path = "/" + database
+            return components.string ?? connectionString
+        }
+        // In keyword strings a later keyword overrides an earlier one.
+        let quoted = database.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+        return connectionString + " dbname='\(quoted)'"
+    }
+}

@@ -1,0 +1,44 @@
+/// A connection lent to one caller: inside `transaction {}` every statement runs
+/// in the same transaction; inside `withConnection {}` each statement commits alone.
+public struct PostgresTransaction: Sendable {
+    let connection: PostgresConnection
+    let pool: PostgresClient
+
+    /// Runs one statement with bound parameters.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        let connection = self.connection
+        return try await pool.run { try connection.query(query) }
+    }
+
+    /// Runs trusted SQL text without parameters (several statements allowed).
+    /// For migrations and fixed statements only; values always go through `query`.
+    @discardableResult
+    public func simpleQuery(_ sql: String) async throws -> PostgresRows {
+        let connection = self.connection
+        return try await pool.run { try connection.simpleQuery(sql) }
+    }
+
+    static let commitInDoubt = "the connection broke while COMMIT was in flight"
+
+    func runTransaction<T: Sendable>(isolation: TransactionIsolation, _ body: (PostgresTransaction) async throws -> T) async throws -> T {
+        try await simpleQuery("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        let value: T
+        do {
+            value = try await body(self)
+        } catch {
+            if !connection.isBroken { _ = try? await simpleQuery("ROLLBACK") }
+            throw error
+        }
+        do {
+            try await simpleQuery("COMMIT")
+        } catch let error as PostgresError where error.kind == .connectionLost {
+            // The server may or may not have committed: never retry blindly.
+            throw PostgresError(kind: .connectionLost, message: error.message, detail: Self.commitInDoubt)
+        } catch {
+            if !connection.isBroken { _ = try? await simpleQuery("ROLLBACK") }
+            throw error
+        }
+        return value
+    }
+}

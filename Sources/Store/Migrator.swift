@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import Postgres
+
+/// One SQL file of `schemas/migrations/`, named `NNNN_description.sql`.
+public struct Migration: Sendable, Equatable {
+    /// The number before the first underscore; files apply in this order.
+    public let version: String
+    public let name: String
+    public let sql: String
+
+    public init(version: String, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+}
+
+/// Why migrating refused or failed.
+public enum MigrationError: Error, CustomStringConvertible, Equatable {
+    /// An applied migration's file was edited afterwards: the database and the files disagree.
+    case checksumMismatch(version: String, name: String)
+    /// A file name does not follow `NNNN_description.sql`, or two files share a version.
+    case badFileName(String)
+    /// No migrations directory was found.
+    case directoryNotFound([String])
+
+    public var description: String {
+        switch self {
+        case .checksumMismatch(let version, let name):
+            return "migration \(version) (\(name)) was changed after it was applied; restore the file and add a new migration instead"
+        case .badFileName(let file):
+            return "migration file '\(file)' must be named NNNN_description.sql with a unique NNNN"
+        case .directoryNotFound(let tried):
+            return "no migrations directory found (tried \(tried.joined(separator: ", "))); pass --migrations DIR or set CERTFLEET_MIGRATIONS_DIR"
+        }
+    }
+}
+
+/// Applies pending migrations in order, each in its own transaction, recording
+/// each with a checksum. Safe to run from several processes at once: an advisory
+/// lock serialises them, and the loser finds everything applied.
+public struct Migrator: Sendable {
+    /// Key of the advisory lock (any constant; 'cfmigrat' in ASCII).
+    static let lockKey: Int64 = 0x6366_6D69_6772_6174
+    let db: PostgresClient
+    let migrations: [Migration]
+    let logger: Logger
+
+    public init(db: PostgresClient, migrations: [Migration], logger: Logger = Logger(label: "certfleet.migrate")) {
+        self.db = db
+        self.migrations = migrations.sorted { $0.version < $1.version }
+        self.logger = logger
+    }
+
+    /// Reads `*.sql` from DIRECTORY.
+    public static func load(from directory: URL) throws -> [Migration] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
+        var seen = Set<String>()
+        return try files.map { file in
+            let stem = String(file.dropLast(4))
+            guard let underscore = stem.firstIndex(of: "_"), stem[..<underscore].allSatisfy(\.isNumber),
+                  !stem[..<underscore].isEmpty, seen.insert(String(stem[..<underscore])).inserted
+            else { throw MigrationError.badFileName(file) }
+            let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            return Migration(version: String(stem[..<underscore]), name: String(stem[stem.index(after: underscore)...]), sql: sql)
+        }
+    }
+
+    /// The migrations directory: EXPLICIT, else `$CERTFLEET_MIGRATIONS_DIR`, else
+    /// `schemas/migrations` under the working directory or beside the executable's checkout.
+    public static func locateDirectory(explicit: String?) throws -> URL {
+        var candidates: [String] = []
+        if let explicit { candidates.append(explicit) }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["CERTFLEET_MIGRATIONS_DIR"] { candidates.append(fromEnvironment) }
+        candidates.append(FileManager.default.currentDirectoryPath + "/schemas/migrations")
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = executable.deletingLastPathComponent()
+        for _ in 0..<4 {  // .build/<triple>/debug/certfleet → checkout root
+            candidates.append(directory.appendingPathComponent("schemas/migrations").path)
+            candidates.append(directory.appendingPathComponent("share/certfleet/migrations").path)
+            directory.deleteLastPathComponent()
+        }
+        var isDirectory: ObjCBool = false
+        for candidate in candidates where FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory) && isDirectory.boolValue {
+            return URL(fileURLWithPath: candidate)
+        }
+        throw MigrationError.directoryNotFound(Array(candidates.prefix(3)))
+    }
+
+    /// Applies what is pending and returns it (empty when the database is current).
+    @discardableResult
+    public func migrate() async throws -> [Migration] {
+        var applied: [Migration] = []
+        for migration in migrations {
+            let didApply = try await db.transaction { tx -> Bool in
+                // Held until this transaction ends: concurrent migrators wait here, then see the row.
+                try await tx.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))")
+                // Inside the lock: two first runs would otherwise race on creating the table.
+                try await tx.simpleQuery("""
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now())
+                    """)
+                let checksum = try await tx.query("SELECT encode(sha256(convert_to(\(migration.sql), 'UTF8')), 'hex') AS c")
+                    .first!.decode(String.self, "c")
+                if let recorded = try await tx.query("SELECT checksum FROM schema_migrations WHERE version = \(migration.version)").first {
+                    guard try recorded.decode(String.self, "checksum") == checksum else {
+                        throw MigrationError.checksumMismatch(version: migration.version, name: migration.name)
+                    }
+                    return false
+                }
+                try await tx.simpleQuery(migration.sql)
+                try await tx.query("""
+                    INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(checksum))
+                    """)
+                return true
+            }
+            if didApply {
+                logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                applied.append(migration)
+            }
+        }
+        return applied
+    }
+
+    /// Versions recorded as applied, in order.
+    public func appliedVersions() async throws -> [String] {
+        let exists = try await db.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS e").first!.decode(Bool.self, "e")
+        guard exists else { return [] }
+        return try await db.query("SELECT version FROM schema_migrations ORDER BY version").map { try $0.decode(String.self, "version") }
+    }
+}

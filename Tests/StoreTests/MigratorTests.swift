@@ -1,0 +1,106 @@
+import Foundation
+import Postgres
+import Store
+import Testing
+import TestSupport
+
+/// A database of its own for one test, dropped at the end.
+struct ScratchDatabase {
+    let name: String
+    let url: String
+    let admin: PostgresClient
+
+    static func create() async throws -> ScratchDatabase {
+        let admin = PostgresClient(TestStack.databaseURL, maxConnections: 1)
+        let name = "test_\(UUID().uuidString.prefix(8).lowercased())"
+        try await admin.query("CREATE DATABASE \(unescaped: name)")
+        return ScratchDatabase(name: name, url: PostgresConfiguration.connectionString(TestStack.databaseURL, replacingDatabase: name), admin: admin)
+    }
+
+    func drop() async {
+        _ = try? await admin.query("DROP DATABASE \(unescaped: name) WITH (FORCE)")
+        await admin.shutdown()
+    }
+}
+
+@Suite("Migrations")
+struct MigratorTests {
+    static let directory = TestStack.root.appendingPathComponent("schemas/migrations")
+
+    @Test func theProjectsMigrationsApplyOnceAndTheSecondRunIsANoOp() async throws {
+        let scratch = try await ScratchDatabase.create()
+        let db = PostgresClient(scratch.url, maxConnections: 2)
+        let migrations = try Migrator.load(from: Self.directory)
+        #expect(!migrations.isEmpty)
+        let first = try await Migrator(db: db, migrations: migrations).migrate()
+        #expect(first.map(\.version) == migrations.map(\.version))
+        let second = try await Migrator(db: db, migrations: migrations).migrate()
+        #expect(second.isEmpty)
+        let tables = try await db.query("""
+            SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name
+            """).map { try $0.decode(String.self, "table_name") }
+        for table in ["acme_accounts", "acme_challenges", "api_keys", "bindings", "certificate_versions", "certificates",
+                      "events", "jobs", "outbox", "projects", "schema_migrations"] {
+            #expect(tables.contains(table), "missing table \(table)")
+        }
+        await db.shutdown()
+        await scratch.drop()
+    }
+
+    @Test func concurrentMigratorsApplyEachMigrationOnce() async throws {
+        let scratch = try await ScratchDatabase.create()
+        let migrations = try Migrator.load(from: Self.directory)
+        let applied = try await withThrowingTaskGroup(of: [Migration].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    let db = PostgresClient(scratch.url, maxConnections: 1)
+                    defer { Task { await db.shutdown() } }
+                    return try await Migrator(db: db, migrations: migrations).migrate()
+                }
+            }
+            return try await group.reduce(into: [Migration]()) { $0 += $1 }
+        }
+        #expect(applied.map(\.version).sorted() == migrations.map(\.version).sorted())
+        let db = PostgresClient(scratch.url, maxConnections: 1)
+        #expect(try await Migrator(db: db, migrations: migrations).appliedVersions() == migrations.map(\.version))
+        await db.shutdown()
+        await scratch.drop()
+    }
+
+    @Test func anEditedAppliedMigrationIsRefused() async throws {
+        let scratch = try await ScratchDatabase.create()
+        let db = PostgresClient(scratch.url, maxConnections: 1)
+        let original = [Migration(version: "0001", name: "one", sql: "CREATE TABLE one (id int)")]
+        try await Migrator(db: db, migrations: original).migrate()
+        let edited = [
+            Migration(version: "0001", name: "one", sql: "CREATE TABLE one (id bigint)"),
+            Migration(version: "0002", name: "two", sql: "CREATE TABLE two (id int)"),
+        ]
+        await #expect(throws: MigrationError.checksumMismatch(version: "0001", name: "one")) {
+            try await Migrator(db: db, migrations: edited).migrate()
+        }
+        // Nothing after the mismatch ran.
+        #expect(try await Migrator(db: db, migrations: edited).appliedVersions() == ["0001"])
+        await db.shutdown()
+        await scratch.drop()
+    }
+
+    @Test func aFailingMigrationLeavesNothingBehind() async throws {
+        let scratch = try await ScratchDatabase.create()
+        let db = PostgresClient(scratch.url, maxConnections: 1)
+        let broken = [Migration(version: "0001", name: "broken", sql: "CREATE TABLE half (id int); SELECT no_such_function();")]
+        await #expect(throws: PostgresError.self) { try await Migrator(db: db, migrations: broken).migrate() }
+        #expect(try await db.query("SELECT to_regclass('half') IS NULL AS gone").first!.decode(Bool.self, "gone"))
+        #expect(try await Migrator(db: db, migrations: broken).appliedVersions().isEmpty)
+        await db.shutdown()
+        await scratch.drop()
+    }
+
+    @Test func badFileNamesAreRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mig-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "SELECT 1".write(to: dir.appendingPathComponent("first.sql"), atomically: true, encoding: .utf8)
+        #expect(throws: MigrationError.badFileName("first.sql")) { try Migrator.load(from: dir) }
+    }
+}
