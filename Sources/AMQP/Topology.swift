@@ -62,6 +62,11 @@ public struct Topology: Sendable, Hashable {
         self.queues = queues
         self.bindings = bindings
     }
+
+    /// CertFleet's topology (names in `CertFleetTopology`).
+    public static func certfleet(prefix: String = "certfleet") -> Topology {
+        CertFleetTopology(prefix: prefix).topology
+    }
 }
 
 /// CertFleet's names, in one place (DESIGN.md "AMQP topology").

@@ -204,3 +204,48 @@ actor Received {
     var first: AMQPDelivery? { deliveries.first }
     func append(_ delivery: AMQPDelivery) { deliveries.append(delivery) }
 }
+
+@Suite struct ShutdownTests {
+    @Test func cancelEndsDeliveriesButInFlightAcksStillCount() async throws {
+        let connection = try await AMQPTest.connect("cancel")
+        let names = AMQPTest.uniqueTopology("cancel")
+        try await connection.declare(names.topology)
+        for index in 0..<3 {
+            try await connection.publish(AMQPTest.message("\(index)"), exchange: names.jobsExchange, routingKey: "issue")
+        }
+        let consumer = try await connection.consume(queue: names.jobQueue("issue"), prefetch: 1)
+        var iterator = consumer.makeAsyncIterator()
+        let inFlight = try #require(try await iterator.next())
+        try await consumer.cancel()
+        // The sequence ends (the prefetch window held only the one in hand)…
+        #expect(try await iterator.next() == nil)
+        // …and the delivery being worked on can still be acked before shutdown.
+        try await consumer.ack(inFlight)
+        #expect(await AMQPTest.eventually { (try? await connection.queueStatus(names.jobQueue("issue")).messages) == 2 })
+        await AMQPTest.cleanUp(names, on: connection)
+        await connection.close()
+        #expect(!connection.isConnected)
+        await #expect(throws: AMQPError.closed) {
+            try await connection.publish(AMQPTest.message("late"), exchange: names.jobsExchange, routingKey: "issue")
+        }
+    }
+
+    @Test func closeWaitsForOutstandingConfirms() async throws {
+        let connection = try await AMQPTest.connect("drain")
+        let names = AMQPTest.uniqueTopology("drain")
+        try await connection.declare(names.topology)
+        let cleaner = try await AMQPTest.connect("drain-check")
+        // Submitted before close: the inbox is FIFO, so each is sent and then confirmed before the connection closes.
+        let publishes = (0..<100).map { index in
+            Task { try await connection.publish(AMQPTest.message("\(index)"), exchange: names.jobsExchange, routingKey: "renew") }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        await connection.close()
+        var confirmed = 0
+        for publish in publishes where (try? await publish.value) != nil { confirmed += 1 }
+        #expect(confirmed == 100)
+        #expect(try await cleaner.queueStatus(names.jobQueue("renew")).messages == confirmed)
+        await AMQPTest.cleanUp(names, on: cleaner)
+        await cleaner.close()
+    }
+}
