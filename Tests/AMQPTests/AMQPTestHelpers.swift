@@ -50,18 +50,29 @@ enum AMQPTest {
 struct PrivateBroker {
     let environment: [String: String]
     let url: String
+    /// `amqps://…` when started with a TLS directory.
+    let tlsURL: String?
 
-    init() {
+    /// With `tlsDirectory` (ca.pem, server.pem, server.key) the broker also listens with TLS.
+    init(tlsDirectory: String? = nil) {
         let directory = TestStack.privateStackDirectory("rabbitmq")
         var ports: Set<Int> = []
-        while ports.count < 3 { ports.insert(TestStack.freePort()) }
+        while ports.count < 4 { ports.insert(TestStack.freePort()) }
         let sorted = Array(ports)
-        environment = [
+        var environment = [
             "CERTFLEET_STACK_DIR": directory.path,
             "CERTFLEET_AMQP_PORT": "\(sorted[0])",
             "CERTFLEET_AMQP_DIST_PORT": "\(sorted[1])",
             "CERTFLEET_AMQP_EPMD_PORT": "\(sorted[2])",
         ]
+        if let tlsDirectory {
+            environment["CERTFLEET_AMQPS_PORT"] = "\(sorted[3])"
+            environment["CERTFLEET_AMQP_TLS_DIR"] = tlsDirectory
+            tlsURL = "amqps://guest:guest@localhost:\(sorted[3])/"
+        } else {
+            tlsURL = nil
+        }
+        self.environment = environment
         url = "amqp://guest:guest@127.0.0.1:\(sorted[0])/"
     }
 
@@ -77,14 +88,23 @@ struct PrivateBroker {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("cf-rmq-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
         let environment = ProcessInfo.processInfo.environment.merging(self.environment) { _, new in new }
-        let status: Int32 = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(returning: Self.spawnAndWait(["/bin/bash", script, action, "rabbitmq"], environment, log))
-            }
-        }
+        let status = await Spawn.run(["/bin/bash", script, action, "rabbitmq"], environment: environment, log: log)
         guard status == 0 else {
             let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             throw BrokerControlFailed(action: action, status: status, output: output)
+        }
+    }
+}
+
+/// Runs programs without Foundation's `Process` (see `PrivateBroker.ctl`).
+enum Spawn {
+    /// Runs `arguments` to completion on a thread of its own; stdout and stderr go to `log`.
+    static func run(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+                    log: String) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: spawnAndWait(arguments, environment, log))
+            }
         }
     }
 
