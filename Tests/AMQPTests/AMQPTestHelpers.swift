@@ -50,12 +50,13 @@ enum AMQPTest {
 struct PrivateBroker {
     let environment: [String: String]
     let url: String
+    let directory: URL
     /// `amqps://…` when started with a TLS directory.
     let tlsURL: String?
 
     /// With `tlsDirectory` (ca.pem, server.pem, server.key) the broker also listens with TLS.
     init(tlsDirectory: String? = nil) {
-        let directory = TestStack.privateStackDirectory("rabbitmq")
+        directory = TestStack.privateStackDirectory("rabbitmq")
         var ports: Set<Int> = []
         while ports.count < 4 { ports.insert(TestStack.freePort()) }
         let sorted = Array(ports)
@@ -77,7 +78,11 @@ struct PrivateBroker {
     }
 
     func start() async throws { try await ctl("start") }
-    func stop() async throws { try await ctl("stop") }
+    /// Stops the broker; with `removingData` its directory (data, logs, cookie) goes too.
+    func stop(removingData: Bool = false) async throws {
+        try await ctl("stop")
+        if removingData { try? FileManager.default.removeItem(at: directory) }
+    }
 
     /// `deploy/local/ctl ACTION rabbitmq` for this instance. Not `TestStack.ctl`:
     /// Foundation's `Process.waitUntilExit` never returned inside the test runner

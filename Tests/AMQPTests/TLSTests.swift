@@ -31,10 +31,11 @@ import TestSupport
         do {
             try await check(try #require(broker.tlsURL), tls)
         } catch {
-            try? await broker.stop()
+            try? await broker.stop(removingData: true)
             throw error
         }
-        try await broker.stop()
+        try await broker.stop(removingData: true)
+        try? FileManager.default.removeItem(atPath: tls)
     }
 
     private func check(_ url: String, _ tls: String) async throws {
