@@ -176,7 +176,7 @@ final class Driver: @unchecked Sendable {
         // Never sent: safe for the caller to retry.
         let waiting = waitingPublishes
         waitingPublishes.removeAll()
-        for request in waiting { request.continuation.resume(throwing: AMQPError.connectionLost(error.description)) }
+        for request in waiting { request.complete(.failure(.connectionLost(error.description))) }
         for record in consumers.values { record.incarnation = 0 }
         if case .draining = phase { return }
         phase = .disconnected
@@ -224,7 +224,7 @@ final class Driver: @unchecked Sendable {
     func finishShutdown() {
         let waiting = waitingPublishes
         waitingPublishes.removeAll()
-        for request in waiting { request.continuation.resume(throwing: AMQPError.closed) }
+        for request in waiting { request.complete(.failure(.closed)) }
         confirms.failAll(.unconfirmed("connection closed before the broker confirmed"))
         if let conn {
             // Closing the connection closes its channels; unacked deliveries are requeued.

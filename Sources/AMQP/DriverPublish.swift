@@ -1,13 +1,14 @@
 import CRabbitMQ
 import Foundation
 
-/// One `publish` call waiting for its confirm.
-struct PublishRequest {
+/// One message waiting to be sent and confirmed; `complete` runs once, on the
+/// connection's thread, with the broker's verdict.
+struct PublishRequest: Sendable {
     var message: AMQPMessage
     var exchange: String
     var routingKey: String
     var mandatory: Bool
-    var continuation: CheckedContinuation<Void, any Error>
+    var complete: @Sendable (Result<Void, AMQPError>) -> Void
 }
 
 /// Publisher confirms on the publish channel. Delivery tags are consecutive
@@ -17,7 +18,7 @@ struct ConfirmTracker {
     private struct Pending {
         let tag: UInt64
         let messageID: String?
-        let continuation: CheckedContinuation<Void, any Error>
+        let complete: @Sendable (Result<Void, AMQPError>) -> Void
         var returned: BrokerReply?
         var settled = false
     }
@@ -34,8 +35,8 @@ struct ConfirmTracker {
         nextTag = 1
     }
 
-    mutating func add(messageID: String?, continuation: CheckedContinuation<Void, any Error>) {
-        entries.append(Pending(tag: nextTag, messageID: messageID, continuation: continuation))
+    mutating func add(messageID: String?, complete: @escaping @Sendable (Result<Void, AMQPError>) -> Void) {
+        entries.append(Pending(tag: nextTag, messageID: messageID, complete: complete))
         nextTag += 1
         outstanding += 1
     }
@@ -61,11 +62,11 @@ struct ConfirmTracker {
             outstanding -= 1
             let entry = entries[index]
             if !acked {
-                entry.continuation.resume(throwing: AMQPError.nacked)
+                entry.complete(.failure(.nacked))
             } else if let returned = entry.returned {
-                entry.continuation.resume(throwing: AMQPError.unroutable(returned))
+                entry.complete(.failure(.unroutable(returned)))
             } else {
-                entry.continuation.resume()
+                entry.complete(.success(()))
             }
         }
         while head < entries.count && entries[head].settled { head += 1 }
@@ -80,7 +81,7 @@ struct ConfirmTracker {
 
     mutating func failAll(_ error: AMQPError) {
         for index in head..<entries.count where !entries[index].settled {
-            entries[index].continuation.resume(throwing: error)
+            entries[index].complete(.failure(error))
         }
         entries.removeAll(keepingCapacity: true)
         head = 0
@@ -92,10 +93,10 @@ extension Driver {
     func publish(_ request: PublishRequest) {
         switch phase {
         case .closed, .draining:
-            return request.continuation.resume(throwing: AMQPError.closed)
+            return request.complete(.failure(.closed))
         default:
             guard conn != nil else {
-                return request.continuation.resume(throwing: AMQPError.connectionLost("not connected; reconnecting"))
+                return request.complete(.failure(.connectionLost("not connected; reconnecting")))
             }
         }
         if confirms.outstanding >= configuration.publishWindow || !waitingPublishes.isEmpty {
@@ -114,7 +115,7 @@ extension Driver {
         waitingPublishes.removeFirst(batch.count)
         for request in batch {
             guard conn != nil else {
-                request.continuation.resume(throwing: AMQPError.connectionLost("not connected; reconnecting"))
+                request.complete(.failure(.connectionLost("not connected; reconnecting")))
                 continue
             }
             send(request)
@@ -123,7 +124,7 @@ extension Driver {
 
     private func send(_ request: PublishRequest) {
         guard let connection = conn else {
-            return request.continuation.resume(throwing: AMQPError.connectionLost("not connected; reconnecting"))
+            return request.complete(.failure(.connectionLost("not connected; reconnecting")))
         }
         defer { arena.reset() }
         var properties = arena.properties(request.message.properties)
@@ -136,10 +137,10 @@ extension Driver {
         }
         guard status == AMQP_STATUS_OK.rawValue else {
             // Part of the message may have left: its fate is unknown.
-            request.continuation.resume(throwing: AMQPError.unconfirmed(amqpErrorString(status)))
+            request.complete(.failure(.unconfirmed(amqpErrorString(status))))
             connectionLost(.connectionLost(amqpErrorString(status)))
             return
         }
-        confirms.add(messageID: request.message.properties.messageID, continuation: request.continuation)
+        confirms.add(messageID: request.message.properties.messageID, complete: request.complete)
     }
 }

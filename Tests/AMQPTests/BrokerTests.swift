@@ -249,3 +249,27 @@ actor Received {
         await cleaner.close()
     }
 }
+
+@Suite struct BatchPublishTests {
+    @Test func batchReportsEachMessageInOrder() async throws {
+        let connection = try await AMQPTest.connect("batch")
+        let names = AMQPTest.uniqueTopology("batch")
+        try await connection.declare(names.topology)
+        let batch = (0..<50).map { index in
+            AMQPPublish(AMQPTest.message("\(index)"), exchange: names.jobsExchange,
+                        routingKey: index == 7 ? "no-such-kind" : "issue")
+        }
+        let results = await connection.publish(batch: batch)
+        #expect(results.count == 50)
+        for (index, result) in results.enumerated() {
+            if index == 7 {
+                #expect(throws: AMQPError.self) { try result.get() }
+            } else {
+                #expect(throws: Never.self) { try result.get() }
+            }
+        }
+        #expect(try await connection.queueStatus(names.jobQueue("issue")).messages == 49)
+        await AMQPTest.cleanUp(names, on: connection)
+        await connection.close()
+    }
+}
