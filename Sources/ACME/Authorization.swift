@@ -45,7 +45,7 @@ extension ACMEClient {
             switch authorization.status {
             case .valid: return true
             case .pending: return false
-            case .invalid, .deactivated, .expired, .revoked: throw .problem(authorization.failure)
+            case .invalid, .deactivated, .expired, .revoked: throw .orderInvalid(authorization.failure)
             }
         }
         authorization.url = url

@@ -46,6 +46,7 @@ public final class ACMEClient: Sendable {
     public let configuration: ACMEConfiguration
     let transport: HTTPTransport
     let nonces = NoncePool()
+    let badNonces = Mutex(0)
     let logger: Logger
     let state: Mutex<State>
 
@@ -76,6 +77,9 @@ public final class ACMEClient: Sendable {
     /// The account URL used as JWS `kid`, once known.
     public var accountURL: String? { state.withLock { $0.accountURL } }
 
+    /// How many requests were repeated after `badNonce` (for metrics and tests).
+    public var badNonceRetries: Int { badNonces.withLock { $0 } }
+
     /// The current account key (changes after a key rollover).
     public var accountKey: PrivateKey { state.withLock { $0.accountKey } }
 
@@ -103,6 +107,7 @@ public final class ACMEClient: Sendable {
             nonces.add(reply.header("Replay-Nonce"))
             if let problem = reply.problem, problem.kind == .badNonce, attempt < configuration.maxBadNonceRetries {
                 attempt += 1
+                badNonces.withLock { $0 += 1 }
                 logger.debug("badNonce, retrying", metadata: ["url": "\(url)", "attempt": "\(attempt)"])
                 continue
             }

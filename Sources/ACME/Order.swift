@@ -62,7 +62,7 @@ extension ACMEClient {
         var order = try await poll(ACMEOrder.self, url, what: "order \(url)", timeout: timeout) { order throws(ACMEError) in
             if statuses.contains(order.status) { return true }
             if order.status == .invalid {
-                throw .problem(order.error ?? ACMEProblem(type: "urn:ietf:params:acme:error:serverInternal", detail: "order is invalid"))
+                throw .orderInvalid(order.error ?? ACMEProblem(type: "urn:ietf:params:acme:error:serverInternal", detail: "order is invalid"))
             }
             return false
         }

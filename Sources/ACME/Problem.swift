@@ -79,9 +79,12 @@ public struct ACMEProblem: Codable, Sendable, Hashable, CustomStringConvertible 
 
 /// Everything the ACME client throws.
 public enum ACMEError: Error, Sendable, CustomStringConvertible {
-    /// The CA answered with a problem document, or an order, authorization or
-    /// challenge ended `invalid` with one (then `identifier` is set).
+    /// The CA answered a request with a problem document.
     case problem(ACMEProblem)
+    /// An authorization or the order ended `invalid` (a failed challenge: then
+    /// the problem's `identifier` names the domain). The order is dead: a retry
+    /// must start from a fresh checkpoint (see ``requiresNewOrder``).
+    case orderInvalid(ACMEProblem)
     /// No HTTP response: connection refused, TLS failure, read timeout.
     case network(String)
     /// A response the client cannot use (wrong status, missing header, bad JSON).
@@ -100,14 +103,23 @@ public enum ACMEError: Error, Sendable, CustomStringConvertible {
 
     /// The problem document, when the CA sent one.
     public var problem: ACMEProblem? {
-        if case .problem(let problem) = self { return problem }
-        return nil
+        switch self {
+        case .problem(let problem), .orderInvalid(let problem): return problem
+        default: return nil
+        }
+    }
+
+    /// True when the current order can no longer succeed, so a retry must
+    /// begin again from `IssuanceCheckpoint(identifiers:)`.
+    public var requiresNewOrder: Bool {
+        if case .orderInvalid = self { return true }
+        return false
     }
 
     /// Transient or permanent, by the one rule in CertFleetCore.
     public var classification: ACMEErrorClassification.Outcome {
         switch self {
-        case .problem(let problem):
+        case .problem(let problem), .orderInvalid(let problem):
             return problem.classification
         case .network:
             return ACMEErrorClassification.classify(problemType: nil, httpStatus: nil)
@@ -130,6 +142,7 @@ public enum ACMEError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .problem(let problem): "ACME problem \(problem)"
+        case .orderInvalid(let problem): "ACME order failed: \(problem)"
         case .network(let reason): "ACME server unreachable: \(reason)"
         case .unexpectedResponse(let status, let url, let reason): "unexpected ACME response \(status) from \(url): \(reason)"
         case .timedOut(let what, _): "timed out waiting for \(what)"

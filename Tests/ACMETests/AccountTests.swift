@@ -49,14 +49,15 @@ import X509
 
     @Test func unknownKeyHasNoAccount() async throws {
         let client = try ACMEClient(configuration: configuration(), accountKey: try PrivateKey.generate(.ecP256))
-        defer { Task { await client.shutdown() } }
         do {
             try await client.findExistingAccount()
             Issue.record("found an account for a fresh key")
-        } catch let error as ACMEError {
+        } catch {
+            // Typed throws: `error` is an ACMEError.
             #expect(error.problem?.kind == .accountDoesNotExist)
             #expect(error.classification.disposition == .permanent)
             #expect(client.accountURL == nil)
         }
+        await client.shutdown()
     }
 }

@@ -90,6 +90,7 @@ import X509
                 let problem = try #require(error.problem)
                 #expect(problem.kind == .unauthorized || problem.kind == .connection || problem.kind == .incorrectResponse)
                 #expect(problem.identifier == .dns(name))
+                #expect(error.requiresNewOrder)
                 #expect(!(error.description.contains("BEGIN")))
             }
         }

@@ -43,6 +43,7 @@ import X509
             client in
             let (issued, key) = try await issue(client, [Pebble.uniqueDomain("nonce")], solvers: [solver])
             #expect(key.matches(try Certificate(pem: issued.chainPEM)))
+            #expect(client.badNonceRetries > 0)
             // PEBBLE_ALTERNATE_ROOTS=1: one alternate chain, announced by Link rel="alternate".
             #expect(issued.alternateURLs.count == 1)
             let chains = try await client.downloadAllChains(url: issued.certificateURL)

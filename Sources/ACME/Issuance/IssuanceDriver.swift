@@ -48,7 +48,9 @@ public struct IssuanceDriver: Sendable {
     /// Runs from `checkpoint` to the end, handing every new checkpoint to
     /// `save` before the next step starts (the job runtime writes it to the
     /// database there; if `save` throws, the issuance stops and can resume
-    /// from the last saved checkpoint).
+    /// from the last saved checkpoint). On an error with
+    /// ``ACMEError/requiresNewOrder`` the checkpoint is dead: retry from a
+    /// fresh one; on any other error, retry from the last saved checkpoint.
     public func run(
         _ request: IssuanceRequest, from checkpoint: IssuanceCheckpoint? = nil,
         save: (IssuanceCheckpoint) async throws -> Void
@@ -107,7 +109,7 @@ public struct IssuanceDriver: Sendable {
             switch authorization.status {
             case .valid: continue  // reused authorization (or validated before a crash)
             case .pending: break
-            default: throw ACMEError.problem(authorization.failure)
+            default: throw ACMEError.orderInvalid(authorization.failure)
             }
             let type: ChallengeType = authorization.wildcard == true ? .dns01 : request.challengeType
             guard let solver = solvers[type] else { throw ACMEError.notSupported("no \(type.rawValue) solver configured") }
@@ -170,7 +172,7 @@ public struct IssuanceDriver: Sendable {
         case .processing, .valid:
             break  // the CSR went out before a crash; the CA has it
         case .pending, .invalid:
-            throw ACMEError.problem(order.error ?? ACMEProblem(type: "urn:ietf:params:acme:error:orderNotReady", detail: "order is \(order.status.rawValue)"))
+            throw ACMEError.orderInvalid(order.error ?? ACMEProblem(type: "urn:ietf:params:acme:error:orderNotReady", detail: "order is \(order.status.rawValue)"))
         }
         next.finalizeSent = true
         next.step = .finalized
