@@ -90,7 +90,10 @@ let package = Package(
                 "ACME", "X509", "TestSupport",
                 // SwiftPM refuses two `X509` targets in one graph even when one is unused;
                 // aliasing swift-certificates' module here renames it for the whole graph.
-                .product(name: "X509", package: "swift-certificates", moduleAliases: ["X509": "SwiftCertificatesX509"]),
+                // The WASI-only condition keeps it out of every build on our platforms.
+                .product(
+                    name: "X509", package: "swift-certificates", moduleAliases: ["X509": "SwiftCertificatesX509"],
+                    condition: .when(platforms: [.wasi])),
             ]),
 
         // Shared test helpers: locating the checkout, running deploy/local scripts, env.
