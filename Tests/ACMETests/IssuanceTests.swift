@@ -21,7 +21,6 @@ import X509
             #expect(chain[0].publicKey.details.type == (keySpec == .rsa2048 ? .rsa : .ec))
             #expect(chain[0].isSignatureValid(signedBy: chain[1]))
         }
-        #expect(SharedHTTP01.shared.store.keyAuthorization(forToken: "none") == nil)
     }
 
     @Test func threeNamesPutTheFirstInTheCommonName() async throws {
