@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // Pure domain: no I/O, imports none of the other modules.
@@ -47,15 +48,33 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: [
-                "CertFleetCore", "Postgres",
+                "CertFleetCore", "Postgres", "X509",
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // Job handlers, the worker loop and the submit API (the job protocol).
+        .target(
+            name: "Jobs",
+            dependencies: [
+                "CertFleetCore", "Store", "Postgres", "AMQP", "X509",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
+
+        // The timer: outbox relay, lease reaper, expiry scan.
+        .target(
+            name: "Scheduler",
+            dependencies: [
+                "CertFleetCore", "Store", "Postgres", "AMQP", "Jobs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]),
 
         // The executable: commands and wiring only.
         .executableTarget(
             name: "certfleet",
             dependencies: [
-                "CertFleetCore", "Postgres", "Store", "X509", "AMQP",
+                "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "Jobs", "Scheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -65,6 +84,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
         .testTarget(name: "X509Tests", dependencies: ["X509", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport"]),
 
         // Shared test helpers: locating the checkout, running deploy/local scripts, env.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
