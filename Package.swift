@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure domain: no I/O, imports none of the other modules.
@@ -59,6 +60,7 @@ let package = Package(
                 "CertFleetCore", "Store", "Postgres", "AMQP", "X509",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         // The timer: outbox relay, lease reaper, expiry scan.
@@ -68,6 +70,7 @@ let package = Package(
                 "CertFleetCore", "Store", "Postgres", "AMQP", "Jobs",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         // The executable: commands and wiring only.
@@ -77,6 +80,7 @@ let package = Package(
                 "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "Jobs", "Scheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         .testTarget(name: "CertFleetCoreTests", dependencies: ["CertFleetCore"]),

@@ -58,6 +58,12 @@ struct JobCommit {
         guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .deleteCompleted) else {
             return try await superseded(certificate)
         }
+        // Checked again under the certificate's row lock: a binding added after the request
+        // was accepted wins over the delete.
+        let consumers = try await Certificates.bindings(tx, certificate: certificate.id)
+        guard consumers.isEmpty else {
+            return try await failed(certificate, code: "certificate_in_use", message: "the certificate is in use by \(consumers.joined(separator: ", "))")
+        }
         // The keys are erased, not just hidden; the name is free again (deleted_at set).
         try await tx.query("""
             UPDATE certificate_versions SET private_key_sealed = NULL, master_key_id = NULL WHERE certificate_id = \(certificate.id)
@@ -97,7 +103,7 @@ struct JobCommit {
         try await tx.query("""
             UPDATE jobs SET state = 'queued', not_before = \(notBefore), lease_owner = NULL, lease_expires_at = NULL,
                    error_code = \(code), error_detail = \(message), updated_at = now(),
-                   errors = errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code), 'message', \(message), 'at', now()))
+                   errors = errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code)::text, 'message', \(message)::text, 'at', now()))
             WHERE id = \(job.id)
             """)
         try await tx.query("""
@@ -124,7 +130,7 @@ struct JobCommit {
             UPDATE jobs SET state = \(state.rawValue), finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
                    error_code = \(code), error_detail = \(message),
                    errors = CASE WHEN \(code)::text IS NULL THEN errors
-                            ELSE errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code), 'message', \(message), 'at', now())) END
+                            ELSE errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code)::text, 'message', \(message)::text, 'at', now())) END
             WHERE id = \(job.id)
             """)
     }
