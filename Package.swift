@@ -15,6 +15,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Only to rename its `X509` module (pulled in by swift-nio-extras/-ssl via
+        // async-http-client), which clashes with ours: see ACMETests below.
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // Pure domain: no I/O, imports none of the other modules.
@@ -73,11 +78,25 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
+        // RFC 8555 client and challenge solvers over AsyncHTTPClient.
+        .target(
+            name: "ACME",
+            dependencies: [
+                "X509", "CertFleetCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                // A custom CA for the ACME server (Pebble), the http-01 responder, DNS over UDP.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+
         // The executable: commands and wiring only.
         .executableTarget(
             name: "certfleet",
             dependencies: [
-                "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "Jobs", "Scheduler",
+                "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "ACME", "Jobs", "Scheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -89,6 +108,14 @@ let package = Package(
         .testTarget(name: "X509Tests", dependencies: ["X509", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport"]),
+        .testTarget(
+            name: "ACMETests",
+            dependencies: [
+                "ACME", "X509", "TestSupport",
+                // SwiftPM refuses two `X509` targets in one graph even when one is unused;
+                // aliasing swift-certificates' module here renames it for the whole graph.
+                .product(name: "X509", package: "swift-certificates", moduleAliases: ["X509": "SwiftCertificatesX509"]),
+            ]),
 
         // Shared test helpers: locating the checkout, running deploy/local scripts, env.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

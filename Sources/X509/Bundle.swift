@@ -26,17 +26,14 @@ public struct CertificateBundle: Sendable {
 
     /// The chain ends in a self-signed certificate (a root) that was uploaded
     /// along with at least one certificate it issued.
-    public var rootIncluded: Bool { chain.count > 1 && chain[chain.count - 1].isSelfSigned }
+    public let rootIncluded: Bool
 
     /// True when the chain visibly stops short: its top certificate is
     /// neither self-signed nor a CA, i.e. a leaf uploaded without the
     /// intermediate that issued it. (Whether an intermediate's issuer is a
     /// trusted root cannot be known without a trust store, so a chain ending
     /// in an intermediate counts as complete, as servers send it.)
-    public var isIncomplete: Bool {
-        let top = chain[chain.count - 1]
-        return !top.isSelfSigned && !top.info.isCA
-    }
+    public let isIncomplete: Bool
 
     /// True when the certificates were not uploaded leaf first, each followed by its issuer.
     public var wasReordered: Bool { inputPositions != inputPositions.sorted() || inputPositions.first != 0 }
@@ -137,9 +134,13 @@ public struct CertificateBundle: Sendable {
         // parent[i]: index in `unique` of the certificate that signed i; nil for
         // a self-signed certificate or one whose issuer was not uploaded.
         var parent: [Int?] = Array(repeating: nil, count: unique.count)
+        var selfSigned: Set<Int> = []
         for (i, child) in unique.enumerated() {
             let cert = child.certificate
-            if cert.hasIssuerName(of: cert) && cert.isSignatureValid(signedBy: cert) { continue }
+            if cert.hasIssuerName(of: cert) && cert.isSignatureValid(signedBy: cert) {
+                selfSigned.insert(i)
+                continue
+            }
             let named = unique.indices.filter { $0 != i && cert.hasIssuerName(of: unique[$0].certificate) }
             if named.isEmpty { continue }
             guard let signer = named.first(where: { cert.isSignatureValid(signedBy: unique[$0].certificate) }) else {
@@ -173,9 +174,12 @@ public struct CertificateBundle: Sendable {
         }
         let chain = order.map { unique[$0].certificate }
         guard chain[0].publicKey.details.isSupported else { throw .unsupportedKey(chain[0].publicKey.details.summary) }
+        let topIsSelfSigned = selfSigned.contains(order[order.count - 1])
         return CertificateBundle(
             chain: chain, privateKey: key, clientCA: clientCA,
-            inputPositions: order.map { unique[$0].position }, duplicatePositions: duplicates)
+            inputPositions: order.map { unique[$0].position }, duplicatePositions: duplicates,
+            rootIncluded: chain.count > 1 && topIsSelfSigned,
+            isIncomplete: !topIsSelfSigned && !chain[chain.count - 1].info.isCA)
     }
 
     /// Certificates and key found in one PEM input.

@@ -6,10 +6,14 @@
 #                             RabbitMQ's own default, port + 20000, can exceed 65535)
 #   CERTFLEET_AMQP_EPMD_PORT  the epmd this script starts (default AMQP port + 2),
 #                             so the stack never shares or kills a system epmd
+#   CERTFLEET_AMQPS_PORT      optional TLS listener; needs CERTFLEET_AMQP_TLS_DIR with
+#                             ca.pem, server.pem and server.key (PEM)
 CERTFLEET_AMQP_PORT="${CERTFLEET_AMQP_PORT:-55672}"
 CERTFLEET_AMQP_DIST_PORT="${CERTFLEET_AMQP_DIST_PORT:-$((CERTFLEET_AMQP_PORT + 1))}"
 CERTFLEET_AMQP_EPMD_PORT="${CERTFLEET_AMQP_EPMD_PORT:-$((CERTFLEET_AMQP_PORT + 2))}"
 CERTFLEET_RABBITMQ_BIN="${CERTFLEET_RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}"
+CERTFLEET_AMQPS_PORT="${CERTFLEET_AMQPS_PORT:-}"
+CERTFLEET_AMQP_TLS_DIR="${CERTFLEET_AMQP_TLS_DIR:-}"
 RMQ_DIR="$CERTFLEET_STACK_DIR/rabbitmq"
 RMQ_NODE="certfleet-$CERTFLEET_AMQP_PORT@localhost"
 
@@ -18,6 +22,9 @@ rabbitmq_packages() { echo rabbitmq-server; }
 rabbitmq_env() {
     echo "export CERTFLEET_AMQP_URL='amqp://guest:guest@127.0.0.1:$CERTFLEET_AMQP_PORT/'"
     echo "export CERTFLEET_AMQP_PORT='$CERTFLEET_AMQP_PORT'"
+    if [ -n "$CERTFLEET_AMQPS_PORT" ]; then
+        echo "export CERTFLEET_AMQPS_URL='amqps://guest:guest@localhost:$CERTFLEET_AMQPS_PORT/'"
+    fi
 }
 
 # Execs a command in its own session with an empty signal mask and default
@@ -70,6 +77,19 @@ listeners.tcp.default = 127.0.0.1:$CERTFLEET_AMQP_PORT
 # Tests and local tools log in as guest over 127.0.0.1 only; the listener is loopback-bound.
 loopback_users = none
 EOF
+    if [ -n "$CERTFLEET_AMQPS_PORT" ]; then
+        local tls="$CERTFLEET_AMQP_TLS_DIR"
+        [ -f "$tls/ca.pem" ] && [ -f "$tls/server.pem" ] && [ -f "$tls/server.key" ] \
+            || die "CERTFLEET_AMQPS_PORT needs ca.pem, server.pem, server.key in CERTFLEET_AMQP_TLS_DIR"
+        cat >> "$RMQ_DIR/rabbitmq.conf" <<EOF
+listeners.ssl.default = 127.0.0.1:$CERTFLEET_AMQPS_PORT
+ssl_options.cacertfile = $tls/ca.pem
+ssl_options.certfile = $tls/server.pem
+ssl_options.keyfile = $tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+EOF
+    fi
 }
 
 _rabbitmq_start_epmd() {
@@ -95,6 +115,7 @@ rabbitmq_start() {
     _rabbitmq_prepare_dir
     require_port_free "$CERTFLEET_AMQP_PORT" CERTFLEET_AMQP_PORT
     require_port_free "$CERTFLEET_AMQP_DIST_PORT" CERTFLEET_AMQP_DIST_PORT
+    [ -z "$CERTFLEET_AMQPS_PORT" ] || require_port_free "$CERTFLEET_AMQPS_PORT" CERTFLEET_AMQPS_PORT
     _rabbitmq_start_epmd
     rm -f "$RMQ_DIR/rabbitmq.pid"
     log "starting rabbitmq $RMQ_NODE on 127.0.0.1:$CERTFLEET_AMQP_PORT"

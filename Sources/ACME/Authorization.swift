@@ -1,0 +1,63 @@
+/// An authorization resource (RFC 8555 section 7.1.4).
+public struct ACMEAuthorization: Codable, Sendable, Hashable {
+    public var url: String = ""
+    /// The identifier without the `*.` of a wildcard (see `wildcard`).
+    public var identifier: ACMEIdentifier
+    public var status: Status
+    public var expires: String?
+    public var challenges: [ACMEChallenge]
+    public var wildcard: Bool?
+
+    public enum Status: String, Codable, Sendable {
+        case pending, valid, invalid, deactivated, expired, revoked
+    }
+
+    enum CodingKeys: String, CodingKey { case identifier, status, expires, challenges, wildcard }
+
+    /// The first challenge of `type`, if offered.
+    public func challenge(ofType type: ChallengeType) -> ACMEChallenge? {
+        challenges.first { $0.type == type.rawValue }
+    }
+
+    /// The problem that made the authorization invalid, tagged with its
+    /// identifier so the error names the failing domain.
+    public var failure: ACMEProblem {
+        var problem = challenges.compactMap(\.error).first
+            ?? ACMEProblem(type: "urn:ietf:params:acme:error:unauthorized", detail: "authorization is \(status.rawValue)")
+        if problem.identifier == nil { problem.identifier = identifier }
+        return problem
+    }
+}
+
+extension ACMEClient {
+    /// The authorization as the server has it now.
+    public func fetchAuthorization(url: String) async throws(ACMEError) -> ACMEAuthorization {
+        var (authorization, _) = try await fetch(ACMEAuthorization.self, url)
+        authorization.url = url
+        return authorization
+    }
+
+    /// Polls until the authorization is `valid`; any final other state throws
+    /// its challenge's problem with the identifier.
+    public func waitForAuthorization(url: String, timeout: Duration? = nil) async throws(ACMEError) -> ACMEAuthorization {
+        var authorization = try await poll(ACMEAuthorization.self, url, what: "authorization \(url)", timeout: timeout) {
+            authorization throws(ACMEError) in
+            switch authorization.status {
+            case .valid: return true
+            case .pending: return false
+            case .invalid, .deactivated, .expired, .revoked: throw .orderInvalid(authorization.failure)
+            }
+        }
+        authorization.url = url
+        return authorization
+    }
+
+    /// Deactivates an authorization (RFC 8555 section 7.5.2), e.g. one left over by a failed order.
+    @discardableResult
+    public func deactivateAuthorization(url: String) async throws(ACMEError) -> ACMEAuthorization {
+        struct Deactivate: Encodable { var status = "deactivated" }
+        var authorization = try await post(url, payload: try Self.json(Deactivate())).decode(ACMEAuthorization.self)
+        authorization.url = url
+        return authorization
+    }
+}

@@ -1,0 +1,236 @@
+import Logging
+import X509
+
+/// What to issue.
+public struct IssuanceRequest: Sendable {
+    /// DNS names (wildcards allowed) or IP addresses; the first becomes the CN.
+    public var identifiers: [String]
+    /// The certificate's key. The caller persists it (encrypted) before the
+    /// first step: after a crash the CSR must be signed by the same key, since
+    /// the CA may already hold the CSR from before.
+    public var certificateKey: PrivateKey
+    /// The challenge for non-wildcard names; wildcards always use dns-01.
+    public var challengeType: ChallengeType
+    /// Prefer the chain (default or alternate) whose top certificate's issuer CN is this.
+    public var preferredChain: String?
+
+    public init(identifiers: [String], certificateKey: PrivateKey, challengeType: ChallengeType = .http01, preferredChain: String? = nil) {
+        self.identifiers = identifiers
+        self.certificateKey = certificateKey
+        self.challengeType = challengeType
+        self.preferredChain = preferredChain
+    }
+}
+
+/// Drives one issuance step by step from a checkpoint (account → order →
+/// challenges presented → accepted → order ready → finalized → certificate
+/// ready → downloaded). Each step is idempotent against the CA's state, so a
+/// new process resuming from the last saved checkpoint never creates a second
+/// order. The one unavoidable gap: a crash after `newOrder` was sent but before
+/// the `orderCreated` checkpoint was saved leaves an unused order at the CA.
+public struct IssuanceDriver: Sendable {
+    public let client: ACMEClient
+    public let solvers: [ChallengeType: any ChallengeSolver]
+    /// How long a solver may take to make its record visible (DNS propagation).
+    public var propagationTimeout: Duration
+    public var logger: Logger
+
+    public init(
+        client: ACMEClient, solvers: [any ChallengeSolver], propagationTimeout: Duration = .seconds(120),
+        logger: Logger = Logger(label: "certfleet.acme.issuance")
+    ) {
+        self.client = client
+        self.solvers = Dictionary(solvers.map { ($0.type, $0) }, uniquingKeysWith: { first, _ in first })
+        self.propagationTimeout = propagationTimeout
+        self.logger = logger
+    }
+
+    /// Runs from `checkpoint` to the end, handing every new checkpoint to
+    /// `save` before the next step starts (the job runtime writes it to the
+    /// database there; if `save` throws, the issuance stops and can resume
+    /// from the last saved checkpoint). On an error with
+    /// ``ACMEError/requiresNewOrder`` the checkpoint is dead: retry from a
+    /// fresh one; on any other error, retry from the last saved checkpoint.
+    public func run(
+        _ request: IssuanceRequest, from checkpoint: IssuanceCheckpoint? = nil,
+        save: (IssuanceCheckpoint) async throws -> Void
+    ) async throws -> IssuedCertificate {
+        var current = checkpoint ?? IssuanceCheckpoint(identifiers: request.identifiers)
+        while !current.isComplete {
+            current = try await advance(current, request)
+            try await save(current)
+        }
+        guard let pem = current.certificatePEM, let url = current.certificateURL, let order = current.orderURL else {
+            throw ACMEError.invalidState("a completed checkpoint lacks the certificate")
+        }
+        return IssuedCertificate(chainPEM: pem, certificateURL: url, orderURL: order, alternateURLs: current.alternateURLs)
+    }
+
+    /// Performs the one step after `checkpoint` and returns the new checkpoint.
+    public func advance(_ checkpoint: IssuanceCheckpoint, _ request: IssuanceRequest) async throws -> IssuanceCheckpoint {
+        guard checkpoint.identifiers == request.identifiers else {
+            throw ACMEError.invalidState("the checkpoint is for other identifiers than the request")
+        }
+        var next = checkpoint
+        var log = logger
+        log[metadataKey: "acme_step"] = "\(checkpoint.step.rawValue)"
+        if let order = checkpoint.orderURL { log[metadataKey: "acme_order"] = "\(order)" }
+        switch checkpoint.step {
+        case .start: try await createOrder(&next)
+        case .orderCreated: try await presentChallenges(&next, request)
+        case .challengesPresented: try await acceptChallenges(&next)
+        case .challengesAccepted: try await awaitAuthorizations(&next, log)
+        case .orderReady: try await finalize(&next, request)
+        case .finalized: try await awaitCertificate(&next)
+        case .certificateReady: try await download(&next, request)
+        case .downloaded: return checkpoint
+        }
+        log.debug("ACME issuance step done", metadata: ["acme_next": "\(next.step.rawValue)"])
+        return next
+    }
+
+    private func createOrder(_ next: inout IssuanceCheckpoint) async throws {
+        guard let account = client.accountURL else { throw ACMEError.invalidState("the client has no account URL") }
+        if let saved = next.accountURL, saved != account {
+            throw ACMEError.invalidState("the checkpoint belongs to another account")
+        }
+        let order = try await client.newOrder(identifiers: next.identifiers.map(Self.identifier))
+        next.accountURL = account
+        next.orderURL = order.url
+        next.finalizeURL = order.finalize
+        next.authorizationURLs = order.authorizations
+        next.step = .orderCreated
+    }
+
+    private func presentChallenges(_ next: inout IssuanceCheckpoint, _ request: IssuanceRequest) async throws {
+        var tasks: [ChallengeTask] = []
+        for url in next.authorizationURLs {
+            let authorization = try await client.fetchAuthorization(url: url)
+            switch authorization.status {
+            case .valid: continue  // reused authorization (or validated before a crash)
+            case .pending: break
+            default: throw ACMEError.orderInvalid(authorization.failure)
+            }
+            let type: ChallengeType = authorization.wildcard == true ? .dns01 : request.challengeType
+            guard let solver = solvers[type] else { throw ACMEError.notSupported("no \(type.rawValue) solver configured") }
+            guard let challenge = authorization.challenge(ofType: type), let token = challenge.token else {
+                throw ACMEError.notSupported("\(type.rawValue) is not offered for \(authorization.identifier)")
+            }
+            let task = ChallengeTask(
+                identifier: authorization.identifier, type: type, token: token,
+                keyAuthorization: try client.keyAuthorization(token: token), challengeURL: challenge.url, authorizationURL: url)
+            try await solving(task) { try await solver.present(task) }
+            tasks.append(task)
+        }
+        next.challenges = tasks
+        next.step = .challengesPresented
+    }
+
+    private func acceptChallenges(_ next: inout IssuanceCheckpoint) async throws {
+        for task in next.challenges {
+            guard let solver = solvers[task.type] else { throw ACMEError.notSupported("no \(task.type.rawValue) solver configured") }
+            try await solving(task) { try await solver.waitUntilReady(task, timeout: propagationTimeout) }
+        }
+        for task in next.challenges {
+            // Only pending challenges: a resumed run must not re-POST one the CA already took.
+            let authorization = try await client.fetchAuthorization(url: task.authorizationURL)
+            guard authorization.status == .pending,
+                  authorization.challenges.first(where: { $0.url == task.challengeURL })?.status == .pending
+            else { continue }
+            try await client.acceptChallenge(url: task.challengeURL)
+        }
+        next.step = .challengesAccepted
+    }
+
+    private func awaitAuthorizations(_ next: inout IssuanceCheckpoint, _ log: Logger) async throws {
+        do {
+            for url in next.authorizationURLs {
+                _ = try await client.waitForAuthorization(url: url)
+            }
+        } catch {
+            await cleanUp(next.challenges, log)
+            throw error
+        }
+        await cleanUp(next.challenges, log)
+        guard let orderURL = next.orderURL else { throw ACMEError.invalidState("the checkpoint has no order URL") }
+        _ = try await client.waitForOrder(url: orderURL, until: [.ready, .processing, .valid])
+        next.step = .orderReady
+    }
+
+    private func finalize(_ next: inout IssuanceCheckpoint, _ request: IssuanceRequest) async throws {
+        guard let orderURL = next.orderURL else { throw ACMEError.invalidState("the checkpoint has no order URL") }
+        let order = try await client.fetchOrder(url: orderURL)
+        switch order.status {
+        case .ready:
+            let commonName = request.identifiers.first.flatMap { $0.utf8.count <= 64 ? $0 : nil }
+            let csr: CertificateSigningRequest
+            do {
+                csr = try CertificateSigningRequest.make(
+                    commonName: commonName, subjectAltNames: request.identifiers, key: request.certificateKey)
+            } catch { throw ACMEError.crypto(error.description) }
+            try await client.finalize(order: order, csr: csr)
+        case .processing, .valid:
+            break  // the CSR went out before a crash; the CA has it
+        case .pending, .invalid:
+            throw ACMEError.orderInvalid(order.error ?? ACMEProblem(type: "urn:ietf:params:acme:error:orderNotReady", detail: "order is \(order.status.rawValue)"))
+        }
+        next.finalizeSent = true
+        next.step = .finalized
+    }
+
+    private func awaitCertificate(_ next: inout IssuanceCheckpoint) async throws {
+        guard let orderURL = next.orderURL else { throw ACMEError.invalidState("the checkpoint has no order URL") }
+        let order = try await client.waitForOrder(url: orderURL, until: [.valid])
+        guard let certificate = order.certificate else { throw ACMEError.invalidState("a valid order without certificate URL") }
+        next.certificateURL = certificate
+        next.step = .certificateReady
+    }
+
+    private func download(_ next: inout IssuanceCheckpoint, _ request: IssuanceRequest) async throws {
+        guard let url = next.certificateURL else { throw ACMEError.invalidState("the checkpoint has no certificate URL") }
+        var chain = try await client.downloadCertificate(url: url)
+        if let preferred = request.preferredChain, !Self.topIssuer(chain, is: preferred) {
+            for alternate in chain.alternateURLs {
+                let candidate = try await client.downloadCertificate(url: alternate)
+                if Self.topIssuer(candidate, is: preferred) {
+                    chain = ACMECertificateChain(url: candidate.url, pem: candidate.pem, alternateURLs: chain.alternateURLs)
+                    break
+                }
+            }
+        }
+        let leaf = try chain.certificates()[0]
+        guard request.certificateKey.matches(leaf) else {
+            throw ACMEError.invalidState("the issued certificate does not carry the request's key")
+        }
+        next.certificatePEM = chain.pem
+        next.alternateURLs = chain.alternateURLs
+        next.step = .downloaded
+    }
+
+    private static func topIssuer(_ chain: ACMECertificateChain, is name: String) -> Bool {
+        (try? chain.certificates().last?.info.issuer.commonName) == name
+    }
+
+    private func cleanUp(_ tasks: [ChallengeTask], _ log: Logger) async {
+        for task in tasks {
+            do { try await solvers[task.type]?.cleanUp(task) } catch {
+                // A leftover token or TXT record is harmless; the issuance result matters more.
+                log.warning("challenge clean-up failed", metadata: ["identifier": "\(task.identifier)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func solving(_ task: ChallengeTask, _ body: () async throws -> Void) async throws {
+        do { try await body() } catch let error as ACMEError {
+            throw error
+        } catch {
+            throw ACMEError.solver(type: task.type, identifier: task.identifier, reason: "\(error)")
+        }
+    }
+
+    static func identifier(_ name: String) -> ACMEIdentifier {
+        // RFC 8738: IP addresses are `ip` identifiers.
+        let isIP = name.contains(":") || (!name.isEmpty && name.allSatisfy { $0.isNumber || $0 == "." } && name.split(separator: ".").count == 4)
+        return isIP ? ACMEIdentifier(type: "ip", value: name) : .dns(name)
+    }
+}

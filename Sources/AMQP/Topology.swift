@@ -1,0 +1,117 @@
+/// The exchanges, queues and bindings an application needs, declared as one
+/// unit at start-up and again after every reconnect. Declaring is idempotent;
+/// declaring a queue that exists with other arguments fails with
+/// 406 PRECONDITION_FAILED (`AMQPError.broker`).
+public struct Topology: Sendable, Hashable {
+    public enum ExchangeType: String, Sendable, Hashable {
+        case direct, topic, fanout, headers
+    }
+
+    public struct Exchange: Sendable, Hashable {
+        public var name: String
+        public var type: ExchangeType
+        public var durable: Bool
+        public init(name: String, type: ExchangeType, durable: Bool = true) {
+            self.name = name
+            self.type = type
+            self.durable = durable
+        }
+    }
+
+    public struct Queue: Sendable, Hashable {
+        public var name: String
+        public var durable: Bool
+        public var exclusive: Bool
+        public var autoDelete: Bool
+        public var arguments: [String: AMQPFieldValue]
+        public init(name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
+                    arguments: [String: AMQPFieldValue] = [:]) {
+            self.name = name
+            self.durable = durable
+            self.exclusive = exclusive
+            self.autoDelete = autoDelete
+            self.arguments = arguments
+        }
+
+        /// A durable quorum queue (replicated, survives broker restarts and node loss),
+        /// optionally dead-lettering rejected messages to `deadLetterExchange`.
+        public static func quorum(_ name: String, deadLetterExchange: String? = nil) -> Queue {
+            var arguments: [String: AMQPFieldValue] = ["x-queue-type": "quorum"]
+            if let deadLetterExchange { arguments["x-dead-letter-exchange"] = .string(deadLetterExchange) }
+            return Queue(name: name, arguments: arguments)
+        }
+    }
+
+    public struct Binding: Sendable, Hashable {
+        public var queue: String
+        public var exchange: String
+        public var routingKey: String
+        public init(queue: String, exchange: String, routingKey: String) {
+            self.queue = queue
+            self.exchange = exchange
+            self.routingKey = routingKey
+        }
+    }
+
+    public var exchanges: [Exchange]
+    public var queues: [Queue]
+    public var bindings: [Binding]
+
+    public init(exchanges: [Exchange] = [], queues: [Queue] = [], bindings: [Binding] = []) {
+        self.exchanges = exchanges
+        self.queues = queues
+        self.bindings = bindings
+    }
+
+    /// CertFleet's topology (names in `CertFleetTopology`).
+    public static func certfleet(prefix: String = "certfleet") -> Topology {
+        CertFleetTopology(prefix: prefix).topology
+    }
+}
+
+/// CertFleet's names, in one place (DESIGN.md "AMQP topology").
+///
+/// `prefix` is "certfleet" in production; tests pass a unique prefix so they
+/// can run in parallel on one broker without sharing queues.
+public struct CertFleetTopology: Sendable, Hashable {
+    /// The job kinds that each get a queue, also the routing keys on the jobs exchange.
+    public static let jobKinds = ["issue", "validate", "renew", "delete", "revoke"]
+
+    public let prefix: String
+    public init(prefix: String = "certfleet") { self.prefix = prefix }
+
+    /// Direct exchange; routing key = job kind.
+    public var jobsExchange: String { "\(prefix).jobs" }
+    /// Fanout exchange every job queue dead-letters to.
+    public var deadLetterExchange: String { "\(prefix).jobs.dead" }
+    /// Rejected and unparseable jobs end up here, visible and countable.
+    public var deadLetterQueue: String { "\(prefix).jobs.dead" }
+    /// Topic exchange for lifecycle events, routing keys `certificate.<event>`.
+    public var eventsExchange: String { "\(prefix).events" }
+    /// Automation submits requests here (any routing key), replies go to `reply_to`.
+    public var requestsExchange: String { "\(prefix).requests" }
+    public var requestsQueue: String { "\(prefix).requests" }
+
+    /// The queue for one job kind: `certfleet.jobs.<kind>`.
+    public func jobQueue(_ kind: String) -> String { "\(prefix).jobs.\(kind)" }
+
+    /// Everything above as a declarable topology.
+    public var topology: Topology {
+        var exchanges = [
+            Topology.Exchange(name: jobsExchange, type: .direct),
+            Topology.Exchange(name: deadLetterExchange, type: .fanout),
+            Topology.Exchange(name: eventsExchange, type: .topic),
+            Topology.Exchange(name: requestsExchange, type: .topic),
+        ]
+        exchanges.sort { $0.name < $1.name }
+        var queues = Self.jobKinds.map { Topology.Queue.quorum(jobQueue($0), deadLetterExchange: deadLetterExchange) }
+        queues.append(.quorum(deadLetterQueue))
+        queues.append(.quorum(requestsQueue, deadLetterExchange: deadLetterExchange))
+        var bindings = Self.jobKinds.map {
+            Topology.Binding(queue: jobQueue($0), exchange: jobsExchange, routingKey: $0)
+        }
+        bindings.append(.init(queue: deadLetterQueue, exchange: deadLetterExchange, routingKey: ""))
+        bindings.append(.init(queue: requestsQueue, exchange: requestsExchange, routingKey: "#"))
+        return Topology(exchanges: exchanges, queues: queues, bindings: bindings)
+    }
+}

@@ -1,0 +1,153 @@
+import AMQP
+import Foundation
+import Logging
+import TestSupport
+
+/// Shared set-up for the integration tests: every test works under its own
+/// topology prefix so the tests can run in parallel on the shared broker.
+enum AMQPTest {
+    static func configuration(url: String = TestStack.amqpURL, name: String) throws -> AMQPConfiguration {
+        var configuration = try AMQPConfiguration(urls: url, connectionName: "test-\(name)")
+        configuration.heartbeatSeconds = 10
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .seconds(1))
+        return configuration
+    }
+
+    static func connect(_ name: String, url: String = TestStack.amqpURL) async throws -> AMQPConnection {
+        var logger = Logger(label: "test.\(name)", factory: { StreamLogHandler.standardError(label: $0) })
+        // CERTFLEET_TEST_LOG=debug shows the connection's reconnects while a test runs.
+        logger.logLevel = ProcessInfo.processInfo.environment["CERTFLEET_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        return try await AMQPConnection.connect(configuration(url: url, name: name), logger: logger)
+    }
+
+    static func uniqueTopology(_ name: String) -> CertFleetTopology {
+        CertFleetTopology(prefix: "test.\(name).\(UUID().uuidString.prefix(8).lowercased())")
+    }
+
+    /// Deletes everything `names` declares, so the shared broker does not fill up with test queues.
+    static func cleanUp(_ names: CertFleetTopology, on connection: AMQPConnection) async {
+        for queue in names.topology.queues { _ = try? await connection.deleteQueue(queue.name) }
+        for exchange in names.topology.exchanges { try? await connection.deleteExchange(exchange.name) }
+    }
+
+    static func message(_ text: String, id: String? = nil) -> AMQPMessage {
+        AMQPMessage(text, properties: AMQPProperties(contentType: "application/json", messageID: id))
+    }
+
+    /// Waits up to `timeout` for `condition`.
+    static func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+}
+
+/// A RabbitMQ of its own (own directory, ports, epmd) that a test may stop and
+/// start without disturbing the other tests on the shared broker.
+struct PrivateBroker {
+    let environment: [String: String]
+    let url: String
+    let directory: URL
+    /// `amqps://…` when started with a TLS directory.
+    let tlsURL: String?
+
+    /// With `tlsDirectory` (ca.pem, server.pem, server.key) the broker also listens with TLS.
+    init(tlsDirectory: String? = nil) {
+        directory = TestStack.privateStackDirectory("rabbitmq")
+        var ports: Set<Int> = []
+        while ports.count < 4 { ports.insert(TestStack.freePort()) }
+        let sorted = Array(ports)
+        var environment = [
+            "CERTFLEET_STACK_DIR": directory.path,
+            "CERTFLEET_AMQP_PORT": "\(sorted[0])",
+            "CERTFLEET_AMQP_DIST_PORT": "\(sorted[1])",
+            "CERTFLEET_AMQP_EPMD_PORT": "\(sorted[2])",
+        ]
+        if let tlsDirectory {
+            environment["CERTFLEET_AMQPS_PORT"] = "\(sorted[3])"
+            environment["CERTFLEET_AMQP_TLS_DIR"] = tlsDirectory
+            tlsURL = "amqps://guest:guest@localhost:\(sorted[3])/"
+        } else {
+            tlsURL = nil
+        }
+        self.environment = environment
+        url = "amqp://guest:guest@127.0.0.1:\(sorted[0])/"
+    }
+
+    func start() async throws { try await ctl("start") }
+    /// Stops the broker; with `removingData` its directory (data, logs, cookie) goes too.
+    func stop(removingData: Bool = false) async throws {
+        try await ctl("stop")
+        if removingData { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    /// `deploy/local/ctl ACTION rabbitmq` for this instance. Not `TestStack.ctl`:
+    /// Foundation's `Process.waitUntilExit` never returned inside the test runner
+    /// here (the child stayed a zombie), so this spawns and reaps with
+    /// posix_spawn/waitpid on a thread of its own, off the cooperative pool.
+    private func ctl(_ action: String) async throws {
+        let script = TestStack.root.appendingPathComponent("deploy/local/ctl").path
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("cf-rmq-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let environment = ProcessInfo.processInfo.environment.merging(self.environment) { _, new in new }
+        let status = await Spawn.run(["/bin/bash", script, action, "rabbitmq"], environment: environment, log: log)
+        guard status == 0 else {
+            let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            throw BrokerControlFailed(action: action, status: status, output: output)
+        }
+    }
+}
+
+/// Runs programs without Foundation's `Process` (see `PrivateBroker.ctl`).
+enum Spawn {
+    /// Runs `arguments` to completion on a thread of its own; stdout and stderr go to `log`.
+    static func run(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+                    log: String) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: spawnAndWait(arguments, environment, log))
+            }
+        }
+    }
+
+    private static func spawnAndWait(_ arguments: [String], _ environment: [String: String], _ log: String) -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, arguments[0], &actions, nil, argv, envp) == 0 else { return -1 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
+
+/// Collects consumed message ids from another task.
+actor IDCollector {
+    private(set) var ids: Set<String> = []
+    private(set) var redeliveries = 0
+    func add(_ id: String?, redelivered: Bool) {
+        if let id { ids.insert(id) }
+        if redelivered { redeliveries += 1 }
+    }
+}
+
+/// `deploy/local/ctl … rabbitmq` exited non-zero.
+struct BrokerControlFailed: Error, CustomStringConvertible {
+    let action: String
+    let status: Int32
+    let output: String
+    var description: String { "ctl \(action) rabbitmq exited \(status): \(output)" }
+}
