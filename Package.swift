@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // Only to rename its `X509` module (pulled in by swift-nio-extras/-ssl via
         // async-http-client), which clashes with ours: see ACMETests below.
@@ -52,8 +54,28 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: [
-                "CertFleetCore", "Postgres",
+                "CertFleetCore", "Postgres", "X509",
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // Job handlers, the worker loop and the submit API (the job protocol).
+        .target(
+            name: "Jobs",
+            dependencies: [
+                "CertFleetCore", "Store", "Postgres", "AMQP", "X509",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+
+        // The timer: outbox relay, lease reaper, expiry scan.
+        .target(
+            name: "Scheduler",
+            dependencies: [
+                "CertFleetCore", "Store", "Postgres", "AMQP", "Jobs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         // RFC 8555 client and challenge solvers over AsyncHTTPClient.
@@ -74,9 +96,10 @@ let package = Package(
         .executableTarget(
             name: "certfleet",
             dependencies: [
-                "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "ACME",
+                "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "ACME", "Jobs", "Scheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         .testTarget(name: "CertFleetCoreTests", dependencies: ["CertFleetCore"]),
@@ -84,6 +107,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
         .testTarget(name: "X509Tests", dependencies: ["X509", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport"]),
         .testTarget(
             name: "ACMETests",
             dependencies: [

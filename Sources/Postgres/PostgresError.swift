@@ -89,7 +89,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    static func decoding(_ message: String) -> PostgresError {
+    public static func decoding(_ message: String) -> PostgresError {
         PostgresError(kind: .decoding, message: message)
     }
 }

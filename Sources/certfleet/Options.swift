@@ -1,5 +1,7 @@
+import AMQP
 import ArgumentParser
 import Foundation
+import Logging
 import Postgres
 
 /// Connection options shared by every command that talks to PostgreSQL.
@@ -29,4 +31,37 @@ enum Environment {
     }
 
     static func int(_ name: String) -> Int? { string(name).flatMap(Int.init) }
+}
+
+/// RabbitMQ options shared by the server processes.
+struct BrokerOptions: ParsableArguments {
+    @Option(name: .customLong("amqp-url"), help: "Broker URL(s), comma-separated for failover (env CERTFLEET_AMQP_URL).")
+    var amqpURL: String?
+
+    @Option(name: .customLong("amqp-prefix"), help: "Prefix of exchange and queue names (env CERTFLEET_AMQP_PREFIX; default certfleet).")
+    var prefix: String?
+
+    var resolvedURL: String {
+        amqpURL ?? Environment.string("CERTFLEET_AMQP_URL") ?? "amqp://guest:guest@127.0.0.1:55672/"
+    }
+
+    var topology: CertFleetTopology {
+        CertFleetTopology(prefix: prefix ?? Environment.string("CERTFLEET_AMQP_PREFIX") ?? "certfleet")
+    }
+
+    func connect(name: String, logger: Logger) async throws -> AMQPConnection {
+        try await AMQPConnection.connect(try AMQPConfiguration(urls: resolvedURL, connectionName: name), logger: logger)
+    }
+}
+
+/// Log level from `--log-level` or `CERTFLEET_LOG_LEVEL`.
+struct LoggingOptions: ParsableArguments {
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env CERTFLEET_LOG_LEVEL).")
+    var level: String?
+
+    func makeLogger(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = Logger.Level(rawValue: level ?? Environment.string("CERTFLEET_LOG_LEVEL") ?? "info") ?? .info
+        return logger
+    }
 }

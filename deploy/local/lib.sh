@@ -130,8 +130,22 @@ ensure_all_packages() {
     ensure_packages "${pkgs[@]}"
 }
 
+# The master key that seals private keys at rest in the local stack (32 random bytes,
+# base64). Production takes it from a secret store; it never goes into the database.
+master_key_file() { echo "$CERTFLEET_STACK_DIR/master.key"; }
+
+ensure_master_key() {
+    local file
+    file="$(master_key_file)"
+    [ -s "$file" ] && return 0
+    mkdir -p "$CERTFLEET_STACK_DIR"
+    (umask 077; head -c 32 /dev/urandom | base64 > "$file")
+}
+
 # Prints `export NAME=value` lines for every service (for eval or a shell to source).
 print_env() {
     local name
     for name in $CERTFLEET_SERVICES; do "${name}_env"; done
+    ensure_master_key
+    echo "export CERTFLEET_MASTER_KEY_FILE='$(master_key_file)'"
 }

@@ -1,0 +1,25 @@
+import CertFleetCore
+import Foundation
+import Logging
+import Postgres
+import Store
+
+/// Deletes a certificate: refused while it is bound (checked again here, because a
+/// binding may have been added after the request was accepted); the commit erases
+/// the sealed keys and frees the name.
+public struct DeleteJob: JobHandler {
+    public let kind = JobKind.delete
+    let context: JobContext
+
+    public init(context: JobContext) { self.context = context }
+
+    public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
+        let consumers = try await context.db.query("""
+            SELECT consumer FROM bindings WHERE certificate_id = \(job.certificateID) ORDER BY consumer
+            """).map { try $0.decode(String.self, "consumer") }
+        guard consumers.isEmpty else {
+            return .failed(code: "certificate_in_use", message: "the certificate is in use by \(consumers.joined(separator: ", "))")
+        }
+        return .deleted
+    }
+}

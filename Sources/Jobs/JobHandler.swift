@@ -1,0 +1,25 @@
+import CertFleetCore
+import Foundation
+import Logging
+import Postgres
+import Store
+
+/// Runs one kind of job. A handler decides; the runtime commits what it returns.
+/// Throwing means "could not decide now" (database or network trouble): transient.
+public protocol JobHandler: Sendable {
+    var kind: JobKind { get }
+    func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult
+}
+
+/// What handlers share: the database and the key sealer.
+public struct JobContext: Sendable {
+    public let db: PostgresClient
+    public let sealer: KeySealer
+    public let backoff: BackoffPolicy
+
+    public init(db: PostgresClient, sealer: KeySealer, backoff: BackoffPolicy = BackoffPolicy()) {
+        self.db = db
+        self.sealer = sealer
+        self.backoff = backoff
+    }
+}

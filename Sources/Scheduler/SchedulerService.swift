@@ -1,0 +1,120 @@
+import AMQP
+import Foundation
+import Jobs
+import Logging
+import Postgres
+import ServiceLifecycle
+import Store
+
+/// How often the scheduler's loops run.
+public struct SchedulerConfiguration: Sendable {
+    /// The relay's polling interval (a NOTIFY wakes it earlier).
+    public var relayInterval: Duration
+    public var reapInterval: Duration
+    public var expiryInterval: Duration
+    /// Queued jobs untouched this long with no message waiting get a new message.
+    public var staleQueuedAfter: Duration
+    public var schedulerID: String
+
+    public init(relayInterval: Duration = .seconds(1), reapInterval: Duration = .seconds(5), expiryInterval: Duration = .seconds(60),
+                staleQueuedAfter: Duration = .seconds(120),
+                schedulerID: String = "scheduler-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)") {
+        self.relayInterval = relayInterval
+        self.reapInterval = reapInterval
+        self.expiryInterval = expiryInterval
+        self.staleQueuedAfter = staleQueuedAfter
+        self.schedulerID = schedulerID
+    }
+}
+
+/// The timer process: outbox relay, lease reaper, expiry scan. Several may run at once:
+/// every step locks rows with `FOR UPDATE SKIP LOCKED`, so they share work, never repeat it.
+public final class SchedulerService: Service, Sendable {
+    let db: PostgresClient
+    let publisher: OutboxPublisher
+    let maintenance: Maintenance
+    let configuration: SchedulerConfiguration
+    let connectionString: String
+    let logger: Logger
+
+    public init(db: PostgresClient, connectionString: String, amqp: AMQPConnection, topology: CertFleetTopology,
+                configuration: SchedulerConfiguration, logger: Logger) {
+        self.db = db
+        self.connectionString = connectionString
+        self.publisher = OutboxPublisher(db: db, amqp: amqp, topology: topology, logger: logger)
+        self.maintenance = Maintenance(db: db, actor: configuration.schedulerID)
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        logger.info("scheduler started", metadata: ["scheduler_id": "\(configuration.schedulerID)"])
+        let listener = PostgresListener(connectionString: connectionString, channels: [Outbox.channel], logger: logger)
+        defer { listener.stop() }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.relayLoop(listener: listener) }
+            group.addTask {
+                await self.every(self.configuration.reapInterval, "reaper") {
+                    let (reaped, outbox) = try await self.maintenance.reapExpiredLeases()
+                    if reaped > 0 { self.logger.info("requeued jobs with expired leases", metadata: ["count": "\(reaped)"]) }
+                    await self.publisher.publishNow(outbox)
+                    let stale = try await self.maintenance.redeliverStaleQueuedJobs(age: self.configuration.staleQueuedAfter)
+                    if !stale.isEmpty { self.logger.warning("redelivering stale queued jobs", metadata: ["count": "\(stale.count)"]) }
+                    await self.publisher.publishNow(stale)
+                }
+            }
+            group.addTask {
+                await self.every(self.configuration.expiryInterval, "expiry") {
+                    let (expired, outbox) = try await self.maintenance.expireCertificates()
+                    if expired > 0 { self.logger.info("certificates expired", metadata: ["count": "\(expired)"]) }
+                    await self.publisher.publishNow(outbox)
+                }
+            }
+        }
+        logger.info("scheduler stopped")
+    }
+
+    /// Publishes everything due; sleeps until the next tick or a NOTIFY, whichever comes first.
+    private func relayLoop(listener: PostgresListener) async {
+        let (ticks, tick) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in listener.notifications { tick.yield() }
+            }
+            group.addTask {
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    try? await Task.sleep(for: self.configuration.relayInterval)
+                    tick.yield()
+                }
+                tick.finish()
+            }
+            group.addTask {
+                for await _ in ticks {
+                    if Task.isShuttingDownGracefully { break }
+                    do {
+                        var published = 0
+                        repeat {
+                            published = try await self.publisher.relay()
+                            if published > 0 { self.logger.debug("relayed outbox messages", metadata: ["count": "\(published)"]) }
+                        } while published > 0 && !Task.isShuttingDownGracefully
+                    } catch {
+                        self.logger.warning("relay failed; retrying", metadata: ["error": "\(error)"])
+                    }
+                }
+                // Ends the notification loop above (the listener finishes its stream).
+                listener.stop()
+            }
+        }
+    }
+
+    private func every(_ interval: Duration, _ name: String, _ body: @Sendable () async throws -> Void) async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await body()
+            } catch {
+                logger.warning("\(name) failed; retrying", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

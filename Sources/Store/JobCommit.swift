@@ -1,0 +1,149 @@
+import CertFleetCore
+import Foundation
+import Postgres
+
+/// One commit of a job attempt, inside the caller's transaction. The job row is
+/// locked and fenced first: a worker that lost its lease changes nothing.
+struct JobCommit {
+    let tx: PostgresTransaction
+    let job: ClaimedJob
+
+    func apply(_ result: JobResult) async throws -> CommitReport {
+        let owned = try await tx.query("""
+            SELECT 1 FROM jobs WHERE id = \(job.id) AND lease_owner = \(job.owner) AND state = 'running' FOR UPDATE
+            """)
+        guard owned.count == 1 else { throw LeaseLost(jobID: job.id) }
+        let certificate = try await Certificates.lock(tx, id: job.certificateID)
+        switch result {
+        case .validated(let version): return try await validated(certificate, version)
+        case .deleted: return try await deleted(certificate)
+        case .failed(let code, let message): return try await failed(certificate, code: code, message: message)
+        case .retry(let code, let message, let notBefore):
+            guard job.attempt < job.maxAttempts else { return try await failed(certificate, code: code, message: message) }
+            return try await retry(certificate, code: code, message: message, notBefore: notBefore)
+        }
+    }
+
+    private func validated(_ certificate: CertificateSnapshot, _ facts: ValidatedVersion) async throws -> CommitReport {
+        guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .jobSucceeded),
+              let version = job.certificateVersion
+        else { return try await superseded(certificate) }
+        // First valid version: issued; any later one: renewed.
+        let event = certificate.currentVersion == nil ? "issued" : "renewed"
+        try await tx.query("""
+            UPDATE certificate_versions SET state = 'valid', serial = \(facts.serial), not_before = \(facts.notBefore),
+                   not_after = \(facts.notAfter), fingerprint_sha256 = \(facts.fingerprintSHA256), issuer = \(facts.issuer),
+                   subject = \(facts.subject), details = \(facts.details), lint = \(facts.lint)
+            WHERE certificate_id = \(certificate.id) AND version = \(Int32(version))
+            """)
+        try await tx.query("""
+            UPDATE certificate_versions SET state = 'superseded'
+            WHERE certificate_id = \(certificate.id) AND version <> \(Int32(version)) AND state = 'valid'
+            """)
+        // Renew at 2/3 of the lifetime unless the certificate says otherwise (renew_before).
+        try await tx.query("""
+            UPDATE certificates SET state = \(next.rawValue), current_version = \(Int32(version)),
+                   common_name = coalesce(\(facts.commonName), common_name), sans = \(facts.sans),
+                   last_error_code = NULL, last_error_message = NULL, validation_attempt = \(Int32(job.attempt)),
+                   next_attempt_at = NULL, version = version + 1, updated_at = now(),
+                   renew_at = coalesce(\(facts.notAfter) - renew_before,
+                                       \(facts.notBefore) + (\(facts.notAfter) - \(facts.notBefore)) * 2 / 3)
+            WHERE id = \(certificate.id)
+            """)
+        try await finish(.succeeded)
+        return try await announce(certificate, to: next, event: event, version: version, serial: facts.serial, notAfter: facts.notAfter)
+    }
+
+    private func deleted(_ certificate: CertificateSnapshot) async throws -> CommitReport {
+        guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .deleteCompleted) else {
+            return try await superseded(certificate)
+        }
+        // Checked again under the certificate's row lock: a binding added after the request
+        // was accepted wins over the delete.
+        let consumers = try await Certificates.bindings(tx, certificate: certificate.id)
+        guard consumers.isEmpty else {
+            return try await failed(certificate, code: "certificate_in_use", message: "the certificate is in use by \(consumers.joined(separator: ", "))")
+        }
+        // The keys are erased, not just hidden; the name is free again (deleted_at set).
+        try await tx.query("""
+            UPDATE certificate_versions SET private_key_sealed = NULL, master_key_id = NULL WHERE certificate_id = \(certificate.id)
+            """)
+        try await tx.query("""
+            UPDATE certificates SET state = \(next.rawValue), deleted_at = now(), renew_at = NULL, version = version + 1, updated_at = now()
+            WHERE id = \(certificate.id)
+            """)
+        try await finish(.succeeded)
+        return try await announce(certificate, to: next, event: "deleted", version: certificate.currentVersion)
+    }
+
+    private func failed(_ certificate: CertificateSnapshot, code: String, message: String) async throws -> CommitReport {
+        let next: CertificateState?
+        if job.kind == .delete, let previous = job.parameters["previous_state"].flatMap(CertificateState.init(rawValue:)) {
+            // A refused delete (bound meanwhile) leaves the certificate as it was before.
+            next = previous
+        } else {
+            next = try? CertificateStateMachine.next(certificate.state, on: .jobFailed).get()
+        }
+        if let version = job.certificateVersion {
+            try await tx.query("""
+                UPDATE certificate_versions SET state = 'invalid' WHERE certificate_id = \(certificate.id) AND version = \(Int32(version))
+                """)
+        }
+        try await tx.query("""
+            UPDATE certificates SET state = \(next?.rawValue ?? certificate.state.rawValue), last_error_code = \(code),
+                   last_error_message = \(message), validation_attempt = \(Int32(job.attempt)), next_attempt_at = NULL,
+                   version = version + 1, updated_at = now()
+            WHERE id = \(certificate.id)
+            """)
+        try await finish(.failed, code: code, message: message)
+        return try await announce(certificate, to: next ?? certificate.state, event: "failed", version: job.certificateVersion, reason: code)
+    }
+
+    private func retry(_ certificate: CertificateSnapshot, code: String, message: String, notBefore: Date) async throws -> CommitReport {
+        try await tx.query("""
+            UPDATE jobs SET state = 'queued', not_before = \(notBefore), lease_owner = NULL, lease_expires_at = NULL,
+                   error_code = \(code), error_detail = \(message), updated_at = now(),
+                   errors = errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code)::text, 'message', \(message)::text, 'at', now()))
+            WHERE id = \(job.id)
+            """)
+        try await tx.query("""
+            UPDATE certificates SET validation_attempt = \(Int32(job.attempt)), next_attempt_at = \(notBefore), updated_at = now()
+            WHERE id = \(certificate.id)
+            """)
+        try await Events.record(tx, project: job.projectID, certificate: certificate.id, job: job.id, type: "retry_scheduled",
+                                from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt, reason: code, actor: job.owner)
+        let outboxID = try await Outbox.enqueueJob(tx, JobMessage(jobID: job.id, certificateID: job.certificateID, projectID: job.projectID, kind: job.kind), deliverAfter: notBefore)
+        return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outboxIDs: [outboxID])
+    }
+
+    /// The certificate moved on (deleted, deleting) while the job ran: the job's effect no
+    /// longer applies, so it ends cancelled and changes nothing else.
+    private func superseded(_ certificate: CertificateSnapshot) async throws -> CommitReport {
+        try await finish(.cancelled, code: "superseded", message: "the certificate is \(certificate.state.rawValue); this job's result no longer applies")
+        try await Events.record(tx, project: job.projectID, certificate: certificate.id, job: job.id, type: "job_cancelled",
+                                from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt, reason: "superseded", actor: job.owner)
+        return CommitReport(jobState: .cancelled, certificateState: certificate.state, event: nil, outboxIDs: [])
+    }
+
+    private func finish(_ state: JobState, code: String? = nil, message: String? = nil) async throws {
+        try await tx.query("""
+            UPDATE jobs SET state = \(state.rawValue), finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+                   error_code = \(code), error_detail = \(message),
+                   errors = CASE WHEN \(code)::text IS NULL THEN errors
+                            ELSE errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code)::text, 'message', \(message)::text, 'at', now())) END
+            WHERE id = \(job.id)
+            """)
+    }
+
+    private func announce(_ certificate: CertificateSnapshot, to next: CertificateState, event: String, version: Int?,
+                          serial: String? = nil, notAfter: Date? = nil, reason: String? = nil) async throws -> CommitReport {
+        let outboxID = try await Events.announce(
+            tx, certificate: certificate, to: next, event: event, job: job.id, attempt: job.attempt, actor: job.owner,
+            version: version, serial: serial, notAfter: notAfter, reason: reason)
+        return CommitReport(jobState: try await currentJobState(), certificateState: next, event: event, outboxIDs: [outboxID])
+    }
+
+    private func currentJobState() async throws -> JobState {
+        JobState(rawValue: try await tx.query("SELECT state FROM jobs WHERE id = \(job.id)").first!.decode(String.self, "state"))!
+    }
+}

@@ -1,0 +1,127 @@
+import CertFleetCore
+import Foundation
+import Postgres
+
+/// A job a worker owns until its lease expires.
+public struct ClaimedJob: Sendable {
+    public let id: UUID
+    public let projectID: UUID
+    public let certificateID: UUID
+    public let certificateVersion: Int?
+    public let kind: JobKind
+    /// This attempt's number (1 for the first).
+    public let attempt: Int
+    public let maxAttempts: Int
+    public let parameters: [String: String]
+    public let owner: String
+    /// When the job was first accepted (queue-to-claim lag is measured from here or `not_before`).
+    public let readySince: Date
+}
+
+/// The facts a validate (or issue/renew) job established about a new version.
+public struct ValidatedVersion: Sendable {
+    public var commonName: String?
+    public var sans: [String]
+    public var serial: String
+    public var notBefore: Date
+    public var notAfter: Date
+    public var fingerprintSHA256: String
+    public var issuer: String
+    public var subject: String
+    public var details: PostgresJSON
+    public var lint: PostgresJSON
+
+    public init(commonName: String?, sans: [String], serial: String, notBefore: Date, notAfter: Date,
+                fingerprintSHA256: String, issuer: String, subject: String, details: PostgresJSON, lint: PostgresJSON) {
+        self.commonName = commonName
+        self.sans = sans
+        self.serial = serial
+        self.notBefore = notBefore
+        self.notAfter = notAfter
+        self.fingerprintSHA256 = fingerprintSHA256
+        self.issuer = issuer
+        self.subject = subject
+        self.details = details
+        self.lint = lint
+    }
+}
+
+/// How a job attempt ended, as the worker commits it.
+public enum JobResult: Sendable {
+    /// A new version is valid and becomes current.
+    case validated(ValidatedVersion)
+    /// The certificate is gone; its keys erased.
+    case deleted
+    /// A permanent failure: never retried. CODE is a stable reason (`key_mismatch`, …).
+    case failed(code: String, message: String)
+    /// A transient failure: try again at NOTBEFORE (unless attempts are used up).
+    case retry(code: String, message: String, notBefore: Date)
+}
+
+/// What a commit did, for logs, metrics and tests.
+public struct CommitReport: Sendable, Equatable {
+    public let jobState: JobState
+    public let certificateState: CertificateState?
+    public let event: String?
+    /// Outbox rows to publish now (events, delayed job messages).
+    public let outboxIDs: [Int64]
+}
+
+/// Claim, lease, commit and reap: the job table side of the job protocol (DESIGN.md).
+/// Every write of a worker is fenced by `lease_owner = me AND state = 'running'`.
+public struct JobLedger: Sendable {
+    let db: PostgresClient
+    /// Event data needs no key material: only ids, names, dates.
+    public init(db: PostgresClient) { self.db = db }
+
+    /// Step 2, claim: one conditional UPDATE. nil means a duplicate or stale delivery.
+    public func claim(jobID: UUID, owner: String, lease: Duration) async throws -> ClaimedJob? {
+        guard let row = try await db.query("""
+            UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = \(owner),
+                   lease_expires_at = now() + \(Self.seconds(lease)) * interval '1 second',
+                   started_at = coalesce(started_at, now()), updated_at = now()
+            WHERE id = \(jobID) AND state = 'queued' AND not_before <= now() AND attempt < max_attempts
+            RETURNING id, project_id, certificate_id, certificate_version, kind, attempt, max_attempts,
+                      parameters::text AS parameters, greatest(created_at, not_before) AS ready_since
+            """).first else { return nil }
+        return ClaimedJob(
+            id: try row.decode(UUID.self, "id"), projectID: try row.decode(UUID.self, "project_id"),
+            certificateID: try row.decode(UUID.self, "certificate_id"), certificateVersion: try row.decode(Int?.self, "certificate_version"),
+            kind: JobKind(rawValue: try row.decode(String.self, "kind"))!, attempt: try row.decode(Int.self, "attempt"),
+            maxAttempts: try row.decode(Int.self, "max_attempts"),
+            parameters: (try? PostgresJSON(text: row.decode(String.self, "parameters")).decode([String: String].self)) ?? [:],
+            owner: owner, readySince: try row.decode(Date.self, "ready_since"))
+    }
+
+    /// Step 3, long work extends the lease. False: the lease is lost (stop working).
+    public func extendLease(_ job: ClaimedJob, lease: Duration) async throws -> Bool {
+        try await db.query("""
+            UPDATE jobs SET lease_expires_at = now() + \(Self.seconds(lease)) * interval '1 second', updated_at = now()
+            WHERE id = \(job.id) AND lease_owner = \(job.owner) AND state = 'running'
+            """).affectedRows == 1
+    }
+
+    /// Gives a claimed job back untouched (graceful shutdown): queued again, attempt not spent.
+    public func release(_ job: ClaimedJob) async throws -> Int64? {
+        try await db.transaction { tx in
+            let released = try await tx.query("""
+                UPDATE jobs SET state = 'queued', attempt = attempt - 1, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+                WHERE id = \(job.id) AND lease_owner = \(job.owner) AND state = 'running'
+                """).affectedRows
+            guard released == 1 else { return nil }
+            return try await Outbox.enqueueJob(tx, JobMessage(jobID: job.id, certificateID: job.certificateID, projectID: job.projectID, kind: job.kind))
+        }
+    }
+
+    /// Step 4/5, commit: job, certificate, event and the event's outbox row in one transaction.
+    /// Throws `LeaseLost` (and commits nothing) when the worker no longer owns the job.
+    public func commit(_ job: ClaimedJob, result: JobResult) async throws -> CommitReport {
+        try await db.transaction { tx in
+            try await JobCommit(tx: tx, job: job).apply(result)
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}

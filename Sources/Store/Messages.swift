@@ -1,0 +1,79 @@
+import CertFleetCore
+import Foundation
+
+/// The message on a job queue: ids only, PostgreSQL holds the truth.
+/// Schema: `schemas/messages/job.v1.schema.json`.
+public struct JobMessage: Codable, Sendable, Equatable {
+    public static let schemaName = "certfleet.job.v1"
+    public var schema: String
+    public var jobID: UUID
+    public var certificateID: UUID
+    public var projectID: UUID
+    public var kind: JobKind
+
+    public init(jobID: UUID, certificateID: UUID, projectID: UUID, kind: JobKind) {
+        self.schema = Self.schemaName
+        self.jobID = jobID
+        self.certificateID = certificateID
+        self.projectID = projectID
+        self.kind = kind
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case schema, kind
+        case jobID = "job_id"
+        case certificateID = "certificate_id"
+        case projectID = "project_id"
+    }
+
+    /// Decodes and checks the schema name; anything else is unparseable (dead-lettered).
+    public static func decode(_ body: [UInt8]) throws -> JobMessage {
+        let message = try JSONDecoder().decode(JobMessage.self, from: Data(body))
+        guard message.schema == schemaName else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "schema \(message.schema) is not \(schemaName)"))
+        }
+        return message
+    }
+}
+
+/// A lifecycle event as a CloudEvents 1.0 JSON message (`io.certfleet.certificate.<event>`).
+/// Schema: `schemas/messages/certificate-event.v1.schema.json`.
+public struct CertificateEventMessage: Codable, Sendable, Equatable {
+    public var specversion = "1.0"
+    public var id: String
+    public var source = "/certfleet"
+    public var type: String
+    public var time: Date
+    public var subject: String
+    public var datacontenttype = "application/json"
+    public var data: EventData
+
+    public struct EventData: Codable, Sendable, Equatable {
+        public var certificateID: UUID
+        public var projectID: UUID
+        public var name: String
+        public var state: String
+        public var version: Int?
+        public var serial: String?
+        public var notAfter: Date?
+        public var reason: String?
+        public var jobID: UUID?
+
+        enum CodingKeys: String, CodingKey {
+            case name, state, version, serial, reason
+            case certificateID = "certificate_id"
+            case projectID = "project_id"
+            case notAfter = "not_after"
+            case jobID = "job_id"
+        }
+    }
+
+    /// EVENT is the short name (`validated`, `failed`, `deleted`, …).
+    public init(id: String, event: String, time: Date, data: EventData) {
+        self.id = id
+        self.type = "io.certfleet.certificate.\(event)"
+        self.time = time
+        self.subject = data.certificateID.uuidString.lowercased()
+        self.data = data
+    }
+}

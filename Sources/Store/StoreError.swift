@@ -1,0 +1,50 @@
+import Foundation
+
+/// Refusals and conflicts of the store, each with a stable code the API maps to HTTP.
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Another live certificate of the project has this name (409).
+    case nameTaken(String)
+    /// A job of this kind is already queued or running for the certificate (409).
+    case jobAlreadyActive(jobID: UUID, kind: String)
+    /// No such certificate in the project (404; also for other projects' certificates).
+    case certificateNotFound(String)
+    /// No such job in the project (404).
+    case jobNotFound(UUID)
+    /// The certificate is bound to consumers and cannot be deleted (409).
+    case certificateInUse(consumers: [String])
+    /// The certificate's state does not allow this (409), with the state machine's code.
+    case transitionRefused(code: String, state: String)
+    /// The certificate changed since the caller read it (`If-Match`, optimistic lock) (409/412).
+    case versionMismatch(expected: Int64, actual: Int64)
+
+    public var code: String {
+        switch self {
+        case .nameTaken: return "name_taken"
+        case .jobAlreadyActive: return "job_already_running"
+        case .certificateNotFound: return "certificate_not_found"
+        case .jobNotFound: return "job_not_found"
+        case .certificateInUse: return "certificate_in_use"
+        case .transitionRefused(let code, _): return code
+        case .versionMismatch: return "version_mismatch"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .nameTaken(let name): return "a certificate named '\(name)' already exists; choose another name or update it with PUT"
+        case .jobAlreadyActive(let id, let kind): return "a \(kind) job (\(id.uuidString.lowercased())) is already in progress for this certificate"
+        case .certificateNotFound(let ref): return "certificate '\(ref)' not found"
+        case .jobNotFound(let id): return "job \(id.uuidString.lowercased()) not found"
+        case .certificateInUse(let consumers): return "the certificate is in use by \(consumers.joined(separator: ", ")); unbind it first"
+        case .transitionRefused(let code, let state): return "not possible while the certificate is \(state) (\(code))"
+        case .versionMismatch(let expected, let actual): return "the certificate changed (version \(actual), expected \(expected)); read it again"
+        }
+    }
+}
+
+/// The worker no longer owns the job (its lease expired and the reaper gave it away):
+/// it must commit nothing.
+public struct LeaseLost: Error, Sendable, CustomStringConvertible {
+    public let jobID: UUID
+    public var description: String { "lease on job \(jobID.uuidString.lowercased()) was lost; nothing committed" }
+}

@@ -1,0 +1,183 @@
+import CertFleetCore
+import Foundation
+import Postgres
+
+/// What a submission created (or found, for a repeated idempotency key).
+public struct SubmittedJob: Sendable, Equatable {
+    public let jobID: UUID
+    public let certificateID: UUID
+    public let certificateName: String
+    public let kind: JobKind
+    /// The outbox row of the job message, to publish after commit (nil when the job existed).
+    public let outboxID: Int64?
+    /// True when an earlier request with the same idempotency key created the job.
+    public let isReplay: Bool
+}
+
+/// An uploaded chain and key, already checked to parse (the worker validates it fully).
+public struct UploadRequest: Sendable {
+    public var projectID: UUID
+    /// nil: generate `<common name>-xxxxx`.
+    public var name: String?
+    public var commonName: String
+    public var sans: [String]
+    public var chainPEM: String
+    public var privateKeyPEM: String
+    public var clientCAPEM: String?
+    public var usage: String
+    public var idempotencyKey: String?
+    /// Who asked (API key id, `amqp:<key id>`, `cli`): kept in the audit trail.
+    public var actor: String
+
+    public init(projectID: UUID, name: String?, commonName: String, sans: [String], chainPEM: String, privateKeyPEM: String,
+                clientCAPEM: String? = nil, usage: String = "server", idempotencyKey: String? = nil, actor: String) {
+        self.projectID = projectID
+        self.name = name
+        self.commonName = commonName
+        self.sans = sans
+        self.chainPEM = chainPEM
+        self.privateKeyPEM = privateKeyPEM
+        self.clientCAPEM = clientCAPEM
+        self.usage = usage
+        self.idempotencyKey = idempotencyKey
+        self.actor = actor
+    }
+}
+
+/// The accept step of the job protocol: one transaction writes the certificate, its
+/// version, the job and the job's outbox row. Publishing happens after commit.
+public struct Submissions: Sendable {
+    let db: PostgresClient
+    let sealer: KeySealer
+    /// Attempts a job gets before it fails for good.
+    public var maxAttempts = 8
+
+    public init(db: PostgresClient, sealer: KeySealer) {
+        self.db = db
+        self.sealer = sealer
+    }
+
+    /// A new certificate from an upload → `pending`, and a validate job.
+    public func upload(_ request: UploadRequest) async throws -> SubmittedJob {
+        if let replay = try await replay(project: request.projectID, key: request.idempotencyKey) { return replay }
+        let certificateID = UUID()
+        let name = request.name ?? CertificateName.generate(commonName: request.commonName)
+        let sealed = try sealer.seal(Array(request.privateKeyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: certificateID, version: 1))
+        return try await submitting(project: request.projectID, key: request.idempotencyKey) { tx in
+            let inserted = try await tx.query("""
+                INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, usage)
+                VALUES (\(certificateID), \(request.projectID), \(name), \(request.commonName), \(request.sans), 'uploaded', 'pending', \(request.usage))
+                ON CONFLICT DO NOTHING RETURNING id
+                """)
+            guard !inserted.isEmpty else { throw StoreError.nameTaken(name) }
+            try await insertVersion(tx, certificate: certificateID, version: 1, chain: request.chainPEM, clientCA: request.clientCAPEM, sealed: sealed)
+            try await Events.record(tx, project: request.projectID, certificate: certificateID, job: nil, type: "created",
+                                    from: nil, to: CertificateState.pending.rawValue, actor: request.actor)
+            return try await insertJob(tx, project: request.projectID, certificate: certificateID, name: name, kind: .validate,
+                                       version: 1, key: request.idempotencyKey)
+        }
+    }
+
+    /// A new version for an existing certificate (`PUT`): validated by a job; the current
+    /// version keeps serving until the new one is valid.
+    public func reimport(_ request: UploadRequest, reference: String, expectedVersion: Int64? = nil) async throws -> SubmittedJob {
+        if let replay = try await replay(project: request.projectID, key: request.idempotencyKey) { return replay }
+        return try await submitting(project: request.projectID, key: request.idempotencyKey) { tx in
+            let certificate = try await Certificates.lock(tx, project: request.projectID, reference: reference)
+            if let expectedVersion, expectedVersion != certificate.rowVersion {
+                throw StoreError.versionMismatch(expected: expectedVersion, actual: certificate.rowVersion)
+            }
+            let next = try transition(certificate, .reimported)
+            let version = try await tx.query("SELECT coalesce(max(version), 0) + 1 AS v FROM certificate_versions WHERE certificate_id = \(certificate.id)")
+                .first!.decode(Int.self, "v")
+            let sealed = try sealer.seal(Array(request.privateKeyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: certificate.id, version: version))
+            try await insertVersion(tx, certificate: certificate.id, version: version, chain: request.chainPEM, clientCA: request.clientCAPEM, sealed: sealed)
+            try await tx.query("""
+                UPDATE certificates SET state = \(next.rawValue), usage = \(request.usage), version = version + 1, updated_at = now()
+                WHERE id = \(certificate.id)
+                """)
+            try await Events.record(tx, project: request.projectID, certificate: certificate.id, job: nil, type: "reimported",
+                                    from: certificate.state.rawValue, to: next.rawValue, actor: request.actor)
+            return try await insertJob(tx, project: request.projectID, certificate: certificate.id, name: certificate.name,
+                                       kind: .validate, version: version, key: request.idempotencyKey)
+        }
+    }
+
+    /// Deletion: refused while the certificate is bound; otherwise `deleting` and a delete job.
+    public func delete(project: UUID, reference: String, idempotencyKey: String? = nil, expectedVersion: Int64? = nil, actor: String) async throws -> SubmittedJob {
+        if let replay = try await replay(project: project, key: idempotencyKey) { return replay }
+        return try await submitting(project: project, key: idempotencyKey) { tx in
+            let certificate = try await Certificates.lock(tx, project: project, reference: reference)
+            if let expectedVersion, expectedVersion != certificate.rowVersion {
+                throw StoreError.versionMismatch(expected: expectedVersion, actual: certificate.rowVersion)
+            }
+            let consumers = try await Certificates.bindings(tx, certificate: certificate.id)
+            guard consumers.isEmpty else { throw StoreError.certificateInUse(consumers: consumers) }
+            let next = try transition(certificate, .deleteRequested)
+            try await tx.query("UPDATE certificates SET state = \(next.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
+            try await Events.record(tx, project: project, certificate: certificate.id, job: nil, type: "delete_requested",
+                                    from: certificate.state.rawValue, to: next.rawValue, actor: actor)
+            return try await insertJob(tx, project: project, certificate: certificate.id, name: certificate.name, kind: .delete,
+                                       version: nil, key: idempotencyKey, parameters: ["previous_state": certificate.state.rawValue])
+        }
+    }
+
+    // MARK: - shared steps
+
+    private func transition(_ certificate: CertificateSnapshot, _ event: CertificateEvent) throws -> CertificateState {
+        switch CertificateStateMachine.next(certificate.state, on: event) {
+        case .success(let next): return next
+        case .failure(let refusal): throw StoreError.transitionRefused(code: refusal.rawValue, state: certificate.state.rawValue)
+        }
+    }
+
+    /// Runs BODY in a transaction; a concurrent twin with the same idempotency key wins
+    /// the race → its job is returned instead of an error.
+    private func submitting(project: UUID, key: String?, _ body: @escaping @Sendable (PostgresTransaction) async throws -> SubmittedJob) async throws -> SubmittedJob {
+        do {
+            return try await db.transaction { tx in try await body(tx) }
+        } catch let error as PostgresError where error.sqlState == .uniqueViolation && error.constraint == "jobs_idempotency" {
+            if let replay = try await replay(project: project, key: key) { return replay }
+            throw error
+        }
+    }
+
+    private func replay(project: UUID, key: String?) async throws -> SubmittedJob? {
+        guard let key else { return nil }
+        guard let row = try await db.query("""
+            SELECT j.id, j.certificate_id, j.kind, c.name FROM jobs j JOIN certificates c ON c.id = j.certificate_id
+            WHERE j.project_id = \(project) AND j.idempotency_key = \(key)
+            """).first else { return nil }
+        return SubmittedJob(
+            jobID: try row.decode(UUID.self, "id"), certificateID: try row.decode(UUID.self, "certificate_id"),
+            certificateName: try row.decode(String.self, "name"), kind: JobKind(rawValue: try row.decode(String.self, "kind"))!,
+            outboxID: nil, isReplay: true)
+    }
+
+    private func insertVersion(_ tx: PostgresTransaction, certificate: UUID, version: Int, chain: String, clientCA: String?, sealed: (sealed: [UInt8], keyID: String)) async throws {
+        try await tx.query("""
+            INSERT INTO certificate_versions (certificate_id, version, chain_pem, client_ca_pem, private_key_sealed, master_key_id)
+            VALUES (\(certificate), \(Int32(version)), \(chain), \(clientCA), \(PostgresBytes(sealed.sealed)), \(sealed.keyID))
+            """)
+    }
+
+    private func insertJob(
+        _ tx: PostgresTransaction, project: UUID, certificate: UUID, name: String, kind: JobKind, version: Int?,
+        key: String?, parameters: [String: String] = [:]
+    ) async throws -> SubmittedJob {
+        let rows = try await tx.query("""
+            INSERT INTO jobs (project_id, certificate_id, certificate_version, kind, idempotency_key, max_attempts, parameters)
+            VALUES (\(project), \(certificate), \(version.map(Int32.init)), \(kind.rawValue), \(key), \(Int32(maxAttempts)), \(try PostgresJSON(encoding: parameters)))
+            ON CONFLICT (certificate_id, kind) WHERE state IN ('queued', 'running') DO NOTHING
+            RETURNING id
+            """)
+        guard let jobID = try rows.first?.decode(UUID.self, "id") else {
+            let active = try await tx.query("""
+                SELECT id FROM jobs WHERE certificate_id = \(certificate) AND kind = \(kind.rawValue) AND state IN ('queued', 'running')
+                """).first?.decode(UUID.self, "id")
+            throw StoreError.jobAlreadyActive(jobID: active ?? UUID(), kind: kind.rawValue)
+        }
+        let outboxID = try await Outbox.enqueueJob(tx, JobMessage(jobID: jobID, certificateID: certificate, projectID: project, kind: kind))
+        return SubmittedJob(jobID: jobID, certificateID: certificate, certificateName: name, kind: kind, outboxID: outboxID, isReplay: false)
+    }
+}

@@ -1,0 +1,78 @@
+import AMQP
+import ArgumentParser
+import CertFleetCore
+import Jobs
+import Scheduler
+import Logging
+import ServiceLifecycle
+import Store
+
+/// `certfleet worker`: consumes job queues and runs jobs; SIGTERM drains and exits 0.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run jobs from the job queues.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var logging: LoggingOptions
+
+    @Option(help: "Job kinds to consume, comma-separated (validate,delete).")
+    var queues: String = "validate,delete"
+
+    @Option(help: "Jobs in flight at once per queue.")
+    var concurrency: Int = 4
+
+    @Option(help: "Lease length in seconds; renewed every third of it.")
+    var lease: Int = 60
+
+    func run() async throws {
+        let kinds = try queues.split(separator: ",").map { name -> JobKind in
+            guard let kind = JobKind(rawValue: String(name).trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown job kind '\(name)' (known: \(JobKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return kind
+        }
+        TerminationSignals.restoreDefaults()
+        let logger = logging.makeLogger("certfleet.worker")
+        let sealer = try KeySealer.fromEnvironment()
+        let db = database.makeClient(applicationName: "certfleet-worker")
+        let amqp = try await broker.connect(name: "certfleet-worker", logger: logger)
+        let worker = Worker(
+            db: db, amqp: amqp, topology: broker.topology, context: JobContext(db: db, sealer: sealer),
+            configuration: WorkerConfiguration(kinds: kinds, concurrency: concurrency, lease: .seconds(lease)), logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await amqp.close()
+        await db.shutdown()
+    }
+}
+
+/// `certfleet scheduler`: outbox relay, lease reaper, expiry scan. Safe to run several.
+struct SchedulerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "scheduler", abstract: "Run the relay, reaper and expiry loops.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var logging: LoggingOptions
+
+    @Option(help: "Seconds between lease-reaper runs.")
+    var reapInterval: Int = 5
+
+    func run() async throws {
+        TerminationSignals.restoreDefaults()
+        let logger = logging.makeLogger("certfleet.scheduler")
+        let db = database.makeClient(applicationName: "certfleet-scheduler")
+        let amqp = try await broker.connect(name: "certfleet-scheduler", logger: logger)
+        try await amqp.declare(broker.topology.topology)
+        let scheduler = SchedulerService(
+            db: db, connectionString: database.resolvedURL, amqp: amqp, topology: broker.topology,
+            configuration: SchedulerConfiguration(reapInterval: .seconds(reapInterval)), logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await amqp.close()
+        await db.shutdown()
+    }
+}
