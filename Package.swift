@@ -20,6 +20,7 @@ let package = Package(
         // async-http-client), which clashes with ours: see ACMETests below.
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Pure domain: no I/O, imports none of the other modules.
@@ -92,11 +93,20 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
 
+        // The HTTP API (`certfleet api`): accepts requests, writes rows, submits jobs; no slow work.
+        .target(
+            name: "API",
+            dependencies: [
+                "Store", "Jobs", "X509", "CertFleetCore", "Postgres", "AMQP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
         // The executable: commands and wiring only.
         .executableTarget(
             name: "certfleet",
             dependencies: [
-                "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "ACME", "Jobs", "Scheduler",
+                "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "ACME", "Jobs", "Scheduler", "API",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -108,6 +118,12 @@ let package = Package(
         .testTarget(name: "X509Tests", dependencies: ["X509", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport"]),
+        .testTarget(
+            name: "APITests",
+            dependencies: [
+                "API", "Jobs", "Store", "Postgres", "AMQP", "X509", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
         .testTarget(
             name: "ACMETests",
             dependencies: [

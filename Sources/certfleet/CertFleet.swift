@@ -6,7 +6,7 @@ struct CertFleet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certfleet",
         abstract: "Self-hosted certificate lifecycle service.",
-        subcommands: [Migrate.self, WorkerCommand.self, SchedulerCommand.self, Bench.self])
+        subcommands: [Migrate.self, WorkerCommand.self, SchedulerCommand.self, APICommand.self, KeysCommand.self, Bench.self])
 }
 
 /// `certfleet bench …`: benchmarks that print figures next to a baseline measured in the same run.

@@ -1,0 +1,129 @@
+import AMQP
+import Foundation
+import Hummingbird
+import Jobs
+import Logging
+import Postgres
+import Store
+
+/// What `certfleet api` is told: where to listen and the limits.
+public struct APIConfiguration: Sendable {
+    public static let defaultBodyLimit = 1 << 20
+
+    public var host: String
+    public var port: Int
+    /// Largest request body in bytes (413 above).
+    public var bodyLimit: Int
+    /// Per key: reads and writes per second (0 = unlimited) and their bursts.
+    public var readRate: Double
+    public var readBurst: Double
+    public var writeRate: Double
+    public var writeBurst: Double
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = defaultBodyLimit,
+                readRate: Double = 200, readBurst: Double = 400, writeRate: Double = 20, writeBurst: Double = 40) {
+        self.host = host
+        self.port = port
+        self.bodyLimit = bodyLimit
+        self.readRate = readRate
+        self.readBurst = readBurst
+        self.writeRate = writeRate
+        self.writeBurst = writeBurst
+    }
+}
+
+/// The services the API uses; the caller owns and closes them.
+public struct APIDependencies: Sendable {
+    public let db: PostgresClient
+    public let sealer: KeySealer
+    public let amqp: AMQPConnection
+    public let topology: CertFleetTopology
+    public let submitter: JobSubmitter
+
+    public init(db: PostgresClient, sealer: KeySealer, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger) {
+        self.db = db
+        self.sealer = sealer
+        self.amqp = amqp
+        self.topology = topology
+        self.submitter = JobSubmitter(db: db, sealer: sealer, amqp: amqp, topology: topology, logger: logger)
+    }
+}
+
+/// Configuration in, router and server out (the tests call this too).
+public func buildApplication(
+    configuration: APIConfiguration, dependencies: APIDependencies, logger: Logger = Logger(label: "certfleet.api")
+) -> some ApplicationProtocol {
+    let router = buildRouter(configuration: configuration, dependencies: dependencies)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "certfleet"),
+        logger: logger)
+}
+
+public func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies) -> Router<APIRequestContext> {
+    let router = Router(context: APIRequestContext.self)
+    router.add(middleware: ErrorMiddleware())
+    HealthController(dependencies: dependencies).addRoutes(to: router)
+    let limiter = RateLimiter(
+        reads: .init(rate: configuration.readRate, burst: configuration.readBurst),
+        writes: .init(rate: configuration.writeRate, burst: configuration.writeBurst))
+    let v1 = router.group("v1").add(middleware: AuthMiddleware(db: dependencies.db, limiter: limiter, bodyLimit: configuration.bodyLimit))
+    KeysController(db: dependencies.db).addRoutes(to: v1.group("keys"))
+    CertificatesController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
+    return router
+}
+
+/// `/healthz`: the process answers. `/readyz`: the database and the broker answer.
+struct HealthController {
+    let dependencies: APIDependencies
+
+    func addRoutes(to router: Router<APIRequestContext>) {
+        router.get("healthz") { _, _ in JSONResponse(.object([("status", .string("ok"))])) }
+        router.get("readyz") { _, _ in
+            var checks: [(String, JSONValue)] = []
+            var ready = true
+            do {
+                _ = try await dependencies.db.query("SELECT 1 AS one")
+                checks.append(("database", .string("ok")))
+            } catch {
+                ready = false
+                checks.append(("database", .string("unavailable")))
+            }
+            if await dependencies.amqp.isConnected {
+                checks.append(("broker", .string("ok")))
+            } else {
+                ready = false
+                checks.append(("broker", .string("unavailable")))
+            }
+            return JSONResponse(.object([("status", .string(ready ? "ok" : "unavailable")), ("checks", .object(checks))]),
+                                status: ready ? .ok : .serviceUnavailable)
+        }
+    }
+}
+
+/// A JSON answer with an optional status and headers.
+struct JSONResponse: ResponseGenerator {
+    var value: JSONValue
+    var status: HTTPResponse.Status = .ok
+    var headers: HTTPFields = [:]
+
+    init(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) {
+        self.value = value
+        self.status = status
+        self.headers = headers
+    }
+
+    /// The success envelope `{"status":"success","data":DATA}`.
+    static func success(_ data: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> JSONResponse {
+        JSONResponse(.object([("status", .string("success")), ("data", data)]), status: status, headers: headers)
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized())))
+    }
+}
+
+/// A header name (HTTPTypes' `HTTPField.Name`, which Hummingbird does not re-export).
+public typealias HeaderName = HTTPFields.Element.Name

@@ -1,0 +1,73 @@
+import Foundation
+import Hummingbird
+import Postgres
+import Store
+
+/// `Authorization: Bearer cf_…` → the key's identity, or 401. Also applies the
+/// per-key rate limit (429 + Retry-After) and the body cap.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+    let db: PostgresClient
+    let limiter: RateLimiter
+    let bodyLimit: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw APIError(.unauthorized, "unauthorized", "missing API key: send Authorization: Bearer cf_…",
+                           headers: [.wwwAuthenticate: "Bearer"])
+        }
+        let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+        guard secret.hasPrefix("cf_"), secret.count < 200, let key = try await APIKeys.authenticate(db, secret: secret) else {
+            throw APIError(.unauthorized, "unauthorized", "invalid API key", headers: [.wwwAuthenticate: "Bearer"])
+        }
+        let isWrite = request.method != .get && request.method != .head
+        if let wait = await limiter.take(key: key.id, write: isWrite) {
+            let seconds = max(1, Int(wait.rounded(.up)))
+            throw APIError(.tooManyRequests, "rate_limited", "too many \(isWrite ? "write" : "read") requests for this API key; retry in \(seconds) s",
+                           details: [("retry_after", .int(seconds))], headers: [.retryAfter: String(seconds)])
+        }
+        var context = context
+        context.identity = Identity(keyID: key.id, projectID: key.projectID, scopes: Set(key.scopes))
+        context.maxUploadSize = bodyLimit
+        return try await next(request, context)
+    }
+}
+
+/// Token buckets per API key, one for reads and one for writes, in this process's
+/// memory (so the limits apply per API replica).
+actor RateLimiter {
+    struct Limit: Sendable {
+        /// Tokens added per second.
+        var rate: Double
+        /// Bucket size (the burst).
+        var burst: Double
+    }
+
+    private let reads: Limit
+    private let writes: Limit
+    private var buckets: [String: (tokens: Double, at: ContinuousClock.Instant)] = [:]
+
+    init(reads: Limit, writes: Limit) {
+        self.reads = reads
+        self.writes = writes
+    }
+
+    /// Takes a token; nil when granted, else the seconds until one is available.
+    func take(key: UUID, write: Bool) -> Double? {
+        let limit = write ? writes : reads
+        guard limit.rate > 0 else { return nil }
+        let id = "\(key)-\(write)"
+        let now = ContinuousClock.now
+        var bucket = buckets[id] ?? (limit.burst, now)
+        let elapsed = now - bucket.at
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        bucket.tokens = min(limit.burst, bucket.tokens + seconds * limit.rate)
+        bucket.at = now
+        defer { buckets[id] = bucket }
+        if bucket.tokens >= 1 {
+            bucket.tokens -= 1
+            return nil
+        }
+        return (1 - bucket.tokens) / limit.rate
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Postgres
+import Store
+
+/// The certificate document the API shows, read from the certificate row and its
+/// current version (or the newest one before the first is valid). Never the key.
+struct CertificateReader {
+    let db: PostgresClient
+
+    static let columns = """
+        c.id, c.name, c.created_at, c.common_name, c.state, c.validation_attempt, c.next_attempt_at, c.sans, c.source,
+        c.usage, c.renew_at, c.last_error_code, c.last_error_message, c.version, c.current_version,
+        v.subject, v.issuer, v.serial, v.not_before, v.not_after, v.details::text AS details, v.lint::text AS lint,
+        (v.client_ca_pem IS NOT NULL) AS two_way,
+        (SELECT coalesce(json_agg(json_build_object('uuid', b.id, 'name', b.consumer) ORDER BY b.consumer), '[]')::text
+           FROM bindings b WHERE b.certificate_id = c.id) AS bindings
+        """
+    static let from = """
+        FROM certificates c LEFT JOIN certificate_versions v ON v.certificate_id = c.id
+          AND v.version = coalesce(c.current_version, (SELECT max(version) FROM certificate_versions w WHERE w.certificate_id = c.id))
+        """
+
+    /// One live certificate of PROJECT by uuid or name.
+    func find(project: UUID, reference: String) async throws -> Document? {
+        let rows: PostgresRows
+        if let id = UUID(uuidString: reference) {
+            rows = try await db.query("""
+                SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
+                WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.id = \(id)
+                """)
+        } else {
+            rows = try await db.query("""
+                SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
+                WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.name = \(reference)
+                """)
+        }
+        return try rows.first.map(Document.init)
+    }
+
+    /// Like `find`, or 404 naming the reference.
+    func require(project: UUID, reference: String) async throws -> Document {
+        guard let document = try await find(project: project, reference: reference) else {
+            throw StoreError.certificateNotFound(reference)
+        }
+        return document
+    }
+
+    /// The candidates for SNI HOST (exact SAN or the matching wildcard).
+    func candidates(project: UUID, host: String, wildcard: String?) async throws -> [Document] {
+        try await db.query("""
+            SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
+            WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.current_version IS NOT NULL
+              AND (\(host) = ANY(c.sans) OR \(wildcard) = ANY(c.sans))
+            """).map(Document.init)
+    }
+
+    struct Document {
+        let id: UUID
+        let name: String
+        let state: String
+        let rowVersion: Int64
+        let currentVersion: Int?
+        let sans: [String]
+        let usage: String
+        let twoWay: Bool
+        let notAfter: Date?
+        /// The whole document, in the documented field order.
+        let json: JSONValue
+
+        init(_ row: PostgresRow) throws {
+            id = try row.decode(UUID.self, "id")
+            name = try row.decode(String.self, "name")
+            state = try row.decode(String.self, "state")
+            rowVersion = try row.decode(Int64.self, "version")
+            currentVersion = try row.decode(Int?.self, "current_version")
+            sans = try row.decode([String].self, "sans")
+            usage = try row.decode(String.self, "usage")
+            twoWay = try row.decode(Bool?.self, "two_way") ?? false
+            notAfter = try row.decode(Date?.self, "not_after")
+            let details = try row.decode(String?.self, "details").map(JSONValue.parse)
+            var fields: [(String, JSONValue)] = [
+                ("status", .string("success")),
+                ("uuid", .string(id.uuidString.lowercased())),
+                ("name", .string(name)),
+                ("created_at", .date(try row.decode(Date.self, "created_at"))),
+                ("common_name", .string(try row.decode(String?.self, "common_name"))),
+                ("state", .string(state)),
+            ]
+            if state == "pending" || state == "renewing" {
+                fields.append(("validation", .object([
+                    ("attempt", .int(try row.decode(Int.self, "validation_attempt"))),
+                    ("next", .date(try row.decode(Date?.self, "next_attempt_at"))),
+                ])))
+            }
+            fields += [
+                ("subject", .string(try row.decode(String?.self, "subject"))),
+                ("issuer", .string(try row.decode(String?.self, "issuer"))),
+                ("serial_number", .string(try row.decode(String?.self, "serial"))),
+                ("not_before", .date(try row.decode(Date?.self, "not_before"))),
+                ("not_after", .date(notAfter)),
+                ("service_groups", try JSONValue.parse(try row.decode(String.self, "bindings"))),
+                ("sans", .strings(sans)),
+                ("source", .string(try row.decode(String.self, "source"))),
+                ("usage", .string(usage)),
+                ("tls_type", .string(twoWay ? "two-way" : "one-way")),
+                ("renew_at", .date(try row.decode(Date?.self, "renew_at"))),
+            ]
+            if let code = try row.decode(String?.self, "last_error_code") {
+                fields.append(("error", .object([("code", .string(code)), ("message", .string(try row.decode(String?.self, "last_error_message")))])))
+            } else {
+                fields.append(("error", .null))
+            }
+            fields += [
+                ("lint", try row.decode(String?.self, "lint").map(JSONValue.parse) ?? .array([])),
+                ("version", .int(Int(rowVersion))),
+                ("key", details?["key"] ?? .null),
+                ("chain", details?["chain"] ?? .array([])),
+            ]
+            json = .object(fields)
+        }
+
+        /// `details=false`: only uuid, name and state.
+        var summary: JSONValue {
+            .object([("status", .string("success")), ("uuid", .string(id.uuidString.lowercased())),
+                     ("name", .string(name)), ("state", .string(state))])
+        }
+
+        var etag: String { "\"\(rowVersion)\"" }
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import Hummingbird
+import Store
+
+/// Who is calling: the API key's id, project and scopes.
+public struct Identity: Sendable {
+    public let keyID: UUID
+    public let projectID: UUID
+    public let scopes: Set<String>
+
+    /// The audit trail's actor for this caller.
+    public var actor: String { "key:\(keyID.uuidString.lowercased())" }
+
+    func require(_ scope: String) throws {
+        guard scopes.contains(scope) || (scope != "keys:export" && scopes.contains("admin")) else { throw APIError.forbidden(scope: scope) }
+    }
+}
+
+/// The request context: Hummingbird's core storage plus the authenticated identity.
+public struct APIRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var identity: Identity?
+    /// The body cap (413 above it), set from the configuration.
+    public var maxUploadSize: Int
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        identity = nil
+        maxUploadSize = APIConfiguration.defaultBodyLimit
+    }
+
+    /// The identity; the auth middleware guarantees it on /v1 routes.
+    func caller(_ scope: String) throws -> Identity {
+        guard let identity else { throw APIError(.unauthorized, "unauthorized", "missing or invalid API key") }
+        try identity.require(scope)
+        return identity
+    }
+}

@@ -1,0 +1,56 @@
+import API
+import ArgumentParser
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Store
+
+/// `certfleet api`: the HTTP API. Answers at once; slow work goes to jobs. SIGTERM drains.
+struct APICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "api", abstract: "Serve the HTTP API.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var logging: LoggingOptions
+
+    @Option(help: "Address to listen on (env CERTFLEET_API_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (env CERTFLEET_API_PORT; default 8080).")
+    var port: Int?
+
+    @Option(help: "Largest request body in bytes (env CERTFLEET_API_BODY_LIMIT; default 1 MiB).")
+    var bodyLimit: Int?
+
+    @Option(help: "Per-key write requests per second, 0 = unlimited (env CERTFLEET_API_WRITE_RATE; default 20, burst 2×).")
+    var writeRate: Double?
+
+    @Option(help: "Per-key read requests per second, 0 = unlimited (env CERTFLEET_API_READ_RATE; default 200, burst 2×).")
+    var readRate: Double?
+
+    func run() async throws {
+        TerminationSignals.restoreDefaults()
+        let logger = logging.makeLogger("certfleet.api")
+        let writes = writeRate ?? Environment.string("CERTFLEET_API_WRITE_RATE").flatMap(Double.init) ?? 20
+        let reads = readRate ?? Environment.string("CERTFLEET_API_READ_RATE").flatMap(Double.init) ?? 200
+        let configuration = APIConfiguration(
+            host: host ?? Environment.string("CERTFLEET_API_HOST") ?? "127.0.0.1",
+            port: port ?? Environment.int("CERTFLEET_API_PORT") ?? 8080,
+            bodyLimit: bodyLimit ?? Environment.int("CERTFLEET_API_BODY_LIMIT") ?? APIConfiguration.defaultBodyLimit,
+            readRate: reads, readBurst: reads * 2, writeRate: writes, writeBurst: writes * 2)
+        let sealer = try KeySealer.fromEnvironment()
+        let db = database.makeClient(applicationName: "certfleet-api")
+        let amqp = try await broker.connect(name: "certfleet-api", logger: logger)
+        try await amqp.declare(broker.topology.topology)
+        let app = buildApplication(
+            configuration: configuration,
+            dependencies: APIDependencies(db: db, sealer: sealer, amqp: amqp, topology: broker.topology, logger: logger),
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await amqp.close()
+        await db.shutdown()
+    }
+}

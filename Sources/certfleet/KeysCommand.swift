@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import Store
+
+/// `certfleet keys create`: bootstrap API keys straight in the database.
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "Manage API keys directly in the database.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an API key and print its secret (shown once).")
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(help: "Project name (created when missing).")
+        var project: String
+
+        @Option(help: "Comma-separated scopes: \(APIKeys.scopes.joined(separator: ", ")).")
+        var scopes: String
+
+        @Option(help: "A label for the key.")
+        var name: String = "bootstrap"
+
+        func run() async throws {
+            let list = scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            for scope in list where !APIKeys.scopes.contains(scope) {
+                throw ValidationError("unknown scope '\(scope)' (known: \(APIKeys.scopes.joined(separator: ", ")))")
+            }
+            let db = database.makeClient(applicationName: "certfleet-keys")
+            let projectID = try await Projects.ensure(db, name: project)
+            let created = try await APIKeys.create(db, project: projectID, name: name, scopes: list)
+            print(created.secret)
+            await db.shutdown()
+        }
+    }
+}
