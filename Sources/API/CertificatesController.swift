@@ -99,7 +99,9 @@ struct CertificatesController {
         let key = try idempotencyKey(request)
         let submission = try checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: key)
         let job = try await dependencies.submitter.upload(submission)
-        return accepted(job, state: "pending")
+        // A replayed key answers with the certificate as it is now.
+        let state = job.isReplay ? try await currentState(caller.projectID, job) : "pending"
+        return accepted(job, state: state)
     }
 
     @Sendable func reimport(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
@@ -112,8 +114,12 @@ struct CertificatesController {
         var submission = try checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: try idempotencyKey(request))
         submission.name = nil
         let job = try await dependencies.submitter.reimport(submission, reference: reference, expectedVersion: try ifMatch(request))
-        let state = try await reader.find(project: caller.projectID, reference: job.certificateID.uuidString)?.state ?? "pending"
-        return accepted(job, state: state)
+        return accepted(job, state: try await currentState(caller.projectID, job))
+    }
+
+    func currentState(_ project: UUID, _ job: SubmittedJob) async throws -> String {
+        try await db.query("SELECT state FROM certificates WHERE project_id = \(project) AND id = \(job.certificateID)")
+            .first?.decode(String.self, "state") ?? "deleted"
     }
 
     func accepted(_ job: SubmittedJob, state: String) -> JSONResponse {
