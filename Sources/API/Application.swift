@@ -62,13 +62,18 @@ public func buildApplication(
 
 public func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies) -> Router<APIRequestContext> {
     let router = Router(context: APIRequestContext.self)
+    let metrics = RequestMetrics()
+    router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware())
     HealthController(dependencies: dependencies).addRoutes(to: router)
+    MetricsController(metrics: metrics, db: dependencies.db).addRoutes(to: router)
+    ACMEChallengeController(db: dependencies.db).addRoutes(to: router)
     let limiter = RateLimiter(
         reads: .init(rate: configuration.readRate, burst: configuration.readBurst),
         writes: .init(rate: configuration.writeRate, burst: configuration.writeBurst))
     let v1 = router.group("v1").add(middleware: AuthMiddleware(db: dependencies.db, limiter: limiter, bodyLimit: configuration.bodyLimit))
     KeysController(db: dependencies.db).addRoutes(to: v1.group("keys"))
+    ProjectsController(db: dependencies.db).addRoutes(to: v1.group("projects"))
     CertificatesController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
     return router
 }

@@ -51,9 +51,46 @@ struct KeysController {
     @Sendable func revoke(_ request: Request, context: APIRequestContext) async throws -> Response {
         let caller = try context.caller("admin")
         let text = try context.parameters.require("id")
+        if UUID(uuidString: text) == caller.keyID {
+            throw APIError(.conflict, "key_in_use", "a key cannot revoke itself; revoke it with another admin key")
+        }
         guard let id = UUID(uuidString: text), try await APIKeys.revoke(db, project: caller.projectID, id: id) else {
             throw APIError(.notFound, "key_not_found", "API key '\(text)' not found")
         }
         return Response(status: .noContent)
+    }
+}
+
+/// `POST /v1/projects` (admin): a new tenant and its first admin key (shown once).
+struct ProjectsController {
+    let db: PostgresClient
+
+    func addRoutes(to group: RouterGroup<APIRequestContext>) {
+        group.post(use: create)
+    }
+
+    @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
+        _ = try context.caller("admin")
+        struct Body: Decodable { var name: String }
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer: buffer)) else {
+            throw APIError.malformed("the body must be {\"name\": …}")
+        }
+        guard (1...128).contains(body.name.count) else {
+            throw APIError(.unprocessableContent, "invalid_name", "a project name has 1–128 characters")
+        }
+        guard let row = try await db.query("""
+            INSERT INTO projects (name) VALUES (\(body.name)) ON CONFLICT (name) DO NOTHING RETURNING id, created_at
+            """).first else {
+            throw APIError(.conflict, "project_exists", "a project named '\(body.name)' already exists", details: [("name", .string(body.name))])
+        }
+        let id = try row.decode(UUID.self, "id")
+        let key = try await APIKeys.create(db, project: id, name: "admin", scopes: ["admin", "certificates:read", "certificates:write", "keys:export"])
+        return .success(.object([("projects", .array([.object([
+            ("id", .string(id.uuidString.lowercased())),
+            ("name", .string(body.name)),
+            ("created_at", .date(try row.decode(Date.self, "created_at"))),
+            ("key", KeysController.json(key.key, secret: key.secret)),
+        ])]))]), status: .created, headers: [.cacheControl: "no-store"])
     }
 }

@@ -1,0 +1,116 @@
+import Foundation
+import Hummingbird
+import Postgres
+
+/// Request counts and latencies by route and status, kept in this process and
+/// served as Prometheus text on `/metrics`, with the job and certificate counts
+/// read from the database at scrape time (they are cluster-wide).
+actor RequestMetrics {
+    static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+
+    struct Key: Hashable { let route: String; let method: String; let status: Int }
+    struct Series { var count = 0; var sum = 0.0; var buckets = [Int](repeating: 0, count: RequestMetrics.buckets.count) }
+
+    private var series: [Key: Series] = [:]
+
+    func record(route: String, method: String, status: Int, seconds: Double) {
+        var entry = series[Key(route: route, method: method, status: status)] ?? Series()
+        entry.count += 1
+        entry.sum += seconds
+        for (i, bound) in Self.buckets.enumerated() where seconds <= bound { entry.buckets[i] += 1 }
+        series[Key(route: route, method: method, status: status)] = entry
+    }
+
+    func render() -> String {
+        var out = "# HELP certfleet_http_requests_total HTTP requests by route, method and status.\n"
+        out += "# TYPE certfleet_http_requests_total counter\n"
+        let sorted = series.sorted { ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status) }
+        for (key, entry) in sorted {
+            out += "certfleet_http_requests_total{\(labels(key))} \(entry.count)\n"
+        }
+        out += "# HELP certfleet_http_request_duration_seconds HTTP request latency.\n"
+        out += "# TYPE certfleet_http_request_duration_seconds histogram\n"
+        for (key, entry) in sorted {
+            for (i, bound) in Self.buckets.enumerated() {
+                out += "certfleet_http_request_duration_seconds_bucket{\(labels(key)),le=\"\(bound)\"} \(entry.buckets[i])\n"
+            }
+            out += "certfleet_http_request_duration_seconds_bucket{\(labels(key)),le=\"+Inf\"} \(entry.count)\n"
+            out += "certfleet_http_request_duration_seconds_sum{\(labels(key))} \(entry.sum)\n"
+            out += "certfleet_http_request_duration_seconds_count{\(labels(key))} \(entry.count)\n"
+        }
+        return out
+    }
+
+    private func labels(_ key: Key) -> String {
+        "route=\"\(escape(key.route))\",method=\"\(key.method)\",status=\"\(key.status)\""
+    }
+
+    private func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+    }
+}
+
+/// Times every request under its route pattern (`/v1/certificates/{ref}`, never the
+/// concrete path, so label cardinality stays bounded).
+struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: RequestMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        await metrics.record(route: context.endpointPath ?? "unmatched", method: request.method.rawValue,
+                             status: response.status.code, seconds: seconds)
+        return response
+    }
+}
+
+struct MetricsController {
+    let metrics: RequestMetrics
+    let db: PostgresClient
+
+    func addRoutes(to router: Router<APIRequestContext>) {
+        router.get("metrics") { _, _ -> Response in
+            var text = await metrics.render()
+            text += "# HELP certfleet_jobs Jobs by kind and state.\n# TYPE certfleet_jobs gauge\n"
+            text += "# HELP certfleet_certificates Live certificates by state.\n# TYPE certfleet_certificates gauge\n"
+            text += "# HELP certfleet_outbox_unpublished Outbox messages not yet published.\n# TYPE certfleet_outbox_unpublished gauge\n"
+            if let jobs = try? await db.query("SELECT kind, state, count(*)::int8 AS n FROM jobs GROUP BY kind, state ORDER BY kind, state") {
+                for row in jobs {
+                    text += "certfleet_jobs{kind=\"\(try row.decode(String.self, "kind"))\",state=\"\(try row.decode(String.self, "state"))\"} \(try row.decode(Int.self, "n"))\n"
+                }
+            }
+            if let certificates = try? await db.query("SELECT state, count(*)::int8 AS n FROM certificates WHERE deleted_at IS NULL GROUP BY state ORDER BY state") {
+                for row in certificates {
+                    text += "certfleet_certificates{state=\"\(try row.decode(String.self, "state"))\"} \(try row.decode(Int.self, "n"))\n"
+                }
+            }
+            if let outbox = try? await db.query("SELECT count(*)::int8 AS n FROM outbox WHERE published_at IS NULL").first {
+                text += "certfleet_outbox_unpublished \(try outbox.decode(Int.self, "n"))\n"
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+    }
+}
+
+/// `GET /.well-known/acme-challenge/{token}`: http-01 answers from the database, so
+/// any API replica can serve them.
+struct ACMEChallengeController {
+    let db: PostgresClient
+
+    func addRoutes(to router: Router<APIRequestContext>) {
+        router.get(".well-known/acme-challenge/:token") { _, context -> Response in
+            let token = try context.parameters.require("token")
+            guard let row = try await db.query("""
+                SELECT key_authorization FROM acme_challenges
+                WHERE token = \(token) AND type = 'http-01' AND expires_at > now()
+                """).first else {
+                return Response(status: .notFound, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: "not found\n")))
+            }
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: try row.decode(String.self, "key_authorization"))))
+        }
+    }
+}
