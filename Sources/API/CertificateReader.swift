@@ -62,6 +62,7 @@ struct CertificateReader {
         let currentVersion: Int?
         let sans: [String]
         let usage: String
+        let source: String
         let twoWay: Bool
         let notAfter: Date?
         /// The whole document, in the documented field order.
@@ -75,6 +76,7 @@ struct CertificateReader {
             currentVersion = try row.decode(Int?.self, "current_version")
             sans = try row.decode([String].self, "sans")
             usage = try row.decode(String.self, "usage")
+            source = try row.decode(String.self, "source")
             twoWay = try row.decode(Bool?.self, "two_way") ?? false
             notAfter = try row.decode(Date?.self, "not_after")
             let details = try row.decode(String?.self, "details").map(JSONValue.parse)
@@ -100,7 +102,7 @@ struct CertificateReader {
                 ("not_after", .date(notAfter)),
                 ("service_groups", try JSONValue.parse(try row.decode(String.self, "bindings"))),
                 ("sans", .strings(sans)),
-                ("source", .string(try row.decode(String.self, "source"))),
+                ("source", .string(source)),
                 ("usage", .string(usage)),
                 ("tls_type", .string(twoWay ? "two-way" : "one-way")),
                 ("renew_at", .date(try row.decode(Date?.self, "renew_at"))),

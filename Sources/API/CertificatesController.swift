@@ -26,6 +26,7 @@ struct CertificatesController {
         group.delete("certificates/:ref", use: delete)
         group.get("certificates/:ref/pem", use: pem)
         group.get("certificates/:ref/events", use: events)
+        group.post("certificates/:ref/renew", use: renew)
         group.put("certificates/:ref/bindings/:consumer", use: bind)
         group.delete("certificates/:ref/bindings/:consumer", use: unbind)
         group.get("certificates/:ref/**", use: path)
@@ -348,6 +349,17 @@ struct CertificatesController {
             }
         }
         return .success(.object([("certificates", .array(items))]), status: .accepted)
+    }
+
+    /// Renewal is ACME's job; an uploaded certificate is renewed by re-importing it.
+    @Sendable func renew(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
+        let caller = try context.caller("certificates:write")
+        let document = try await reader.require(project: caller.projectID, reference: try context.parameters.require("ref"))
+        if document.source == "uploaded" {
+            throw APIError(.conflict, "not_renewable", "an uploaded certificate is renewed by uploading its successor with PUT /v1/certificates/{ref}",
+                           details: [("source", .string("uploaded"))])
+        }
+        throw APIError(.notImplemented, "acme_not_available", "renewal through ACME is not available in this API version")
     }
 
     // MARK: - bindings

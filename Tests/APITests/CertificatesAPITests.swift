@@ -168,6 +168,19 @@ import TestSupport
                 let settled = try await settled(client, uuid, key: writer)
                 #expect(settled.first?["state"]?.stringValue == "error", "\(settled.text)")
                 #expect(settled.first?["error"]?["code"]?.stringValue == "key_mismatch")
+                let name = try #require(settled.first?["name"]?.stringValue)
+
+                let renew = try await client.call(.post, "/v1/certificates/\(name)/renew", key: writer)
+                #expect(renew.status == .conflict)
+                #expect(renew.errorCode == "not_renewable")
+
+                // Batch delete: one success, one per-item error, one answer.
+                let batch = try await client.call(.delete, "/v1/certificates?name=\(name),missing", key: writer)
+                #expect(batch.status == .accepted, "\(batch.text)")
+                let items = batch.json?["data"]?["certificates"]?.arrayValue ?? []
+                #expect(items.map { $0["status"]?.stringValue } == ["success", "error"])
+                #expect(items.first?["state"]?.stringValue == "deleting")
+                #expect(items.last?["error"]?["code"]?.stringValue == "certificate_not_found")
             }
         } catch {
             await env.tearDown()

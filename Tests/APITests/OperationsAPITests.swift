@@ -63,8 +63,9 @@ import TestSupport
             try await app.test(.live) { client in
                 let port = try #require(client.port)
                 let report = env.directory.appendingPathComponent("schemathesis.out")
+                // Run inside the test's (git-ignored) directory: schemathesis keeps state in ./.schemathesis.
                 let script = """
-                    '\(st)' run '\(TestStack.root.appendingPathComponent("schemas/openapi.yaml").path)' \
+                    cd '\(env.directory.path)' && '\(st)' run '\(TestStack.root.appendingPathComponent("schemas/openapi.yaml").path)' \
                       --url http://127.0.0.1:\(port) -H 'Authorization: Bearer \(key)' \
                       --checks not_a_server_error,response_schema_conformance --max-examples 15 --seed 1 \
                       > '\(report.path)' 2>&1; echo $?
