@@ -311,6 +311,11 @@ struct CertificatesController {
             let key = try dependencies.sealer.open(sealed.bytes, keyID: keyID,
                                                     context: KeySealer.certificateKeyContext(certificate: document.id, version: version))
             let keyText = String(decoding: key, as: UTF8.self)
+            // Who took a private key out is part of the audit trail.
+            try await db.transaction { tx in
+                try await Events.record(tx, project: caller.projectID, certificate: document.id, job: nil, type: "key_exported",
+                                        from: nil, to: nil, reason: type, actor: caller.actor)
+            }
             text = type == "key" ? keyText : text + (keyText.hasSuffix("\n") ? keyText : keyText + "\n")
         }
         var headers: HTTPFields = [.contentType: "application/x-pem-file", .eTag: document.etag]
