@@ -94,7 +94,7 @@ struct HealthController {
                 ready = false
                 checks.append(("database", .string("unavailable")))
             }
-            if await dependencies.amqp.isConnected {
+            if dependencies.amqp.isConnected {
                 checks.append(("broker", .string("ok")))
             } else {
                 ready = false

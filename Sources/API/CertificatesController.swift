@@ -109,9 +109,7 @@ struct CertificatesController {
         let caller = try context.caller("certificates:write")
         let reference = try context.parameters.require("ref")
         let body = try await decode(UploadBody.self, request, context: context)
-        if body.name != nil && body.name != reference {
-            _ = try await reader.require(project: caller.projectID, reference: reference)
-        }
+        // The name stays; re-import changes the chain, key, client CA and usage only.
         var submission = try checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: try idempotencyKey(request))
         submission.name = nil
         let job = try await dependencies.submitter.reimport(submission, reference: reference, expectedVersion: try ifMatch(request))
@@ -312,7 +310,7 @@ struct CertificatesController {
                                                     context: KeySealer.certificateKeyContext(certificate: document.id, version: version))
             let keyText = String(decoding: key, as: UTF8.self)
             // Who took a private key out is part of the audit trail.
-            try await db.transaction { tx in
+            _ = try await db.transaction { tx in
                 try await Events.record(tx, project: caller.projectID, certificate: document.id, job: nil, type: "key_exported",
                                         from: nil, to: nil, reason: type, actor: caller.actor)
             }

@@ -70,7 +70,7 @@ final class APIEnvironment: @unchecked Sendable {
     /// Starts a real `certfleet ARGS` process (a worker) logging under the test directory.
     func start(_ arguments: [String]) throws {
         let log = directory.appendingPathComponent("\(arguments[0])-\(processes.count).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)

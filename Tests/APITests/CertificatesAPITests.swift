@@ -119,6 +119,24 @@ import TestSupport
                 #expect(stale.status == .preconditionFailed, "\(stale.text)")
                 #expect(stale.errorCode == "version_mismatch")
 
+                // The right ETag: a new version is validated under the same uuid.
+                let fresh = try await client.call(.get, "/v1/certificates/web", key: writer)
+                let reimport = try await client.call(.put, "/v1/certificates/web", key: writer, body: fixtures.body(),
+                                                     headers: [.ifMatch: fresh.headers[.eTag] ?? ""])
+                #expect(reimport.status == .accepted, "\(reimport.text)")
+                #expect(reimport.first?["uuid"]?.stringValue == uuid)
+                let reimportJob = try #require(reimport.first?["job"]?.stringValue)
+                var jobState: String?
+                for _ in 0..<300 where jobState != "succeeded" && jobState != "failed" {
+                    try await Task.sleep(for: .milliseconds(100))
+                    jobState = try await client.call(.get, "/v1/jobs/\(reimportJob)", key: writer)
+                        .json?["data"]?["jobs"]?.arrayValue.first?["state"]?.stringValue
+                }
+                #expect(jobState == "succeeded")
+                let reimported = try await client.call(.get, "/v1/certificates/web", key: writer)
+                #expect(reimported.first?["state"]?.stringValue == "valid")
+                #expect(reimported.headers[.eTag] != fresh.headers[.eTag])
+
                 // Bound → delete refused (409, listing the consumer); unbind → delete → gone.
                 let bound = try await client.call(.put, "/v1/certificates/web/bindings/edge-1", key: writer)
                 #expect(bound.status == .created, "\(bound.text)")
