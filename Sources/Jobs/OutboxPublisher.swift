@@ -45,18 +45,23 @@ public struct OutboxPublisher: Sendable {
         }
     }
 
-    /// Publishes in order and stops at the first failure, marking what was confirmed.
+    /// Publishes in order, marking what was confirmed. A failed message holds back the
+    /// later messages of its ordering key (they must not overtake it), not the others.
     private func publish(_ tx: PostgresTransaction, _ messages: [OutboxMessage]) async throws -> Int {
         var published: [Int64] = []
+        var blockedKeys = Set<String>()
         for message in messages {
+            if let key = message.orderingKey, blockedKeys.contains(key) { continue }
             do {
-                try await amqp.publish(amqpMessage(message), exchange: exchange(message.destination), routingKey: message.routingKey)
+                // Job messages must reach a queue (an unroutable one means missing topology);
+                // events may have no subscriber at all, which is not a failure.
+                try await amqp.publish(amqpMessage(message), exchange: exchange(message.destination),
+                                       routingKey: message.routingKey, mandatory: message.destination == .jobs)
                 published.append(message.id)
             } catch {
-                try await Outbox.markPublished(tx, ids: published)
+                if let key = message.orderingKey { blockedKeys.insert(key) }
                 try await Outbox.recordFailure(tx, id: message.id, error: "\(error)")
                 logger.warning("outbox publish failed", metadata: ["outbox_id": "\(message.id)", "error": "\(error)"])
-                return published.count
             }
         }
         try await Outbox.markPublished(tx, ids: published)

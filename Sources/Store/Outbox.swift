@@ -19,6 +19,8 @@ public struct OutboxMessage: Sendable {
     public let messageID: UUID
     public let body: String
     public let headers: [String: String]
+    /// Messages with the same key leave in id order.
+    public let orderingKey: String?
 }
 
 /// The transactional outbox: messages are written in the same transaction as the
@@ -63,7 +65,7 @@ public enum Outbox {
     /// so the due messages about one certificate leave in order.
     public static func lockDue(_ tx: PostgresTransaction, limit: Int) async throws -> [OutboxMessage] {
         try await tx.query("""
-            SELECT o.id, o.exchange, o.routing_key, o.message_id, o.body::text AS body, o.headers::text AS headers
+            SELECT o.id, o.exchange, o.routing_key, o.message_id, o.body::text AS body, o.headers::text AS headers, o.ordering_key
             FROM outbox o
             WHERE o.published_at IS NULL AND o.deliver_after <= now()
               AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.published_at IS NULL AND e.deliver_after <= now()
@@ -78,7 +80,7 @@ public enum Outbox {
     public static func lockUnpublished(_ tx: PostgresTransaction, ids: [Int64]) async throws -> [OutboxMessage] {
         guard !ids.isEmpty else { return [] }
         return try await tx.query("""
-            SELECT id, exchange, routing_key, message_id, body::text AS body, headers::text AS headers
+            SELECT id, exchange, routing_key, message_id, body::text AS body, headers::text AS headers, ordering_key
             FROM outbox WHERE id = ANY(\(ids.map(String.init))::bigint[]) AND published_at IS NULL AND deliver_after <= now()
             ORDER BY id FOR UPDATE SKIP LOCKED
             """).map(decode)
@@ -99,6 +101,6 @@ public enum Outbox {
             id: try row.decode(Int64.self, "id"),
             destination: OutboxDestination(rawValue: try row.decode(String.self, "exchange")) ?? .events,
             routingKey: try row.decode(String.self, "routing_key"), messageID: try row.decode(UUID.self, "message_id"),
-            body: try row.decode(String.self, "body"), headers: headers)
+            body: try row.decode(String.self, "body"), headers: headers, orderingKey: try row.decode(String?.self, "ordering_key"))
     }
 }

@@ -92,13 +92,14 @@ final class JobsEnvironment: @unchecked Sendable {
         await db.shutdown()
         _ = try? await admin.query("DROP DATABASE \(unescaped: databaseName) WITH (FORCE)")
         await admin.shutdown()
-        try? FileManager.default.removeItem(at: directory)
+        // CERTFLEET_KEEP_TEST_LOGS=1 keeps the process logs for a post-mortem.
+        if TestStack.env("CERTFLEET_KEEP_TEST_LOGS", default: "") != "1" { try? FileManager.default.removeItem(at: directory) }
     }
 }
 
 /// A `certfleet` subcommand running as its own process, logging to a file.
-final class CertFleetProcess: @unchecked Sendable {
-    let process = Process()
+final class CertFleetProcess: Sendable {
+    let child: ChildProcess
     let logFile: URL
 
     static var binary: String {
@@ -107,35 +108,26 @@ final class CertFleetProcess: @unchecked Sendable {
 
     init(arguments: [String], environment: [String: String], log: URL) throws {
         logFile = log
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        child = try ChildProcess(Self.binary, arguments, environment: environment, output: log.path)
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
+    var pid: Int32 { child.pid }
+    var isRunning: Bool { child.isRunning }
     var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     /// SIGKILL: the crash a worker cannot prepare for.
     func kill() {
-        guard process.isRunning else { return }
-        Glibc.kill(pid, SIGKILL)
-        process.waitUntilExit()
+        guard child.isRunning else { return }
+        child.signal(SIGKILL)
+        child.waitForExit()
     }
 
     /// SIGTERM and wait (up to TIMEOUT) for a graceful exit; returns the exit status.
     func terminate(timeout: Duration = .seconds(30)) async -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        Glibc.kill(pid, SIGTERM)
+        child.signal(SIGTERM)
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        return process.isRunning ? nil : process.terminationStatus
+        while child.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        return child.isRunning ? nil : child.waitForExit()
     }
 }
 

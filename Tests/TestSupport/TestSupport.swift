@@ -33,36 +33,29 @@ public enum TestStack {
     }
 
     /// Runs a program to completion and returns its standard output.
+    ///
+    /// posix_spawn + waitpid rather than Foundation's `Process`: inside the test runner
+    /// `Process.waitUntilExit` may never return for a script that leaves a daemon behind,
+    /// and output goes to files because a daemon may inherit and hold a pipe open.
+    /// The child gets an empty signal mask (the runner blocks most signals, and a server
+    /// started with them blocked would ignore SIGTERM).
     @discardableResult
     public static func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        // Files, not pipes: a daemon started by the script may inherit a pipe's write
-        // end and keep it open forever, so reading a pipe to EOF would never return.
-        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("cf-\(UUID().uuidString).out")
-        let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("cf-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("cf-\(UUID().uuidString)")
+        let outputPath = base.path + ".out", errorPath = base.path + ".err"
         defer {
-            try? FileManager.default.removeItem(at: outputFile)
-            try? FileManager.default.removeItem(at: errorFile)
+            try? FileManager.default.removeItem(atPath: outputPath)
+            try? FileManager.default.removeItem(atPath: errorPath)
         }
-        process.standardOutput = try FileHandle(forWritingTo: outputFile)
-        process.standardError = try FileHandle(forWritingTo: errorFile)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        let output = (try? Data(contentsOf: outputFile)) ?? Data()
-        guard process.terminationStatus == 0 else {
-            let errors = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+        let child = try ChildProcess(program, arguments, environment: environment, output: outputPath, error: errorPath)
+        let exitCode = child.waitForExit()
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        guard exitCode == 0 else {
             throw CommandFailed(
-                command: ([program] + arguments).joined(separator: " "),
-                status: process.terminationStatus,
-                standardError: errors)
+                command: ([program] + arguments).joined(separator: " "), status: exitCode,
+                standardError: (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")
         }
-        return String(decoding: output, as: UTF8.self)
+        return output
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
@@ -93,4 +86,75 @@ public struct CommandFailed: Error, CustomStringConvertible {
     public let status: Int32
     public let standardError: String
     public var description: String { "`\(command)` exited \(status): \(standardError)" }
+}
+
+/// A child process spawned with posix_spawn: an empty signal mask and default
+/// dispositions for the termination signals, stdin from /dev/null, output to files.
+public final class ChildProcess: @unchecked Sendable {
+    // @unchecked: `status` is only written under `lock`.
+    public let pid: pid_t
+    private var status: Int32?
+    private let lock = NSLock()
+
+    public init(_ program: String, _ arguments: [String], environment: [String: String] = [:], output: String, error: String? = nil) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        if let error {
+            posix_spawn_file_actions_addopen(&actions, 2, error, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGHUP] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
+        guard spawned == 0 else {
+            throw CommandFailed(command: program, status: -1, standardError: String(cString: strerror(spawned)))
+        }
+        self.pid = pid
+    }
+
+    /// True until the child exited (reaps it without blocking).
+    public var isRunning: Bool { poll(blocking: false) == nil }
+
+    /// Blocks until the child exits; its exit code (128 + signal when killed).
+    @discardableResult
+    public func waitForExit() -> Int32 { poll(blocking: true)! }
+
+    /// Sends SIGNAL (no effect once the child exited).
+    public func signal(_ signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
+
+    private func poll(blocking: Bool) -> Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let status { return status }
+        var raw: Int32 = 0
+        var result: pid_t
+        repeat { result = waitpid(pid, &raw, blocking ? 0 : WNOHANG) } while result == -1 && errno == EINTR
+        guard result == pid else { return nil }
+        let code = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        status = code
+        return code
+    }
 }

@@ -1,0 +1,131 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import Jobs
+import Logging
+import Postgres
+import Store
+import X509
+
+/// `certfleet bench jobs`: end-to-end validate jobs/s and submit→commit latency with
+/// 1, 2, 4 … worker processes, next to `pgbench -N` with as many clients on the same
+/// server in the same run.
+struct BenchJobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs",
+        abstract: "Validate jobs/s and p50/p99 latency per worker count vs pgbench -N (targets: >= 0.33 x pgbench, 2 workers >= 1.7 x 1).")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var broker: BrokerOptions
+
+    @Option(help: "Worker process counts to measure, comma-separated.")
+    var workers: String = "1,2,4"
+
+    @Option(help: "Jobs per round.")
+    var jobs: Int = 2000
+
+    @Option(help: "Concurrency of each worker process.")
+    var concurrency: Int = 8
+
+    func run() async throws {
+        let counts = workers.split(separator: ",").compactMap { Int($0) }
+        let logger = Logger(label: "certfleet.bench")
+        let admin = database.makeClient(applicationName: "certfleet-bench")
+        let name = "certfleet_bench_jobs"
+        try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)")
+        try await admin.query("CREATE DATABASE \(unescaped: name)")
+        await admin.shutdown()
+        let url = PostgresConfiguration.connectionString(database.resolvedURL, replacingDatabase: name)
+        let db = PostgresClient(configuration: PostgresConfiguration(connectionString: url, maxConnections: 16))
+        try await Migrator(db: db, migrations: try Migrator.load(from: try Migrator.locateDirectory(explicit: nil))).migrate()
+        let project = try await Projects.ensure(db, name: "bench")
+        let topology = CertFleetTopology(prefix: "cfbench-\(UUID().uuidString.prefix(6).lowercased())")
+        let amqp = try await broker.connect(name: "certfleet-bench", logger: logger)
+        try await amqp.declare(topology.topology)
+        let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("certfleet-bench-\(UUID().uuidString).key")
+        let key = AESGCM.generateKey()
+        try Data(key).base64EncodedString().write(to: keyFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: keyFile) }
+        let submitter = JobSubmitter(db: db, sealer: KeySealer(keys: [key]), amqp: amqp, topology: topology, logger: logger)
+        let bundle = try Self.bundle()
+
+        print("jobs per round: \(jobs); worker concurrency: \(concurrency)")
+        print("workers | jobs/s | p50 ms | p99 ms | pgbench -N tps (same clients) | ratio")
+        var perWorkerCount: [Int: Double] = [:]
+        for count in counts {
+            try await db.query("TRUNCATE events, outbox, jobs, certificate_versions, bindings, certificates CASCADE")
+            let processes = try (0..<count).map { _ in
+                try startWorker(environment: ["CERTFLEET_DATABASE_URL": url, "CERTFLEET_AMQP_URL": broker.resolvedURL,
+                                              "CERTFLEET_AMQP_PREFIX": topology.prefix, "CERTFLEET_MASTER_KEY_FILE": keyFile.path,
+                                              "CERTFLEET_LOG_LEVEL": "warning", "CERTFLEET_DATABASE_POOL_SIZE": "\(concurrency + 2)"])
+            }
+            try await Task.sleep(for: .seconds(2))  // consumers up
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for lane in 0..<8 {
+                    group.addTask {
+                        for index in stride(from: lane, to: jobs, by: 8) {
+                            _ = try await submitter.upload(UploadRequest(
+                                projectID: project, name: "bench-\(index)", commonName: "bench.example.com", sans: ["bench.example.com"],
+                                chainPEM: bundle.chain, privateKeyPEM: bundle.key, actor: "bench"))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            while try await db.query("SELECT count(*) AS n FROM jobs WHERE finished_at IS NULL").first!.decode(Int.self, "n") > 0 {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let stats = try await db.query("""
+                SELECT count(*) / extract(epoch FROM max(finished_at) - min(created_at)) AS rate,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) * 1000 AS p50,
+                       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) * 1000 AS p99
+                FROM jobs WHERE state = 'succeeded'
+                """).first!
+            for process in processes { process.terminate() }
+            for process in processes { process.waitUntilExit() }
+            let rate = try stats.decode(Double.self, "rate")
+            perWorkerCount[count] = rate
+            let pgbench = try pgbenchWrites(url: url, clients: count)
+            print(String(format: "%7d | %6.0f | %6.1f | %6.1f | %29.0f | %.2f",
+                         count, rate, try stats.decode(Double.self, "p50"), try stats.decode(Double.self, "p99"), pgbench, rate / pgbench))
+        }
+        if let one = perWorkerCount[1], let two = perWorkerCount[2] {
+            print(String(format: "scaling 2 workers / 1 worker: %.2f (target >= 1.7 until PostgreSQL is the bound)", two / one))
+        }
+        for kind in CertFleetTopology.jobKinds { _ = try? await amqp.deleteQueue(topology.jobQueue(kind)) }
+        _ = try? await amqp.deleteQueue(topology.deadLetterQueue)
+        _ = try? await amqp.deleteQueue(topology.requestsQueue)
+        await amqp.close()
+        await db.shutdown()
+    }
+
+    private func startWorker(environment: [String: String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = ["worker", "--concurrency", "\(concurrency)"]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        try process.run()
+        return process
+    }
+
+    /// TPC-B-like writes without branch updates, as many clients as workers.
+    private func pgbenchWrites(url: String, clients: Int) throws -> Double {
+        try runTool("pgbench", ["-i", "-s", "1", "-q", url])
+        let output = try runTool("pgbench", ["-N", "-c", "\(clients)", "-j", "\(clients)", "-t", "\(2000 / clients)", "-n", url])
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+              let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
+        else { throw ValidationError("cannot read tps from pgbench output:\n\(output)") }
+        return value
+    }
+
+    /// A fresh self-signed server certificate and its key, made by the X509 module's caller: openssl.
+    static func bundle() throws -> (chain: String, key: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("certfleet-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = directory.appendingPathComponent("key.pem").path, cert = directory.appendingPathComponent("cert.pem").path
+        try runTool("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                                "-out", cert, "-subj", "/CN=bench.example.com", "-days", "30", "-addext", "subjectAltName=DNS:bench.example.com"])
+        return (try String(contentsOfFile: cert, encoding: .utf8), try String(contentsOfFile: key, encoding: .utf8))
+    }
+}
