@@ -58,7 +58,10 @@ final class APIEnvironment: @unchecked Sendable {
 
     static var binary: String {
         if let path = ProcessInfo.processInfo.environment["CERTFLEET_BINARY"] { return path }
-        for scratch in [".build-api", ".build"] {
+        // The binary built with these tests sits next to the test bundle (whatever the scratch path).
+        let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("certfleet").path
+        if FileManager.default.isExecutableFile(atPath: sibling) { return sibling }
+        for scratch in [".build", ".build-api"] {
             let path = TestStack.root.appendingPathComponent("\(scratch)/debug/certfleet").path
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
@@ -84,6 +87,12 @@ final class APIEnvironment: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         processes.append(process)
+    }
+
+    /// For failure messages: whether each started process still runs, and how the others ended.
+    var processStatus: String {
+        processes.map { $0.isRunning ? "\($0.processIdentifier): running" : "\($0.processIdentifier): exited \($0.terminationStatus) (\($0.terminationReason == .uncaughtSignal ? "signal" : "exit"))" }
+            .joined(separator: ", ")
     }
 
     func tearDown() async {

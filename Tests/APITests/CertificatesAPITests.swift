@@ -53,7 +53,7 @@ import TestSupport
                 // The worker validates it.
                 let valid = try await settled(client, uuid, key: writer)
                 let document = try #require(valid.first)
-                #expect(document["state"]?.stringValue == "valid", "\(valid.text)")
+                #expect(document["state"]?.stringValue == "valid", "\(valid.text); worker: \(env.processStatus)")
                 #expect(document["common_name"]?.stringValue == "api.example.com")
                 #expect(document["subject"]?.stringValue == "CN=api.example.com,O=CertFleet Test")
                 #expect(document["sans"]?.arrayValue.compactMap(\.stringValue) == ["api.example.com", "*.api.example.com"])
@@ -132,7 +132,7 @@ import TestSupport
                     jobState = try await client.call(.get, "/v1/jobs/\(reimportJob)", key: writer)
                         .json?["data"]?["jobs"]?.arrayValue.first?["state"]?.stringValue
                 }
-                #expect(jobState == "succeeded")
+                #expect(jobState == "succeeded", "worker: \(env.processStatus)")
                 let reimported = try await client.call(.get, "/v1/certificates/web", key: writer)
                 #expect(reimported.first?["state"]?.stringValue == "valid")
                 #expect(reimported.headers[.eTag] != fresh.headers[.eTag])
@@ -158,7 +158,7 @@ import TestSupport
                     gone = try await client.call(.get, "/v1/certificates/\(uuid)", key: writer).status == .notFound
                     if !gone { try await Task.sleep(for: .milliseconds(200)) }
                 }
-                #expect(gone)
+                #expect(gone, "worker: \(env.processStatus)")
                 // Binding a deleted certificate is refused.
                 let late = try await client.call(.put, "/v1/certificates/\(uuid)/bindings/edge-2", key: writer)
                 #expect(late.status == .notFound)
