@@ -84,53 +84,9 @@ struct PrivateBroker {
         if removingData { try? FileManager.default.removeItem(at: directory) }
     }
 
-    /// `deploy/local/ctl ACTION rabbitmq` for this instance. Not `TestStack.ctl`:
-    /// Foundation's `Process.waitUntilExit` never returned inside the test runner
-    /// here (the child stayed a zombie), so this spawns and reaps with
-    /// posix_spawn/waitpid on a thread of its own, off the cooperative pool.
+    /// `deploy/local/ctl ACTION rabbitmq` for this instance.
     private func ctl(_ action: String) async throws {
-        let script = TestStack.root.appendingPathComponent("deploy/local/ctl").path
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("cf-rmq-\(UUID().uuidString).log").path
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let environment = ProcessInfo.processInfo.environment.merging(self.environment) { _, new in new }
-        let status = await Spawn.run(["/bin/bash", script, action, "rabbitmq"], environment: environment, log: log)
-        guard status == 0 else {
-            let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            throw BrokerControlFailed(action: action, status: status, output: output)
-        }
-    }
-}
-
-/// Runs programs without Foundation's `Process` (see `PrivateBroker.ctl`).
-enum Spawn {
-    /// Runs `arguments` to completion on a thread of its own; stdout and stderr go to `log`.
-    static func run(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
-                    log: String) async -> Int32 {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(returning: spawnAndWait(arguments, environment, log))
-            }
-        }
-    }
-
-    private static func spawnAndWait(_ arguments: [String], _ environment: [String: String], _ log: String) -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, arguments[0], &actions, nil, argv, envp) == 0 else { return -1 }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        try await TestStack.ctlDetached([action, "rabbitmq"], environment: environment)
     }
 }
 
@@ -142,12 +98,4 @@ actor IDCollector {
         if let id { ids.insert(id) }
         if redelivered { redeliveries += 1 }
     }
-}
-
-/// `deploy/local/ctl … rabbitmq` exited non-zero.
-struct BrokerControlFailed: Error, CustomStringConvertible {
-    let action: String
-    let status: Int32
-    let output: String
-    var description: String { "ctl \(action) rabbitmq exited \(status): \(output)" }
 }

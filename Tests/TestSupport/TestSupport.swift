@@ -58,6 +58,22 @@ public enum TestStack {
         return output
     }
 
+    /// `run` on a thread of its own, so waiting for the child never blocks the cooperative pool.
+    @discardableResult
+    public static func runDetached(_ program: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try run(program, arguments, environment: environment) })
+            }
+        }
+    }
+
+    /// `ctl` on a thread of its own (see `runDetached`).
+    @discardableResult
+    public static func ctlDetached(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        try await runDetached(root.appendingPathComponent("deploy/local/ctl").path, arguments, environment: environment)
+    }
+
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
     public static func freePort() -> Int {
         for _ in 0..<100 {

@@ -56,17 +56,33 @@ stop_pidfile() {
     rm -f "$file"
 }
 
-# Runs a command that starts a daemon with every inherited descriptor above 2
-# closed, so the daemon cannot hold a caller's pipe open (a test reading our
-# output to EOF would otherwise wait for the daemon to exit).
+# Replaces the calling shell with COMMAND, made fit to run as a daemon: every
+# inherited descriptor above 2 closed (a caller reading our output to EOF would
+# otherwise wait for the daemon to exit), an empty signal mask and default
+# TERM/INT/PIPE (a multi-threaded parent such as Swift's test runner spawns
+# children with signals blocked, and the server would ignore our SIGTERM), and
+# its own session. Exec all the way down: the pid stays the command's own.
+# perl-base (POSIX) is part of every Debian system.
+exec_daemon() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd="${fd##*/}"
+        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+    done
+    exec perl -MPOSIX -e 'sigprocmask(SIG_SETMASK, POSIX::SigSet->new); $SIG{TERM} = $SIG{INT} = $SIG{PIPE} = "DEFAULT"; POSIX::setsid(); exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"' -- "$@"
+}
+
+# Runs COMMAND, which starts a daemon and returns (pg_ctl start), the same way.
 detached() {
-    (
-        for fd in /proc/self/fd/*; do
-            fd="${fd##*/}"
-            [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
-        done
-        exec "$@" </dev/null
-    )
+    ( exec_daemon "$@" </dev/null )
+}
+
+# Starts COMMAND in the background as a daemon, output appended to LOGFILE, its pid in PIDFILE.
+spawn_daemon() {
+    local pidfile="$1" logfile="$2"
+    shift 2
+    ( exec_daemon "$@" </dev/null >>"$logfile" 2>&1 ) &
+    echo $! > "$pidfile"
 }
 
 # Fails when something already listens on 127.0.0.1:PORT.

@@ -40,23 +40,6 @@ pebble_running() {
     [ "${CERTFLEET_PEBBLE_SHARE_DNS:-0}" = 1 ] || _pebble_alive challtestsrv
 }
 
-# Starts a daemon: inherited descriptors above 2 closed (like `detached`, so a
-# caller reading our output to EOF is not held open), an empty signal mask and
-# default SIGTERM (a multi-threaded Swift parent spawns children with signals
-# blocked, and the server would then ignore our SIGTERM), its own session,
-# stdio to LOG. Exec all the way down, so the pid written to PIDFILE is the server's.
-_pebble_spawn() {
-    local pidfile="$1" logfile="$2"; shift 2
-    (
-        for fd in /proc/self/fd/*; do
-            fd="${fd##*/}"
-            [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
-        done
-        exec perl -MPOSIX -e 'sigprocmask(SIG_SETMASK, POSIX::SigSet->new); $SIG{TERM} = $SIG{PIPE} = "DEFAULT"; POSIX::setsid(); exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"' -- "$@" \
-            </dev/null >>"$logfile" 2>&1
-    ) &
-    echo $! > "$pidfile"
-}
 
 # A throwaway CA and a leaf for 127.0.0.1/localhost: the Debian package ships
 # no TLS test certificates. Made once per stack directory, so the file clients
@@ -125,7 +108,7 @@ _pebble_start_challtestsrv() {
     log "starting pebble-challtestsrv (management 127.0.0.1:$CERTFLEET_CHALLTESTSRV_PORT, DNS :$CERTFLEET_CHALLTESTSRV_DNS_PORT)"
     # Its default listeners bind 0.0.0.0 and the http-01 one would take the port
     # Pebble validates on: disable all but management and DNS.
-    _pebble_spawn "$PEBBLE_DIR/challtestsrv.pid" "$PEBBLE_DIR/challtestsrv.log" \
+    spawn_daemon "$PEBBLE_DIR/challtestsrv.pid" "$PEBBLE_DIR/challtestsrv.log" \
         pebble-challtestsrv -management "127.0.0.1:$CERTFLEET_CHALLTESTSRV_PORT" \
         -dns01 "127.0.0.1:$CERTFLEET_CHALLTESTSRV_DNS_PORT" \
         -http01 "" -https01 "" -tlsalpn01 "" -defaultIPv6 "" -defaultIPv4 127.0.0.1
@@ -141,7 +124,7 @@ pebble_start() {
     _pebble_tls
     _pebble_config
     log "starting pebble on https://127.0.0.1:$CERTFLEET_PEBBLE_PORT (http-01 checks on :$CERTFLEET_ACME_HTTP_PORT)"
-    PEBBLE_VA_NOSLEEP="${PEBBLE_VA_NOSLEEP:-1}" _pebble_spawn "$PEBBLE_DIR/pebble.pid" "$PEBBLE_DIR/pebble.log" \
+    PEBBLE_VA_NOSLEEP="${PEBBLE_VA_NOSLEEP:-1}" spawn_daemon "$PEBBLE_DIR/pebble.pid" "$PEBBLE_DIR/pebble.log" \
         pebble -config "$PEBBLE_DIR/pebble-config.json" -dnsserver "127.0.0.1:$CERTFLEET_CHALLTESTSRV_DNS_PORT"
     _pebble_wait pebble pebble curl -sf --cacert "$PEBBLE_DIR/tls/ca.pem" "https://127.0.0.1:$CERTFLEET_PEBBLE_PORT/dir"
 }

@@ -27,16 +27,6 @@ rabbitmq_env() {
     fi
 }
 
-# Execs a command in its own session with an empty signal mask and default
-# SIGTERM/SIGPIPE. A caller may have blocked signals (Swift's test runner spawns
-# children with nearly all signals blocked); servers started from it would then
-# ignore our SIGTERM. Exec without fork, so `$!` is the server's pid (setsid(1)
-# may fork). perl-base (POSIX) is part of every Debian system.
-# Replaces the calling shell: call it in a subshell, `( _rabbitmq_unmasked … )`.
-_rabbitmq_unmasked() {
-    exec perl -MPOSIX -e 'sigprocmask(SIG_SETMASK, POSIX::SigSet->new); $SIG{TERM} = $SIG{PIPE} = "DEFAULT"; POSIX::setsid(); exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"' -- "$@"
-}
-
 _rabbitmq_pidof() { [ -f "$1" ] && head -n1 "$1" | tr -dc '0-9'; }
 
 rabbitmq_running() { pid_alive "$(_rabbitmq_pidof "$RMQ_DIR/rabbitmq.pid" || true)"; }
@@ -44,7 +34,7 @@ rabbitmq_running() { pid_alive "$(_rabbitmq_pidof "$RMQ_DIR/rabbitmq.pid" || tru
 # Runs a RabbitMQ program with the node's environment (replaces the shell; use a subshell). The /usr/sbin wrappers
 # switch to the rabbitmq user, so the programs under /usr/lib/rabbitmq/bin are called directly.
 _rabbitmq_exec() {
-    _rabbitmq_unmasked env HOME="$RMQ_DIR/home" \
+    exec_daemon env HOME="$RMQ_DIR/home" \
         RABBITMQ_NODENAME="$RMQ_NODE" \
         RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
         RABBITMQ_NODE_PORT="$CERTFLEET_AMQP_PORT" \
@@ -99,7 +89,7 @@ _rabbitmq_start_epmd() {
     require_port_free "$CERTFLEET_AMQP_EPMD_PORT" CERTFLEET_AMQP_EPMD_PORT
     # Started in the foreground (not -daemon) so $! is epmd's own pid; stdio to
     # files so a caller reading our output is not held open by it.
-    ( _rabbitmq_unmasked epmd -address 127.0.0.1 -port "$CERTFLEET_AMQP_EPMD_PORT" \
+    ( exec_daemon epmd -address 127.0.0.1 -port "$CERTFLEET_AMQP_EPMD_PORT" \
         </dev/null >"$RMQ_DIR/log/epmd.log" 2>&1 ) &
     echo $! > "$RMQ_DIR/epmd.pid"
     local i
