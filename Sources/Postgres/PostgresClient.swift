@@ -136,7 +136,8 @@ public final class PostgresClient: Sendable {
         }
         switch decision {
         case .ready(let connection):
-            return try await prepare(connection)
+            // Its health is checked by the first statement, on the same I/O-thread hop.
+            return connection
         case .open:
             return try await openConnection()
         case .wait:
@@ -144,18 +145,8 @@ public final class PostgresClient: Sendable {
                 state.withLockedValue { $0.waiters.append(continuation) }
             }
             // nil: a slot was freed by a broken connection; open a new one in its place.
-            if let handed { return try await prepare(handed) }
+            if let handed { return handed }
             return try await openConnection()
-        }
-    }
-
-    private func prepare(_ connection: PostgresConnection) async throws -> PostgresConnection {
-        do {
-            try await run { try connection.reconnectIfClosed() }
-            return connection
-        } catch {
-            discard()
-            throw error
         }
     }
 
