@@ -21,7 +21,7 @@ final class APIEnvironment: @unchecked Sendable {
     let directory: URL
     let project: UUID
     let otherProject: UUID
-    private var processes: [Process] = []
+    private var processes: [ChildProcess] = []
     private let admin: PostgresClient
 
     init() async throws {
@@ -73,32 +73,22 @@ final class APIEnvironment: @unchecked Sendable {
     /// Starts a real `certfleet ARGS` process (a worker) logging under the test directory.
     func start(_ arguments: [String]) throws {
         let log = directory.appendingPathComponent("\(arguments[0])-\(processes.count).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging([
+        processes.append(try ChildProcess(Self.binary, arguments, environment: [
             "CERTFLEET_DATABASE_URL": databaseURL, "CERTFLEET_AMQP_URL": TestStack.amqpURL, "CERTFLEET_AMQP_PREFIX": topology.prefix,
             "CERTFLEET_MASTER_KEY_FILE": directory.appendingPathComponent("master.key").path, "CERTFLEET_LOG_LEVEL": "info",
-        ]) { $1 }
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        processes.append(process)
+        ], output: log.path))
     }
 
     /// For failure messages: whether each started process still runs, and how the others ended.
     var processStatus: String {
-        processes.map { $0.isRunning ? "\($0.processIdentifier): running" : "\($0.processIdentifier): exited \($0.terminationStatus) (\($0.terminationReason == .uncaughtSignal ? "signal" : "exit"))" }
+        processes.map { $0.isRunning ? "\($0.pid): running" : "\($0.pid): exited \($0.waitForExit()) (128+n = signal n)" }
             .joined(separator: ", ")
     }
 
     func tearDown() async {
-        for process in processes where process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        for process in processes {
+            process.signal(SIGKILL)
+            process.waitForExit()
         }
         for kind in CertFleetTopology.jobKinds { _ = try? await amqp.deleteQueue(topology.jobQueue(kind)) }
         for queue in [topology.deadLetterQueue, topology.requestsQueue] { _ = try? await amqp.deleteQueue(queue) }

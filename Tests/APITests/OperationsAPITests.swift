@@ -52,8 +52,8 @@ import TestSupport
         let venv = TestStack.root.appendingPathComponent(".venv-schemathesis")
         let st = venv.appendingPathComponent("bin/st").path
         if !FileManager.default.isExecutableFile(atPath: st) {
-            try TestStack.run("/usr/bin/python3", ["-m", "venv", venv.path])
-            try TestStack.run(venv.appendingPathComponent("bin/pip").path, ["install", "--quiet", "schemathesis"])
+            try await TestStack.runDetached("/usr/bin/python3", ["-m", "venv", venv.path])
+            try await TestStack.runDetached(venv.appendingPathComponent("bin/pip").path, ["install", "--quiet", "schemathesis"])
         }
         let env = try await APIEnvironment()
         do {
@@ -70,7 +70,8 @@ import TestSupport
                       --checks not_a_server_error,response_schema_conformance --max-examples 15 --seed 1 \
                       > '\(report.path)' 2>&1; echo $?
                     """
-                let status = try TestStack.run("/bin/bash", ["-c", script]).trimmingCharacters(in: .whitespacesAndNewlines)
+                // On a thread of its own: the live server needs the cooperative pool meanwhile.
+                let status = try await TestStack.runDetached("/bin/bash", ["-c", script]).trimmingCharacters(in: .whitespacesAndNewlines)
                 let output = (try? String(contentsOf: report, encoding: .utf8)) ?? ""
                 #expect(status == "0", "schemathesis failed:\n\(output.suffix(6000))")
             }
