@@ -51,7 +51,10 @@ public final class SchedulerService: Service, Sendable {
         logger.info("scheduler started", metadata: ["scheduler_id": "\(configuration.schedulerID)"])
         let listener = PostgresListener(connectionString: connectionString, channels: [Outbox.channel], logger: logger)
         defer { listener.stop() }
-        await withDiscardingTaskGroup { group in
+        // Graceful shutdown cancels the loops, so a sleeping loop (the expiry scan sleeps a
+        // minute) stops at once; work in flight finishes its current statement.
+        try? await cancelWhenGracefulShutdown {
+          await withDiscardingTaskGroup { group in
             group.addTask { await self.relayLoop(listener: listener) }
             group.addTask {
                 await self.every(self.configuration.reapInterval, "reaper") {
@@ -70,6 +73,7 @@ public final class SchedulerService: Service, Sendable {
                     await self.publisher.publishNow(outbox)
                 }
             }
+          }
         }
         logger.info("scheduler stopped")
     }
@@ -90,7 +94,7 @@ public final class SchedulerService: Service, Sendable {
             }
             group.addTask {
                 for await _ in ticks {
-                    if Task.isShuttingDownGracefully { break }
+                    if Task.isShuttingDownGracefully || Task.isCancelled { break }
                     do {
                         var published = 0
                         repeat {

@@ -175,6 +175,11 @@ struct JobProtocolTests {
         let status = await worker.terminate()
         #expect(status == 0)
         #expect(worker.log.contains("worker drained"))
+        // The scheduler's loops sleep up to a minute; shutdown must not wait for them.
+        let scheduler = try env.start(["scheduler"], name: "scheduler")
+        #expect(try await env.eventually(timeout: .seconds(30)) { scheduler.log.contains("scheduler started") })
+        #expect(await scheduler.terminate(timeout: .seconds(10)) == 0)
+        #expect(scheduler.log.contains("scheduler stopped"))
         await env.tearDown()
     }
 
