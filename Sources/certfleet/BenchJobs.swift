@@ -24,6 +24,12 @@ struct BenchJobs: AsyncParsableCommand {
     @Option(help: "Jobs per round.")
     var jobs: Int = 2000
 
+    @Option(help: "Jobs submitted one by one (at --latency-rate per second) to measure latency.")
+    var latencyJobs: Int = 200
+
+    @Option(help: "Submissions per second in the latency phase.")
+    var latencyRate: Int = 50
+
     @Option(help: "Concurrency of each worker process.")
     var concurrency: Int = 8
 
@@ -49,44 +55,53 @@ struct BenchJobs: AsyncParsableCommand {
         let submitter = JobSubmitter(db: db, sealer: KeySealer(keys: [key]), amqp: amqp, topology: topology, logger: logger)
         let bundle = try Self.bundle()
 
-        print("jobs per round: \(jobs); worker concurrency: \(concurrency)")
-        print("workers | jobs/s | p50 ms | p99 ms | pgbench -N tps (same clients) | ratio")
+        print("jobs per round: \(jobs) (throughput: all submitted first, then drained); latency: \(latencyJobs) jobs at \(latencyRate)/s")
+        print("workers | drain jobs/s | submit→commit p50 ms | p99 ms | pgbench -N tps (same clients) | ratio")
         var perWorkerCount: [Int: Double] = [:]
-        for count in counts {
-            try await db.query("TRUNCATE events, outbox, jobs, certificate_versions, bindings, certificates CASCADE")
-            let processes = try (0..<count).map { _ in
-                try startWorker(environment: ["CERTFLEET_DATABASE_URL": url, "CERTFLEET_AMQP_URL": broker.resolvedURL,
-                                              "CERTFLEET_AMQP_PREFIX": topology.prefix, "CERTFLEET_MASTER_KEY_FILE": keyFile.path,
-                                              "CERTFLEET_LOG_LEVEL": "warning", "CERTFLEET_DATABASE_POOL_SIZE": "\(concurrency + 2)"])
+        let environment = ["CERTFLEET_DATABASE_URL": url, "CERTFLEET_AMQP_URL": broker.resolvedURL,
+                           "CERTFLEET_AMQP_PREFIX": topology.prefix, "CERTFLEET_MASTER_KEY_FILE": keyFile.path,
+                           "CERTFLEET_LOG_LEVEL": "warning", "CERTFLEET_DATABASE_POOL_SIZE": "\(concurrency + 2)"]
+        func upload(_ index: Int, round: Int) async throws {
+            _ = try await submitter.upload(UploadRequest(
+                projectID: project, name: "bench-\(round)-\(index)", commonName: "bench.example.com", sans: ["bench.example.com"],
+                chainPEM: bundle.chain, privateKeyPEM: bundle.key, actor: "bench"))
+        }
+        func waitUntilFinished() async throws {
+            while try await db.query("SELECT count(*) AS n FROM jobs WHERE finished_at IS NULL").first!.decode(Int.self, "n") > 0 {
+                try await Task.sleep(for: .milliseconds(50))
             }
-            try await Task.sleep(for: .seconds(2))  // consumers up
+        }
+        for (round, count) in counts.enumerated() {
+            try await db.query("TRUNCATE events, outbox, jobs, certificate_versions, bindings, certificates CASCADE")
+            // Throughput: a backlog of JOBS messages, drained by COUNT worker processes.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for lane in 0..<8 {
-                    group.addTask {
-                        for index in stride(from: lane, to: jobs, by: 8) {
-                            _ = try await submitter.upload(UploadRequest(
-                                projectID: project, name: "bench-\(index)", commonName: "bench.example.com", sans: ["bench.example.com"],
-                                chainPEM: bundle.chain, privateKeyPEM: bundle.key, actor: "bench"))
-                        }
-                    }
+                    group.addTask { for index in stride(from: lane, to: jobs, by: 8) { try await upload(index, round: round) } }
                 }
                 try await group.waitForAll()
             }
-            while try await db.query("SELECT count(*) AS n FROM jobs WHERE finished_at IS NULL").first!.decode(Int.self, "n") > 0 {
-                try await Task.sleep(for: .milliseconds(200))
+            let drainStart = Date()
+            let processes = try (0..<count).map { _ in try startWorker(environment: environment) }
+            try await waitUntilFinished()
+            let lastFinish = try await db.query("SELECT max(finished_at) AS t FROM jobs").first!.decode(Date.self, "t")
+            let rate = Double(jobs) / lastFinish.timeIntervalSince(drainStart)
+            // Latency: a steady trickle with the workers idle and ready.
+            try await db.query("TRUNCATE events, outbox, jobs, certificate_versions, bindings, certificates CASCADE")
+            for index in 0..<latencyJobs {
+                try await upload(index, round: round + 100)
+                try await Task.sleep(for: .milliseconds(1000 / latencyRate))
             }
+            try await waitUntilFinished()
             let stats = try await db.query("""
-                SELECT count(*) / extract(epoch FROM max(finished_at) - min(created_at)) AS rate,
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) * 1000 AS p50,
+                SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) * 1000 AS p50,
                        percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) * 1000 AS p99
                 FROM jobs WHERE state = 'succeeded'
                 """).first!
             for process in processes { process.terminate() }
             for process in processes { process.waitUntilExit() }
-            let rate = try stats.decode(Double.self, "rate")
             perWorkerCount[count] = rate
             let pgbench = try pgbenchWrites(url: url, clients: count)
-            print(String(format: "%7d | %6.0f | %6.1f | %6.1f | %29.0f | %.2f",
+            print(String(format: "%7d | %12.0f | %20.1f | %6.1f | %29.0f | %.2f",
                          count, rate, try stats.decode(Double.self, "p50"), try stats.decode(Double.self, "p99"), pgbench, rate / pgbench))
         }
         if let one = perWorkerCount[1], let two = perWorkerCount[2] {
