@@ -139,7 +139,7 @@ extension TestClientProtocol {
     }
 }
 
-/// Bundles made by the OpenSSL CLI.
+/// The API tests' bundle (see `SelfSignedFixture`).
 struct APIFixtures: Sendable {
     let chain: String
     let key: String
@@ -150,18 +150,8 @@ struct APIFixtures: Sendable {
     }()
 
     static func make() throws -> APIFixtures {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-fixtures-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        func openssl(_ arguments: [String]) throws { try TestStack.run("/usr/bin/openssl", arguments) }
-        for name in ["good", "other"] {
-            try openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", dir.appendingPathComponent("\(name).key").path])
-        }
-        try openssl(["req", "-x509", "-new", "-key", dir.appendingPathComponent("good.key").path, "-subj", "/CN=api.example.com/O=CertFleet Test",
-                     "-days", "365", "-addext", "subjectAltName=DNS:api.example.com,DNS:*.api.example.com",
-                     "-addext", "extendedKeyUsage=serverAuth", "-out", dir.appendingPathComponent("good.crt").path])
-        func read(_ name: String) throws -> String { try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8) }
-        return APIFixtures(chain: try read("good.crt"), key: try read("good.key"), otherKey: try read("other.key"))
+        let made = try SelfSignedFixture.make(subject: "/CN=api.example.com/O=CertFleet Test", sans: "DNS:api.example.com,DNS:*.api.example.com")
+        return APIFixtures(chain: made.chain, key: made.key, otherKey: made.otherKey)
     }
 
     func body(name: String? = nil, key: String? = nil, cn: String? = nil) -> String {

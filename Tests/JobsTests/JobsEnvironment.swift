@@ -131,7 +131,7 @@ final class CertFleetProcess: Sendable {
     }
 }
 
-/// Bundles made by the OpenSSL CLI: a good self-signed server certificate with its key,
+/// The job tests' bundles (see `SelfSignedFixture`): a good self-signed server certificate with its key,
 /// and one whose key belongs to another certificate.
 struct UploadFixtures: Sendable {
     let goodChain: String
@@ -143,18 +143,8 @@ struct UploadFixtures: Sendable {
     }()
 
     static func make() throws -> UploadFixtures {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jobs-fixtures-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        func openssl(_ arguments: [String]) throws { try TestStack.run("/usr/bin/openssl", arguments) }
-        for name in ["good", "other"] {
-            try openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", dir.appendingPathComponent("\(name).key").path])
-        }
-        try openssl(["req", "-x509", "-new", "-key", dir.appendingPathComponent("good.key").path, "-subj", "/CN=jobs.example.com",
-                     "-days", "365", "-addext", "subjectAltName=DNS:jobs.example.com", "-addext", "extendedKeyUsage=serverAuth",
-                     "-out", dir.appendingPathComponent("good.crt").path])
-        func read(_ name: String) throws -> String { try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8) }
-        return UploadFixtures(goodChain: try read("good.crt"), goodKey: try read("good.key"), otherKey: try read("other.key"))
+        let made = try SelfSignedFixture.make(subject: "/CN=jobs.example.com", sans: "DNS:jobs.example.com")
+        return UploadFixtures(goodChain: made.chain, goodKey: made.key, otherKey: made.otherKey)
     }
 
     func upload(project: UUID, good: Bool, name: String? = nil, key idempotencyKey: String? = nil) -> UploadRequest {

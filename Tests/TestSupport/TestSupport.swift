@@ -174,3 +174,28 @@ public final class ChildProcess: @unchecked Sendable {
         return code
     }
 }
+
+/// A self-signed server certificate made by the OpenSSL CLI, its EC P-256 key, and a
+/// second key that does not belong to it (for key-mismatch cases).
+public struct SelfSignedFixture: Sendable {
+    public let chain: String
+    public let key: String
+    public let otherKey: String
+
+    /// SUBJECT like `/CN=api.example.com/O=Test`; SANS like `DNS:a.example.com,DNS:*.a.example.com`.
+    public static func make(subject: String, sans: String) throws -> SelfSignedFixture {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fixture-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        for name in ["good", "other"] {
+            try TestStack.run("/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path("\(name).key")])
+        }
+        try TestStack.run("/usr/bin/openssl", [
+            "req", "-x509", "-new", "-key", path("good.key"), "-subj", subject, "-days", "365",
+            "-addext", "subjectAltName=\(sans)", "-addext", "extendedKeyUsage=serverAuth", "-out", path("good.crt"),
+        ])
+        func read(_ name: String) throws -> String { try String(contentsOfFile: path(name), encoding: .utf8) }
+        return SelfSignedFixture(chain: try read("good.crt"), key: try read("good.key"), otherKey: try read("other.key"))
+    }
+}
