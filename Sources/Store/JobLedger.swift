@@ -101,18 +101,6 @@ public struct JobLedger: Sendable {
             """).affectedRows == 1
     }
 
-    /// Gives a claimed job back untouched (graceful shutdown): queued again, attempt not spent.
-    public func release(_ job: ClaimedJob) async throws -> Int64? {
-        try await db.transaction { tx in
-            let released = try await tx.query("""
-                UPDATE jobs SET state = 'queued', attempt = attempt - 1, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-                WHERE id = \(job.id) AND lease_owner = \(job.owner) AND state = 'running'
-                """).affectedRows
-            guard released == 1 else { return nil }
-            return try await Outbox.enqueueJob(tx, JobMessage(jobID: job.id, certificateID: job.certificateID, projectID: job.projectID, kind: job.kind))
-        }
-    }
-
     /// Step 4/5, commit: job, certificate, event and the event's outbox row in one transaction.
     /// Throws `LeaseLost` (and commits nothing) when the worker no longer owns the job.
     public func commit(_ job: ClaimedJob, result: JobResult) async throws -> CommitReport {
