@@ -7,7 +7,7 @@ import Glibc
 
 /// `certfleet bench amqp`: persistent, confirmed publishes/s and consume+ack/s
 /// on a quorum queue through the AMQP module, next to a pika baseline measured
-/// in the same run against the same broker (bench/amqp_baseline.py, installed
+/// in the same run against the same broker (deploy/bench/amqp_baseline.py, installed
 /// into the git-ignored `.venv-bench/` on first use).
 struct BenchAMQP: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "amqp", abstract: "Benchmark the AMQP module.")
@@ -95,7 +95,7 @@ struct BenchAMQP: AsyncParsableCommand {
     }
 }
 
-/// Runs bench/amqp_baseline.py in `.venv-bench/`, creating it with pika when missing.
+/// Runs deploy/bench/amqp_baseline.py in `.venv-bench/`, creating it with pika when missing.
 struct Baseline {
     let root: URL
 
@@ -110,7 +110,7 @@ struct Baseline {
             try await spawn([python, "-m", "pip", "install", "--quiet", "pika"])
         }
         let output = try await spawn([
-            python, root.appendingPathComponent("bench/amqp_baseline.py").path, "--url", url,
+            python, root.appendingPathComponent("deploy/bench/amqp_baseline.py").path, "--url", url,
             "--messages", "\(messages)", "--size", "\(size)", "--window", "\(window)", "--prefetch", "\(prefetch)",
         ])
         struct Figures: Decodable {
