@@ -7,16 +7,30 @@ import TestSupport
 /// so restarting it cannot disturb the tests that share the main instance.
 @Suite("Postgres recovery", .serialized)
 struct PostgresRecoveryTests {
-    @Test func poolRecoversAfterAServerRestart() async throws {
-        let dir = TestStack.privateStackDirectory("pg-restart")
+    /// A PostgreSQL of its own, started by `deploy/local/ctl`, stopped and removed by `remove()`.
+    struct PrivatePostgres {
+        let directory: URL
         let port = TestStack.freePort()
-        let environment = ["CERTFLEET_STACK_DIR": dir.path, "CERTFLEET_PG_PORT": String(port)]
-        try TestStack.ctl(["start", "postgres"], environment: environment)
-        defer {
-            _ = try? TestStack.ctl(["stop", "postgres"], environment: environment)
-            try? FileManager.default.removeItem(at: dir)
+        var environment: [String: String] { ["CERTFLEET_STACK_DIR": directory.path, "CERTFLEET_PG_PORT": String(port)] }
+        var url: String { "postgres://certfleet@127.0.0.1:\(port)/certfleet" }
+
+        init(_ name: String) throws {
+            directory = TestStack.privateStackDirectory(name)
+            try ctl("start")
         }
-        let db = PostgresClient("postgres://certfleet@127.0.0.1:\(port)/certfleet", maxConnections: 3)
+
+        func ctl(_ action: String) throws { try TestStack.ctl([action, "postgres"], environment: environment) }
+
+        func remove() {
+            _ = try? ctl("stop")
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    @Test func poolRecoversAfterAServerRestart() async throws {
+        let server = try PrivatePostgres("pg-restart")
+        defer { server.remove() }
+        let db = PostgresClient(server.url, maxConnections: 3)
         // Open all three connections so every one of them goes stale across the restart.
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<3 { group.addTask { try await db.query("SELECT pg_sleep(0.05)") } }
@@ -24,7 +38,7 @@ struct PostgresRecoveryTests {
         }
         let before = try await db.query("SELECT pg_postmaster_start_time() AS t").first!.decode(Date.self, "t")
 
-        try TestStack.ctl(["restart", "postgres"], environment: environment)
+        try server.ctl("restart")
 
         for _ in 0..<6 {
             let after = try await db.query("SELECT pg_postmaster_start_time() AS t").first!.decode(Date.self, "t")
@@ -34,20 +48,14 @@ struct PostgresRecoveryTests {
     }
 
     @Test func queriesFailTypedWhileTheServerIsDownAndSucceedAfter() async throws {
-        let dir = TestStack.privateStackDirectory("pg-down")
-        let port = TestStack.freePort()
-        let environment = ["CERTFLEET_STACK_DIR": dir.path, "CERTFLEET_PG_PORT": String(port)]
-        try TestStack.ctl(["start", "postgres"], environment: environment)
-        defer {
-            _ = try? TestStack.ctl(["stop", "postgres"], environment: environment)
-            try? FileManager.default.removeItem(at: dir)
-        }
-        let db = PostgresClient("postgres://certfleet@127.0.0.1:\(port)/certfleet", maxConnections: 2)
+        let server = try PrivatePostgres("pg-down")
+        defer { server.remove() }
+        let db = PostgresClient(server.url, maxConnections: 2)
         try await db.query("SELECT 1")
-        try TestStack.ctl(["stop", "postgres"], environment: environment)
+        try server.ctl("stop")
         let error = await #expect(throws: PostgresError.self) { try await db.query("SELECT 1") }
         #expect(error?.isConnectivity == true)
-        try TestStack.ctl(["start", "postgres"], environment: environment)
+        try server.ctl("start")
         let row = try #require(try await db.query("SELECT 41 + 1 AS v").first)
         #expect(try row.decode(Int.self, "v") == 42)
         await db.shutdown()
