@@ -117,11 +117,11 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
         .testTarget(name: "X509Tests", dependencies: ["X509", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Jobs", "Store", "Postgres", "AMQP", "X509", "TestSupport",
+                "API", "Jobs", "Store", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(
@@ -138,5 +138,7 @@ let package = Package(
 
         // Shared test helpers: locating the checkout, running deploy/local scripts, env.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // A private database, AMQP prefix and master key per test, for the service-level tests.
+        .target(name: "ServiceTestSupport", dependencies: ["Store", "AMQP", "Postgres", "X509", "TestSupport"], path: "Tests/ServiceTestSupport"),
     ]
 )

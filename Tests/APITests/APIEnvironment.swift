@@ -6,41 +6,27 @@ import HummingbirdTesting
 import Postgres
 import Store
 import Testing
+import ServiceTestSupport
 import TestSupport
 import X509
 
-/// An isolated world for one API test: its own migrated database, AMQP prefix and
-/// master key, two projects with keys, and a real `certfleet worker` process.
-final class APIEnvironment: @unchecked Sendable {
-    let databaseName: String
-    let databaseURL: String
-    let topology: CertFleetTopology
-    let db: PostgresClient
-    let amqp: AMQPConnection
-    let sealer: KeySealer
-    let directory: URL
+/// One API test's world (see `IsolatedServices`): two projects with keys, and a real
+/// `certfleet worker` process.
+final class APIEnvironment: Sendable {
+    let services: IsolatedServices
     let project: UUID
     let otherProject: UUID
-    private var processes: [ChildProcess] = []
-    private let admin: PostgresClient
+    var databaseURL: String { services.databaseURL }
+    var topology: CertFleetTopology { services.topology }
+    var db: PostgresClient { services.db }
+    var amqp: AMQPConnection { services.amqp }
+    var sealer: KeySealer { services.sealer }
+    var directory: URL { services.directory }
 
     init() async throws {
-        let suffix = UUID().uuidString.prefix(8).lowercased()
-        databaseName = "api_\(suffix)"
-        admin = PostgresClient(TestStack.databaseURL, maxConnections: 1)
-        try await admin.query("CREATE DATABASE \(unescaped: databaseName)")
-        databaseURL = PostgresConfiguration.connectionString(TestStack.databaseURL, replacingDatabase: databaseName)
-        db = PostgresClient(databaseURL, maxConnections: 8)
-        try await Migrator(db: db, migrations: try Migrator.load(from: TestStack.root.appendingPathComponent("schemas/migrations"))).migrate()
-        project = try await Projects.ensure(db, name: "test")
-        otherProject = try await Projects.ensure(db, name: "other")
-        topology = CertFleetTopology(prefix: "cfapi-\(suffix)")
-        amqp = try await AMQPConnection.connect(try AMQPConfiguration(urls: TestStack.amqpURL, connectionName: "api-test"))
-        try await amqp.declare(topology.topology)
-        directory = TestStack.privateStackDirectory("api")
-        let key = AESGCM.generateKey()
-        try Data(key).base64EncodedString().write(to: directory.appendingPathComponent("master.key"), atomically: true, encoding: .utf8)
-        sealer = KeySealer(keys: [key])
+        services = try await IsolatedServices(name: "api")
+        project = try await Projects.ensure(services.db, name: "test")
+        otherProject = try await Projects.ensure(services.db, name: "other")
     }
 
     /// A key of PROJECT (default: the test project) with SCOPES; returns the secret.
@@ -56,50 +42,21 @@ final class APIEnvironment: @unchecked Sendable {
             dependencies: APIDependencies(db: db, sealer: sealer, amqp: amqp, topology: topology, logger: .init(label: "test.api")))
     }
 
-    static var binary: String {
-        if let path = ProcessInfo.processInfo.environment["CERTFLEET_BINARY"] { return path }
-        // The binary built with these tests sits next to the test bundle (whatever the scratch path).
-        let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("certfleet").path
-        if FileManager.default.isExecutableFile(atPath: sibling) { return sibling }
-        for scratch in [".build", ".build-api"] {
-            let path = TestStack.root.appendingPathComponent("\(scratch)/debug/certfleet").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return TestStack.root.appendingPathComponent(".build/debug/certfleet").path
-    }
-
     var logFiles: [URL] { (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)) ?? [] }
 
     /// Starts a real `certfleet ARGS` process (a worker) logging under the test directory.
     func start(_ arguments: [String]) throws {
-        let log = directory.appendingPathComponent("\(arguments[0])-\(processes.count).log")
-        processes.append(try ChildProcess(Self.binary, arguments, environment: [
-            "CERTFLEET_DATABASE_URL": databaseURL, "CERTFLEET_AMQP_URL": TestStack.amqpURL, "CERTFLEET_AMQP_PREFIX": topology.prefix,
-            "CERTFLEET_MASTER_KEY_FILE": directory.appendingPathComponent("master.key").path, "CERTFLEET_LOG_LEVEL": "info",
-        ], output: log.path))
+        try services.start(arguments, log: directory.appendingPathComponent("\(arguments[0])-\(services.processes.count).log"))
     }
 
     /// For failure messages: whether each started process still runs, and how the others ended.
     var processStatus: String {
-        processes.map { $0.isRunning ? "\($0.pid): running" : "\($0.pid): exited \($0.waitForExit()) (128+n = signal n)" }
+        services.processes.map { $0.isRunning ? "\($0.pid): running" : "\($0.pid): exited \($0.waitForExit()) (128+n = signal n)" }
             .joined(separator: ", ")
     }
 
     func tearDown() async {
-        for process in processes {
-            process.signal(SIGKILL)
-            process.waitForExit()
-        }
-        for kind in CertFleetTopology.jobKinds { _ = try? await amqp.deleteQueue(topology.jobQueue(kind)) }
-        for queue in [topology.deadLetterQueue, topology.requestsQueue] { _ = try? await amqp.deleteQueue(queue) }
-        for exchange in [topology.jobsExchange, topology.eventsExchange, topology.requestsExchange, topology.deadLetterExchange] {
-            try? await amqp.deleteExchange(exchange)
-        }
-        await amqp.close()
-        await db.shutdown()
-        _ = try? await admin.query("DROP DATABASE \(unescaped: databaseName) WITH (FORCE)")
-        await admin.shutdown()
-        try? FileManager.default.removeItem(at: directory)
+        await services.tearDown()
     }
 }
 

@@ -4,54 +4,29 @@ import Jobs
 import Postgres
 import Store
 import Testing
+import ServiceTestSupport
 import TestSupport
 import X509
 
-/// An isolated world for one job-runtime test: its own migrated database, its own
-/// AMQP name prefix on the broker, its own master key, and real `certfleet` processes.
-final class JobsEnvironment: @unchecked Sendable {
-    let databaseName: String
-    let databaseURL: String
-    let amqpURL: String
-    let topology: CertFleetTopology
-    let db: PostgresClient
-    let amqp: AMQPConnection
-    let sealer: KeySealer
-    let directory: URL
+/// One job-runtime test's world (see `IsolatedServices`) with a project and helpers.
+final class JobsEnvironment: Sendable {
+    let services: IsolatedServices
     let project: UUID
-    private var processes: [CertFleetProcess] = []
-    private let admin: PostgresClient
+    var databaseURL: String { services.databaseURL }
+    var topology: CertFleetTopology { services.topology }
+    var db: PostgresClient { services.db }
+    var amqp: AMQPConnection { services.amqp }
+    var sealer: KeySealer { services.sealer }
 
     /// DATABASEURL/AMQPURL default to the shared local stack; fault tests pass private instances.
     static func make(databaseURL baseURL: String = TestStack.databaseURL, amqpURL: String = TestStack.amqpURL) async throws -> JobsEnvironment {
-        try await JobsEnvironment(baseURL: baseURL, amqpURL: amqpURL)
+        let services = try await IsolatedServices(name: "jobs", databaseURL: baseURL, amqpURL: amqpURL)
+        return JobsEnvironment(services: services, project: try await Projects.ensure(services.db, name: "test"))
     }
 
-    private init(baseURL: String, amqpURL: String) async throws {
-        let suffix = UUID().uuidString.prefix(8).lowercased()
-        databaseName = "jobs_\(suffix)"
-        admin = PostgresClient(baseURL, maxConnections: 1)
-        try await admin.query("CREATE DATABASE \(unescaped: databaseName)")
-        databaseURL = PostgresConfiguration.connectionString(baseURL, replacingDatabase: databaseName)
-        db = PostgresClient(databaseURL, maxConnections: 8)
-        try await Migrator(db: db, migrations: try Migrator.load(from: TestStack.root.appendingPathComponent("schemas/migrations"))).migrate()
-        project = try await Projects.ensure(db, name: "test")
-        self.amqpURL = amqpURL
-        topology = CertFleetTopology(prefix: "cftest-\(suffix)")
-        amqp = try await AMQPConnection.connect(try AMQPConfiguration(urls: amqpURL, connectionName: "jobs-test"))
-        try await amqp.declare(topology.topology)
-        directory = TestStack.privateStackDirectory("jobs")
-        let key = AESGCM.generateKey()
-        try Data(key).base64EncodedString().write(to: directory.appendingPathComponent("master.key"), atomically: true, encoding: .utf8)
-        sealer = KeySealer(keys: [key])
-    }
-
-    var masterKeyFile: String { directory.appendingPathComponent("master.key").path }
-
-    /// The environment every certfleet process of this test gets.
-    var processEnvironment: [String: String] {
-        ["CERTFLEET_DATABASE_URL": databaseURL, "CERTFLEET_AMQP_URL": amqpURL, "CERTFLEET_AMQP_PREFIX": topology.prefix,
-         "CERTFLEET_MASTER_KEY_FILE": masterKeyFile, "CERTFLEET_LOG_LEVEL": "info"]
+    private init(services: IsolatedServices, project: UUID) {
+        self.services = services
+        self.project = project
     }
 
     func submitter() -> JobSubmitter {
@@ -61,10 +36,8 @@ final class JobsEnvironment: @unchecked Sendable {
     /// Starts `certfleet worker ARGS` (or scheduler) as a real process.
     @discardableResult
     func start(_ arguments: [String], name: String) throws -> CertFleetProcess {
-        let process = try CertFleetProcess(arguments: arguments, environment: processEnvironment,
-                                           log: directory.appendingPathComponent("\(name)-\(processes.count).log"))
-        processes.append(process)
-        return process
+        let log = services.directory.appendingPathComponent("\(name)-\(services.processes.count).log")
+        return CertFleetProcess(child: try services.start(arguments, log: log), logFile: log)
     }
 
     /// Polls CONDITION until it holds or TIMEOUT passes; returns whether it held.
@@ -82,34 +55,14 @@ final class JobsEnvironment: @unchecked Sendable {
     }
 
     func tearDown() async {
-        for process in processes { process.kill() }
-        for kind in CertFleetTopology.jobKinds { _ = try? await amqp.deleteQueue(topology.jobQueue(kind)) }
-        for queue in [topology.deadLetterQueue, topology.requestsQueue] { _ = try? await amqp.deleteQueue(queue) }
-        for exchange in [topology.jobsExchange, topology.eventsExchange, topology.requestsExchange, topology.deadLetterExchange] {
-            try? await amqp.deleteExchange(exchange)
-        }
-        await amqp.close()
-        await db.shutdown()
-        _ = try? await admin.query("DROP DATABASE \(unescaped: databaseName) WITH (FORCE)")
-        await admin.shutdown()
-        // CERTFLEET_KEEP_TEST_LOGS=1 keeps the process logs for a post-mortem.
-        if TestStack.env("CERTFLEET_KEEP_TEST_LOGS", default: "") != "1" { try? FileManager.default.removeItem(at: directory) }
+        await services.tearDown()
     }
 }
 
 /// A `certfleet` subcommand running as its own process, logging to a file.
-final class CertFleetProcess: Sendable {
+struct CertFleetProcess: Sendable {
     let child: ChildProcess
     let logFile: URL
-
-    static var binary: String {
-        TestStack.env("CERTFLEET_BINARY", default: TestStack.root.appendingPathComponent(".build/debug/certfleet").path)
-    }
-
-    init(arguments: [String], environment: [String: String], log: URL) throws {
-        logFile = log
-        child = try ChildProcess(Self.binary, arguments, environment: environment, output: log.path)
-    }
 
     var pid: Int32 { child.pid }
     var isRunning: Bool { child.isRunning }
