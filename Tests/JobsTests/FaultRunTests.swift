@@ -76,7 +76,13 @@ struct FaultRunTests {
             """)
         let duplicated = try terminalEvents.filter { try $0.decode(Int.self, "n") != 1 }.count
         let missing = Self.jobCount - terminalEvents.count
-        let deadLetters = try await env.amqp.queueStatus(env.topology.deadLetterQueue).messages
+        // The test's own connection may still be reconnecting after the broker restart.
+        var deadLetters = -1
+        _ = try await env.eventually(timeout: .seconds(30)) {
+            guard let status = try? await env.amqp.queueStatus(env.topology.deadLetterQueue) else { return false }
+            deadLetters = status.messages
+            return true
+        }
         let elapsed = ContinuousClock.now - started
         print("""
             fault run: jobs=\(Self.jobCount) finished=\(rows.count - stuck) stuck=\(stuck) wrong_outcome=\(wrong) \
