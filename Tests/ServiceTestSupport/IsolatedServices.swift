@@ -42,6 +42,14 @@ public final class IsolatedServices: @unchecked Sendable {
         sealer = KeySealer(keys: [key])
     }
 
+    /// A test that throws never reaches `tearDown`; its processes must not outlive it.
+    deinit {
+        for process in processes {
+            process.signal(SIGKILL)
+            process.waitForExit()
+        }
+    }
+
     public var masterKeyFile: String { directory.appendingPathComponent("master.key").path }
 
     /// The environment every certfleet process of this test gets.
