@@ -71,8 +71,9 @@ public func buildRouter(configuration: APIConfiguration, dependencies: APIDepend
     let limiter = RateLimiter(
         reads: .init(rate: configuration.readRate, burst: configuration.readBurst),
         writes: .init(rate: configuration.writeRate, burst: configuration.writeBurst))
-    let v1 = router.group("v1").add(middleware: AuthMiddleware(db: dependencies.db, limiter: limiter, bodyLimit: configuration.bodyLimit))
-    KeysController(db: dependencies.db).addRoutes(to: v1.group("keys"))
+    let keys = KeyCache(db: dependencies.db)
+    let v1 = router.group("v1").add(middleware: AuthMiddleware(keys: keys, limiter: limiter, bodyLimit: configuration.bodyLimit))
+    KeysController(db: dependencies.db, cache: keys).addRoutes(to: v1.group("keys"))
     ProjectsController(db: dependencies.db).addRoutes(to: v1.group("projects"))
     CertificatesController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
     return router

@@ -7,7 +7,7 @@ import Store
 /// per-key rate limit (429 + Retry-After) and the body cap.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
-    let db: PostgresClient
+    let keys: KeyCache
     let limiter: RateLimiter
     let bodyLimit: Int
 
@@ -17,7 +17,7 @@ struct AuthMiddleware: RouterMiddleware {
                            headers: [.wwwAuthenticate: "Bearer"])
         }
         let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-        guard secret.hasPrefix("cf_"), secret.count < 200, let key = try await APIKeys.authenticate(db, secret: secret) else {
+        guard secret.hasPrefix("cf_"), secret.count < 200, let key = try await keys.authenticate(secret: secret) else {
             throw APIError(.unauthorized, "unauthorized", "invalid API key", headers: [.wwwAuthenticate: "Bearer"])
         }
         let isWrite = request.method != .get && request.method != .head

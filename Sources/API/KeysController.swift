@@ -6,6 +6,7 @@ import Store
 /// `/v1/keys`: API keys of the caller's project (admin scope). The secret is shown once.
 struct KeysController {
     let db: PostgresClient
+    let cache: KeyCache
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.post(use: create)
@@ -57,6 +58,7 @@ struct KeysController {
         guard let id = UUID(uuidString: text), try await APIKeys.revoke(db, project: caller.projectID, id: id) else {
             throw APIError(.notFound, "key_not_found", "API key '\(text)' not found")
         }
+        await cache.forget(id)
         return Response(status: .noContent)
     }
 }

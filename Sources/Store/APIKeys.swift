@@ -40,6 +40,14 @@ public enum APIKeys {
         return try key(row)
     }
 
+    /// Records that key ID was used (`last_used_at`); at most once a minute in the table.
+    public static func touch(_ db: PostgresClient, id: UUID) async throws {
+        try await db.query("""
+            UPDATE api_keys SET last_used_at = now()
+            WHERE id = \(id) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+            """)
+    }
+
     public static func list(_ db: PostgresClient, project: UUID) async throws -> [Key] {
         try await db.query("""
             SELECT id, project_id, name, prefix, scopes, created_at, last_used_at FROM api_keys

@@ -36,34 +36,18 @@ struct BenchJobs: AsyncParsableCommand {
     func run() async throws {
         let counts = workers.split(separator: ",").compactMap { Int($0) }
         let logger = Logger(label: "certfleet.bench")
-        let admin = database.makeClient(applicationName: "certfleet-bench")
-        let name = "certfleet_bench_jobs"
-        try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)")
-        try await admin.query("CREATE DATABASE \(unescaped: name)")
-        await admin.shutdown()
-        let url = PostgresConfiguration.connectionString(database.resolvedURL, replacingDatabase: name)
-        let db = PostgresClient(configuration: PostgresConfiguration(connectionString: url, maxConnections: 16))
-        try await Migrator(db: db, migrations: try Migrator.load(from: try Migrator.locateDirectory(explicit: nil))).migrate()
-        let project = try await Projects.ensure(db, name: "bench")
-        let topology = CertFleetTopology(prefix: "cfbench-\(UUID().uuidString.prefix(6).lowercased())")
-        let amqp = try await broker.connect(name: "certfleet-bench", logger: logger)
-        try await amqp.declare(topology.topology)
-        let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("certfleet-bench-\(UUID().uuidString).key")
-        let key = AESGCM.generateKey()
-        try Data(key).base64EncodedString().write(to: keyFile, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: keyFile) }
-        let submitter = JobSubmitter(db: db, sealer: KeySealer(keys: [key]), amqp: amqp, topology: topology, logger: logger)
+        let bench = try await BenchEnvironment.make(database: database, broker: broker, name: "certfleet_bench_jobs",
+                                                     poolSize: concurrency + 2, logger: logger)
+        let db = bench.db
+        let submitter = JobSubmitter(db: db, sealer: bench.sealer, amqp: bench.amqp, topology: bench.topology, logger: logger)
         let bundle = try Self.bundle()
 
         print("jobs per round: \(jobs) (throughput: all submitted first, then drained); latency: \(latencyJobs) jobs at \(latencyRate)/s")
         print("workers | drain jobs/s | submit→commit p50 ms | p99 ms | pgbench -N tps (same clients) | ratio")
         var perWorkerCount: [Int: Double] = [:]
-        let environment = ["CERTFLEET_DATABASE_URL": url, "CERTFLEET_AMQP_URL": broker.resolvedURL,
-                           "CERTFLEET_AMQP_PREFIX": topology.prefix, "CERTFLEET_MASTER_KEY_FILE": keyFile.path,
-                           "CERTFLEET_LOG_LEVEL": "warning", "CERTFLEET_DATABASE_POOL_SIZE": "\(concurrency + 2)"]
         func upload(_ index: Int, round: Int) async throws {
             _ = try await submitter.upload(UploadRequest(
-                projectID: project, name: "bench-\(round)-\(index)", commonName: "bench.example.com", sans: ["bench.example.com"],
+                projectID: bench.project, name: "bench-\(round)-\(index)", commonName: "bench.example.com", sans: ["bench.example.com"],
                 chainPEM: bundle.chain, privateKeyPEM: bundle.key, actor: "bench"))
         }
         func waitUntilFinished() async throws {
@@ -81,7 +65,7 @@ struct BenchJobs: AsyncParsableCommand {
                 try await group.waitForAll()
             }
             let drainStart = Date()
-            let processes = try (0..<count).map { _ in try startWorker(environment: environment) }
+            let processes = try (0..<count).map { _ in try bench.start(["worker", "--concurrency", "\(concurrency)"]) }
             try await waitUntilFinished()
             let lastFinish = try await db.query("SELECT max(finished_at) AS t FROM jobs").first!.decode(Date.self, "t")
             let rate = Double(jobs) / lastFinish.timeIntervalSince(drainStart)
@@ -97,30 +81,16 @@ struct BenchJobs: AsyncParsableCommand {
                        percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) * 1000 AS p99
                 FROM jobs WHERE state = 'succeeded'
                 """).first!
-            for process in processes { process.terminate() }
-            for process in processes { process.waitUntilExit() }
+            for process in processes { process.stop() }
             perWorkerCount[count] = rate
-            let pgbench = try pgbenchWrites(url: url, clients: count)
+            let pgbench = try pgbenchWrites(url: bench.databaseURL, clients: count)
             print(String(format: "%7d | %12.0f | %20.1f | %6.1f | %29.0f | %.2f",
                          count, rate, try stats.decode(Double.self, "p50"), try stats.decode(Double.self, "p99"), pgbench, rate / pgbench))
         }
         if let one = perWorkerCount[1], let two = perWorkerCount[2] {
             print(String(format: "scaling 2 workers / 1 worker: %.2f (target >= 1.7 until PostgreSQL is the bound)", two / one))
         }
-        for kind in CertFleetTopology.jobKinds { _ = try? await amqp.deleteQueue(topology.jobQueue(kind)) }
-        _ = try? await amqp.deleteQueue(topology.deadLetterQueue)
-        _ = try? await amqp.deleteQueue(topology.requestsQueue)
-        await amqp.close()
-        await db.shutdown()
-    }
-
-    private func startWorker(environment: [String: String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = ["worker", "--concurrency", "\(concurrency)"]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        try process.run()
-        return process
+        await bench.tearDown()
     }
 
     /// TPC-B-like writes without branch updates, as many clients as workers.

@@ -261,6 +261,14 @@ import TestSupport
                 let listed = try await client.call(.get, "/v1/keys", key: admin)
                 #expect(listed.json?["data"]?["keys"]?.arrayValue.contains { $0["id"]?.stringValue == id } == true)
                 #expect(!listed.text.contains(secret))
+                // last_used_at is written off the request's path: wait for it.
+                var lastUsed: String?
+                for _ in 0..<100 where lastUsed == nil {
+                    let keys = try await client.call(.get, "/v1/keys", key: admin).json?["data"]?["keys"]?.arrayValue ?? []
+                    lastUsed = keys.first { $0["id"]?.stringValue == id }?["last_used_at"]?.stringValue
+                    if lastUsed == nil { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(lastUsed != nil, "a used key shows last_used_at")
                 #expect(try await client.call(.delete, "/v1/keys/\(id)", key: admin).status == .noContent)
                 #expect(try await client.call(.get, "/v1/certificates/list", key: secret).status == .unauthorized)
                 let badScope = try await client.call(.post, "/v1/keys", key: admin, body: #"{"scopes":["root"]}"#)

@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Store
+
+/// `certfleet bench api`: `GET /v1/certificates/{uuid}` and upload-accept latency of a
+/// real `certfleet api` process (plus one worker), driven by `wrk` at a paced rate, next
+/// to `GET /healthz` (the HTTP stack alone, no database) in the same run.
+struct BenchAPI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "GET and upload-accept p50/p99 at a paced rate with wrk, vs /healthz (targets: GET p99 < 5 ms at 1,000 req/s; accept p99 < 20 ms).")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var broker: BrokerOptions
+
+    @Option(help: "Target GET requests per second.")
+    var rate: Int = 1000
+
+    @Option(help: "Target uploads per second.")
+    var uploadRate: Int = 100
+
+    @Option(help: "Seconds per measurement.")
+    var duration: Int = 10
+
+    @Option(help: "Port for the benchmarked API process.")
+    var port: Int = 18091
+
+    func run() async throws {
+        let logger = Logger(label: "certfleet.bench")
+        let bench = try await BenchEnvironment.make(database: database, broker: broker, name: "certfleet_bench_api", poolSize: 8, logger: logger)
+        let (_, secret) = try await APIKeys.create(bench.db, project: bench.project, name: "bench",
+                                                  scopes: ["certificates:read", "certificates:write"])
+        let unlimited = ["CERTFLEET_API_READ_RATE": "0", "CERTFLEET_API_WRITE_RATE": "0", "CERTFLEET_API_PORT": "\(port)"]
+        let processes = [try bench.start(["api"], environment: unlimited), try bench.start(["worker"])]
+        do {
+            try await measure(bench: bench, secret: secret)
+        } catch {
+            for process in processes { process.stop() }
+            await bench.tearDown()
+            throw error
+        }
+        for process in processes { process.stop() }
+        await bench.tearDown()
+    }
+
+    private func measure(bench: BenchEnvironment, secret: String) async throws {
+        let base = "http://127.0.0.1:\(port)"
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("certfleet-bench-api-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+
+        try await waitFor("the API at \(base)") { (try? runTool("curl", ["-fsS", "\(base)/readyz"])) != nil }
+        let bundle = try BenchJobs.bundle()
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: ["chain": bundle.chain, "pkey": bundle.key]), as: UTF8.self)
+        let bodyFile = scratch.appendingPathComponent("upload.json")
+        try body.write(to: bodyFile, atomically: true, encoding: .utf8)
+        let accepted = try runTool("curl", ["-fsS", "-X", "POST", "-H", "Authorization: Bearer \(secret)", "-H", "Content-Type: application/json",
+                                            "--data-binary", "@\(bodyFile.path)", "\(base)/v1/certificates"])
+        guard let uuid = try JSONSerialization.jsonObject(with: Data(accepted.utf8)) as? [String: Any],
+              let data = uuid["data"] as? [String: Any], let items = data["certificates"] as? [[String: Any]],
+              let id = items.first?["uuid"] as? String
+        else { throw ValidationError("unexpected upload answer: \(accepted)") }
+        try await waitFor("certificate \(id) to become valid") {
+            (try? runTool("curl", ["-fsS", "-H", "Authorization: Bearer \(secret)", "\(base)/v1/certificates/\(id)?details=false"]))?
+                .contains("\"valid\"") == true
+        }
+
+        print("wrk, \(duration) s per row; paced rows: each connection waits so that all of them together offer the target rate")
+        print("request | offered | achieved req/s | p50 ms | p99 ms")
+        let wrk = Wrk(scratch: scratch, secret: secret, duration: duration)
+        let health = try wrk.run(url: "\(base)/healthz", connections: 10, rate: rate)
+        let get = try wrk.run(url: "\(base)/v1/certificates/\(id)", connections: 10, rate: rate)
+        let upload = try wrk.run(url: "\(base)/v1/certificates", connections: 2, rate: uploadRate, postBody: body)
+        for (name, result, offered) in [("GET /healthz (baseline)", health, rate), ("GET /v1/certificates/{uuid}", get, rate),
+                                         ("POST /v1/certificates (accept)", upload, uploadRate)] {
+            print(String(format: "%@ | %d/s | %.0f | %.2f | %.2f", name, offered, result.rate, result.p50, result.p99))
+        }
+        print(String(format: "GET p99 / healthz p99: %.2f; targets: GET p99 < 5 ms at %d/s (%@), accept p99 < 20 ms (%@)",
+                     get.p99 / health.p99, rate, get.p99 < 5 ? "met" : "not met", upload.p99 < 20 ? "met" : "not met"))
+    }
+
+    private func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {
+        for _ in 0..<300 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ValidationError("timed out waiting for \(what)")
+    }
+}
+
+/// Runs `wrk --latency` with a Lua script that paces each connection and reads its figures.
+struct Wrk {
+    struct Result {
+        var rate: Double
+        var p50: Double
+        var p99: Double
+    }
+
+    let scratch: URL
+    let secret: String
+    let duration: Int
+
+    func run(url: String, connections: Int, rate: Int, postBody: String? = nil) throws -> Result {
+        // Each connection waits (connections / rate) s minus about 1 ms for the request itself.
+        let delay = max(0, connections * 1000 / rate - 1)
+        var script = "wrk.headers[\"Authorization\"] = \"Bearer \(secret)\"\nfunction delay() return \(delay) end\n"
+        if let postBody {
+            let bodyFile = scratch.appendingPathComponent("wrk-body.json")
+            try postBody.write(to: bodyFile, atomically: true, encoding: .utf8)
+            script += """
+                wrk.method = "POST"
+                wrk.headers["Content-Type"] = "application/json"
+                local f = io.open("\(bodyFile.path)", "rb"); wrk.body = f:read("*a"); f:close()
+
+                """
+        }
+        let scriptFile = scratch.appendingPathComponent("wrk-\(UUID().uuidString).lua")
+        try script.write(to: scriptFile, atomically: true, encoding: .utf8)
+        let output = try runTool("wrk", ["-t", "2", "-c", "\(connections)", "-d", "\(duration)s", "--latency", "-s", scriptFile.path, url])
+        guard let achieved = Self.number(after: "Requests/sec:", in: output),
+              let p50 = Self.milliseconds(percentile: "50%", in: output), let p99 = Self.milliseconds(percentile: "99%", in: output)
+        else { throw ValidationError("cannot read wrk's output:\n\(output)") }
+        if let errors = Self.number(after: "Non-2xx or 3xx responses:", in: output), errors > 0 {
+            throw ValidationError("wrk saw \(Int(errors)) error responses from \(url)")
+        }
+        return Result(rate: achieved, p50: p50, p99: p99)
+    }
+
+    static func number(after label: String, in output: String) -> Double? {
+        guard let line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label) }) else { return nil }
+        return Double(line.trimmingCharacters(in: .whitespaces).dropFirst(label.count).trimmingCharacters(in: .whitespaces))
+    }
+
+    /// `    99%   12.34ms` → 12.34 (also us and s).
+    static func milliseconds(percentile: String, in output: String) -> Double? {
+        guard let line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(percentile + " ") }),
+              let field = line.split(separator: " ").last else { return nil }
+        for (unit, scale) in [("us", 0.001), ("ms", 1.0), ("s", 1000.0)] where field.hasSuffix(unit) {
+            return Double(field.dropLast(unit.count)).map { $0 * scale }
+        }
+        return nil
+    }
+}

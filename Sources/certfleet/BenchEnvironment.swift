@@ -1,0 +1,72 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import Logging
+import Postgres
+import Store
+import X509
+
+/// What a process-level benchmark runs against: a private database (dropped and
+/// recreated, then migrated), a private AMQP prefix and a throwaway master key, plus the
+/// environment that points `certfleet` child processes at them.
+struct BenchEnvironment {
+    let db: PostgresClient
+    let databaseURL: String
+    let project: UUID
+    let topology: CertFleetTopology
+    let amqp: AMQPConnection
+    let sealer: KeySealer
+    /// For `certfleet` child processes: database, broker, prefix, master key, log level.
+    let environment: [String: String]
+    private let keyFile: URL
+
+    static func make(database: DatabaseOptions, broker: BrokerOptions, name: String, poolSize: Int, logger: Logger) async throws -> BenchEnvironment {
+        let admin = database.makeClient(applicationName: "certfleet-bench")
+        try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)")
+        try await admin.query("CREATE DATABASE \(unescaped: name)")
+        await admin.shutdown()
+        let url = PostgresConfiguration.connectionString(database.resolvedURL, replacingDatabase: name)
+        let db = PostgresClient(configuration: PostgresConfiguration(connectionString: url, maxConnections: 16))
+        try await Migrator(db: db, migrations: try Migrator.load(from: try Migrator.locateDirectory(explicit: nil))).migrate()
+        let project = try await Projects.ensure(db, name: "bench")
+        let topology = CertFleetTopology(prefix: "cfbench-\(UUID().uuidString.prefix(6).lowercased())")
+        let amqp = try await broker.connect(name: "certfleet-bench", logger: logger)
+        try await amqp.declare(topology.topology)
+        let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("certfleet-bench-\(UUID().uuidString).key")
+        let key = AESGCM.generateKey()
+        try Data(key).base64EncodedString().write(to: keyFile, atomically: true, encoding: .utf8)
+        let environment = ["CERTFLEET_DATABASE_URL": url, "CERTFLEET_AMQP_URL": broker.resolvedURL,
+                           "CERTFLEET_AMQP_PREFIX": topology.prefix, "CERTFLEET_MASTER_KEY_FILE": keyFile.path,
+                           "CERTFLEET_LOG_LEVEL": "warning", "CERTFLEET_DATABASE_POOL_SIZE": "\(poolSize)"]
+        return BenchEnvironment(db: db, databaseURL: url, project: project, topology: topology, amqp: amqp,
+                                sealer: KeySealer(keys: [key]), environment: environment, keyFile: keyFile)
+    }
+
+    /// Starts this executable with ARGUMENTS (e.g. `["worker"]`) against the private services.
+    func start(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(extra) { $1 }
+        try process.run()
+        return process
+    }
+
+    /// Removes the private queues and the key file; closes the connections.
+    func tearDown() async {
+        for kind in CertFleetTopology.jobKinds { _ = try? await amqp.deleteQueue(topology.jobQueue(kind)) }
+        _ = try? await amqp.deleteQueue(topology.deadLetterQueue)
+        _ = try? await amqp.deleteQueue(topology.requestsQueue)
+        await amqp.close()
+        await db.shutdown()
+        try? FileManager.default.removeItem(at: keyFile)
+    }
+}
+
+extension Process {
+    /// SIGTERM, then waits for the exit.
+    func stop() {
+        terminate()
+        waitUntilExit()
+    }
+}
