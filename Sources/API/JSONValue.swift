@@ -1,3 +1,4 @@
+import CertFleetCore
 import Foundation
 
 /// A JSON document the API builds, stores (jsonb) and addresses by path
@@ -124,21 +125,10 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 }
 
-/// ISO 8601 / RFC 3339 timestamps in UTC, as the API shows them.
+/// ISO 8601 / RFC 3339 timestamps in UTC, as the API shows them (CertFleetCore's ``RFC3339``).
 public enum APIDate {
-    public static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
-
-    public static func parse(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
-    }
+    public static func format(_ date: Date) -> String { RFC3339.format(date) }
+    public static func parse(_ text: String) -> Date? { RFC3339.parse(text) }
 }
 
 extension JSONValue: Decodable {
