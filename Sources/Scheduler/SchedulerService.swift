@@ -1,4 +1,5 @@
 import AMQP
+import CertFleetCore
 import Foundation
 import Jobs
 import Logging
@@ -11,23 +12,39 @@ public struct SchedulerConfiguration: Sendable {
     /// The relay's polling interval (a NOTIFY wakes it earlier).
     public var relayInterval: Duration
     public var reapInterval: Duration
+    /// The expiry scan: `expired` past `not_after`, `expiring` at the thresholds.
     public var expiryInterval: Duration
+    /// Days before `not_after` at which `expiring` is announced (once each per version).
+    public var expiringThresholds: [Int]
+    /// The renewal scan.
+    public var renewalInterval: Duration
+    /// Waits between renewal tries of one version after failures (never past `not_after`).
+    public var renewalBackoff: BackoffPolicy
     /// Queued jobs untouched this long with no message waiting get a new message.
     public var staleQueuedAfter: Duration
     public var schedulerID: String
 
     public init(relayInterval: Duration = .seconds(1), reapInterval: Duration = .seconds(5), expiryInterval: Duration = .seconds(60),
+                expiringThresholds: [Int] = Maintenance.defaultExpiringThresholds, renewalInterval: Duration = .seconds(60),
+                renewalBackoff: BackoffPolicy = BackoffPolicy(base: .seconds(600), cap: .seconds(86400)),
                 staleQueuedAfter: Duration = .seconds(120),
                 schedulerID: String = "scheduler-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)") {
         self.relayInterval = relayInterval
         self.reapInterval = reapInterval
         self.expiryInterval = expiryInterval
+        self.expiringThresholds = expiringThresholds
+        self.renewalInterval = renewalInterval
+        self.renewalBackoff = renewalBackoff
         self.staleQueuedAfter = staleQueuedAfter
         self.schedulerID = schedulerID
     }
 }
 
-/// The timer process: outbox relay, lease reaper, expiry scan. Several may run at once:
+/// Submits one due renewal (the job submitter's `renew`, with the renewal's idempotency key).
+public typealias RenewalSubmitter = @Sendable (DueRenewal, _ actor: String) async throws -> Void
+
+/// The timer process: outbox relay, lease reaper, expiry and `expiring` scan, renewal
+/// scan. Several may run at once:
 /// every step locks rows with `FOR UPDATE SKIP LOCKED`, so they share work, never repeat it.
 public final class SchedulerService: Service, Sendable {
     let db: PostgresClient
@@ -35,11 +52,14 @@ public final class SchedulerService: Service, Sendable {
     let maintenance: Maintenance
     let configuration: SchedulerConfiguration
     let connectionString: String
+    /// nil: no renewal scan (nothing can renew).
+    let renew: RenewalSubmitter?
     let logger: Logger
 
     public init(db: PostgresClient, connectionString: String, amqp: AMQPConnection, topology: CertFleetTopology,
-                configuration: SchedulerConfiguration, logger: Logger) {
+                configuration: SchedulerConfiguration, renew: RenewalSubmitter? = nil, logger: Logger) {
         self.db = db
+        self.renew = renew
         self.connectionString = connectionString
         self.publisher = OutboxPublisher(db: db, amqp: amqp, topology: topology, logger: logger)
         self.maintenance = Maintenance(db: db, actor: configuration.schedulerID)
@@ -71,11 +91,38 @@ public final class SchedulerService: Service, Sendable {
                     let (expired, outbox) = try await self.maintenance.expireCertificates()
                     if expired > 0 { self.logger.info("certificates expired", metadata: ["count": "\(expired)"]) }
                     await self.publisher.publishNow(outbox)
+                    let (expiring, notices) = try await self.maintenance.announceExpiring(thresholds: self.configuration.expiringThresholds)
+                    if expiring > 0 { self.logger.info("certificates expiring", metadata: ["count": "\(expiring)"]) }
+                    await self.publisher.publishNow(notices)
+                }
+            }
+            if let renew = self.renew {
+                group.addTask {
+                    await self.every(self.configuration.renewalInterval, "renewal") { try await self.renewDue(renew) }
                 }
             }
           }
         }
         logger.info("scheduler stopped")
+    }
+
+    /// Claims the due renewals and submits one renew job each. A claim already moved the
+    /// certificate's `renew_at` to the next try, so a failure here is retried then.
+    private func renewDue(_ renew: RenewalSubmitter) async throws {
+        for due in try await maintenance.claimDueRenewals(backoff: configuration.renewalBackoff) {
+            let metadata: Logger.Metadata = [
+                "certificate_id": "\(due.certificateID.uuidString.lowercased())", "version": "\(due.version)", "attempt": "\(due.attempt)"]
+            do {
+                try await renew(due, configuration.schedulerID)
+                logger.info("renewal submitted", metadata: metadata)
+            } catch let error as StoreError {
+                // A renewal forced through the API runs already, or the certificate moved on.
+                logger.info("renewal not submitted", metadata: metadata.merging(["reason": "\(error.code)"]) { $1 })
+            } catch {
+                logger.warning("renewal submission failed; retried at the next try",
+                               metadata: metadata.merging(["error": "\(error)", "next_try": "\(due.nextTry)"]) { $1 })
+            }
+        }
     }
 
     /// Publishes everything due; sleeps until the next tick or a NOTIFY, whichever comes first.

@@ -80,15 +80,45 @@ extension Events {
     public static func announce(
         _ tx: PostgresTransaction, certificate: CertificateSnapshot, to next: CertificateState, event: String,
         job: UUID?, attempt: Int?, actor: String, version: Int?, serial: String? = nil, notAfter: Date? = nil,
-        reason: String? = nil, dedupeKey: String? = nil
+        reason: String? = nil
     ) async throws -> Int64 {
         let eventID = try await record(tx, project: certificate.projectID, certificate: certificate.id, job: job, type: event,
-                                       from: certificate.state.rawValue, to: next.rawValue, attempt: attempt, reason: reason,
-                                       actor: actor, dedupeKey: dedupeKey)
+                                       from: certificate.state.rawValue, to: next.rawValue, attempt: attempt, reason: reason, actor: actor)
+        return try await enqueue(tx, eventID: eventID, certificate: certificate, state: next, event: event, job: job,
+                                 data: .init(version: version, serial: serial, notAfter: notAfter, reason: reason))
+    }
+
+    /// Like `announce` for an event that must exist at most once (DEDUPEKEY, e.g. one
+    /// `expiring` per threshold and version): nil, and nothing in the outbox, when it exists.
+    public static func announceOnce(
+        _ tx: PostgresTransaction, certificate: CertificateSnapshot, event: String, dedupeKey: String, actor: String,
+        version: Int?, serial: String?, notAfter: Date?, reason: String?, thresholdDays: Int? = nil
+    ) async throws -> Int64? {
+        guard let eventID = try await record(
+            tx, project: certificate.projectID, certificate: certificate.id, job: nil, type: event, from: certificate.state.rawValue,
+            to: certificate.state.rawValue, reason: reason, actor: actor, dedupeKey: dedupeKey) else { return nil }
+        return try await enqueue(tx, eventID: eventID, certificate: certificate, state: certificate.state, event: event, job: nil,
+                                 data: .init(version: version, serial: serial, notAfter: notAfter, reason: reason, thresholdDays: thresholdDays))
+    }
+
+    /// The facts of one version an event carries.
+    struct VersionFacts {
+        var version: Int?
+        var serial: String?
+        var notAfter: Date?
+        var reason: String?
+        var thresholdDays: Int?
+    }
+
+    private static func enqueue(
+        _ tx: PostgresTransaction, eventID: Int64?, certificate: CertificateSnapshot, state: CertificateState, event: String,
+        job: UUID?, data: VersionFacts
+    ) async throws -> Int64 {
         let message = CertificateEventMessage(
             id: eventID.map { "evt-\($0)" } ?? UUID().uuidString.lowercased(), event: event, time: Date(),
-            data: .init(certificateID: certificate.id, projectID: certificate.projectID, name: certificate.name, state: next.rawValue,
-                        version: version, serial: serial, notAfter: notAfter, reason: reason, jobID: job))
+            data: .init(certificateID: certificate.id, projectID: certificate.projectID, name: certificate.name, state: state.rawValue,
+                        version: data.version, serial: data.serial, notAfter: data.notAfter, reason: data.reason, jobID: job,
+                        thresholdDays: data.thresholdDays))
         return try await Outbox.enqueueEvent(tx, message, name: event)
     }
 }

@@ -40,14 +40,14 @@ struct JobCommit {
             UPDATE certificate_versions SET state = 'superseded'
             WHERE certificate_id = \(certificate.id) AND version <> \(Int32(version)) AND state = 'valid'
             """)
-        // Renew at 2/3 of the lifetime unless the certificate says otherwise (renew_before).
+        // Renew at 2/3 of the lifetime unless the certificate says otherwise (renew_before):
+        // certfleet_renew_at (migration 0003) is the one definition.
         try await tx.query("""
             UPDATE certificates SET state = \(next.rawValue), current_version = \(Int32(version)),
                    common_name = coalesce(\(facts.commonName), common_name), sans = \(facts.sans),
                    last_error_code = NULL, last_error_message = NULL, validation_attempt = \(Int32(job.attempt)),
                    next_attempt_at = NULL, version = version + 1, updated_at = now(),
-                   renew_at = coalesce(\(facts.notAfter) - renew_before,
-                                       \(facts.notBefore) + (\(facts.notAfter) - \(facts.notBefore)) * 2 / 3)
+                   renew_at = certfleet_renew_at(\(facts.notBefore), \(facts.notAfter), renew_before)
             WHERE id = \(certificate.id)
             """)
         try await finish(.succeeded)

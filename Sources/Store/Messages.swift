@@ -58,6 +58,8 @@ public struct CertificateEventMessage: Codable, Sendable, Equatable {
         public var notAfter: Date?
         public var reason: String?
         public var jobID: UUID?
+        /// `expiring` only: the threshold (days before `not_after`) that was crossed.
+        public var thresholdDays: Int?
 
         enum CodingKeys: String, CodingKey {
             case name, state, version, serial, reason
@@ -65,6 +67,7 @@ public struct CertificateEventMessage: Codable, Sendable, Equatable {
             case projectID = "project_id"
             case notAfter = "not_after"
             case jobID = "job_id"
+            case thresholdDays = "threshold_days"
         }
     }
 

@@ -1,0 +1,47 @@
+import Foundation
+
+/// Validates real messages against `schemas/messages/*.schema.json` with Python's
+/// `jsonschema` (draft 2020-12): the system's when installed, else from the git-ignored
+/// `.venv-schemathesis` the API tests use (created, and jsonschema installed, when missing).
+public enum MessageSchemas {
+    /// Throws when any of MESSAGES (JSON texts) does not match SCHEMA (a file name under
+    /// `schemas/messages/`); the error lists each message's verdict.
+    public static func validate(_ messages: [String], against schema: String) async throws {
+        let python = try await pythonWithJSONSchema()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cf-messages-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: file) }
+        // One message per line: re-serialise each without newlines.
+        let lines = try messages.map { text -> String in
+            let object = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+            return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]), as: UTF8.self)
+        }
+        try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        let script = TestStack.root.appendingPathComponent("Tests/Fixtures/schemas/validate_messages.py").path
+        let schemaPath = TestStack.root.appendingPathComponent("schemas/messages/\(schema)").path
+        do {
+            _ = try await TestStack.runDetached(python, [script, schemaPath, file.path])
+        } catch let failed as CommandFailed {
+            throw SchemaViolation(schema: schema, report: failed.description + "\nmessages:\n" + lines.joined(separator: "\n"))
+        }
+    }
+
+    public struct SchemaViolation: Error, CustomStringConvertible {
+        public let schema: String
+        public let report: String
+        public var description: String { "messages do not match \(schema):\n\(report)" }
+    }
+
+    static func pythonWithJSONSchema() async throws -> String {
+        let system = "/usr/bin/python3"
+        if (try? await TestStack.runDetached(system, ["-c", "import jsonschema"])) != nil { return system }
+        let venv = TestStack.root.appendingPathComponent(".venv-schemathesis")
+        let python = venv.appendingPathComponent("bin/python3").path
+        if !FileManager.default.isExecutableFile(atPath: python) {
+            try await TestStack.runDetached(system, ["-m", "venv", venv.path])
+        }
+        if (try? await TestStack.runDetached(python, ["-c", "import jsonschema"])) == nil {
+            try await TestStack.runDetached(python, ["-m", "pip", "install", "--quiet", "jsonschema"])
+        }
+        return python
+    }
+}
