@@ -1,0 +1,82 @@
+import Foundation
+
+/// A CA's rate limits that CertFleet keeps a budget for, each a count in a sliding window.
+public struct IssuanceLimits: Sendable, Equatable, Codable {
+    public struct Window: Sendable, Equatable, Codable {
+        public var count: Int
+        public var seconds: Int
+
+        public init(_ count: Int, per seconds: Int) {
+            self.count = count
+            self.seconds = seconds
+        }
+    }
+
+    /// New orders per ACME account.
+    public var ordersPerAccount: Window
+    /// Certificates containing a name under the same registered domain (eTLD+1).
+    public var certificatesPerRegisteredDomain: Window
+    /// Certificates for exactly the same set of names.
+    public var duplicateCertificates: Window
+
+    public init(ordersPerAccount: Window, certificatesPerRegisteredDomain: Window, duplicateCertificates: Window) {
+        self.ordersPerAccount = ordersPerAccount
+        self.certificatesPerRegisteredDomain = certificatesPerRegisteredDomain
+        self.duplicateCertificates = duplicateCertificates
+    }
+
+    /// Let's Encrypt's published defaults: 300 new orders per account per 3 hours,
+    /// 50 certificates per registered domain per 7 days, 5 duplicate certificates per 7 days.
+    public static let letsEncrypt = IssuanceLimits(
+        ordersPerAccount: .init(300, per: 3 * 3600),
+        certificatesPerRegisteredDomain: .init(50, per: 7 * 86400),
+        duplicateCertificates: .init(5, per: 7 * 86400))
+
+    enum CodingKeys: String, CodingKey {
+        case ordersPerAccount = "orders_per_account"
+        case certificatesPerRegisteredDomain = "certificates_per_registered_domain"
+        case duplicateCertificates = "duplicate_certificates"
+    }
+}
+
+/// Which limit a reservation would exceed. Stable codes: they reach the certificate's error.
+public enum IssuanceLimit: String, Sendable, Equatable, CaseIterable {
+    case ordersPerAccount = "orders_per_account"
+    case certificatesPerRegisteredDomain = "certificates_per_registered_domain"
+    case duplicateCertificates = "duplicate_certificates"
+}
+
+/// The registered domain (eTLD+1) of a host name, as CAs count "certificates per domain".
+///
+/// A small built-in public-suffix rule set, not the full Public Suffix List: every
+/// single-label TLD, plus the common multi-label public suffixes below. A name under a
+/// suffix missing here is counted one label too high (e.g. `a.b.example.xx` → `example.xx`
+/// is right, but `shop.example.nom.xx` → `nom.xx`), which makes the budget stricter, never looser.
+public enum RegisteredDomain {
+    /// Multi-label public suffixes known to the built-in rule set.
+    public static let multiLabelSuffixes: Set<String> = [
+        "co.uk", "org.uk", "me.uk", "ac.uk", "gov.uk", "ltd.uk", "plc.uk", "net.uk", "sch.uk",
+        "com.au", "net.au", "org.au", "edu.au", "gov.au", "id.au",
+        "co.nz", "org.nz", "net.nz", "govt.nz", "ac.nz",
+        "co.jp", "ne.jp", "or.jp", "ac.jp", "go.jp",
+        "co.kr", "or.kr", "com.br", "net.br", "org.br", "gov.br", "com.cn", "net.cn", "org.cn", "gov.cn",
+        "com.mx", "com.ar", "com.tr", "com.tw", "com.hk", "com.sg", "com.my", "co.in", "net.in", "org.in",
+        "co.za", "org.za", "co.il", "com.ua", "com.pl", "co.at", "or.at",
+        // Private suffixes of hosting platforms (each customer is its own registered domain).
+        "github.io", "gitlab.io", "herokuapp.com", "netlify.app", "vercel.app", "pages.dev", "workers.dev",
+        "blogspot.com", "appspot.com", "cloudfront.net", "azurewebsites.net", "s3.amazonaws.com",
+    ]
+
+    /// The registered domain of HOST (lower-cased, a leading `*.` ignored); the host itself
+    /// when it is a public suffix or a single label.
+    public static func of(_ host: String) -> String {
+        var name = host.lowercased()
+        if name.hasPrefix("*.") { name.removeFirst(2) }
+        if name.hasSuffix(".") { name.removeLast() }
+        let labels = name.split(separator: ".").map(String.init)
+        guard labels.count > 2 else { return name }
+        let lastTwo = labels.suffix(2).joined(separator: ".")
+        let take = multiLabelSuffixes.contains(lastTwo) ? 3 : 2
+        return labels.suffix(take).joined(separator: ".")
+    }
+}

@@ -1,0 +1,95 @@
+import CertFleetCore
+import Foundation
+import Postgres
+
+/// Why an issuance has to wait: the limit it would exceed and when the window allows it.
+public struct IssuanceDeferral: Sendable, Equatable {
+    public let limit: IssuanceLimit
+    /// The earliest moment the window has room again.
+    public let until: Date
+    /// `rate_limit_budget: …`, for the certificate's error and the job's retry.
+    public var message: String {
+        "CertFleet's budget for the CA's \(limit.rawValue) limit is spent; deferred until \(ISO8601DateFormatter().string(from: until))"
+    }
+}
+
+/// The rate-limit budget of issuance: before a job spends a CA's limit (a new order, a
+/// certificate), it reserves here. Counts live in `issuance_ledger`, in sliding windows,
+/// per CA (directory URL); orders per ACME account, certificates per registered domain
+/// and per identical name set. A job that would exceed a limit is told when to come back
+/// instead of being rejected by the CA.
+public struct IssuanceBudget: Sendable {
+    let db: PostgresClient
+    /// Limits per CA directory URL; CAs not listed get `defaultLimits`.
+    public var limitsByCA: [String: IssuanceLimits]
+    public var defaultLimits: IssuanceLimits
+
+    public init(db: PostgresClient, limitsByCA: [String: IssuanceLimits] = [:], defaultLimits: IssuanceLimits = .letsEncrypt) {
+        self.db = db
+        self.limitsByCA = limitsByCA
+        self.defaultLimits = defaultLimits
+    }
+
+    public func limits(for ca: String) -> IssuanceLimits { limitsByCA[ca] ?? defaultLimits }
+
+    /// Reserves one new order and one certificate for DOMAINS with ACCOUNT at CA, or returns
+    /// when to try again. JOB makes it idempotent: a resumed job that reserved already gets
+    /// nil without spending twice. Concurrent reservations of one CA are serialised.
+    public func reserve(ca: String, account: String, domains: [String], job: UUID?, now: Date = Date()) async throws -> IssuanceDeferral? {
+        let limits = limits(for: ca)
+        let nameSet = Set(domains.map { $0.lowercased() }).sorted().joined(separator: ",")
+        let registered = Set(domains.map(RegisteredDomain.of)).sorted()
+        return try await db.transaction { tx -> IssuanceDeferral? in
+            // Per CA: the domain and duplicate limits count across accounts.
+            try await tx.query("SELECT pg_advisory_xact_lock(hashtext('issuance_budget:' || \(ca)::text))")
+            if let job, try await !tx.query("SELECT 1 FROM issuance_ledger WHERE job_id = \(job) AND kind = 'order'").isEmpty {
+                return nil
+            }
+            var deferrals: [IssuanceDeferral] = []
+            if let until = try await wait(tx, limits.ordersPerAccount, now: now, kind: "order", ca: ca, account: account) {
+                deferrals.append(.init(limit: .ordersPerAccount, until: until))
+            }
+            if let until = try await wait(tx, limits.duplicateCertificates, now: now, kind: "order", ca: ca, nameSet: nameSet) {
+                deferrals.append(.init(limit: .duplicateCertificates, until: until))
+            }
+            for domain in registered {
+                if let until = try await wait(tx, limits.certificatesPerRegisteredDomain, now: now, kind: "domain", ca: ca, domain: domain) {
+                    deferrals.append(.init(limit: .certificatesPerRegisteredDomain, until: until))
+                }
+            }
+            // The latest of them: waiting for an earlier one would only defer again.
+            if let latest = deferrals.max(by: { $0.until < $1.until }) { return latest }
+            try await tx.query("""
+                INSERT INTO issuance_ledger (ca, account, kind, name_set, job_id, created_at)
+                VALUES (\(ca), \(account), 'order', \(nameSet), \(job), \(now))
+                """)
+            for domain in registered {
+                try await tx.query("""
+                    INSERT INTO issuance_ledger (ca, account, kind, registered_domain, name_set, job_id, created_at)
+                    VALUES (\(ca), \(account), 'domain', \(domain), \(nameSet), \(job), \(now))
+                    """)
+            }
+            return nil
+        }
+    }
+
+    /// nil when WINDOW has room for one more ledger row of KIND matching the given
+    /// account, name set or domain; else the moment the oldest row that must leave the window does.
+    private func wait(_ tx: PostgresTransaction, _ window: IssuanceLimits.Window, now: Date, kind: String, ca: String,
+                      account: String? = nil, nameSet: String? = nil, domain: String? = nil) async throws -> Date? {
+        let since = now.addingTimeInterval(-Double(window.seconds))
+        // The newest COUNT rows inside the window: with COUNT of them, the oldest must leave first.
+        let rows = try await tx.query("""
+            SELECT created_at FROM issuance_ledger
+            WHERE kind = \(kind) AND ca = \(ca) AND created_at > \(since)
+              AND (\(account)::text IS NULL OR account = \(account))
+              AND (\(nameSet)::text IS NULL OR name_set = \(nameSet))
+              AND (\(domain)::text IS NULL OR registered_domain = \(domain))
+            ORDER BY created_at DESC LIMIT \(window.count)
+            """)
+        guard window.count > 0, rows.count >= window.count, let oldest = try Array(rows).last?.decode(Date.self, "created_at") else {
+            return window.count > 0 ? nil : now.addingTimeInterval(Double(window.seconds))
+        }
+        return oldest.addingTimeInterval(Double(window.seconds))
+    }
+}

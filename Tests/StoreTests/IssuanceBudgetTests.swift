@@ -1,0 +1,115 @@
+import CertFleetCore
+import Foundation
+import Postgres
+import Store
+import Testing
+import TestSupport
+
+/// The rate-limit budget against the real schema: sliding windows, deferral dates,
+/// per-CA limits, and a resumed job that does not spend twice.
+@Suite("Issuance budget")
+struct IssuanceBudgetTests {
+    static let ca = "https://acme.example/directory"
+    /// Small limits so the tests reach them: 3 orders/account/hour, 2 certificates per
+    /// registered domain per day, 1 duplicate per day.
+    static let small = IssuanceLimits(
+        ordersPerAccount: .init(3, per: 3600), certificatesPerRegisteredDomain: .init(2, per: 86400),
+        duplicateCertificates: .init(1, per: 86400))
+
+    func withBudget(_ body: (IssuanceBudget, PostgresClient) async throws -> Void) async throws {
+        let scratch = try await ScratchDatabase.create()
+        let db = PostgresClient(scratch.url, maxConnections: 4)
+        do {
+            try await Migrator(db: db, migrations: try Migrator.load(from: MigratorTests.directory)).migrate()
+            try await body(IssuanceBudget(db: db, limitsByCA: [Self.ca: Self.small]), db)
+        } catch {
+            await db.shutdown()
+            await scratch.drop()
+            throw error
+        }
+        await db.shutdown()
+        await scratch.drop()
+    }
+
+    @Test func ordersPerAccountDeferUntilTheOldestLeavesTheWindow() async throws {
+        try await withBudget { budget, _ in
+            let start = Date(timeIntervalSince1970: 1_900_000_000)
+            for minute in 0..<3 {
+                let deferral = try await budget.reserve(ca: Self.ca, account: "acct-1", domains: ["d\(minute).example-\(minute).com"],
+                                                        job: UUID(), now: start.addingTimeInterval(Double(minute) * 60))
+                #expect(deferral == nil)
+            }
+            let fourth = try await budget.reserve(ca: Self.ca, account: "acct-1", domains: ["other.example.net"], job: UUID(),
+                                                  now: start.addingTimeInterval(600))
+            #expect(fourth?.limit == .ordersPerAccount)
+            #expect(fourth?.until == start.addingTimeInterval(3600))
+            // Another account has its own order budget.
+            #expect(try await budget.reserve(ca: Self.ca, account: "acct-2", domains: ["other.example.net"], job: UUID(),
+                                             now: start.addingTimeInterval(600)) == nil)
+            // Once the first order left the window, there is room again.
+            #expect(try await budget.reserve(ca: Self.ca, account: "acct-1", domains: ["later.example.org"], job: UUID(),
+                                             now: start.addingTimeInterval(3601)) == nil)
+        }
+    }
+
+    @Test func certificatesPerRegisteredDomainCountAcrossAccountsAndSubdomains() async throws {
+        try await withBudget { budget, _ in
+            let now = Date(timeIntervalSince1970: 1_900_000_000)
+            #expect(try await budget.reserve(ca: Self.ca, account: "a", domains: ["www.shop.co.uk"], job: UUID(), now: now) == nil)
+            #expect(try await budget.reserve(ca: Self.ca, account: "b", domains: ["api.shop.co.uk"], job: UUID(), now: now.addingTimeInterval(1)) == nil)
+            let third = try await budget.reserve(ca: Self.ca, account: "c", domains: ["mail.shop.co.uk", "x.other.com"], job: UUID(),
+                                                 now: now.addingTimeInterval(2))
+            #expect(third?.limit == .certificatesPerRegisteredDomain)
+            #expect(third?.until == now.addingTimeInterval(86400))
+            // A different registered domain under the same public suffix is not affected.
+            #expect(try await budget.reserve(ca: Self.ca, account: "c", domains: ["www.bakery.co.uk"], job: UUID(), now: now.addingTimeInterval(3)) == nil)
+        }
+    }
+
+    @Test func duplicateCertificatesAreTheSameNameSetInAnyOrder() async throws {
+        try await withBudget { budget, _ in
+            let now = Date(timeIntervalSince1970: 1_900_000_000)
+            #expect(try await budget.reserve(ca: Self.ca, account: "a", domains: ["b.dup.test", "a.dup.test"], job: UUID(), now: now) == nil)
+            let again = try await budget.reserve(ca: Self.ca, account: "a", domains: ["A.dup.test", "b.dup.test"], job: UUID(), now: now.addingTimeInterval(5))
+            #expect(again?.limit == .duplicateCertificates)
+            #expect(again?.until == now.addingTimeInterval(86400))
+            #expect(again.map { $0.message.contains("duplicate_certificates") } == true)
+        }
+    }
+
+    @Test func aResumedJobReservesOnceAndOtherCAsHaveTheirOwnLimits() async throws {
+        try await withBudget { budget, db in
+            let now = Date(timeIntervalSince1970: 1_900_000_000)
+            let job = UUID()
+            for _ in 0..<5 {
+                #expect(try await budget.reserve(ca: Self.ca, account: "a", domains: ["once.example.com"], job: job, now: now) == nil)
+            }
+            let rows = try await db.query("SELECT count(*) AS n FROM issuance_ledger WHERE job_id = \(job)").first!.decode(Int.self, "n")
+            #expect(rows == 2)  // one order, one registered domain
+            // The default (Let's Encrypt) limits apply to a CA without its own entry: 5 duplicates.
+            let other = "https://other-ca.example/dir"
+            for second in 0..<5 {
+                #expect(try await budget.reserve(ca: other, account: "a", domains: ["dup.example.com"], job: UUID(),
+                                                 now: now.addingTimeInterval(Double(second))) == nil)
+            }
+            let sixth = try await budget.reserve(ca: other, account: "a", domains: ["dup.example.com"], job: UUID(), now: now.addingTimeInterval(10))
+            #expect(sixth?.limit == .duplicateCertificates)
+        }
+    }
+
+    @Test func concurrentReservationsNeverExceedALimit() async throws {
+        try await withBudget { budget, db in
+            let now = Date()
+            let granted = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<12 {
+                    group.addTask {
+                        try await budget.reserve(ca: Self.ca, account: "race", domains: ["n\(index).race-\(index).test"], job: UUID(), now: now) == nil
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(granted == 3)
+            #expect(try await db.query("SELECT count(*) AS n FROM issuance_ledger WHERE kind = 'order'").first!.decode(Int.self, "n") == 3)
+        }
+    }
+}
