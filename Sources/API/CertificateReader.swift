@@ -9,7 +9,7 @@ struct CertificateReader {
 
     static let columns = """
         c.id, c.name, c.created_at, c.common_name, c.state, c.validation_attempt, c.next_attempt_at, c.sans, c.source,
-        c.usage, c.renew_at, c.last_error_code, c.last_error_message, c.version, c.current_version,
+        c.usage, c.renew_at, extract(epoch FROM c.renew_before)::bigint AS renew_before, c.last_error_code, c.last_error_message, c.version, c.current_version,
         v.subject, v.issuer, v.serial, v.not_before, v.not_after, v.details::text AS details, v.lint::text AS lint,
         (v.client_ca_pem IS NOT NULL) AS two_way,
         (SELECT coalesce(json_agg(json_build_object('uuid', b.id, 'name', b.consumer) ORDER BY b.consumer), '[]')::text
@@ -106,6 +106,7 @@ struct CertificateReader {
                 ("usage", .string(usage)),
                 ("tls_type", .string(twoWay ? "two-way" : "one-way")),
                 ("renew_at", .date(try row.decode(Date?.self, "renew_at"))),
+                ("renew_before", .int(try row.decode(Int?.self, "renew_before"))),
             ]
             if let code = try row.decode(String?.self, "last_error_code") {
                 fields.append(("error", .object([("code", .string(code)), ("message", .string(try row.decode(String?.self, "last_error_message")))])))

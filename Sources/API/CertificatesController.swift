@@ -23,6 +23,7 @@ struct CertificatesController {
         group.get("certificates/list", use: list)
         group.get("certificates/:ref", use: get)
         group.put("certificates/:ref", use: reimport)
+        group.patch("certificates/:ref", use: update)
         group.delete("certificates/:ref", use: delete)
         group.get("certificates/:ref/pem", use: pem)
         group.get("certificates/:ref/events", use: events)
@@ -97,8 +98,12 @@ struct CertificatesController {
     @Sendable func upload(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
         let caller = try context.caller("certificates:write")
         let body = try await decode(UploadBody.self, request, context: context)
-        let key = try idempotencyKey(request)
-        let submission = try checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: key)
+        return try await submitUpload(body, caller: caller, idempotencyKey: try idempotencyKey(request))
+    }
+
+    /// Upload over HTTP and AMQP intake alike.
+    func submitUpload(_ body: UploadBody, caller: Identity, idempotencyKey: String?) async throws -> JSONResponse {
+        let submission = try checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: idempotencyKey)
         let job = try await dependencies.submitter.upload(submission)
         // A replayed key answers with the certificate as it is now.
         let state = job.isReplay ? try await currentState(caller.projectID, job) : "pending"
@@ -326,10 +331,15 @@ struct CertificatesController {
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
         let caller = try context.caller("certificates:write")
-        let reference = try context.parameters.require("ref")
+        return try await submitDelete(reference: try context.parameters.require("ref"), caller: caller,
+                                      idempotencyKey: try idempotencyKey(request), expectedVersion: try ifMatch(request))
+    }
+
+    /// Delete over HTTP and AMQP intake alike.
+    func submitDelete(reference: String, caller: Identity, idempotencyKey: String?, expectedVersion: Int64? = nil) async throws -> JSONResponse {
         let job = try await dependencies.submitter.delete(
-            project: caller.projectID, reference: reference, idempotencyKey: try idempotencyKey(request),
-            expectedVersion: try ifMatch(request), actor: caller.actor)
+            project: caller.projectID, reference: reference, idempotencyKey: idempotencyKey,
+            expectedVersion: expectedVersion, actor: caller.actor)
         return accepted(job, state: "deleting")
     }
 
@@ -363,6 +373,56 @@ struct CertificatesController {
                            details: [("source", .string("uploaded"))])
         }
         throw APIError(.notImplemented, "acme_not_available", "renewal through ACME is not available in this API version")
+    }
+
+    // MARK: - settings
+
+    /// `PATCH {"renew_before": "30d" | 2592000 | null}`: when the certificate renews (null:
+    /// back to 2/3 of the lifetime); answers with the certificate, `renew_at` moved.
+    @Sendable func update(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
+        let caller = try context.caller("certificates:write")
+        let reference = try context.parameters.require("ref")
+        let body = try await decode(PatchBody.self, request, context: context)
+        guard let value = body.renewBefore else { throw APIError.malformed("only 'renew_before' can be changed with PATCH") }
+        let seconds: Int?
+        switch value {
+        case .default: seconds = nil
+        case .text(let text): seconds = try Self.renewBefore(RenewBefore.seconds(text), value: text)
+        case .seconds(let number): seconds = try Self.renewBefore(RenewBefore.validated(number), value: String(number))
+        }
+        try await Certificates.setRenewBefore(db, project: caller.projectID, reference: reference, seconds: seconds,
+                                              expectedVersion: try ifMatch(request), actor: caller.actor)
+        let document = try await reader.require(project: caller.projectID, reference: reference)
+        return .success(.object([("certificates", .array([document.json]))]), headers: [.eTag: document.etag])
+    }
+
+    /// The PATCH body: `renew_before` absent (nil), null (`.default`), a number or a string.
+    struct PatchBody: Decodable {
+        enum RenewBeforeValue { case `default`, seconds(Int), text(String) }
+        var renewBefore: RenewBeforeValue?
+
+        enum CodingKeys: String, CodingKey { case renewBefore = "renew_before" }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            guard container.contains(.renewBefore) else { return }
+            if try container.decodeNil(forKey: .renewBefore) {
+                renewBefore = .default
+            } else if let number = try? container.decode(Int.self, forKey: .renewBefore) {
+                renewBefore = .seconds(number)
+            } else {
+                renewBefore = .text(try container.decode(String.self, forKey: .renewBefore))
+            }
+        }
+    }
+
+    static func renewBefore(_ seconds: Int?, value: String) throws -> Int {
+        guard let seconds else {
+            throw APIError(.unprocessableContent, "invalid_renew_before",
+                           "'renew_before' must be 1 second to 10 years: seconds or a number with s, m, h or d (\"30d\")",
+                           details: [("renew_before", .string(value))])
+        }
+        return seconds
     }
 
     // MARK: - bindings

@@ -42,12 +42,13 @@ struct APICommand: AsyncParsableCommand {
         let db = database.makeClient(applicationName: "certfleet-api")
         let amqp = try await broker.connect(name: "certfleet-api", logger: logger)
         try await amqp.declare(broker.topology.topology)
-        let app = buildApplication(
-            configuration: configuration,
-            dependencies: APIDependencies(db: db, sealer: sealer, amqp: amqp, topology: broker.topology, logger: logger),
-            logger: logger)
+        let dependencies = APIDependencies(db: db, sealer: sealer, amqp: amqp, topology: broker.topology, logger: logger)
+        let app = buildApplication(configuration: configuration, dependencies: dependencies, logger: logger)
+        // The AMQP door: the same requests as HTTP, from `certfleet.requests`.
+        let intake = RequestIntake(dependencies: dependencies, bodyLimit: configuration.bodyLimit, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: [.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup),
+                       .init(service: intake, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await amqp.close()

@@ -1,0 +1,187 @@
+import AMQP
+import Foundation
+import Logging
+import ServiceLifecycle
+import Store
+
+/// The AMQP door: automation publishes the HTTP API's write requests as JSON to
+/// `certfleet.requests` and gets the HTTP answer's body back on `reply_to`.
+///
+/// A request is `{"type": "issue"|"upload"|"renew"|"delete"|"revoke", …the HTTP body's
+/// fields…}` (delete, renew and revoke name the certificate with `uuid` or `name`), with
+/// the API key in the `authorization` header (`Bearer cf_…` or the bare key; it decides
+/// the project and scopes exactly as over HTTP) and the idempotency key in `message_id`.
+/// The reply carries the request's `correlation_id` and is `{"status":"success","data":…}`
+/// or `{"status":"error","message":…,"error":{"code":…,"message":…,"details":{…}}}` with
+/// the HTTP API's codes. Requests go through the same controller functions as HTTP.
+/// Malformed messages (not a JSON object, unknown `type`, no `authorization`) are
+/// rejected to the dead-letter queue, never requeued.
+public final class RequestIntake: Service, Sendable {
+    /// Request types, also the `type` field's values.
+    public enum RequestType: String, Sendable, CaseIterable {
+        case issue, upload, renew, delete, revoke
+    }
+
+    let dependencies: APIDependencies
+    let controller: CertificatesController
+    let logger: Logger
+    let prefetch: UInt16
+
+    public init(dependencies: APIDependencies, bodyLimit: Int = APIConfiguration.defaultBodyLimit, prefetch: UInt16 = 8, logger: Logger) {
+        self.dependencies = dependencies
+        self.controller = CertificatesController(dependencies: dependencies, bodyLimit: bodyLimit)
+        self.prefetch = prefetch
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let slot = ConsumerSlot()
+        try await withGracefulShutdownHandler {
+            // A consumer the broker cancelled (queue deleted, failover) is started again:
+            // the intake ends only with the process.
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                do {
+                    let consumer = try await dependencies.amqp.consume(queue: dependencies.topology.requestsQueue, prefetch: prefetch)
+                    await slot.set(consumer)
+                    logger.info("request intake started", metadata: ["queue": "\(dependencies.topology.requestsQueue)"])
+                    try await drain(consumer)
+                } catch {
+                    logger.warning("request intake consumer ended; restarting", metadata: ["error": "\(error)"])
+                }
+                if Task.isShuttingDownGracefully { break }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        } onGracefulShutdown: {
+            Task { await slot.cancel() }
+        }
+        logger.info("request intake stopped")
+    }
+
+    /// Handles deliveries concurrently (prefetch bounds them) until the consumer ends.
+    private func drain(_ consumer: AMQPConsumer) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { inFlight in
+            for try await delivery in consumer {
+                inFlight.addTask { await self.process(delivery, from: consumer) }
+            }
+            try await inFlight.waitForAll()
+        }
+    }
+
+    /// The current consumer, so a graceful shutdown can cancel it.
+    actor ConsumerSlot {
+        private var consumer: AMQPConsumer?
+        private var cancelled = false
+        func set(_ consumer: AMQPConsumer) async {
+            self.consumer = consumer
+            if cancelled { try? await consumer.cancel() }
+        }
+        func cancel() async {
+            cancelled = true
+            try? await consumer?.cancel()
+        }
+    }
+
+    /// Why a message is dead-lettered instead of answered.
+    struct Malformed: Error { let reason: String }
+
+    func process(_ delivery: AMQPDelivery, from consumer: AMQPConsumer) async {
+        var log = logger
+        log[metadataKey: "message_id"] = "\(delivery.messageID ?? "-")"
+        let answer: JSONValue
+        do {
+            answer = try await handle(delivery, logger: log)
+        } catch let malformed as Malformed {
+            log.warning("malformed request dead-lettered", metadata: ["reason": "\(malformed.reason)"])
+            try? await consumer.reject(delivery, requeue: false)
+            return
+        } catch {
+            let mapped = APIError.from(error)
+            if mapped?.code == "database_unavailable" {
+                // Transient: the same message comes back (its message_id keeps it idempotent).
+                log.warning("request not handled; requeued", metadata: ["error": "database_unavailable"])
+                try? await Task.sleep(for: .seconds(1))
+                try? await consumer.nack(delivery, requeue: true)
+                return
+            }
+            if mapped == nil { log.error("request failed", metadata: ["error": "\(String(reflecting: type(of: error)))"]) }
+            answer = (mapped ?? APIError(.internalServerError, "internal_error", "internal error; see the server log")).reply
+        }
+        await reply(to: delivery, answer, from: consumer, logger: log)
+    }
+
+    /// Publishes ANSWER to the request's `reply_to` (when set), then acks the request.
+    /// A reply that cannot be published leaves the request to come again.
+    private func reply(to delivery: AMQPDelivery, _ answer: JSONValue, from consumer: AMQPConsumer, logger: Logger) async {
+        if let replyTo = delivery.replyTo, !replyTo.isEmpty {
+            let message = AMQPMessage(answer.serialized(), properties: AMQPProperties(
+                contentType: "application/json", persistent: false, correlationID: delivery.correlationID ?? delivery.messageID,
+                appID: "certfleet"))
+            do {
+                try await dependencies.amqp.publish(message, exchange: "", routingKey: replyTo, mandatory: false)
+            } catch {
+                logger.warning("reply not published; request requeued", metadata: ["error": "\(error)"])
+                try? await consumer.nack(delivery, requeue: true)
+                return
+            }
+        }
+        try? await consumer.ack(delivery)
+    }
+
+    /// Decodes, authenticates and submits; returns the success answer.
+    func handle(_ delivery: AMQPDelivery, logger: Logger) async throws -> JSONValue {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any] else {
+            throw Malformed(reason: "the body is not a JSON object")
+        }
+        guard let typeName = object["type"] as? String, let type = RequestType(rawValue: typeName) else {
+            throw Malformed(reason: "'type' must be one of \(RequestType.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard var secret = Self.text(delivery.headers["authorization"]), !secret.isEmpty else {
+            throw Malformed(reason: "no 'authorization' header")
+        }
+        if secret.hasPrefix("Bearer ") { secret = String(secret.dropFirst("Bearer ".count)) }
+        secret = secret.trimmingCharacters(in: .whitespaces)
+        guard secret.hasPrefix("cf_"), secret.count < 200, let key = try await APIKeys.authenticate(dependencies.db, secret: secret) else {
+            throw APIError(.unauthorized, "unauthorized", "invalid API key")
+        }
+        let caller = Identity(keyID: key.id, projectID: key.projectID, scopes: Set(key.scopes))
+        try caller.require("certificates:write")
+        let idempotencyKey = delivery.messageID.flatMap { (1...200).contains($0.count) ? $0 : nil }
+        switch type {
+        case .upload, .issue:
+            guard let body = try? JSONDecoder().decode(CertificatesController.UploadBody.self, from: Data(delivery.body)) else {
+                throw APIError.malformed("the request's fields do not match the HTTP body of POST /v1/certificates")
+            }
+            return try await controller.submitUpload(body, caller: caller, idempotencyKey: idempotencyKey).value
+        case .delete:
+            return try await controller.submitDelete(reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey).value
+        case .renew, .revoke:
+            _ = try reference(object)
+            throw APIError(.notImplemented, "acme_not_available", "\(type.rawValue) through ACME is not available in this API version")
+        }
+    }
+
+    /// A header's text: clients send strings as AMQP long strings or as byte arrays.
+    static func text(_ value: AMQPFieldValue?) -> String? {
+        switch value {
+        case .string(let text)?: return text
+        case .bytes(let bytes)?: return String(bytes: bytes, encoding: .utf8)
+        default: return nil
+        }
+    }
+
+    /// The certificate a delete, renew or revoke names: `uuid` or `name`.
+    private func reference(_ object: [String: Any]) throws -> String {
+        guard let reference = (object["uuid"] as? String) ?? (object["name"] as? String), !reference.isEmpty else {
+            throw APIError.malformed("name the certificate with 'uuid' or 'name'")
+        }
+        return reference
+    }
+}
+
+extension APIError {
+    /// The error as an intake reply: the HTTP error document, plus the message inside `error`.
+    var reply: JSONValue {
+        .object([("status", .string("error")), ("message", .string(message)),
+                 ("error", .object([("code", .string(code)), ("message", .string(message)), ("details", .object(details))]))])
+    }
+}

@@ -1,0 +1,139 @@
+import AMQP
+import API
+import Foundation
+import Postgres
+import Store
+import Testing
+import TestSupport
+
+/// The AMQP door: requests published to `certfleet.requests` are answered on `reply_to`
+/// by a real `certfleet api` process, with the HTTP API's bodies and codes; malformed
+/// requests end in the dead-letter queue. Requests and replies match their JSON Schemas.
+@Suite("AMQP request intake", .serialized)
+struct RequestIntakeTests {
+    let fixtures = APIFixtures.shared
+
+    struct Replies: Sendable {
+        let queue: String
+        let consumer: AMQPConsumer
+
+        /// The next reply carrying CORRELATION (others are skipped), or nil after TIMEOUT.
+        func next(_ correlation: String, timeout: Duration = .seconds(60)) async throws -> (body: String, properties: AMQPProperties)? {
+            let consumer = self.consumer
+            return try await withThrowingTaskGroup(of: (String, AMQPProperties)?.self) { group in
+                group.addTask {
+                    for try await delivery in consumer {
+                        try await consumer.ack(delivery)
+                        if delivery.correlationID == correlation { return (delivery.text, delivery.properties) }
+                    }
+                    return nil
+                }
+                group.addTask { try await Task.sleep(for: timeout); return nil }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                return first.map { (body: $0.0, properties: $0.1) }
+            }
+        }
+    }
+
+    func publish(_ env: APIEnvironment, _ body: String, key: String?, messageID: String?, correlation: String, replyTo: String?) async throws {
+        var headers: [String: AMQPFieldValue] = [:]
+        if let key { headers["authorization"] = .string("Bearer \(key)") }
+        try await env.amqp.publish(
+            AMQPMessage(body, properties: AMQPProperties(contentType: "application/json", headers: headers, correlationID: correlation,
+                                                         replyTo: replyTo, messageID: messageID)),
+            exchange: env.topology.requestsExchange, routingKey: "certificates")
+    }
+
+    static func object(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    static func firstCertificate(_ text: String) -> [String: Any] {
+        ((object(text)["data"] as? [String: Any])?["certificates"] as? [[String: Any]])?.first ?? [:]
+    }
+
+    static func errorCode(_ text: String) -> String? {
+        (object(text)["error"] as? [String: Any])?["code"] as? String
+    }
+
+    @Test(.timeLimit(.minutes(5))) func requestsGetTheirRepliesAndMalformedOnesAreDeadLettered() async throws {
+        let env = try await APIEnvironment()
+        try env.start(["api", "--port", "\(TestStack.freePort())"])
+        try env.start(["worker", "--queues", "validate,delete"])
+        let writer = try await env.key(["certificates:write", "certificates:read"])
+        let reader = try await env.key(["certificates:read"])
+        let replyQueue = "\(env.topology.prefix).replies"
+        try await env.amqp.declare(Topology(queues: [.init(name: replyQueue, durable: false)]))
+        let replies = Replies(queue: replyQueue, consumer: try await env.amqp.consume(queue: replyQueue, prefetch: 20))
+        var requests: [String] = []
+        var answers: [String] = []
+
+        // Upload: the reply is the HTTP 202 body; the certificate becomes valid.
+        let upload = JSONValue.object([("type", .string("upload")), ("name", .string("from-amqp")),
+                                       ("chain", .string(fixtures.chain)), ("pkey", .string(fixtures.key))]).serialized()
+        requests.append(upload)
+        try await publish(env, upload, key: writer, messageID: "upload-1", correlation: "c-upload", replyTo: replyQueue)
+        let uploaded = try #require(try await replies.next("c-upload"), "no reply; processes: \(env.processStatus)")
+        answers.append(uploaded.body)
+        let certificate = Self.firstCertificate(uploaded.body)
+        #expect(Self.object(uploaded.body)["status"] as? String == "success")
+        #expect(certificate["name"] as? String == "from-amqp")
+        let job = try #require(certificate["job"] as? String)
+        let id = try #require((certificate["uuid"] as? String).flatMap(UUID.init(uuidString:)))
+        let deadline = ContinuousClock.now + .seconds(60)
+        var state = ""
+        while ContinuousClock.now < deadline {
+            state = try await env.db.query("SELECT state FROM certificates WHERE id = \(id)").first!.decode(String.self, "state")
+            if state == "valid" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(state == "valid")
+
+        // The same message_id is the same job (idempotency key).
+        try await publish(env, upload, key: writer, messageID: "upload-1", correlation: "c-again", replyTo: replyQueue)
+        let again = try #require(try await replies.next("c-again"))
+        answers.append(again.body)
+        #expect(Self.firstCertificate(again.body)["job"] as? String == job)
+
+        // Typed errors with the HTTP API's codes.
+        let delete = JSONValue.object([("type", .string("delete")), ("name", .string("from-amqp"))]).serialized()
+        let deleteMissing = JSONValue.object([("type", .string("delete")), ("name", .string("no-such-certificate"))]).serialized()
+        requests += [delete, deleteMissing]
+        try await publish(env, delete, key: reader, messageID: nil, correlation: "c-scope", replyTo: replyQueue)
+        try await publish(env, delete, key: "cf_not-a-real-key", messageID: nil, correlation: "c-key", replyTo: replyQueue)
+        try await publish(env, deleteMissing, key: writer, messageID: nil, correlation: "c-missing", replyTo: replyQueue)
+        for (correlation, code) in [("c-scope", "missing_scope"), ("c-key", "unauthorized"), ("c-missing", "certificate_not_found")] {
+            let reply = try #require(try await replies.next(correlation), "no reply for \(correlation)")
+            answers.append(reply.body)
+            #expect(Self.errorCode(reply.body) == code, "\(correlation): \(reply.body)")
+        }
+
+        // Delete through the door; the reply names the job and the `deleting` state.
+        try await publish(env, delete, key: writer, messageID: "delete-1", correlation: "c-delete", replyTo: replyQueue)
+        let deleted = try #require(try await replies.next("c-delete"))
+        answers.append(deleted.body)
+        #expect(Self.firstCertificate(deleted.body)["state"] as? String == "deleting")
+
+        // Malformed: not JSON, an unknown type, no authorization → dead-lettered, not answered.
+        let before = try await env.amqp.queueStatus(env.topology.deadLetterQueue).messages
+        try await publish(env, "{not json", key: writer, messageID: nil, correlation: "m-1", replyTo: replyQueue)
+        try await publish(env, #"{"type":"launch"}"#, key: writer, messageID: nil, correlation: "m-2", replyTo: replyQueue)
+        try await publish(env, delete, key: nil, messageID: nil, correlation: "m-3", replyTo: replyQueue)
+        var deadLettered = before
+        let dlqDeadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < dlqDeadline {
+            deadLettered = try await env.amqp.queueStatus(env.topology.deadLetterQueue).messages
+            if deadLettered >= before + 3 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(deadLettered == before + 3)
+        #expect(try await env.amqp.queueStatus(env.topology.requestsQueue).messages == 0)
+
+        try await MessageSchemas.validate(requests, against: "request.v1.schema.json")
+        try await MessageSchemas.validate(answers, against: "reply.v1.schema.json")
+        try? await replies.consumer.cancel()
+        _ = try? await env.amqp.deleteQueue(replyQueue)
+        await env.tearDown()
+    }
+}
