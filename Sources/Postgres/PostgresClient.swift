@@ -205,11 +205,17 @@ extension PostgresError {
 
 extension PostgresConfiguration {
     /// The same connection string aimed at another database on the same server(s).
+    ///
+    /// URLs are edited as text: a multi-host URL (`postgres://u@h1:5432,h2:5433/db?…`)
+    /// is not a valid `URLComponents` URL, yet libpq accepts it.
     public static func connectionString(_ connectionString: String, replacingDatabase database: String) -> String {
-        if connectionString.hasPrefix("postgres://") || connectionString.hasPrefix("postgresql://"),
-           var components = URLComponents(string: connectionString) {
-            components.path = "/" + database
-            return components.string ?? connectionString
+        if let scheme = connectionString.range(of: "://"),
+           connectionString.hasPrefix("postgres://") || connectionString.hasPrefix("postgresql://") {
+            let rest = connectionString[scheme.upperBound...]
+            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            let queryStart = rest[authorityEnd...].firstIndex(of: "?") ?? rest.endIndex
+            let encoded = database.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? database
+            return String(connectionString[..<authorityEnd]) + "/" + encoded + String(rest[queryStart...])
         }
         // In keyword strings a later keyword overrides an earlier one.
         let quoted = database.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")

@@ -35,9 +35,65 @@ final class JobsEnvironment: Sendable {
 
     /// Starts `certfleet worker ARGS` (or scheduler) as a real process.
     @discardableResult
-    func start(_ arguments: [String], name: String) throws -> CertFleetProcess {
+    func start(_ arguments: [String], name: String, environment: [String: String] = [:]) throws -> CertFleetProcess {
         let log = services.directory.appendingPathComponent("\(name)-\(services.processes.count).log")
-        return CertFleetProcess(child: try services.start(arguments, log: log), logFile: log)
+        return CertFleetProcess(child: try services.start(arguments, log: log, environment: environment), logFile: log)
+    }
+
+    /// Submits COUNT validate jobs, every fifth with a key that does not match (so it must
+    /// fail); returns each job's rightful end state. Eight submissions run at a time.
+    /// PUBLISH false leaves every job message in the outbox, for the scheduler's relay.
+    func submitMixed(count: Int, publish: Bool = true) async throws -> [UUID: String] {
+        let fixtures = UploadFixtures.shared
+        let submitter = submitter()
+        let project = project
+        return try await withThrowingTaskGroup(of: [UUID: String].self) { group in
+            for lane in 0..<8 {
+                group.addTask {
+                    var expected: [UUID: String] = [:]
+                    for index in stride(from: lane, to: count, by: 8) {
+                        let good = index % 5 != 0
+                        let request = fixtures.upload(project: project, good: good)
+                        let job = publish ? try await submitter.upload(request) : try await submitter.submissions.upload(request)
+                        expected[job.jobID] = good ? "succeeded" : "failed"
+                    }
+                    return expected
+                }
+            }
+            return try await group.reduce(into: [:]) { $0.merge($1) { first, _ in first } }
+        }
+    }
+
+    /// Jobs in a terminal state.
+    func finishedJobs() async throws -> Int {
+        try await count("SELECT count(*) FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled')")
+    }
+
+    /// How the run ended against EXPECTED (job id → rightful end state; jobs not listed
+    /// must have succeeded): stuck jobs, wrong outcomes, and terminal events per job.
+    func audit(expected: [UUID: String]) async throws -> JobAudit {
+        let rows = try await db.query("SELECT id, state FROM jobs")
+        var audit = JobAudit(jobs: rows.count)
+        for row in rows {
+            let state = try row.decode(String.self, "state")
+            if state == "queued" || state == "running" {
+                audit.stuck += 1
+            } else if expected[try row.decode(UUID.self, "id")] ?? "succeeded" != state {
+                audit.wrongOutcome += 1
+            }
+        }
+        let terminalEvents = try await db.query("""
+            SELECT job_id, count(*) AS n FROM events WHERE type IN ('issued', 'renewed', 'failed', 'deleted') GROUP BY job_id
+            """)
+        audit.duplicatedTerminalEvent = try terminalEvents.filter { try $0.decode(Int.self, "n") != 1 }.count
+        audit.missingTerminalEvent = rows.count - terminalEvents.count
+        // The test's own connection may still be reconnecting after a broker fault.
+        _ = try await eventually(timeout: .seconds(30)) {
+            guard let status = try? await amqp.queueStatus(topology.deadLetterQueue) else { return false }
+            audit.deadLetters = status.messages
+            return true
+        }
+        return audit
     }
 
     /// Polls CONDITION until it holds or TIMEOUT passes; returns whether it held.
@@ -56,6 +112,31 @@ final class JobsEnvironment: Sendable {
 
     func tearDown() async {
         await services.tearDown()
+    }
+}
+
+/// The counts a fault run prints and asserts: all zero except `jobs`.
+struct JobAudit: CustomStringConvertible {
+    var jobs: Int
+    var stuck = 0
+    var wrongOutcome = 0
+    var missingTerminalEvent = 0
+    var duplicatedTerminalEvent = 0
+    /// -1 when the dead-letter queue could not be read.
+    var deadLetters = -1
+
+    var description: String {
+        "jobs=\(jobs) finished=\(jobs - stuck) stuck=\(stuck) wrong_outcome=\(wrongOutcome) " +
+            "missing_terminal_event=\(missingTerminalEvent) duplicated_terminal_event=\(duplicatedTerminalEvent) dead_letters=\(deadLetters)"
+    }
+
+    /// Every job ended once, as it deserved; nothing dead-lettered.
+    func expectClean(sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(stuck == 0, sourceLocation: sourceLocation)
+        #expect(wrongOutcome == 0, sourceLocation: sourceLocation)
+        #expect(missingTerminalEvent == 0, sourceLocation: sourceLocation)
+        #expect(duplicatedTerminalEvent == 0, sourceLocation: sourceLocation)
+        #expect(deadLetters == 0, sourceLocation: sourceLocation)
     }
 }
 

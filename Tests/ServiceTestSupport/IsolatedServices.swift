@@ -66,10 +66,12 @@ public final class IsolatedServices: @unchecked Sendable {
         return TestStack.root.appendingPathComponent(".build/debug/certfleet").path
     }
 
-    /// Starts `certfleet ARGUMENTS` logging to LOG (a file under `directory`).
+    /// Starts `certfleet ARGUMENTS` logging to LOG (a file under `directory`); ENVIRONMENT
+    /// overrides `processEnvironment` (e.g. another order of the broker URLs).
     @discardableResult
-    public func start(_ arguments: [String], log: URL) throws -> ChildProcess {
-        let process = try ChildProcess(Self.binary, arguments, environment: processEnvironment, output: log.path)
+    public func start(_ arguments: [String], log: URL, environment: [String: String] = [:]) throws -> ChildProcess {
+        let process = try ChildProcess(
+            Self.binary, arguments, environment: processEnvironment.merging(environment) { $1 }, output: log.path)
         processes.append(process)
         return process
     }

@@ -4,6 +4,24 @@
 set -euo pipefail
 
 CERTFLEET_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# Cluster mode: `--cluster` anywhere in the calling script's arguments (removed from
+# them here) or CERTFLEET_CLUSTER=1. It runs a PostgreSQL primary + streaming standby and
+# a 3-node RabbitMQ cluster, with its own data directory and ports, so it never touches
+# the single-node stack (which may be serving other people's tests at the same time).
+_args=()
+for _arg in "$@"; do
+    if [ "$_arg" = --cluster ]; then CERTFLEET_CLUSTER=1; else _args+=("$_arg"); fi
+done
+set -- ${_args[@]+"${_args[@]}"}
+if [ "${CERTFLEET_CLUSTER:-0}" = 1 ]; then
+    export CERTFLEET_CLUSTER
+    CERTFLEET_STACK_DIR="${CERTFLEET_CLUSTER_STACK_DIR:-$CERTFLEET_ROOT/.stack/cluster}"
+    CERTFLEET_PG_PORT="${CERTFLEET_CLUSTER_PG_PORT:-56432}"                # standby: +1
+    CERTFLEET_AMQP_PORT="${CERTFLEET_CLUSTER_AMQP_PORT:-56672}"            # nodes: +0..+2
+    CERTFLEET_SERVICES="${CERTFLEET_CLUSTER_SERVICES:-postgres postgres_standby rabbitmq_cluster}"
+    export CERTFLEET_API_PORT="${CERTFLEET_API_PORT:-8090}"
+fi
 # All service data, logs and pid files live here (git-ignored).
 CERTFLEET_STACK_DIR="${CERTFLEET_STACK_DIR:-$CERTFLEET_ROOT/.stack}"
 # The services `up` and `test` start, in order.

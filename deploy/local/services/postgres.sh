@@ -19,20 +19,28 @@ postgres_running() { pid_alive "$(postgres_pid || true)"; }
 
 # The data directory must be reachable by the postgres user; a checkout under
 # a private home (mode 700) is not, so the data then lives under /tmp, linked here.
+# DIR defaults to the primary's directory (the standby passes its own).
 _postgres_prepare_dir() {
+    local dir="${1:-$PG_DIR}"
     mkdir -p "$CERTFLEET_STACK_DIR"
-    if [ ! -e "$PG_DIR" ]; then
-        mkdir -p "$PG_DIR"
-        chown postgres:postgres "$PG_DIR"
-        if ! runuser -u postgres -- test -w "$PG_DIR"; then
-            rmdir "$PG_DIR"
+    if [ ! -e "$dir" ]; then
+        mkdir -p "$dir"
+        chown postgres:postgres "$dir"
+        if ! runuser -u postgres -- test -w "$dir"; then
+            rmdir "$dir"
             local alt
-            alt="/tmp/certfleet-$(printf '%s' "$CERTFLEET_STACK_DIR" | sha1sum | cut -c1-12)/postgres"
+            alt="/tmp/certfleet-$(printf '%s' "$dir" | sha1sum | cut -c1-12)/$(basename "$dir")"
             mkdir -p "$alt"; chmod 755 "$(dirname "$alt")"; chown postgres:postgres "$alt"
-            ln -s "$alt" "$PG_DIR"
+            ln -s "$alt" "$dir"
             log "postgres data lives in $alt (the checkout is not reachable by the postgres user)"
         fi
     fi
+}
+
+# Server settings shared by the primary and its standby (a hot standby needs at
+# least the primary's max_connections).
+postgres_server_options() {
+    echo "-c listen_addresses=127.0.0.1 -p $1 -c unix_socket_directories=$2/run -c max_connections=300 -c shared_buffers=256MB"
 }
 
 postgres_start() {
@@ -49,7 +57,7 @@ postgres_start() {
     require_port_free "$CERTFLEET_PG_PORT" CERTFLEET_PG_PORT
     log "starting postgres on 127.0.0.1:$CERTFLEET_PG_PORT"
     detached runuser -u postgres -- "$CERTFLEET_PG_BIN/pg_ctl" -D "$data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $CERTFLEET_PG_PORT -c unix_socket_directories=$data/run -c max_connections=300 -c shared_buffers=256MB" \
+        -o "$(postgres_server_options "$CERTFLEET_PG_PORT" "$data")" \
         start >/dev/null || { tail -n 20 "$PG_DIR/server.log" >&2; die "postgres did not start"; }
     local i
     for i in $(seq 1 100); do

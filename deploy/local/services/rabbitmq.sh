@@ -16,6 +16,10 @@ CERTFLEET_AMQPS_PORT="${CERTFLEET_AMQPS_PORT:-}"
 CERTFLEET_AMQP_TLS_DIR="${CERTFLEET_AMQP_TLS_DIR:-}"
 RMQ_DIR="$CERTFLEET_STACK_DIR/rabbitmq"
 RMQ_NODE="certfleet-$CERTFLEET_AMQP_PORT@localhost"
+# The Erlang cookie's home and the epmd pid file; a cluster's nodes share both
+# (services/rabbitmq_cluster.sh points them at the cluster directory).
+RMQ_HOME="$RMQ_DIR/home"
+RMQ_EPMD_PIDFILE="$RMQ_DIR/epmd.pid"
 
 rabbitmq_packages() { echo rabbitmq-server; }
 
@@ -34,7 +38,7 @@ rabbitmq_running() { pid_alive "$(_rabbitmq_pidof "$RMQ_DIR/rabbitmq.pid" || tru
 # Runs a RabbitMQ program with the node's environment (replaces the shell; use a subshell). The /usr/sbin wrappers
 # switch to the rabbitmq user, so the programs under /usr/lib/rabbitmq/bin are called directly.
 _rabbitmq_exec() {
-    exec_daemon env HOME="$RMQ_DIR/home" \
+    exec_daemon env HOME="$RMQ_HOME" \
         RABBITMQ_NODENAME="$RMQ_NODE" \
         RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
         RABBITMQ_NODE_PORT="$CERTFLEET_AMQP_PORT" \
@@ -52,13 +56,13 @@ _rabbitmq_exec() {
 }
 
 _rabbitmq_prepare_dir() {
-    mkdir -p "$RMQ_DIR/home" "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
-    chmod 700 "$RMQ_DIR/home"
+    mkdir -p "$RMQ_HOME" "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
+    chmod 700 "$RMQ_HOME"
     # Server and CLI both read the cookie from $HOME; a private one keeps
     # instances from authenticating against each other by accident.
-    if [ ! -s "$RMQ_DIR/home/.erlang.cookie" ]; then
-        head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$RMQ_DIR/home/.erlang.cookie"
-        chmod 400 "$RMQ_DIR/home/.erlang.cookie"
+    if [ ! -s "$RMQ_HOME/.erlang.cookie" ]; then
+        head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$RMQ_HOME/.erlang.cookie"
+        chmod 400 "$RMQ_HOME/.erlang.cookie"
     fi
     : > "$RMQ_DIR/rabbitmq-env.conf"   # empty: skip /etc/rabbitmq/rabbitmq-env.conf
     echo "[]." > "$RMQ_DIR/enabled_plugins"
@@ -84,14 +88,14 @@ EOF
 
 _rabbitmq_start_epmd() {
     local pid
-    pid="$(_rabbitmq_pidof "$RMQ_DIR/epmd.pid" || true)"
+    pid="$(_rabbitmq_pidof "$RMQ_EPMD_PIDFILE" || true)"
     pid_alive "$pid" && return 0
     require_port_free "$CERTFLEET_AMQP_EPMD_PORT" CERTFLEET_AMQP_EPMD_PORT
     # Started in the foreground (not -daemon) so $! is epmd's own pid; stdio to
     # files so a caller reading our output is not held open by it.
     ( exec_daemon epmd -address 127.0.0.1 -port "$CERTFLEET_AMQP_EPMD_PORT" \
         </dev/null >"$RMQ_DIR/log/epmd.log" 2>&1 ) &
-    echo $! > "$RMQ_DIR/epmd.pid"
+    echo $! > "$RMQ_EPMD_PIDFILE"
     local i
     for i in $(seq 1 50); do
         port_free "$CERTFLEET_AMQP_EPMD_PORT" || return 0
@@ -120,13 +124,18 @@ rabbitmq_start() {
     fi
 }
 
-rabbitmq_stop() {
+# Stops the node only (a cluster's other nodes still need the shared epmd).
+_rabbitmq_stop_node() {
     local pid
     pid="$(_rabbitmq_pidof "$RMQ_DIR/rabbitmq.pid" || true)"
     if pid_alive "$pid"; then
-        log "stopping rabbitmq (pid $pid)"
+        log "stopping rabbitmq $RMQ_NODE (pid $pid)"
         stop_pidfile "$RMQ_DIR/rabbitmq.pid" TERM 60
     fi
     rm -f "$RMQ_DIR/rabbitmq.pid"
-    stop_pidfile "$RMQ_DIR/epmd.pid" TERM 10
+}
+
+rabbitmq_stop() {
+    _rabbitmq_stop_node
+    stop_pidfile "$RMQ_EPMD_PIDFILE" TERM 10
 }
