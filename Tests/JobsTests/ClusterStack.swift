@@ -101,17 +101,23 @@ struct ThroughputSamples {
         return Double(end.finished - start.finished) / (end.at - start.at).seconds
     }
 
-    /// Before the fault at FAULT: the rate over the last 3 s. After it: the lowest 1-s rate,
-    /// and when the rate first came back to half the rate before after dipping below it
-    /// ("no dip" when it never fell that low; the jobs may also run out first).
+    /// Before the fault at FAULT: the rate over the last 3 s. After it: the lowest 1-s rate;
+    /// the longest stretch without a single job finishing; and when the 1-s rate, having
+    /// dipped below half the rate before, came back to half of it ("no dip" when it never
+    /// fell that low; "≤ …, jobs ran out" when the remaining jobs were done first).
     func recovery(after fault: ContinuousClock.Instant) -> String {
         guard let faultIndex = samples.lastIndex(where: { $0.at <= fault }),
               let before = rate(endingAt: faultIndex, window: .seconds(3)) ?? rate(endingAt: faultIndex, window: .milliseconds(500))
         else { return "recovery=unmeasured (no samples before the fault)" }
         var lowest = Double.infinity, dipped = false
         var recovered: Duration?
-        for i in samples.indices where i > faultIndex && samples[i].at - fault >= .seconds(1) {
-            guard let current = rate(endingAt: i, window: .seconds(1)) else { continue }
+        var stall = Duration.zero, lastProgress = fault
+        for i in samples.indices where i > faultIndex {
+            if samples[i].finished > samples[i - 1].finished {
+                stall = max(stall, samples[i].at - lastProgress)
+                lastProgress = samples[i].at
+            }
+            guard samples[i].at - fault >= .seconds(1), let current = rate(endingAt: i, window: .seconds(1)) else { continue }
             lowest = min(lowest, current)
             if current < before / 2 {
                 dipped = true
@@ -119,10 +125,12 @@ struct ThroughputSamples {
                 recovered = samples[i].at - fault
             }
         }
-        let recovery = recovered.map { String(format: "%.1fs", $0.seconds) } ?? (dipped ? "not before the jobs ran out" : "no dip")
-        return String(format: "jobs_per_s_before=%.0f lowest_jobs_per_s_after=%.0f ", before, lowest.isFinite ? lowest : 0)
-            + "throughput_recovered_after=\(recovery) "
-            + String(format: "last_job_after_fault=%.1fs", ((samples.last?.at ?? fault) - fault).seconds)
+        let end = (samples.last?.at ?? fault) - fault
+        let recovery = recovered.map { String(format: "%.1fs", $0.seconds) }
+            ?? (dipped ? String(format: "≤%.1fs (jobs ran out)", end.seconds) : "no dip")
+        return String(format: "jobs_per_s_before=%.0f lowest_jobs_per_s_after=%.0f longest_stall=%.1fs ", before,
+                      lowest.isFinite ? lowest : 0, stall.seconds)
+            + "throughput_recovered_after=\(recovery) " + String(format: "last_job_after_fault=%.1fs", end.seconds)
     }
 }
 
