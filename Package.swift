@@ -100,6 +100,7 @@ let package = Package(
                 "Store", "Jobs", "X509", "CertFleetCore", "Postgres", "AMQP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         // The executable: commands and wiring only.
@@ -110,6 +111,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // The CLI (`certfleet certs …`) talks HTTP to the API.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
 
         .testTarget(name: "CertFleetCoreTests", dependencies: ["CertFleetCore"]),

@@ -4,6 +4,7 @@ import Hummingbird
 import Jobs
 import Logging
 import Postgres
+import ServiceLifecycle
 import Store
 
 /// What `certfleet api` is told: where to listen and the limits.
@@ -19,6 +20,17 @@ public struct APIConfiguration: Sendable {
     public var readBurst: Double
     public var writeRate: Double
     public var writeBurst: Double
+    /// Where the NGINX Unit-compatible certificate store answers over TCP (`/unit/certificates/…`).
+    public var unitPrefix = "/unit"
+    /// Also serve the Unit store on this Unix domain socket (trusted by file permissions, mode 0600).
+    public var unitSocketPath: String?
+    /// The project whose certificates the Unix socket manages.
+    public var unitSocketProject = "default"
+    /// How long a Unit `PUT` or `DELETE` waits for its job before answering.
+    public var unitWait: Duration = .seconds(30)
+    /// Per key, per hour: writes and reads of `/v1/consumers/{consumer}/tls` (EMQX: 6 and 60; 0 = unlimited).
+    public var consumerTLSWritesPerHour: Double = 6
+    public var consumerTLSReadsPerHour: Double = 60
 
     public init(host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = defaultBodyLimit,
                 readRate: Double = 200, readBurst: Double = 400, writeRate: Double = 20, writeBurst: Double = 40) {
@@ -54,9 +66,33 @@ public func buildApplication(
     configuration: APIConfiguration, dependencies: APIDependencies, logger: Logger = Logger(label: "certfleet.api")
 ) -> some ApplicationProtocol {
     let router = buildRouter(configuration: configuration, dependencies: dependencies)
+    var services: [any Service] = []
+    if let path = configuration.unitSocketPath {
+        services.append(buildUnitSocketApplication(path: path, configuration: configuration, dependencies: dependencies, logger: logger))
+    }
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "certfleet"),
+        services: services,
+        logger: logger)
+}
+
+/// NGINX Unit's certificate store alone on a Unix domain socket (its control socket's
+/// place): no API key, the file's mode (0600) decides who may talk to it.
+func buildUnitSocketApplication(
+    path: String, configuration: APIConfiguration, dependencies: APIDependencies, logger: Logger
+) -> some ApplicationProtocol {
+    let router = Router(context: APIRequestContext.self)
+    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: TrustedSocketMiddleware(db: dependencies.db, project: configuration.unitSocketProject, bodyLimit: configuration.bodyLimit))
+    UnitController(dependencies: dependencies, bodyLimit: configuration.bodyLimit, prefix: "", wait: configuration.unitWait)
+        .addRoutes(to: router.group())
+    // A socket file left by a previous run would make the bind fail.
+    try? FileManager.default.removeItem(atPath: path)
+    return Application(
+        router: router,
+        configuration: .init(address: .unixDomainSocket(path: path), serverName: "certfleet"),
+        onServerRunning: { _ in _ = chmod(path, 0o600) },
         logger: logger)
 }
 
@@ -72,10 +108,17 @@ public func buildRouter(configuration: APIConfiguration, dependencies: APIDepend
         reads: .init(rate: configuration.readRate, burst: configuration.readBurst),
         writes: .init(rate: configuration.writeRate, burst: configuration.writeBurst))
     let keys = KeyCache(db: dependencies.db)
-    let v1 = router.group("v1").add(middleware: AuthMiddleware(keys: keys, limiter: limiter, bodyLimit: configuration.bodyLimit))
+    let auth = AuthMiddleware(keys: keys, limiter: limiter, bodyLimit: configuration.bodyLimit)
+    let v1 = router.group("v1").add(middleware: auth)
     KeysController(db: dependencies.db, cache: keys).addRoutes(to: v1.group("keys"))
     ProjectsController(db: dependencies.db).addRoutes(to: v1.group("projects"))
     CertificatesController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
+    let consumerTLSLimiter = RateLimiter(
+        reads: .init(rate: configuration.consumerTLSReadsPerHour / 3600, burst: configuration.consumerTLSReadsPerHour),
+        writes: .init(rate: configuration.consumerTLSWritesPerHour / 3600, burst: configuration.consumerTLSWritesPerHour))
+    ConsumersController(dependencies: dependencies, bodyLimit: configuration.bodyLimit, limiter: consumerTLSLimiter).addRoutes(to: v1)
+    UnitController(dependencies: dependencies, bodyLimit: configuration.bodyLimit, prefix: configuration.unitPrefix, wait: configuration.unitWait)
+        .addRoutes(to: router.group(RouterPath(configuration.unitPrefix)).add(middleware: auth))
     return router
 }
 

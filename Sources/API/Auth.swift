@@ -20,12 +20,7 @@ struct AuthMiddleware: RouterMiddleware {
         guard secret.hasPrefix("cf_"), secret.count < 200, let key = try await keys.authenticate(secret: secret) else {
             throw APIError(.unauthorized, "unauthorized", "invalid API key", headers: [.wwwAuthenticate: "Bearer"])
         }
-        let isWrite = request.method != .get && request.method != .head
-        if let wait = await limiter.take(key: key.id, write: isWrite) {
-            let seconds = max(1, Int(wait.rounded(.up)))
-            throw APIError(.tooManyRequests, "rate_limited", "too many \(isWrite ? "write" : "read") requests for this API key; retry in \(seconds) s",
-                           details: [("retry_after", .int(seconds))], headers: [.retryAfter: String(seconds)])
-        }
+        try await limiter.enforce(key: key.id, request: request)
         var context = context
         context.identity = Identity(keyID: key.id, projectID: key.projectID, scopes: Set(key.scopes))
         context.maxUploadSize = bodyLimit
@@ -50,6 +45,16 @@ actor RateLimiter {
     init(reads: Limit, writes: Limit) {
         self.reads = reads
         self.writes = writes
+    }
+
+    /// Takes a read or write token for REQUEST, or throws 429 with `Retry-After`.
+    func enforce(key: UUID, request: Request, what: String = "") throws {
+        let isWrite = request.method != .get && request.method != .head
+        if let wait = take(key: key, write: isWrite) {
+            let seconds = max(1, Int(wait.rounded(.up)))
+            throw APIError(.tooManyRequests, "rate_limited", "too many \(isWrite ? "write" : "read") requests\(what) for this API key; retry in \(seconds) s",
+                           details: [("retry_after", .int(seconds))], headers: [.retryAfter: String(seconds)])
+        }
     }
 
     /// Takes a token; nil when granted, else the seconds until one is available.

@@ -287,8 +287,8 @@ struct CertificatesController {
     @Sendable func pem(_ request: Request, context: APIRequestContext) async throws -> Response {
         let caller = try context.caller("certificates:read")
         let type = request.uri.queryParameters.get("type") ?? "fullchain"
-        guard ["fullchain", "chain", "cert", "key", "bundle"].contains(type) else {
-            throw APIError.malformed("'type' must be fullchain, chain, cert, key or bundle")
+        guard ["fullchain", "chain", "cert", "key", "bundle", "client_ca"].contains(type) else {
+            throw APIError.malformed("'type' must be fullchain, chain, cert, key, bundle or client_ca")
         }
         let needsKey = type == "key" || type == "bundle"
         if needsKey { try caller.require("keys:export") }
@@ -297,7 +297,7 @@ struct CertificatesController {
             throw APIError(.conflict, "certificate_not_valid", "the certificate has no valid version yet", details: [("state", .string(document.state))])
         }
         guard let row = try await db.query("""
-            SELECT chain_pem, private_key_sealed, master_key_id FROM certificate_versions
+            SELECT chain_pem, client_ca_pem, private_key_sealed, master_key_id FROM certificate_versions
             WHERE certificate_id = \(document.id) AND version = \(Int32(version))
             """).first else { throw StoreError.certificateNotFound(document.name) }
         let bundle = try CertificateBundle.parse(chain: try row.decode(String.self, "chain_pem"), key: nil)
@@ -305,6 +305,11 @@ struct CertificatesController {
         switch type {
         case "cert": text = bundle.leaf.pem
         case "chain": text = bundle.chain.dropFirst().map(\.pem).joined()
+        case "client_ca":
+            guard let clientCA = try row.decode(String?.self, "client_ca_pem") else {
+                throw APIError(.notFound, "client_ca_not_set", "the certificate has no client CA (one-way TLS)")
+            }
+            text = clientCA
         default: text = bundle.chain.map(\.pem).joined()
         }
         if needsKey {

@@ -7,9 +7,15 @@ public struct Identity: Sendable {
     public let keyID: UUID
     public let projectID: UUID
     public let scopes: Set<String>
+    /// The audit trail's actor for this caller: `key:<id>`, or what a trusted channel names itself.
+    public let actor: String
 
-    /// The audit trail's actor for this caller.
-    public var actor: String { "key:\(keyID.uuidString.lowercased())" }
+    init(keyID: UUID, projectID: UUID, scopes: Set<String>, actor: String? = nil) {
+        self.keyID = keyID
+        self.projectID = projectID
+        self.scopes = scopes
+        self.actor = actor ?? "key:\(keyID.uuidString.lowercased())"
+    }
 
     func require(_ scope: String) throws {
         guard scopes.contains(scope) || (scope != "keys:export" && scopes.contains("admin")) else { throw APIError.forbidden(scope: scope) }

@@ -28,16 +28,42 @@ struct APICommand: AsyncParsableCommand {
     @Option(help: "Per-key read requests per second, 0 = unlimited (env CERTFLEET_API_READ_RATE; default 200, burst 2×).")
     var readRate: Double?
 
+    @Option(help: "Path prefix of the NGINX Unit-compatible certificate store (env CERTFLEET_UNIT_PREFIX; default /unit).")
+    var unitPrefix: String?
+
+    @Option(help: "Also serve the Unit store on this Unix socket, no API key, mode 0600 (env CERTFLEET_UNIT_SOCKET).")
+    var unitSocket: String?
+
+    @Option(help: "Project the Unix socket manages (env CERTFLEET_UNIT_SOCKET_PROJECT; default 'default').")
+    var unitSocketProject: String?
+
+    @Option(help: "Seconds a Unit PUT/DELETE waits for its job (env CERTFLEET_UNIT_WAIT; default 30).")
+    var unitWait: Int?
+
+    @Option(help: "Per-key writes per hour of /v1/consumers/{consumer}/tls, 0 = unlimited (env CERTFLEET_CONSUMER_TLS_WRITES_PER_HOUR; default 6).")
+    var consumerTLSWritesPerHour: Double?
+
+    @Option(help: "Per-key reads per hour of /v1/consumers/{consumer}/tls, 0 = unlimited (env CERTFLEET_CONSUMER_TLS_READS_PER_HOUR; default 60).")
+    var consumerTLSReadsPerHour: Double?
+
     func run() async throws {
         TerminationSignals.restoreDefaults()
         let logger = logging.makeLogger("certfleet.api")
         let writes = writeRate ?? Environment.string("CERTFLEET_API_WRITE_RATE").flatMap(Double.init) ?? 20
         let reads = readRate ?? Environment.string("CERTFLEET_API_READ_RATE").flatMap(Double.init) ?? 200
-        let configuration = APIConfiguration(
+        var configuration = APIConfiguration(
             host: host ?? Environment.string("CERTFLEET_API_HOST") ?? "127.0.0.1",
             port: port ?? Environment.int("CERTFLEET_API_PORT") ?? 8080,
             bodyLimit: bodyLimit ?? Environment.int("CERTFLEET_API_BODY_LIMIT") ?? APIConfiguration.defaultBodyLimit,
             readRate: reads, readBurst: reads * 2, writeRate: writes, writeBurst: writes * 2)
+        configuration.unitPrefix = unitPrefix ?? Environment.string("CERTFLEET_UNIT_PREFIX") ?? configuration.unitPrefix
+        configuration.unitSocketPath = unitSocket ?? Environment.string("CERTFLEET_UNIT_SOCKET")
+        configuration.unitSocketProject = unitSocketProject ?? Environment.string("CERTFLEET_UNIT_SOCKET_PROJECT") ?? configuration.unitSocketProject
+        configuration.unitWait = .seconds(unitWait ?? Environment.int("CERTFLEET_UNIT_WAIT") ?? 30)
+        configuration.consumerTLSWritesPerHour = consumerTLSWritesPerHour
+            ?? Environment.string("CERTFLEET_CONSUMER_TLS_WRITES_PER_HOUR").flatMap(Double.init) ?? configuration.consumerTLSWritesPerHour
+        configuration.consumerTLSReadsPerHour = consumerTLSReadsPerHour
+            ?? Environment.string("CERTFLEET_CONSUMER_TLS_READS_PER_HOUR").flatMap(Double.init) ?? configuration.consumerTLSReadsPerHour
         let sealer = try KeySealer.fromEnvironment()
         let db = database.makeClient(applicationName: "certfleet-api")
         let amqp = try await broker.connect(name: "certfleet-api", logger: logger)

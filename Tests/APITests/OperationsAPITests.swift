@@ -59,7 +59,10 @@ import TestSupport
         do {
             try env.start(["worker"])
             let key = try await env.key(["admin", "certificates:read", "certificates:write", "keys:export"])
-            let app = env.application(APIConfiguration(readRate: 0, writeRate: 0))
+            var configuration = APIConfiguration(readRate: 0, writeRate: 0)
+            configuration.consumerTLSReadsPerHour = 0
+            configuration.consumerTLSWritesPerHour = 0
+            let app = env.application(configuration)
             try await app.test(.live) { client in
                 let port = try #require(client.port)
                 let report = env.directory.appendingPathComponent("schemathesis.out")

@@ -205,3 +205,19 @@ public struct SelfSignedFixture: Sendable {
         return SelfSignedFixture(chain: try read("good.crt"), key: try read("good.key"), otherKey: try read("other.key"))
     }
 }
+
+extension SelfSignedFixture {
+    /// A self-signed CA certificate (basicConstraints CA:TRUE, from OpenSSL's default
+    /// `v3_ca` section), PEM: a client CA for two-way TLS.
+    public static func makeCA(subject: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fixture-ca-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = dir.appendingPathComponent("ca.key").path, crt = dir.appendingPathComponent("ca.crt").path
+        try TestStack.run("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+            "-subj", subject, "-days", "365",
+        ])
+        return try String(contentsOfFile: crt, encoding: .utf8)
+    }
+}

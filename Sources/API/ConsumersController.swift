@@ -1,0 +1,155 @@
+import Foundation
+import Hummingbird
+import Postgres
+import Store
+import X509
+
+/// `/v1/consumers/{consumer}/tls`: the TLS configuration of one consumer in the shape
+/// EMQX Cloud gives each deployment (`{"tlsType","cert","key","cacert"}` in,
+/// `{"tlsType","expire","status"}` out). It is a certificate bound to the consumer, so
+/// everything else (validation job, renewal, events, `/v1/match`) applies to it unchanged.
+struct ConsumersController {
+    let dependencies: APIDependencies
+    let bodyLimit: Int
+    /// This resource's own per-key budget (EMQX: 6 writes and 60 reads per hour).
+    let limiter: RateLimiter
+
+    var db: PostgresClient { dependencies.db }
+
+    func addRoutes(to group: RouterGroup<APIRequestContext>) {
+        group.get("consumers/:consumer/tls", use: get)
+        group.post("consumers/:consumer/tls", use: create)
+        group.put("consumers/:consumer/tls", use: replace)
+        group.delete("consumers/:consumer/tls", use: remove)
+    }
+
+    struct Body: Decodable {
+        var tlsType: String?
+        var cert: String?
+        var key: String?
+        var cacert: String?
+    }
+
+    /// The certificate serving CONSUMER: the newest live one bound to it.
+    struct Current {
+        let id: UUID
+        let state: String
+    }
+
+    func authorize(_ request: Request, _ context: APIRequestContext, _ scope: String) async throws -> (Identity, String) {
+        let caller = try context.caller(scope)
+        try await limiter.enforce(key: caller.keyID, request: request, what: " to consumer TLS")
+        let consumer = try context.parameters.require("consumer")
+        guard (1...256).contains(consumer.count) else { throw APIError.malformed("the consumer name must be 1–256 characters") }
+        return (caller, consumer)
+    }
+
+    func current(project: UUID, consumer: String) async throws -> Current? {
+        try await db.query("""
+            SELECT c.id, c.state FROM bindings b JOIN certificates c ON c.id = b.certificate_id
+            WHERE c.project_id = \(project) AND b.consumer = \(consumer) AND c.deleted_at IS NULL AND c.state <> 'deleting'
+            ORDER BY b.created_at DESC, c.id LIMIT 1
+            """).first.map { Current(id: try $0.decode(UUID.self, "id"), state: try $0.decode(String.self, "state")) }
+    }
+
+    func require(project: UUID, consumer: String) async throws -> Current {
+        guard let found = try await current(project: project, consumer: consumer) else {
+            throw APIError(.notFound, "tls_not_found", "consumer '\(consumer)' has no TLS configuration", details: [("consumer", .string(consumer))])
+        }
+        return found
+    }
+
+    /// The body as an upload: `cacert` is required for two-way TLS and dropped for one-way.
+    func submission(_ request: Request, caller: Identity) async throws -> UploadRequest {
+        let buffer = try await request.collectBody(upTo: bodyLimit)
+        guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer: buffer)) else {
+            throw APIError.malformed("the body must be {\"tlsType\": …, \"cert\": …, \"key\": …, \"cacert\": …}")
+        }
+        let tlsType = body.tlsType ?? "one-way"
+        guard tlsType == "one-way" || tlsType == "two-way" else {
+            throw APIError(.unprocessableContent, "invalid_tls_type", "'tlsType' must be 'one-way' or 'two-way'", details: [("tlsType", .string(tlsType))])
+        }
+        if tlsType == "two-way" && (body.cacert ?? "").isEmpty {
+            throw APIError(.unprocessableContent, "cacert_missing", "two-way TLS needs 'cacert' (PEM) to authenticate clients")
+        }
+        let upload = CertificatesController.UploadBody(chain: body.cert, pkey: body.key, client_ca: tlsType == "two-way" ? body.cacert : nil)
+        return try CertificatesController(dependencies: dependencies, bodyLimit: bodyLimit)
+            .checkedUpload(upload, project: caller.projectID, actor: caller.actor, idempotencyKey: nil)
+    }
+
+    // MARK: - handlers
+
+    @Sendable func get(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
+        let (caller, consumer) = try await authorize(request, context, "certificates:read")
+        return try await answer(try await require(project: caller.projectID, consumer: consumer))
+    }
+
+    @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
+        let (caller, consumer) = try await authorize(request, context, "certificates:write")
+        if try await current(project: caller.projectID, consumer: consumer) != nil {
+            throw APIError(.conflict, "tls_exists", "consumer '\(consumer)' already has a TLS configuration; change it with PUT",
+                           details: [("consumer", .string(consumer))])
+        }
+        let job = try await dependencies.submitter.upload(try await submission(request, caller: caller))
+        try await db.transaction { tx in
+            try await tx.query("INSERT INTO bindings (certificate_id, consumer) VALUES (\(job.certificateID), \(consumer)) ON CONFLICT DO NOTHING")
+            try await Events.record(tx, project: caller.projectID, certificate: job.certificateID, job: nil, type: "bound",
+                                    from: nil, to: nil, reason: consumer, actor: caller.actor)
+        }
+        return try await answer(try await require(project: caller.projectID, consumer: consumer))
+    }
+
+    @Sendable func replace(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
+        let (caller, consumer) = try await authorize(request, context, "certificates:write")
+        let existing = try await require(project: caller.projectID, consumer: consumer)
+        // A new version under the same certificate: the current one serves until the new one is valid.
+        _ = try await dependencies.submitter.reimport(try await submission(request, caller: caller), reference: existing.id.uuidString)
+        return try await answer(try await require(project: caller.projectID, consumer: consumer))
+    }
+
+    @Sendable func remove(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let (caller, consumer) = try await authorize(request, context, "certificates:write")
+        let existing = try await require(project: caller.projectID, consumer: consumer)
+        let othersUse = try await db.transaction { tx -> Bool in
+            let certificate = try await Certificates.lock(tx, project: caller.projectID, reference: existing.id.uuidString)
+            try await tx.query("DELETE FROM bindings WHERE certificate_id = \(certificate.id) AND consumer = \(consumer)")
+            try await Events.record(tx, project: caller.projectID, certificate: certificate.id, job: nil, type: "unbound",
+                                    from: nil, to: nil, reason: consumer, actor: caller.actor)
+            return !(try await Certificates.bindings(tx, certificate: certificate.id)).isEmpty
+        }
+        if !othersUse {
+            _ = try await dependencies.submitter.delete(project: caller.projectID, reference: existing.id.uuidString, actor: caller.actor)
+        }
+        return Response(status: .noContent)
+    }
+
+    /// `{"tlsType","expire","status"}` of the newest version, plus CertFleet's certificate and state.
+    func answer(_ current: Current) async throws -> JSONResponse {
+        guard let row = try await db.query("""
+            SELECT v.chain_pem, (v.client_ca_pem IS NOT NULL) AS two_way, c.name, c.last_error_code, c.last_error_message
+            FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id
+            WHERE v.certificate_id = \(current.id) ORDER BY v.version DESC LIMIT 1
+            """).first else { throw StoreError.certificateNotFound(current.id.uuidString.lowercased()) }
+        let leaf = try CertificateBundle.parse(chain: try row.decode(String.self, "chain_pem"), key: nil).leaf
+        var fields: [(String, JSONValue)] = [
+            ("tlsType", .string(try row.decode(Bool.self, "two_way") ? "two-way" : "one-way")),
+            ("expire", .string(Self.emqxDate(leaf.info.validity.until))),
+            ("status", .string(current.state == "valid" ? "running" : "pending")),
+            ("certificate", .object([("uuid", .string(current.id.uuidString.lowercased())), ("name", .string(try row.decode(String.self, "name")))])),
+            ("state", .string(current.state)),
+        ]
+        if current.state == "error", let code = try row.decode(String?.self, "last_error_code") {
+            fields.append(("error", .object([("code", .string(code)), ("message", .string(try row.decode(String?.self, "last_error_message")))])))
+        }
+        return JSONResponse(.object(fields))
+    }
+
+    /// EMQX's `2034-05-22 02:43:21` (UTC).
+    static func emqxDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: date)
+    }
+}
