@@ -6,7 +6,10 @@ struct CertFleet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certfleet",
         abstract: "Self-hosted certificate lifecycle service.",
-        subcommands: [Migrate.self, WorkerCommand.self, SchedulerCommand.self, APICommand.self, KeysCommand.self, Bench.self])
+        subcommands: [
+            Migrate.self, WorkerCommand.self, SchedulerCommand.self, APICommand.self, KeysCommand.self, Bench.self,
+            CertsCommand.self, JobsCommand.self, CertificateCommand.self,
+        ])
 }
 
 /// `certfleet bench …`: benchmarks that print figures next to a baseline measured in the same run.
