@@ -30,6 +30,9 @@ struct UnitController {
             group.get(RouterPath(path), use: get)
             group.put(RouterPath(path), use: put)
             group.delete(RouterPath(path), use: delete)
+            // Unit's controller answers other methods on the store itself.
+            group.post(RouterPath(path)) { _, _ in Self.error(.methodNotAllowed, "Invalid method.") }
+            group.patch(RouterPath(path)) { _, _ in Self.error(.methodNotAllowed, "Invalid method.") }
         }
     }
 

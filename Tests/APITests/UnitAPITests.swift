@@ -70,6 +70,8 @@ import TestSupport
                     #expect(Set(entry.objectKeys) == ["subject", "issuer", "validity"])
                     let altName = try await curl(transport, "GET", "/certificates/bundle/chain/0/subject/alt_names/0/")
                     #expect(altName.0 == 200 && altName.1.trimmingCharacters(in: .whitespacesAndNewlines) == "\"api.example.com\"", "\(name): \(altName.1)")
+                    let post = try await curl(transport, "POST", "/certificates/bundle")
+                    #expect(post.0 == 405 && post.1.contains("Invalid method."), "\(post.1)")
                     let badPath = try await curl(transport, "GET", "/certificates/bundle/chain/3")
                     #expect(badPath.0 == 404 && badPath.1.contains("Invalid path."))
 

@@ -56,8 +56,10 @@ struct CertificateCommand: AsyncParsableCommand {
                     Output.json(.object([("certificate", item), ("challenge", challenge)]))
                 } else {
                     print("Authorization successfully created. Use the following details to create necessary validations:")
-                    Output.fields([("Record name", challenge["record_name"]?.cell ?? "-"), ("Record type", challenge["record_type"]?.cell ?? "TXT"),
-                                   ("Record content", challenge["record_content"]?.cell ?? "-")])
+                    // Kontena's lines, so scripts that scrape them keep working.
+                    print("Record name: \(challenge["record_name"]?.cell ?? "-")")
+                    print("Record type: \(challenge["record_type"]?.cell ?? "TXT")")
+                    print("Record content: \(challenge["record_content"]?.cell ?? "-")")
                     print("Certificate: \(item["name"]?.cell ?? uuid)")
                 }
                 if wait, let job = item["job"]?.text {
