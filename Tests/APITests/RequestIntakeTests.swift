@@ -4,6 +4,7 @@ import Foundation
 import Postgres
 import Store
 import Testing
+import ServiceTestSupport
 import TestSupport
 
 /// The AMQP door: requests published to `certfleet.requests` are answered on `reply_to`
@@ -13,29 +14,6 @@ import TestSupport
 struct RequestIntakeTests {
     let fixtures = APIFixtures.shared
 
-    struct Replies: Sendable {
-        let queue: String
-        let consumer: AMQPConsumer
-
-        /// The next reply carrying CORRELATION (others are skipped), or nil after TIMEOUT.
-        func next(_ correlation: String, timeout: Duration = .seconds(60)) async throws -> (body: String, properties: AMQPProperties)? {
-            let consumer = self.consumer
-            return try await withThrowingTaskGroup(of: (String, AMQPProperties)?.self) { group in
-                group.addTask {
-                    for try await delivery in consumer {
-                        try await consumer.ack(delivery)
-                        if delivery.correlationID == correlation { return (delivery.text, delivery.properties) }
-                    }
-                    return nil
-                }
-                group.addTask { try await Task.sleep(for: timeout); return nil }
-                let first = try await group.next() ?? nil
-                group.cancelAll()
-                return first.map { (body: $0.0, properties: $0.1) }
-            }
-        }
-    }
-
     func publish(_ env: APIEnvironment, _ body: String, key: String?, messageID: String?, correlation: String, replyTo: String?) async throws {
         var headers: [String: AMQPFieldValue] = [:]
         if let key { headers["authorization"] = .string("Bearer \(key)") }
@@ -43,6 +21,12 @@ struct RequestIntakeTests {
             AMQPMessage(body, properties: AMQPProperties(contentType: "application/json", headers: headers, correlationID: correlation,
                                                          replyTo: replyTo, messageID: messageID)),
             exchange: env.topology.requestsExchange, routingKey: "certificates")
+    }
+
+    /// The reply carrying CORRELATION (60 s at most).
+    static func reply(_ replies: MessageTap, _ correlation: String) async throws -> (body: String, properties: AMQPProperties)? {
+        _ = try await replies.waitFor { $0.contains { $0.properties.correlationID == correlation } }
+        return await replies.messages.first { $0.properties.correlationID == correlation }.map { ($0.body, $0.properties) }
     }
 
     static func object(_ text: String) -> [String: Any] {
@@ -63,9 +47,8 @@ struct RequestIntakeTests {
         try env.start(["worker", "--queues", "validate,delete"])
         let writer = try await env.key(["certificates:write", "certificates:read"])
         let reader = try await env.key(["certificates:read"])
-        let replyQueue = "\(env.topology.prefix).replies"
-        try await env.amqp.declare(Topology(queues: [.init(name: replyQueue, durable: false)]))
-        let replies = Replies(queue: replyQueue, consumer: try await env.amqp.consume(queue: replyQueue, prefetch: 20))
+        let replies = try await MessageTap(env.services, exchange: nil, name: "replies")
+        let replyQueue = replies.queue
         var requests: [String] = []
         var answers: [String] = []
 
@@ -74,7 +57,7 @@ struct RequestIntakeTests {
                                        ("chain", .string(fixtures.chain)), ("pkey", .string(fixtures.key))]).serialized()
         requests.append(upload)
         try await publish(env, upload, key: writer, messageID: "upload-1", correlation: "c-upload", replyTo: replyQueue)
-        let uploaded = try #require(try await replies.next("c-upload"), "no reply; processes: \(env.processStatus)")
+        let uploaded = try #require(try await Self.reply(replies, "c-upload"), "no reply; processes: \(env.processStatus)")
         answers.append(uploaded.body)
         let certificate = Self.firstCertificate(uploaded.body)
         #expect(Self.object(uploaded.body)["status"] as? String == "success")
@@ -92,7 +75,7 @@ struct RequestIntakeTests {
 
         // The same message_id is the same job (idempotency key).
         try await publish(env, upload, key: writer, messageID: "upload-1", correlation: "c-again", replyTo: replyQueue)
-        let again = try #require(try await replies.next("c-again"))
+        let again = try #require(try await Self.reply(replies, "c-again"))
         answers.append(again.body)
         #expect(Self.firstCertificate(again.body)["job"] as? String == job)
 
@@ -104,14 +87,14 @@ struct RequestIntakeTests {
         try await publish(env, delete, key: "cf_not-a-real-key", messageID: nil, correlation: "c-key", replyTo: replyQueue)
         try await publish(env, deleteMissing, key: writer, messageID: nil, correlation: "c-missing", replyTo: replyQueue)
         for (correlation, code) in [("c-scope", "missing_scope"), ("c-key", "unauthorized"), ("c-missing", "certificate_not_found")] {
-            let reply = try #require(try await replies.next(correlation), "no reply for \(correlation)")
+            let reply = try #require(try await Self.reply(replies, correlation), "no reply for \(correlation)")
             answers.append(reply.body)
             #expect(Self.errorCode(reply.body) == code, "\(correlation): \(reply.body)")
         }
 
         // Delete through the door; the reply names the job and the `deleting` state.
         try await publish(env, delete, key: writer, messageID: "delete-1", correlation: "c-delete", replyTo: replyQueue)
-        let deleted = try #require(try await replies.next("c-delete"))
+        let deleted = try #require(try await Self.reply(replies, "c-delete"))
         answers.append(deleted.body)
         #expect(Self.firstCertificate(deleted.body)["state"] as? String == "deleting")
 
@@ -128,12 +111,12 @@ struct RequestIntakeTests {
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(deadLettered == before + 3)
+        #expect(await replies.messages.allSatisfy { !($0.properties.correlationID ?? "").hasPrefix("m-") })
         #expect(try await env.amqp.queueStatus(env.topology.requestsQueue).messages == 0)
 
         try await MessageSchemas.validate(requests, against: "request.v1.schema.json")
         try await MessageSchemas.validate(answers, against: "reply.v1.schema.json")
-        try? await replies.consumer.cancel()
-        _ = try? await env.amqp.deleteQueue(replyQueue)
+        await replies.close()
         await env.tearDown()
     }
 }

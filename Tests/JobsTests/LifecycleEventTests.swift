@@ -5,6 +5,7 @@ import Jobs
 import Postgres
 import Store
 import Testing
+import ServiceTestSupport
 import TestSupport
 
 /// Lifecycle events and the scheduler's `expiring` scan with real `certfleet worker` and
@@ -16,8 +17,8 @@ struct LifecycleEventTests {
 
     @Test(.timeLimit(.minutes(5))) func eventsFromRealProcessesMatchTheirSchemasAndExpiringFiresOncePerThreshold() async throws {
         let env = try await JobsEnvironment.make()
-        let events = try await MessageTap(env, exchange: env.topology.eventsExchange, bindingKey: "certificate.#", name: "events")
-        let jobs = try await MessageTap(env, exchange: env.topology.jobsExchange, bindingKey: "validate", name: "jobs")
+        let events = try await MessageTap(env.services, exchange: env.topology.eventsExchange, bindingKey: "certificate.#", name: "events")
+        let jobs = try await MessageTap(env.services, exchange: env.topology.jobsExchange, bindingKey: "validate", name: "jobs")
         try env.start(["worker", "--queues", "validate,delete"], name: "worker")
         for index in 0..<2 {
             try env.start(["scheduler", "--expiry-interval", "1", "--expiring-thresholds", "30,14,7,1"], name: "scheduler-\(index)")
@@ -56,62 +57,5 @@ struct LifecycleEventTests {
         await events.close()
         await jobs.close()
         await env.tearDown()
-    }
-}
-
-/// Copies of the messages an exchange routes with BINDINGKEY, collected in the background.
-final class MessageTap: Sendable {
-    struct Message: Sendable {
-        let routingKey: String
-        let body: String
-        let properties: AMQPProperties
-    }
-
-    private let collected = Collected()
-    let queue: String
-    let amqp: AMQPConnection
-    let consumer: AMQPConsumer
-    private let task: Task<Void, Never>
-
-    init(_ env: JobsEnvironment, exchange: String, bindingKey: String, name: String) async throws {
-        queue = "\(env.topology.prefix).tap-\(name)"
-        amqp = env.amqp
-        try await env.amqp.declare(Topology(
-            queues: [.init(name: queue, durable: false)],
-            bindings: [.init(queue: queue, exchange: exchange, routingKey: bindingKey)]))
-        let consumer = try await env.amqp.consume(queue: queue, prefetch: 100)
-        self.consumer = consumer
-        let collected = self.collected
-        task = Task {
-            do {
-                for try await delivery in consumer {
-                    await collected.add(Message(routingKey: delivery.routingKey, body: delivery.text, properties: delivery.properties))
-                    try await consumer.ack(delivery)
-                }
-            } catch {}
-        }
-    }
-
-    var messages: [Message] { get async { await collected.messages } }
-
-    /// Polls until CONDITION holds for the messages so far (or 60 s pass).
-    func waitFor(timeout: Duration = .seconds(60), _ condition: ([Message]) -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition(await messages) { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return condition(await messages)
-    }
-
-    func close() async {
-        try? await consumer.cancel()
-        task.cancel()
-        _ = try? await amqp.deleteQueue(queue)
-    }
-
-    private actor Collected {
-        var messages: [Message] = []
-        func add(_ message: Message) { messages.append(message) }
     }
 }
