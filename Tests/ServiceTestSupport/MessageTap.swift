@@ -10,7 +10,7 @@ public final class MessageTap: Sendable {
         public let properties: AMQPProperties
     }
 
-    private let collected = Collected()
+    private let collected: Collected
     /// The queue's name (e.g. the `reply_to` of requests).
     public let queue: String
     let amqp: AMQPConnection
@@ -18,14 +18,16 @@ public final class MessageTap: Sendable {
     private let task: Task<Void, Never>
 
     public init(_ env: IsolatedServices, exchange: String?, bindingKey: String = "#", name: String) async throws {
-        queue = "\(env.topology.prefix).tap-\(name)"
+        let queue = "\(env.topology.prefix).tap-\(name)"
+        self.queue = queue
         amqp = env.amqp
         try await env.amqp.declare(Topology(
             queues: [.init(name: queue, durable: false)],
             bindings: exchange.map { [.init(queue: queue, exchange: $0, routingKey: bindingKey)] } ?? []))
         let consumer = try await env.amqp.consume(queue: queue, prefetch: 100)
         self.consumer = consumer
-        let collected = self.collected
+        let collected = Collected()
+        self.collected = collected
         task = Task {
             do {
                 for try await delivery in consumer {
