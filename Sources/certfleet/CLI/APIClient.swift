@@ -47,6 +47,15 @@ struct APIClient {
     let base: String
     let key: String
 
+    /// One client for the process; a refused connection fails at once (AsyncHTTPClient would
+    /// otherwise retry it until the request's deadline), so an API that is down is exit 5 now.
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     struct Answer {
         let status: Int
         let body: [UInt8]
@@ -67,7 +76,7 @@ struct APIClient {
         }
         let answer: Answer
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            let response = try await Self.http.execute(request, timeout: .seconds(60))
             let bytes = try await response.body.collect(upTo: 64 << 20)
             answer = Answer(status: Int(response.status.code), body: Array(bytes.readableBytesView))
         } catch {

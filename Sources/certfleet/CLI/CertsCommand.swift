@@ -79,9 +79,13 @@ struct CertsCommand: AsyncParsableCommand {
                 }
                 let client = try api.client
                 let listed = try await client.call(.GET, "/v1/certificates/list?" + query.joined(separator: "&"))
+                // The documents in batches of 100 (the batch GET's cap), not one request each.
+                let uuids = (listed.json["data"]?["certificates"]?.items ?? []).compactMap { $0["uuid"]?.text }
                 var documents: [JSONValue] = []
-                for item in listed.json["data"]?["certificates"]?.items ?? [] {
-                    if let uuid = item["uuid"]?.text { documents.append(try await client.certificate(uuid)) }
+                for start in stride(from: 0, to: uuids.count, by: 100) {
+                    let batch = uuids[start..<min(start + 100, uuids.count)].joined(separator: ",")
+                    let answer = try await client.call(.GET, "/v1/certificates?uuid=\(batch)")
+                    documents += (answer.json["data"]?["certificates"]?.items ?? []).filter { $0["status"]?.text == "success" }
                 }
                 if api.json { return Output.json(.array(documents)) }
                 Output.table(["NAME", "STATE", "COMMON NAME", "NOT AFTER", "SOURCE", "UUID"], documents.map { d in
