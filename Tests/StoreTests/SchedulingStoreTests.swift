@@ -63,6 +63,20 @@ struct SchedulingStoreTests {
         await f.tearDown()
     }
 
+    @Test func aRenewBeforeLongerThanTheLifetimeMakesTheCurrentVersionDue() async throws {
+        let f = try await Fixture.make()
+        let acme = try await f.certificate("long", source: "acme", notAfter: 80 * 86400, renewAtPast: false)
+        let scan = Maintenance(db: f.db, actor: "scheduler")
+        #expect(try await scan.claimDueRenewals(backoff: Self.backoff).isEmpty)
+        try await Certificates.setRenewBefore(f.db, project: f.project, reference: "long", seconds: 200 * 86400, actor: "test")
+        #expect(try await scan.claimDueRenewals(backoff: Self.backoff).map(\.certificateID) == [acme])
+        // Back to the default: 2/3 of the 81-day lifetime is weeks away.
+        try await Certificates.setRenewBefore(f.db, project: f.project, reference: acme.uuidString, seconds: nil, actor: "test")
+        let renewAt = try await f.db.query("SELECT renew_at FROM certificates WHERE id = \(acme)").first!.decode(Date.self, "renew_at")
+        #expect(renewAt > Date().addingTimeInterval(40 * 86400))
+        await f.tearDown()
+    }
+
     @Test func aRetryAfterAFailedRenewalGetsItsOwnKeyAndNeverWaitsPastNotAfter() async throws {
         let f = try await Fixture.make()
         // Expires in 20 minutes; the backoff (up to 10 min, then 20 …) must stay before that.
