@@ -1,3 +1,4 @@
+import CertFleetCore
 import Foundation
 import Hummingbird
 import Postgres
@@ -144,12 +145,8 @@ struct ConsumersController {
         return JSONResponse(.object(fields))
     }
 
-    /// EMQX's `2034-05-22 02:43:21` (UTC).
+    /// EMQX's `2034-05-22 02:43:21` (UTC): the RFC 3339 form with a space and no zone letter.
     static func emqxDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.string(from: date)
+        String(RFC3339.format(date).dropLast()).replacingOccurrences(of: "T", with: " ")
     }
 }
