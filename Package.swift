@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "CertFleetCore", "Store", "Postgres", "AMQP", "X509",
+                "CertFleetCore", "Store", "Postgres", "AMQP", "X509", "ACME",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -97,7 +97,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Store", "Jobs", "X509", "CertFleetCore", "Postgres", "AMQP",
+                "Store", "Jobs", "X509", "CertFleetCore", "Postgres", "AMQP", "ACME",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -86,6 +86,10 @@ public struct APIError: Error, Sendable {
             return APIError(.conflict, error.code, error.description, details: [("consumers", .strings(consumers))])
         case .transitionRefused(_, let state):
             return APIError(.conflict, error.code, error.description, details: [("state", .string(state))])
+        case .notRenewable(let source), .notRevocable(let source):
+            return APIError(.conflict, error.code, error.description, details: [("source", .string(source))])
+        case .acmeAccountNotFound(let ref):
+            return APIError(.notFound, error.code, error.description, details: [("acme_account", .string(ref))])
         case .versionMismatch(let expected, let actual):
             return APIError(.preconditionFailed, error.code, error.description,
                             details: [("expected", .string("\"\(expected)\"")), ("actual", .string("\"\(actual)\""))])

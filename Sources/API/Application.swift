@@ -51,8 +51,12 @@ public struct APIDependencies: Sendable {
     public let amqp: AMQPConnection
     public let topology: CertFleetTopology
     public let submitter: JobSubmitter
+    /// The default ACME directory and the CA file for its HTTPS (`POST /v1/acme/accounts`).
+    public let acme: ACMESettings
 
-    public init(db: PostgresClient, sealer: KeySealer, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger) {
+    public init(db: PostgresClient, sealer: KeySealer, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger,
+                acme: ACMESettings = .fromEnvironment()) {
+        self.acme = acme
         self.db = db
         self.sealer = sealer
         self.amqp = amqp
@@ -119,6 +123,7 @@ public func buildRouter(configuration: APIConfiguration, dependencies: APIDepend
     ConsumersController(dependencies: dependencies, bodyLimit: configuration.bodyLimit, limiter: consumerTLSLimiter).addRoutes(to: v1)
     UnitController(dependencies: dependencies, bodyLimit: configuration.bodyLimit, prefix: configuration.unitPrefix, wait: configuration.unitWait)
         .addRoutes(to: router.group(RouterPath(configuration.unitPrefix)).add(middleware: auth))
+    ACMEAccountsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("acme/accounts"))
     return router
 }
 

@@ -28,6 +28,8 @@ struct CertificatesController {
         group.get("certificates/:ref/pem", use: pem)
         group.get("certificates/:ref/events", use: events)
         group.post("certificates/:ref/renew", use: renew)
+        group.post("certificates/:ref/revoke", use: revoke)
+        group.get("certificates/:ref/challenges", use: challenges)
         group.put("certificates/:ref/bindings/:consumer", use: bind)
         group.delete("certificates/:ref/bindings/:consumer", use: unbind)
         group.get("certificates/:ref/**", use: path)
@@ -46,12 +48,15 @@ struct CertificatesController {
         var client_ca: String?
         var usage: String?
         var domains: [String]?
+        var key_type: String?
+        var challenge: String?
+        var acme_account: String?
     }
 
     /// Parses the bundle at once (422 with the X509 code), checks `cn` and `usage`.
     func checkedUpload(_ body: UploadBody, project: UUID, actor: String, idempotencyKey: String?) throws -> UploadRequest {
         if body.domains != nil {
-            throw APIError(.notImplemented, "acme_not_available", "issuing through ACME is not available in this API version; upload chain and pkey")
+            throw APIError(.unprocessableContent, "domains_not_allowed", "'domains' (ACME issuance) is only accepted by POST /v1/certificates")
         }
         guard let chain = body.chain, !chain.isEmpty else { throw APIError(.unprocessableContent, "chain_missing", "'chain' (PEM) is required") }
         guard let key = body.pkey, !key.isEmpty else { throw APIError(.unprocessableContent, "key_missing", "'pkey' (PEM private key) is required") }
@@ -101,8 +106,9 @@ struct CertificatesController {
         return try await submitUpload(body, caller: caller, idempotencyKey: try idempotencyKey(request))
     }
 
-    /// Upload over HTTP and AMQP intake alike.
+    /// Upload (or, with `domains`, ACME issuance) over HTTP and AMQP intake alike.
     func submitUpload(_ body: UploadBody, caller: Identity, idempotencyKey: String?) async throws -> JSONResponse {
+        if let domains = body.domains { return try await issue(body, domains: domains, caller: caller, idempotencyKey: idempotencyKey) }
         let submission = try checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: idempotencyKey)
         let job = try await dependencies.submitter.upload(submission)
         // A replayed key answers with the certificate as it is now.
@@ -336,7 +342,9 @@ struct CertificatesController {
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
         let caller = try context.caller("certificates:write")
-        return try await submitDelete(reference: try context.parameters.require("ref"), caller: caller,
+        let reference = try context.parameters.require("ref")
+        if request.uri.queryParameters.get("revoke") == "true" { return try await revokeThenDelete(request, caller: caller, reference: reference) }
+        return try await submitDelete(reference: reference, caller: caller,
                                       idempotencyKey: try idempotencyKey(request), expectedVersion: try ifMatch(request))
     }
 
@@ -367,17 +375,6 @@ struct CertificatesController {
             }
         }
         return .success(.object([("certificates", .array(items))]), status: .accepted)
-    }
-
-    /// Renewal is ACME's job; an uploaded certificate is renewed by re-importing it.
-    @Sendable func renew(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
-        let caller = try context.caller("certificates:write")
-        let document = try await reader.require(project: caller.projectID, reference: try context.parameters.require("ref"))
-        if document.source == "uploaded" {
-            throw APIError(.conflict, "not_renewable", "an uploaded certificate is renewed by uploading its successor with PUT /v1/certificates/{ref}",
-                           details: [("source", .string("uploaded"))])
-        }
-        throw APIError(.notImplemented, "acme_not_available", "renewal through ACME is not available in this API version")
     }
 
     // MARK: - settings

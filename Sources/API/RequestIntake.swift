@@ -154,9 +154,12 @@ public final class RequestIntake: Service, Sendable {
             return try await controller.submitUpload(body, caller: caller, idempotencyKey: idempotencyKey).value
         case .delete:
             return try await controller.submitDelete(reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey).value
-        case .renew, .revoke:
-            _ = try reference(object)
-            throw APIError(.notImplemented, "acme_not_available", "\(type.rawValue) through ACME is not available in this API version")
+        case .renew:
+            return try await controller.submitRenew(reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey,
+                                                    reuseKey: object["reuse_key"] as? Bool ?? false).value
+        case .revoke:
+            return try await controller.submitRevoke(reference: try reference(object), caller: caller, reason: object["reason"],
+                                                     idempotencyKey: idempotencyKey).value
         }
     }
 

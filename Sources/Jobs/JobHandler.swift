@@ -16,10 +16,13 @@ public struct JobContext: Sendable {
     public let db: PostgresClient
     public let sealer: KeySealer
     public let backoff: BackoffPolicy
+    /// CAs and DNS for the issue, renew and revoke jobs.
+    public let acme: ACMESettings
 
-    public init(db: PostgresClient, sealer: KeySealer, backoff: BackoffPolicy = BackoffPolicy()) {
+    public init(db: PostgresClient, sealer: KeySealer, backoff: BackoffPolicy = BackoffPolicy(), acme: ACMESettings = ACMESettings()) {
         self.db = db
         self.sealer = sealer
         self.backoff = backoff
+        self.acme = acme
     }
 }

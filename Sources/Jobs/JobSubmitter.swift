@@ -29,6 +29,24 @@ public struct JobSubmitter: Sendable {
             project: project, reference: reference, idempotencyKey: idempotencyKey, expectedVersion: expectedVersion, actor: actor))
     }
 
+    /// A new ACME certificate and its issue job (or the running one for the same names).
+    public func issue(_ request: IssueRequest) async throws -> SubmittedJob {
+        try await published(try await submissions.issue(request))
+    }
+
+    /// A renew job for an ACME certificate (`POST …/renew`, the scheduler).
+    public func renew(project: UUID, reference: String, idempotencyKey: String? = nil, reuseKey: Bool = false, actor: String) async throws -> SubmittedJob {
+        try await published(try await submissions.renew(
+            project: project, reference: reference, idempotencyKey: idempotencyKey, reuseKey: reuseKey, actor: actor))
+    }
+
+    /// A revoke job (`POST …/revoke`, `DELETE …?revoke=true` with DELETEAFTER).
+    public func revoke(project: UUID, reference: String, reason: Int = 0, idempotencyKey: String? = nil, deleteAfter: Bool = false,
+                       actor: String) async throws -> SubmittedJob {
+        try await published(try await submissions.revoke(
+            project: project, reference: reference, reason: reason, idempotencyKey: idempotencyKey, deleteAfter: deleteAfter, actor: actor))
+    }
+
     private func published(_ job: SubmittedJob) async throws -> SubmittedJob {
         if let id = job.outboxID { await publisher.publishNow([id]) }
         return job

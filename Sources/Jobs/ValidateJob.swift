@@ -45,7 +45,7 @@ public struct ValidateJob: JobHandler {
             if let blocking = report.findings.first(where: { $0.severity == .error }) {
                 return .failed(code: blocking.code, message: blocking.message)
             }
-            return .validated(try facts(of: bundle, lint: report))
+            return .validated(try Self.facts(of: bundle, lint: report))
         } catch let error as X509Error {
             return .failed(code: error.code, message: error.message)
         }
@@ -55,7 +55,8 @@ public struct ValidateJob: JobHandler {
         context.backoff.nextAttempt(after: job.attempt, now: Date()) ?? Date().addingTimeInterval(60)
     }
 
-    private func facts(of bundle: CertificateBundle, lint: LintReport) throws -> ValidatedVersion {
+    /// The facts of a parsed, checked bundle, as the commit stores them (validate, issue and renew).
+    static func facts(of bundle: CertificateBundle, lint: LintReport) throws -> ValidatedVersion {
         let leaf = bundle.leaf.info
         return ValidatedVersion(
             commonName: leaf.subject.commonName, sans: bundle.leaf.subjectAltNames, serial: leaf.serialNumber,

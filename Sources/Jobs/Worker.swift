@@ -19,7 +19,7 @@ public struct WorkerConfiguration: Sendable {
     public var workerID: String
     public var backoff: BackoffPolicy
 
-    public init(kinds: [JobKind] = [.validate, .delete], concurrency: Int = 4, lease: Duration = .seconds(60),
+    public init(kinds: [JobKind] = JobKind.allCases, concurrency: Int = 4, lease: Duration = .seconds(60),
                 workerID: String = WorkerConfiguration.defaultWorkerID(), backoff: BackoffPolicy = BackoffPolicy()) {
         self.kinds = kinds
         self.concurrency = max(1, concurrency)
@@ -58,7 +58,12 @@ public final class Worker: Service, Sendable {
         self.ledger = JobLedger(db: db)
         self.publisher = OutboxPublisher(db: db, amqp: amqp, topology: topology, logger: logger)
         var handlers: [JobKind: any JobHandler] = [:]
-        for handler in [ValidateJob(context: context), DeleteJob(context: context)] as [any JobHandler] { handlers[handler.kind] = handler }
+        let clients = ACMEClients(settings: context.acme)
+        let all: [any JobHandler] = [
+            ValidateJob(context: context), DeleteJob(context: context), IssueJob(kind: .issue, context: context, clients: clients),
+            IssueJob(kind: .renew, context: context, clients: clients), RevokeJob(context: context, clients: clients),
+        ]
+        for handler in all { handlers[handler.kind] = handler }
         self.handlers = handlers
         self.metrics = metrics
         self.logger = logger
@@ -191,8 +196,8 @@ public final class Worker: Service, Sendable {
 
     static func reason(_ result: JobResult) -> String? {
         switch result {
-        case .validated, .deleted: return nil
-        case .failed(let code, _), .retry(let code, _, _): return code
+        case .validated, .deleted, .revoked: return nil
+        case .failed(let code, _), .retry(let code, _, _), .snoozed(let code, _, _): return code
         }
     }
 }

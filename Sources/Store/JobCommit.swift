@@ -17,6 +17,8 @@ struct JobCommit {
         switch result {
         case .validated(let version): return try await validated(certificate, version)
         case .deleted: return try await deleted(certificate)
+        case .revoked: return try await revoked(certificate)
+        case .snoozed(let code, let message, let notBefore): return try await snoozed(certificate, code: code, message: message, notBefore: notBefore)
         case .failed(let code, let message): return try await failed(certificate, code: code, message: message)
         case .retry(let code, let message, let notBefore):
             guard job.attempt < job.maxAttempts else { return try await failed(certificate, code: code, message: message) }
@@ -78,6 +80,41 @@ struct JobCommit {
             """)
         try await finish(.succeeded)
         return try await announce(certificate, to: next, event: "deleted", version: certificate.currentVersion)
+    }
+
+    private func revoked(_ certificate: CertificateSnapshot) async throws -> CommitReport {
+        guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .revoked) else {
+            return try await superseded(certificate)
+        }
+        try await tx.query("""
+            UPDATE certificates SET state = \(next.rawValue), renew_at = NULL, version = version + 1, updated_at = now() WHERE id = \(certificate.id)
+            """)
+        try await finish(.succeeded)
+        let report = try await announce(certificate, to: next, event: "revoked", version: job.certificateVersion, reason: job.parameters[ACMEJobParameter.reason])
+        guard job.parameters[ACMEJobParameter.deleteAfter] == "true" else { return report }
+        // `DELETE …?revoke=true`: the delete follows in the same transaction as the revocation.
+        guard case .success(let deleting) = CertificateStateMachine.next(next, on: .deleteRequested),
+              try await Certificates.bindings(tx, certificate: certificate.id).isEmpty else { return report }
+        try await tx.query("UPDATE certificates SET state = \(deleting.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
+        try await Events.record(tx, project: job.projectID, certificate: certificate.id, job: job.id, type: "delete_requested",
+                                from: next.rawValue, to: deleting.rawValue, actor: job.owner)
+        let delete = try await Submissions.insertJob(
+            tx, project: job.projectID, certificate: certificate.id, name: certificate.name, kind: .delete, version: nil, key: nil,
+            maxAttempts: job.maxAttempts, parameters: ["previous_state": next.rawValue])
+        return CommitReport(jobState: report.jobState, certificateState: deleting, event: report.event,
+                            outboxIDs: report.outboxIDs + [delete.outboxID].compactMap { $0 })
+    }
+
+    private func snoozed(_ certificate: CertificateSnapshot, code: String, message: String, notBefore: Date) async throws -> CommitReport {
+        // The attempt is given back: waiting for the user is not a failure.
+        try await tx.query("""
+            UPDATE jobs SET state = 'queued', attempt = attempt - 1, not_before = \(notBefore), lease_owner = NULL, lease_expires_at = NULL,
+                   error_code = \(code), error_detail = \(message), updated_at = now()
+            WHERE id = \(job.id)
+            """)
+        try await tx.query("UPDATE certificates SET next_attempt_at = \(notBefore), updated_at = now() WHERE id = \(certificate.id)")
+        let outboxID = try await Outbox.enqueueJob(tx, JobMessage(jobID: job.id, certificateID: job.certificateID, projectID: job.projectID, kind: job.kind), deliverAfter: notBefore)
+        return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outboxIDs: [outboxID])
     }
 
     private func failed(_ certificate: CertificateSnapshot, code: String, message: String) async throws -> CommitReport {

@@ -56,6 +56,11 @@ public enum JobResult: Sendable {
     case failed(code: String, message: String)
     /// A transient failure: try again at NOTBEFORE (unless attempts are used up).
     case retry(code: String, message: String, notBefore: Date)
+    /// Nothing failed; the job waits for something outside (a manual DNS record) and
+    /// runs again at NOTBEFORE without spending an attempt.
+    case snoozed(code: String, message: String, notBefore: Date)
+    /// The CA revoked the current version.
+    case revoked
 }
 
 /// What a commit did, for logs, metrics and tests.

@@ -60,6 +60,11 @@ public struct KeySealer: Sendable {
         "certfleet:certificate-key:\(certificate.uuidString.lowercased()):\(version)"
     }
 
+    /// The associated data of an ACME account key.
+    public static func acmeAccountKeyContext(account: UUID) -> String {
+        "certfleet:acme-account-key:\(account.uuidString.lowercased())"
+    }
+
     private static func readKeyFile(_ path: String) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else { throw KeySealerError.unreadable(path) }
         guard let key = decodeKey([UInt8](data)) else { throw KeySealerError.badMasterKey(path) }

@@ -16,6 +16,12 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case transitionRefused(code: String, state: String)
     /// The certificate changed since the caller read it (`If-Match`, optimistic lock) (409/412).
     case versionMismatch(expected: Int64, actual: Int64)
+    /// Only ACME certificates are renewed by CertFleet (409).
+    case notRenewable(source: String)
+    /// Only ACME certificates are revoked through CertFleet (409).
+    case notRevocable(source: String)
+    /// No such ACME account in the project (404).
+    case acmeAccountNotFound(String)
 
     public var code: String {
         switch self {
@@ -26,6 +32,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .certificateInUse: return "certificate_in_use"
         case .transitionRefused(let code, _): return code
         case .versionMismatch: return "version_mismatch"
+        case .notRenewable: return "not_renewable"
+        case .notRevocable: return "not_revocable"
+        case .acmeAccountNotFound: return "acme_account_not_found"
         }
     }
 
@@ -38,6 +47,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .certificateInUse(let consumers): return "the certificate is in use by \(consumers.joined(separator: ", ")); unbind it first"
         case .transitionRefused(let code, let state): return "not possible while the certificate is \(state) (\(code))"
         case .versionMismatch(let expected, let actual): return "the certificate changed (version \(actual), expected \(expected)); read it again"
+        case .notRenewable: return "an uploaded certificate is renewed by uploading its successor with PUT /v1/certificates/{ref}"
+        case .notRevocable: return "only certificates issued through ACME can be revoked here"
+        case .acmeAccountNotFound(let ref): return "ACME account '\(ref)' not found"
         }
     }
 }
@@ -46,5 +58,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 /// it must commit nothing.
 public struct LeaseLost: Error, Sendable, CustomStringConvertible {
     public let jobID: UUID
+
+    public init(jobID: UUID) { self.jobID = jobID }
     public var description: String { "lease on job \(jobID.uuidString.lowercased()) was lost; nothing committed" }
 }

@@ -124,7 +124,7 @@ public struct Submissions: Sendable {
 
     // MARK: - shared steps
 
-    private func transition(_ certificate: CertificateSnapshot, _ event: CertificateEvent) throws -> CertificateState {
+    func transition(_ certificate: CertificateSnapshot, _ event: CertificateEvent) throws -> CertificateState {
         switch CertificateStateMachine.next(certificate.state, on: event) {
         case .success(let next): return next
         case .failure(let refusal): throw StoreError.transitionRefused(code: refusal.rawValue, state: certificate.state.rawValue)
@@ -133,7 +133,7 @@ public struct Submissions: Sendable {
 
     /// Runs BODY in a transaction; a concurrent twin with the same idempotency key wins
     /// the race → its job is returned instead of an error.
-    private func submitting(project: UUID, key: String?, _ body: @escaping @Sendable (PostgresTransaction) async throws -> SubmittedJob) async throws -> SubmittedJob {
+    func submitting(project: UUID, key: String?, _ body: @escaping @Sendable (PostgresTransaction) async throws -> SubmittedJob) async throws -> SubmittedJob {
         do {
             return try await db.transaction { tx in try await body(tx) }
         } catch let error as PostgresError where error.sqlState == .uniqueViolation && error.constraint == "jobs_idempotency" {
@@ -142,7 +142,7 @@ public struct Submissions: Sendable {
         }
     }
 
-    private func replay(project: UUID, key: String?) async throws -> SubmittedJob? {
+    func replay(project: UUID, key: String?) async throws -> SubmittedJob? {
         guard let key else { return nil }
         guard let row = try await db.query("""
             SELECT j.id, j.certificate_id, j.kind, c.name FROM jobs j JOIN certificates c ON c.id = j.certificate_id
@@ -154,16 +154,25 @@ public struct Submissions: Sendable {
             outboxID: nil, isReplay: true)
     }
 
-    private func insertVersion(_ tx: PostgresTransaction, certificate: UUID, version: Int, chain: String, clientCA: String?, sealed: (sealed: [UInt8], keyID: String)) async throws {
+    func insertVersion(_ tx: PostgresTransaction, certificate: UUID, version: Int, chain: String, clientCA: String?, sealed: (sealed: [UInt8], keyID: String)) async throws {
         try await tx.query("""
             INSERT INTO certificate_versions (certificate_id, version, chain_pem, client_ca_pem, private_key_sealed, master_key_id)
             VALUES (\(certificate), \(Int32(version)), \(chain), \(clientCA), \(PostgresBytes(sealed.sealed)), \(sealed.keyID))
             """)
     }
 
-    private func insertJob(
+    func insertJob(
         _ tx: PostgresTransaction, project: UUID, certificate: UUID, name: String, kind: JobKind, version: Int?,
         key: String?, parameters: [String: String] = [:]
+    ) async throws -> SubmittedJob {
+        try await Self.insertJob(tx, project: project, certificate: certificate, name: name, kind: kind, version: version, key: key,
+                                 maxAttempts: maxAttempts, parameters: parameters)
+    }
+
+    /// Inserts a job and its outbox message; refused while a job of the kind is active for the certificate.
+    static func insertJob(
+        _ tx: PostgresTransaction, project: UUID, certificate: UUID, name: String, kind: JobKind, version: Int?,
+        key: String?, maxAttempts: Int, parameters: [String: String] = [:]
     ) async throws -> SubmittedJob {
         let rows = try await tx.query("""
             INSERT INTO jobs (project_id, certificate_id, certificate_version, kind, idempotency_key, max_attempts, parameters)

@@ -1,5 +1,7 @@
+import ACME
 import API
 import ArgumentParser
+import Jobs
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -46,6 +48,9 @@ struct APICommand: AsyncParsableCommand {
     @Option(help: "Per-key reads per hour of /v1/consumers/{consumer}/tls, 0 = unlimited (env CERTFLEET_CONSUMER_TLS_READS_PER_HOUR; default 60).")
     var consumerTLSReadsPerHour: Double?
 
+    @Option(help: "Also answer http-01 challenges on this port, where the CA validates (env CERTFLEET_API_ACME_HTTP_PORT; off by default).")
+    var acmeHTTPPort: Int?
+
     func run() async throws {
         TerminationSignals.restoreDefaults()
         let logger = logging.makeLogger("certfleet.api")
@@ -72,11 +77,23 @@ struct APICommand: AsyncParsableCommand {
         let app = buildApplication(configuration: configuration, dependencies: dependencies, logger: logger)
         // The AMQP door: the same requests as HTTP, from `certfleet.requests`.
         let intake = RequestIntake(dependencies: dependencies, bodyLimit: configuration.bodyLimit, logger: logger)
+        // The CA validates http-01 on port 80 (Pebble: CERTFLEET_ACME_HTTP_PORT); the main port serves the same path.
+        var responder: HTTP01Responder? = nil
+        if let challengePort = acmeHTTPPort ?? Environment.int("CERTFLEET_API_ACME_HTTP_PORT") {
+            do {
+                responder = try await HTTP01Responder.start(host: configuration.host, port: challengePort, store: DatabaseHTTP01TokenStore(db: db, jobID: nil))
+                logger.info("answering http-01 challenges", metadata: ["port": "\(challengePort)"])
+            } catch {
+                logger.warning("cannot answer http-01 challenges on the extra port; only the API port serves them",
+                               metadata: ["port": "\(challengePort)", "error": "\(error)"])
+            }
+        }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup),
                        .init(service: intake, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        await responder?.stop()
         await amqp.close()
         await db.shutdown()
     }

@@ -43,22 +43,9 @@ struct BenchACME: AsyncParsableCommand {
         print(String(format: "certfleet ACME, concurrency 8: %6.1f certificates/min", ours8))
         await responder.stop()
 
-        let legoSequential = try legoRate(directory: directory, ca: ca, port: port, work: work, processes: 1)
+        let legoSequential = try LegoBaseline.rate(directory: directory, ca: ca, port: port, work: work, processes: 1, certificates: legoCertificates)
         print(String(format: "lego, %d sequential:          %6.1f certificates/min (its own listener on :%d)", legoCertificates, legoSequential, port))
-        // Four processes cannot share the port: lego writes tokens into a webroot
-        // and our responder serves that directory (the file read is negligible).
-        let webroot = work.appendingPathComponent("webroot")
-        try FileManager.default.createDirectory(
-            at: webroot.appendingPathComponent(".well-known/acme-challenge"), withIntermediateDirectories: true)
-        let fileResponder = try await HTTP01Responder.start(port: port, store: WebrootTokenStore(root: webroot))
-        let legoParallel: Double
-        do {
-            legoParallel = try legoRate(directory: directory, ca: ca, port: port, work: work, processes: 4, webroot: webroot)
-        } catch {
-            await fileResponder.stop()
-            throw error
-        }
-        await fileResponder.stop()
+        let legoParallel = try await LegoBaseline.parallelRate(directory: directory, ca: ca, port: port, work: work, certificates: legoCertificates)
         print(String(format: "lego, 4 processes:             %6.1f certificates/min (--http.webroot)", legoParallel))
 
         print(String(format: "ratio concurrency 1 / lego sequential:  %.2f", ours1 / legoSequential))
@@ -95,11 +82,35 @@ struct BenchACME: AsyncParsableCommand {
         return Double(count) / seconds(clock.now - start) * 60
     }
 
-    /// Certificates per minute of `legoCertificates` issued by `processes` lego processes
+    private func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+/// The `lego` baseline of the ACME benchmarks (bench acme, bench issue), http-01 on PORT.
+enum LegoBaseline {
+    /// Four lego processes at once. They cannot share the port: lego writes tokens into
+    /// a webroot and our responder serves that directory (the file read is negligible).
+    static func parallelRate(directory: String, ca: String, port: Int, work: URL, certificates: Int) async throws -> Double {
+        let webroot = work.appendingPathComponent("webroot")
+        try FileManager.default.createDirectory(
+            at: webroot.appendingPathComponent(".well-known/acme-challenge"), withIntermediateDirectories: true)
+        let fileResponder = try await HTTP01Responder.start(port: port, store: WebrootTokenStore(root: webroot))
+        do {
+            let rate = try rate(directory: directory, ca: ca, port: port, work: work, processes: 4, certificates: certificates, webroot: webroot)
+            await fileResponder.stop()
+            return rate
+        } catch {
+            await fileResponder.stop()
+            throw error
+        }
+    }
+
+    /// Certificates per minute of CERTIFICATES issued by PROCESSES lego processes
     /// (each running its share one after another, as a cron job would).
-    private func legoRate(directory: String, ca: String, port: Int, work: URL, processes: Int, webroot: URL? = nil) throws -> Double {
+    static func rate(directory: String, ca: String, port: Int, work: URL, processes: Int, certificates: Int, webroot: URL? = nil) throws -> Double {
         let tag = UUID().uuidString.prefix(6).lowercased()
-        let perProcess = legoCertificates / processes
+        let perProcess = certificates / processes
         var script = ""
         for process in 0..<processes {
             let path = work.appendingPathComponent("lego-\(processes)-\(process)").path
@@ -120,10 +131,6 @@ struct BenchACME: AsyncParsableCommand {
             throw ValidationError("lego failed: \(error)\n\(logs.joined(separator: "\n").suffix(2000))")
         }
         return Double(perProcess * processes) / Date().timeIntervalSince(start) * 60
-    }
-
-    private func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 

@@ -15,8 +15,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var broker: BrokerOptions
     @OptionGroup var logging: LoggingOptions
 
-    @Option(help: "Job kinds to consume, comma-separated (validate,delete).")
-    var queues: String = "validate,delete"
+    @Option(help: "Job kinds to consume, comma-separated (issue,validate,renew,delete,revoke).")
+    var queues: String = "issue,validate,renew,delete,revoke"
 
     @Option(help: "Jobs in flight at once per queue.")
     var concurrency: Int = 4
@@ -37,7 +37,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let db = database.makeClient(applicationName: "certfleet-worker")
         let amqp = try await broker.connect(name: "certfleet-worker", logger: logger)
         let worker = Worker(
-            db: db, amqp: amqp, topology: broker.topology, context: JobContext(db: db, sealer: sealer),
+            db: db, amqp: amqp, topology: broker.topology, context: JobContext(db: db, sealer: sealer, acme: ACMESettings.fromEnvironment()),
             configuration: WorkerConfiguration(kinds: kinds, concurrency: concurrency, lease: .seconds(lease)), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],

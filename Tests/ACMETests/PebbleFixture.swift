@@ -42,49 +42,6 @@ actor SharedHTTP01 {
     }
 }
 
-/// A Pebble of its own for one test (EAB required, nonces rejected, its own
-/// log to count orders in), with its own challtestsrv; http-01 is validated on
-/// the shared port, where `SharedHTTP01` answers.
-struct PrivatePebble {
-    let environment: [String: String]
-    let directory: URL
-    let directoryURL: String
-    let caFile: String
-    let logFile: String
-    let challTestSrvURL: String
-    let dnsServer: String
-
-    static func start(_ name: String, environment extra: [String: String]) throws -> PrivatePebble {
-        let directory = TestStack.privateStackDirectory(name)
-        let port = TestStack.freePort(), management = TestStack.freePort()
-        let challtestsrv = TestStack.freePort(), dns = TestStack.freePort()
-        let environment = [
-            "CERTFLEET_STACK_DIR": directory.path,
-            "CERTFLEET_PEBBLE_PORT": String(port),
-            "CERTFLEET_PEBBLE_MANAGEMENT_PORT": String(management),
-            "CERTFLEET_CHALLTESTSRV_PORT": String(challtestsrv),
-            "CERTFLEET_CHALLTESTSRV_DNS_PORT": String(dns),
-            "CERTFLEET_ACME_HTTP_PORT": String(Pebble.httpPort),
-        ].merging(extra) { $1 }
-        try TestStack.ctl(["start", "pebble"], environment: environment)
-        return PrivatePebble(
-            environment: environment, directory: directory, directoryURL: "https://127.0.0.1:\(port)/dir",
-            caFile: directory.appendingPathComponent("pebble/tls/ca.pem").path,
-            logFile: directory.appendingPathComponent("pebble/pebble.log").path,
-            challTestSrvURL: "http://127.0.0.1:\(challtestsrv)", dnsServer: "127.0.0.1:\(dns)")
-    }
-
-    func stop() {
-        _ = try? TestStack.ctl(["stop", "pebble"], environment: environment)
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    /// How many orders Pebble created (`Added order "…" to the db` lines).
-    func ordersCreated() throws -> Int {
-        try String(contentsOfFile: logFile, encoding: .utf8).components(separatedBy: "\n").filter { $0.contains("Added order") }.count
-    }
-}
-
 /// A client with a freshly registered account.
 func registeredClient(
     directoryURL: String = Pebble.directoryURL, caFile: String = Pebble.caFile, maxBadNonceRetries: Int = 10

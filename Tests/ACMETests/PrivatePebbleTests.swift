@@ -1,6 +1,7 @@
 import ACME
 import Foundation
 import Testing
+import TestSupport
 import X509
 
 /// Tests that need a Pebble configured differently from the shared one: each

@@ -1,0 +1,92 @@
+import ACME
+import Foundation
+import Postgres
+import Store
+import Synchronization
+import X509
+
+/// How the ACME jobs reach CAs and DNS, from the environment:
+/// - `CERTFLEET_ACME_DIRECTORY_URL` (or `CERTFLEET_ACME_DIRECTORY`): the directory of a
+///   project's default account, created on first use when the project has none;
+/// - `CERTFLEET_ACME_CA_FILE`: an extra CA for the ACME server's HTTPS (Pebble's);
+/// - `CERTFLEET_DNS01_PROVIDER`: `challtestsrv` (with `CERTFLEET_CHALLTESTSRV_URL`) or `none`;
+///   defaults to `challtestsrv` when that URL is set;
+/// - `CERTFLEET_ACME_DNS_SERVER`: `host:port` of the resolver that must see a TXT record
+///   before the CA is asked to look (dns-01 and dns-01-manual);
+/// - `CERTFLEET_ACME_MANUAL_RECHECK_SECONDS`: how often a dns-01-manual job looks again (default 10).
+public struct ACMESettings: Sendable {
+    public var defaultDirectoryURL: String?
+    public var trustedCAFile: String?
+    public var challTestSrvURL: String?
+    public var dnsServer: String?
+    public var manualRecheck: TimeInterval
+    public var propagationTimeout: Duration
+
+    public init(defaultDirectoryURL: String? = nil, trustedCAFile: String? = nil, challTestSrvURL: String? = nil, dnsServer: String? = nil,
+                manualRecheck: TimeInterval = 10, propagationTimeout: Duration = .seconds(120)) {
+        self.defaultDirectoryURL = defaultDirectoryURL
+        self.trustedCAFile = trustedCAFile
+        self.challTestSrvURL = challTestSrvURL
+        self.dnsServer = dnsServer
+        self.manualRecheck = manualRecheck
+        self.propagationTimeout = propagationTimeout
+    }
+
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ACMESettings {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let provider = value("CERTFLEET_DNS01_PROVIDER") ?? (value("CERTFLEET_CHALLTESTSRV_URL") != nil ? "challtestsrv" : "none")
+        return ACMESettings(
+            defaultDirectoryURL: value("CERTFLEET_ACME_DIRECTORY_URL") ?? value("CERTFLEET_ACME_DIRECTORY"),
+            trustedCAFile: value("CERTFLEET_ACME_CA_FILE"),
+            challTestSrvURL: provider == "challtestsrv" ? value("CERTFLEET_CHALLTESTSRV_URL") : nil,
+            dnsServer: value("CERTFLEET_ACME_DNS_SERVER"),
+            manualRecheck: value("CERTFLEET_ACME_MANUAL_RECHECK_SECONDS").flatMap(TimeInterval.init) ?? 10)
+    }
+
+    var resolver: DNSTXTResolver? { dnsServer.flatMap { DNSTXTResolver(server: $0) } }
+
+    /// The client configuration for an account on DIRECTORYURL.
+    public func configuration(directoryURL: String) -> ACMEConfiguration {
+        ACMEConfiguration(directoryURL: directoryURL, trustedCAFile: trustedCAFile)
+    }
+}
+
+/// One ACME client per account, shared by the jobs of a worker process (one
+/// connection pool and nonce pool per account). Registers unregistered accounts
+/// (the default account created on first use) before handing them out.
+final class ACMEClients: Sendable {
+    let settings: ACMESettings
+    private let clients = Mutex<[UUID: ACMEClient]>([:])
+
+    init(settings: ACMESettings) { self.settings = settings }
+
+    /// The account a certificate uses: its own, else the project's default (created on first use).
+    func accountID(db: PostgresClient, sealer: KeySealer, certificate: UUID, project: UUID, assigned: UUID?) async throws -> UUID? {
+        if let assigned { return assigned }
+        guard let directory = settings.defaultDirectoryURL else { return nil }
+        let id = try await ACMEAccounts.ensureDefault(db, sealer: sealer, project: project, directoryURL: directory) {
+            try PrivateKey.generate(.ecP256).pkcs8PEM()
+        }
+        try await db.query("UPDATE certificates SET acme_account_id = \(id) WHERE id = \(certificate) AND acme_account_id IS NULL")
+        return id
+    }
+
+    func client(db: PostgresClient, sealer: KeySealer, account: UUID) async throws -> ACMEClient {
+        if let client = clients.withLock({ $0[account] }) { return client }
+        let (record, keyPEM) = try await ACMEAccounts.load(db, sealer: sealer, id: account)
+        let client = try ACMEClient(configuration: settings.configuration(directoryURL: record.directoryURL),
+                                    accountKey: try PrivateKey(pem: keyPEM), accountURL: record.accountURL)
+        if record.accountURL == nil {
+            // newAccount with the same key returns the existing account: safe to repeat.
+            let registered = try await client.register(contact: record.contact, agreeToTermsOfService: true)
+            try await ACMEAccounts.markRegistered(db, id: account, accountURL: registered.url)
+        }
+        let (winner, loser) = clients.withLock { table -> (ACMEClient, ACMEClient?) in
+            if let existing = table[account] { return (existing, client) }
+            table[account] = client
+            return (client, nil)
+        }
+        if let loser { await loser.shutdown() }
+        return winner
+    }
+}

@@ -1,0 +1,154 @@
+import ACME
+import CertFleetCore
+import Foundation
+import Logging
+import Postgres
+import Store
+import X509
+
+/// Issues (kind `issue`) or renews (kind `renew`) a certificate through ACME. Every
+/// step of the order is checkpointed in `jobs.checkpoint` (fenced by the lease), and
+/// the certificate key is sealed into the version row before the first step, so a
+/// worker killed anywhere is resumed by another one on the same order and key.
+public struct IssueJob: JobHandler {
+    public let kind: JobKind
+    let context: JobContext
+    let clients: ACMEClients
+
+    init(kind: JobKind, context: JobContext, clients: ACMEClients) {
+        precondition(kind == .issue || kind == .renew)
+        self.kind = kind
+        self.context = context
+        self.clients = clients
+    }
+
+    var db: PostgresClient { context.db }
+
+    struct Target {
+        var projectID: UUID
+        var identifiers: [String]
+        var keyType: KeySpec
+        var challenge: String
+        var accountID: UUID?
+        var currentVersion: Int?
+    }
+
+    public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
+        guard let version = job.certificateVersion else { return .failed(code: "version_missing", message: "the job names no certificate version") }
+        guard let target = try await target(job) else { return .failed(code: "certificate_missing", message: "the certificate does not exist") }
+        guard let accountID = try await clients.accountID(db: db, sealer: context.sealer, certificate: job.certificateID,
+                                                         project: target.projectID, assigned: target.accountID) else {
+            return .failed(code: "acme_account_missing", message: "the project has no ACME account and no default directory is configured (CERTFLEET_ACME_DIRECTORY_URL)")
+        }
+        let fence = JobFence(db: db, job: job)
+        let key = try await certificateKey(job, version: version, target: target, fence: fence)
+        let client = try await clients.client(db: db, sealer: context.sealer, account: accountID)
+        var checkpoint = try await fence.loadCheckpoint(IssuanceCheckpoint.self)
+        if let saved = checkpoint, saved.accountURL != nil && saved.accountURL != client.accountURL { checkpoint = nil }
+        let identifiers = checkpoint?.identifiers ?? target.identifiers
+        let manual = target.challenge == "dns-01-manual"
+        let manualProvider = DatabaseManualDNSProvider(db: db, jobID: job.id)
+        let dnsProvider: (any DNS01Provider)? = manual ? manualProvider : clients.settings.challTestSrvURL.map { ChallTestSrvDNSProvider(managementURL: $0) }
+        var solvers: [any ChallengeSolver] = [HTTP01Solver(store: DatabaseHTTP01TokenStore(db: db, jobID: job.id))]
+        if let dnsProvider { solvers.append(DNS01Solver(provider: dnsProvider, resolver: clients.settings.resolver)) }
+        var log = logger
+        log[metadataKey: "acme_account"] = "\(accountID.uuidString.lowercased())"
+        // Manual records are looked for briefly; the job then snoozes instead of holding a worker.
+        let driver = IssuanceDriver(client: client, solvers: solvers,
+                                    propagationTimeout: manual ? .seconds(2) : clients.settings.propagationTimeout, logger: log)
+        let request = IssuanceRequest(identifiers: identifiers, certificateKey: key,
+                                      challengeType: target.challenge == "http-01" ? .http01 : .dns01)
+        var reached = checkpoint?.step ?? .start
+        do {
+            let issued = try await driver.run(request, from: checkpoint) { next in
+                try await fence.saveCheckpoint(next)
+                reached = next.step
+            }
+            return try await committed(issued.chainPEM, key: key, job: job, version: version, fence: fence)
+        } catch let error as ACMEError {
+            if manual, reached == .challengesPresented, case .timedOut = error {
+                if try await manualProvider.deadlinePassed() {
+                    return .failed(code: "dns_manual_timeout", message: "the TXT records shown at /challenges did not resolve before the deadline")
+                }
+                return .snoozed(code: "dns_record_pending", message: "waiting for the TXT records shown at /challenges",
+                                notBefore: Date().addingTimeInterval(clients.settings.manualRecheck))
+            }
+            if error.requiresNewOrder { try await fence.saveCheckpoint(IssuanceCheckpoint?.none) }
+            return ACMEFailure.result(error, job: job, backoff: context.backoff)
+        }
+    }
+
+    private func target(_ job: ClaimedJob) async throws -> Target? {
+        guard let row = try await db.query("""
+            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version FROM certificates WHERE id = \(job.certificateID)
+            """).first else { return nil }
+        let sans = try row.decode([String].self, "sans")
+        let commonName = try row.decode(String?.self, "common_name") ?? sans.first ?? ""
+        return Target(
+            projectID: try row.decode(UUID.self, "project_id"), identifiers: [commonName] + sans.filter { $0 != commonName },
+            keyType: KeySpec(rawValue: try row.decode(String?.self, "key_type") ?? "") ?? .ecP256,
+            challenge: try row.decode(String?.self, "challenge") ?? "http-01",
+            accountID: try row.decode(UUID?.self, "acme_account_id"), currentVersion: try row.decode(Int?.self, "current_version"))
+    }
+
+    /// The key of VERSION: read back when an earlier attempt stored it; else generated
+    /// (or, for `reuse_key`, the current version's) and sealed into the version row first.
+    private func certificateKey(_ job: ClaimedJob, version: Int, target: Target, fence: JobFence) async throws -> PrivateKey {
+        if let pem = try await openKey(job.certificateID, version: version) { return try PrivateKey(pem: pem) }
+        var pem: String? = nil
+        if job.parameters[ACMEJobParameter.reuseKey] == "true", let current = target.currentVersion {
+            pem = try await openKey(job.certificateID, version: current)
+        }
+        let keyPEM = try pem ?? PrivateKey.generate(target.keyType).pkcs8PEM()
+        let sealed = try context.sealer.seal(Array(keyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: job.certificateID, version: version))
+        try await fence.insertPendingVersion(version: version, sealed: sealed)
+        // Another attempt may have won the insert: its key is the one the CA may have seen.
+        guard let stored = try await openKey(job.certificateID, version: version) else { throw LeaseLost(jobID: job.id) }
+        return try PrivateKey(pem: stored)
+    }
+
+    private func openKey(_ certificate: UUID, version: Int) async throws -> String? {
+        guard let row = try await db.query("""
+            SELECT private_key_sealed, master_key_id FROM certificate_versions WHERE certificate_id = \(certificate) AND version = \(Int32(version))
+            """).first, let sealed = try row.decode(PostgresBytes?.self, "private_key_sealed"), let keyID = try row.decode(String?.self, "master_key_id")
+        else { return nil }
+        let opened = try context.sealer.open(sealed.bytes, keyID: keyID, context: KeySealer.certificateKeyContext(certificate: certificate, version: version))
+        return String(decoding: opened, as: UTF8.self)
+    }
+
+    private func committed(_ chainPEM: String, key: PrivateKey, job: ClaimedJob, version: Int, fence: JobFence) async throws -> JobResult {
+        do {
+            let bundle = try CertificateBundle.parse(chain: chainPEM, key: key.pkcs8PEM(), clientCA: nil)
+            let report = bundle.lint(LintOptions(usage: .server))
+            try await fence.storeChain(version: version, chainPEM: chainPEM)
+            return .validated(try ValidateJob.facts(of: bundle, lint: report))
+        } catch let error as X509Error {
+            return .failed(code: error.code, message: error.message)
+        }
+    }
+}
+
+/// Maps an ACME failure to the job's outcome: `unauthorized`, `dns`, `caa` (and other
+/// permanent problems) fail the job with that reason; `rateLimited` waits for `Retry-After`;
+/// other transient problems retry after the backoff.
+enum ACMEFailure {
+    static let failingKinds: Set<ACMEProblem.Kind> = [.unauthorized, .dns, .caa, .rejectedIdentifier]
+
+    static func result(_ error: ACMEError, job: ClaimedJob, backoff: BackoffPolicy) -> JobResult {
+        let outcome = error.classification
+        let message = String(error.description.prefix(1000))
+        if let kind = error.problem?.kind, failingKinds.contains(kind) {
+            return .failed(code: outcome.code, message: message)
+        }
+        switch outcome.disposition {
+        case .permanent:
+            return .failed(code: outcome.code, message: message)
+        case .retryImmediately:
+            return .retry(code: outcome.code, message: message, notBefore: Date())
+        case .retryLater(let seconds):
+            let notBefore = seconds.map { Date().addingTimeInterval($0) }
+                ?? backoff.nextAttempt(after: job.attempt, now: Date()) ?? Date().addingTimeInterval(60)
+            return .retry(code: outcome.code, message: message, notBefore: notBefore)
+        }
+    }
+}

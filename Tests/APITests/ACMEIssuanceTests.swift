@@ -1,0 +1,211 @@
+import API
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Jobs
+import Testing
+import ServiceTestSupport
+import TestSupport
+import X509
+
+/// Issue, renew and revoke through the API with real worker processes against a
+/// private Pebble (own log to count orders). Pebble validates http-01 on the port
+/// the in-process API listens on, so the API's `/.well-known/acme-challenge` route
+/// (tokens from the database) is what answers it.
+@Suite struct ACMEIssuanceTests {
+    /// One world: API on the Pebble's http-01 port, workers pointed at that Pebble.
+    struct World {
+        let env: APIEnvironment
+        let pebble: PrivatePebble
+        let key: String
+
+        static func make(_ name: String) async throws -> World {
+            let env = try await APIEnvironment()
+            let pebble = try PrivatePebble.start(name, httpPort: TestStack.freePort(), environment: [:])
+            return World(env: env, pebble: pebble, key: try await env.key(["certificates:read", "certificates:write"]))
+        }
+
+        var workerEnvironment: [String: String] {
+            pebble.certfleetEnvironment.merging(["CERTFLEET_ACME_MANUAL_RECHECK_SECONDS": "1"]) { $1 }
+        }
+
+        /// The scheduler publishes delayed job messages (retries, snoozed dns-01-manual checks) and reaps leases.
+        func startScheduler() throws {
+            try env.services.start(["scheduler", "--reap-interval", "1"], log: env.directory.appendingPathComponent("scheduler.log"))
+        }
+
+        @discardableResult
+        func startWorker(lease: Int = 60) throws -> ChildProcess {
+            let services = env.services
+            return try services.start(["worker", "--lease", String(lease)],
+                                      log: env.directory.appendingPathComponent("worker-\(services.processes.count).log"),
+                                      environment: workerEnvironment)
+        }
+
+        func application() -> some ApplicationProtocol {
+            let settings = ACMESettings(defaultDirectoryURL: pebble.directoryURL, trustedCAFile: pebble.caFile)
+            return buildApplication(
+                configuration: APIConfiguration(port: pebble.httpPort, readRate: 0, writeRate: 0),
+                dependencies: APIDependencies(db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
+                                              logger: .init(label: "test.api"), acme: settings))
+        }
+
+        func tearDown() async {
+            await env.tearDown()
+            pebble.stop()
+        }
+    }
+
+    static func issue(_ client: some TestClientProtocol, _ world: World, _ body: String) async throws -> (uuid: String, job: String) {
+        let answer = try await client.call(.post, "/v1/certificates", key: world.key, body: body)
+        #expect(answer.status == .accepted, "\(answer.text)")
+        let item = try #require(answer.first)
+        return (try #require(item["uuid"]?.stringValue), try #require(item["job"]?.stringValue))
+    }
+
+    /// Polls the certificate until DONE says so (generous deadline: the machine is shared).
+    static func waitFor(_ client: some TestClientProtocol, _ world: World, _ uuid: String, seconds: Int = 240,
+                        _ done: (JSONValue) -> Bool) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        var last: Answer? = nil
+        while ContinuousClock.now < deadline {
+            let answer = try await client.call(.get, "/v1/certificates/\(uuid)", key: world.key)
+            last = answer
+            if let item = answer.first, done(item) { return item }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        Issue.record("certificate \(uuid) did not settle: \(last?.text ?? "-"); processes: \(world.env.processStatus)")
+        throw CancellationError()
+    }
+
+    static func state(_ wanted: String) -> (JSONValue) -> Bool { { $0["state"]?.stringValue == wanted } }
+
+    static func pebbleRoot(_ pebble: PrivatePebble) throws -> Certificate {
+        try Certificate(pem: try TestStack.run("/usr/bin/curl", ["-sf", "--cacert", pebble.caFile, "\(pebble.managementURL)/roots/0"]))
+    }
+
+    static func domain(_ label: String) -> String {
+        "\(label)-\(UUID().uuidString.prefix(8).lowercased()).certfleet-test.com"
+    }
+
+    @Test func issueRenewRevokeAcrossChallengeTypes() async throws {
+        let world = try await World.make("acme-api")
+        do {
+            try world.startScheduler()
+            try world.startWorker()
+            try world.startWorker()
+            try await world.application().test(.live) { client in
+                let names = (1...3).map { Self.domain("three\($0)") }
+                let three = try await Self.issue(client, world, #"{"domains":["\#(names.joined(separator: #"",""#))"]}"#)
+                // The same name set again while the first runs: the running job comes back.
+                let again = try await client.call(.post, "/v1/certificates", key: world.key,
+                                                  body: #"{"domains":["\#(names.reversed().joined(separator: #"",""#))"]}"#)
+                if again.first?["state"]?.stringValue == "pending" { #expect(again.first?["job"]?.stringValue == three.job) }
+
+                let base = Self.domain("wild")
+                let wildcard = try await Self.issue(client, world, #"{"domains":["*.\#(base)","\#(base)"],"challenge":"dns-01","key_type":"ec-p384"}"#)
+                let manualName = Self.domain("manual")
+                let manual = try await Self.issue(client, world, #"{"domains":["\#(manualName)"],"challenge":"dns-01-manual","key_type":"rsa-2048"}"#)
+
+                // dns-01-manual: the record to create shows up at /challenges; the "user" creates it.
+                var record: JSONValue? = nil
+                for _ in 0..<600 where record == nil {
+                    let answer = try await client.call(.get, "/v1/certificates/\(manual.uuid)/challenges", key: world.key)
+                    record = answer.json?["data"]?["challenges"]?.arrayValue.first
+                    if record == nil { try await Task.sleep(for: .milliseconds(200)) }
+                }
+                let shown = try #require(record, "no challenge shown; processes: \(world.env.processStatus)")
+                #expect(shown["record_type"]?.stringValue == "TXT")
+                #expect(shown["record_name"]?.stringValue == "_acme-challenge.\(manualName).")
+                #expect(shown["domain"]?.stringValue == manualName)
+                let name = try #require(shown["record_name"]?.stringValue), value = try #require(shown["record_content"]?.stringValue)
+                try TestStack.run("/usr/bin/curl", ["-sf", "-X", "POST", "-d", #"{"host":"\#(name)","value":"\#(value)"}"#, "\(world.pebble.challTestSrvURL)/set-txt"])
+
+                let root = try Self.pebbleRoot(world.pebble)
+                for (uuid, commonName) in [(three.uuid, names[0]), (wildcard.uuid, "*.\(base)"), (manual.uuid, manualName)] {
+                    let item = try await Self.waitFor(client, world, uuid, Self.state("valid"))
+                    #expect(item["common_name"]?.stringValue == commonName)
+                    #expect(item["source"]?.stringValue == "acme")
+                    let pem = try await client.call(.get, "/v1/certificates/\(uuid)/pem?type=fullchain", key: world.key)
+                    let chain = try CertificateBundle.parse(pem: pem.text, limits: .clientCA).chain
+                    #expect(chain.count >= 2)
+                    #expect(chain[0].info.subject.commonName == commonName)
+                    #expect(zip(chain, chain.dropFirst()).allSatisfy { $0.isSignatureValid(signedBy: $1) })
+                    #expect(chain.last?.isSignatureValid(signedBy: root) == true, "the chain must end at Pebble's root")
+                }
+                let threeLeaf = try await client.call(.get, "/v1/certificates/\(three.uuid)", key: world.key).first
+                #expect(Set(threeLeaf?["sans"]?.arrayValue.compactMap(\.stringValue) ?? []) == Set(names))
+
+                // Forced renewal: a new version with a new serial; the first is kept.
+                let serial = threeLeaf?["serial_number"]?.stringValue
+                let renew = try await client.call(.post, "/v1/certificates/\(three.uuid)/renew", key: world.key)
+                #expect(renew.status == .accepted, "\(renew.text)")
+                let renewed = try await Self.waitFor(client, world, three.uuid) {
+                    $0["state"]?.stringValue == "valid" && $0["serial_number"]?.stringValue != serial
+                }
+                #expect(renewed["common_name"]?.stringValue == names[0])
+                let versions = try await world.env.db.query("SELECT count(*)::int AS n FROM certificate_versions WHERE certificate_id = \(UUID(uuidString: three.uuid)!)")
+                #expect(try versions.first?.decode(Int.self, "n") == 2)
+
+                // Revocation at the CA.
+                let revoke = try await client.call(.post, "/v1/certificates/\(wildcard.uuid)/revoke", key: world.key, body: #"{"reason":"keyCompromise"}"#)
+                #expect(revoke.status == .accepted, "\(revoke.text)")
+                _ = try await Self.waitFor(client, world, wildcard.uuid, Self.state("revoked"))
+                let badReason = try await client.call(.post, "/v1/certificates/\(three.uuid)/revoke", key: world.key, body: #"{"reason":"bored"}"#)
+                #expect(badReason.errorCode == "invalid_reason")
+
+                // DELETE ?revoke=true: revoked at the CA, then deleted.
+                let delete = try await client.call(.delete, "/v1/certificates/\(manual.uuid)?revoke=true", key: world.key)
+                #expect(delete.status == .accepted, "\(delete.text)")
+                let deadline = ContinuousClock.now + .seconds(240)
+                var gone = false
+                while !gone && ContinuousClock.now < deadline {
+                    gone = try await client.call(.get, "/v1/certificates/\(manual.uuid)", key: world.key).status == .notFound
+                    if !gone { try await Task.sleep(for: .milliseconds(300)) }
+                }
+                #expect(gone)
+                let types = try await world.env.db.query("""
+                    SELECT type FROM events WHERE certificate_id = \(UUID(uuidString: manual.uuid)!) ORDER BY id
+                    """).map { try $0.decode(String.self, "type") }
+                #expect(types.contains("issued") && types.contains("revoked") && types.contains("deleted"), "\(types)")
+            }
+            #expect(try world.pebble.ordersCreated() == 4, "three issuances and one renewal")
+        } catch {
+            await world.tearDown()
+            throw error
+        }
+        await world.tearDown()
+    }
+
+    /// Kills the worker (SIGKILL) at random moments while certificates are issued, several
+    /// times; another worker resumes from the checkpoints. Every certificate ends valid and
+    /// Pebble created exactly one order per certificate.
+    @Test func killedWorkersResumeWithoutASecondOrder() async throws {
+        let world = try await World.make("acme-kill")
+        do {
+            try world.startScheduler()
+            try await world.application().test(.live) { client in
+                var worker = try world.startWorker(lease: 8)
+                var uuids: [String] = []
+                for index in 0..<4 {
+                    let names = [Self.domain("kill\(index)"), Self.domain("kill\(index)b")]
+                    uuids.append(try await Self.issue(client, world, #"{"domains":["\#(names.joined(separator: #"",""#))"]}"#).uuid)
+                }
+                for _ in 0..<5 {
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 150...1500)))
+                    worker.signal(SIGKILL)
+                    _ = worker.waitForExit()
+                    worker = try world.startWorker(lease: 8)
+                }
+                for uuid in uuids {
+                    _ = try await Self.waitFor(client, world, uuid, seconds: 300, Self.state("valid"))
+                }
+            }
+            #expect(try world.pebble.ordersCreated() == 4, "one order per certificate; processes: \(world.env.processStatus)")
+        } catch {
+            await world.tearDown()
+            throw error
+        }
+        await world.tearDown()
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// A Pebble of its own for one test (own ports, own log to count orders in, own
+/// challtestsrv), started through deploy/local/ctl. Pebble validates http-01 on
+/// 127.0.0.1:`httpPort`: whoever answers there must know the tokens.
+public struct PrivatePebble: Sendable {
+    public let environment: [String: String]
+    public let directory: URL
+    public let directoryURL: String
+    public let caFile: String
+    public let logFile: String
+    public let managementURL: String
+    public let challTestSrvURL: String
+    public let dnsServer: String
+    public let httpPort: Int
+
+    public static func start(
+        _ name: String, httpPort: Int = Int(TestStack.env("CERTFLEET_ACME_HTTP_PORT", default: "5002")) ?? 5002,
+        environment extra: [String: String]
+    ) throws -> PrivatePebble {
+        let directory = TestStack.privateStackDirectory(name)
+        let port = TestStack.freePort(), management = TestStack.freePort()
+        let challtestsrv = TestStack.freePort(), dns = TestStack.freePort()
+        let environment = [
+            "CERTFLEET_STACK_DIR": directory.path,
+            "CERTFLEET_PEBBLE_PORT": String(port),
+            "CERTFLEET_PEBBLE_MANAGEMENT_PORT": String(management),
+            "CERTFLEET_CHALLTESTSRV_PORT": String(challtestsrv),
+            "CERTFLEET_CHALLTESTSRV_DNS_PORT": String(dns),
+            "CERTFLEET_ACME_HTTP_PORT": String(httpPort),
+        ].merging(extra) { $1 }
+        _ = try TestStack.ctl(["start", "pebble"], environment: environment)
+        return PrivatePebble(
+            environment: environment, directory: directory, directoryURL: "https://127.0.0.1:\(port)/dir",
+            caFile: directory.appendingPathComponent("pebble/tls/ca.pem").path,
+            logFile: directory.appendingPathComponent("pebble/pebble.log").path,
+            managementURL: "https://127.0.0.1:\(management)",
+            challTestSrvURL: "http://127.0.0.1:\(challtestsrv)", dnsServer: "127.0.0.1:\(dns)", httpPort: httpPort)
+    }
+
+    public func stop() {
+        _ = try? TestStack.ctl(["stop", "pebble"], environment: environment)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// How many orders Pebble created (`Added order "…" to the db` lines).
+    public func ordersCreated() throws -> Int {
+        try String(contentsOfFile: logFile, encoding: .utf8).components(separatedBy: "\n").filter { $0.contains("Added order") }.count
+    }
+
+    /// The environment that points certfleet workers and the API at this Pebble.
+    public var certfleetEnvironment: [String: String] {
+        ["CERTFLEET_ACME_DIRECTORY_URL": directoryURL, "CERTFLEET_ACME_CA_FILE": caFile,
+         "CERTFLEET_CHALLTESTSRV_URL": challTestSrvURL, "CERTFLEET_ACME_DNS_SERVER": dnsServer]
+    }
+}
