@@ -9,9 +9,9 @@ import TestSupport
 import X509
 
 /// Issue, renew and revoke through the API with real worker processes against a
-/// private Pebble (own log to count orders). Pebble validates http-01 on the port
-/// the in-process API listens on, so the API's `/.well-known/acme-challenge` route
-/// (tokens from the database) is what answers it.
+/// private Pebble (own log to count orders). Pebble validates http-01 on a port where a
+/// separate `certfleet api` process answers (`--acme-http-port`) from the tokens the
+/// workers wrote to the database, as any replica would.
 @Suite struct ACMEIssuanceTests {
     /// One world: API on the Pebble's http-01 port, workers pointed at that Pebble.
     struct World {
@@ -29,15 +29,27 @@ import X509
             pebble.certfleetEnvironment.merging(["CERTFLEET_ACME_MANUAL_RECHECK_SECONDS": "1"]) { $1 }
         }
 
+        /// A second API replica, answering http-01 on the Pebble's port; returns once it is ready.
+        func startChallengeReplica() async throws {
+            let port = TestStack.freePort()
+            try env.services.start(["api", "--port", String(port), "--acme-http-port", String(pebble.httpPort)],
+                                   log: env.directory.appendingPathComponent("api-replica.log"))
+            for _ in 0..<300 {
+                if (try? TestStack.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(pebble.httpPort)/.well-known/acme-challenge/x"])) != nil { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            Issue.record("the API replica did not answer on :\(pebble.httpPort); processes: \(env.processStatus)")
+        }
+
         /// The scheduler publishes delayed job messages (retries, snoozed dns-01-manual checks) and reaps leases.
         func startScheduler() throws {
             try env.services.start(["scheduler", "--reap-interval", "1"], log: env.directory.appendingPathComponent("scheduler.log"))
         }
 
         @discardableResult
-        func startWorker(lease: Int = 60) throws -> ChildProcess {
+        func startWorker(lease: Int = 60, concurrency: Int = 4) throws -> ChildProcess {
             let services = env.services
-            return try services.start(["worker", "--lease", String(lease)],
+            return try services.start(["worker", "--lease", String(lease), "--concurrency", String(concurrency)],
                                       log: env.directory.appendingPathComponent("worker-\(services.processes.count).log"),
                                       environment: workerEnvironment)
         }
@@ -45,7 +57,7 @@ import X509
         func application() -> some ApplicationProtocol {
             let settings = ACMESettings(defaultDirectoryURL: pebble.directoryURL, trustedCAFile: pebble.caFile)
             return buildApplication(
-                configuration: APIConfiguration(port: pebble.httpPort, readRate: 0, writeRate: 0),
+                configuration: APIConfiguration(port: 0, readRate: 0, writeRate: 0),
                 dependencies: APIDependencies(db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
                                               logger: .init(label: "test.api"), acme: settings))
         }
@@ -92,6 +104,7 @@ import X509
         let world = try await World.make("acme-api")
         do {
             try world.startScheduler()
+            try await world.startChallengeReplica()
             try world.startWorker()
             try world.startWorker()
             try await world.application().test(.live) { client in
@@ -177,35 +190,55 @@ import X509
         await world.tearDown()
     }
 
-    /// Kills the worker (SIGKILL) at random moments while certificates are issued, several
-    /// times; another worker resumes from the checkpoints. Every certificate ends valid and
-    /// Pebble created exactly one order per certificate.
+    /// Kills the worker (SIGKILL) right after it saved a checkpoint at a random ACME step,
+    /// several times; another worker resumes from the checkpoints. Every certificate ends
+    /// valid and Pebble created exactly one order per certificate.
     @Test func killedWorkersResumeWithoutASecondOrder() async throws {
         let world = try await World.make("acme-kill")
+        let steps = ["orderCreated", "challengesPresented", "challengesAccepted", "orderReady", "finalized", "certificateReady"]
+        let certificates = 6
         do {
             try world.startScheduler()
+            try await world.startChallengeReplica()
             try await world.application().test(.live) { client in
-                var worker = try world.startWorker(lease: 8)
                 var uuids: [String] = []
-                for index in 0..<4 {
+                for index in 0..<certificates {
                     let names = [Self.domain("kill\(index)"), Self.domain("kill\(index)b")]
                     uuids.append(try await Self.issue(client, world, #"{"domains":["\#(names.joined(separator: #"",""#))"]}"#).uuid)
                 }
+                var worker = try world.startWorker(lease: 8, concurrency: 1)
+                var kills: [String] = []
                 for _ in 0..<5 {
-                    try await Task.sleep(for: .milliseconds(Int.random(in: 150...1500)))
+                    let step = steps.randomElement()!
+                    guard try await Self.waitForRunningJob(world, at: step) else { continue }
                     worker.signal(SIGKILL)
                     _ = worker.waitForExit()
-                    worker = try world.startWorker(lease: 8)
+                    kills.append(step)
+                    worker = try world.startWorker(lease: 8, concurrency: 1)
                 }
+                #expect(kills.count >= 3, "kills landed at \(kills)")
                 for uuid in uuids {
                     _ = try await Self.waitFor(client, world, uuid, seconds: 300, Self.state("valid"))
                 }
             }
-            #expect(try world.pebble.ordersCreated() == 4, "one order per certificate; processes: \(world.env.processStatus)")
+            #expect(try world.pebble.ordersCreated() == certificates, "one order per certificate; processes: \(world.env.processStatus)")
         } catch {
             await world.tearDown()
             throw error
         }
         await world.tearDown()
+    }
+
+    /// Waits (briefly) until a running job has saved a checkpoint at STEP.
+    static func waitForRunningJob(_ world: World, at step: String) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let running = try await world.env.db.query("""
+                SELECT 1 AS hit FROM jobs WHERE state = 'running' AND checkpoint->>'step' = \(step)::text LIMIT 1
+                """)
+            if !running.isEmpty { return true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return false
     }
 }
