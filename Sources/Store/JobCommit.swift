@@ -112,7 +112,11 @@ struct JobCommit {
                    error_code = \(code), error_detail = \(message), updated_at = now()
             WHERE id = \(job.id)
             """)
-        try await tx.query("UPDATE certificates SET next_attempt_at = \(notBefore), updated_at = now() WHERE id = \(certificate.id)")
+        // The reason stays visible on the certificate until the job ends.
+        try await tx.query("""
+            UPDATE certificates SET next_attempt_at = \(notBefore), last_error_code = \(code), last_error_message = \(message), updated_at = now()
+            WHERE id = \(certificate.id)
+            """)
         let outboxID = try await Outbox.enqueueJob(tx, JobMessage(jobID: job.id, certificateID: job.certificateID, projectID: job.projectID, kind: job.kind), deliverAfter: notBefore)
         return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outboxIDs: [outboxID])
     }

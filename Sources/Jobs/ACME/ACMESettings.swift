@@ -13,7 +13,9 @@ import X509
 ///   defaults to `challtestsrv` when that URL is set;
 /// - `CERTFLEET_ACME_DNS_SERVER`: `host:port` of the resolver that must see a TXT record
 ///   before the CA is asked to look (dns-01 and dns-01-manual);
-/// - `CERTFLEET_ACME_MANUAL_RECHECK_SECONDS`: how often a dns-01-manual job looks again (default 10).
+/// - `CERTFLEET_ACME_MANUAL_RECHECK_SECONDS`: how often a dns-01-manual job looks again (default 10);
+/// - `CERTFLEET_ACME_BUDGET=off`: no rate-limit budget (test CAs such as Pebble); by default
+///   every new order reserves in `IssuanceBudget` (Let's Encrypt's limits) first.
 public struct ACMESettings: Sendable {
     public var defaultDirectoryURL: String?
     public var trustedCAFile: String?
@@ -21,9 +23,12 @@ public struct ACMESettings: Sendable {
     public var dnsServer: String?
     public var manualRecheck: TimeInterval
     public var propagationTimeout: Duration
+    /// Whether new orders reserve in the issuance budget first.
+    public var budgetEnabled: Bool
 
     public init(defaultDirectoryURL: String? = nil, trustedCAFile: String? = nil, challTestSrvURL: String? = nil, dnsServer: String? = nil,
-                manualRecheck: TimeInterval = 10, propagationTimeout: Duration = .seconds(120)) {
+                manualRecheck: TimeInterval = 10, propagationTimeout: Duration = .seconds(120), budgetEnabled: Bool = true) {
+        self.budgetEnabled = budgetEnabled
         self.defaultDirectoryURL = defaultDirectoryURL
         self.trustedCAFile = trustedCAFile
         self.challTestSrvURL = challTestSrvURL
@@ -40,7 +45,8 @@ public struct ACMESettings: Sendable {
             trustedCAFile: value("CERTFLEET_ACME_CA_FILE"),
             challTestSrvURL: provider == "challtestsrv" ? value("CERTFLEET_CHALLTESTSRV_URL") : nil,
             dnsServer: value("CERTFLEET_ACME_DNS_SERVER"),
-            manualRecheck: value("CERTFLEET_ACME_MANUAL_RECHECK_SECONDS").flatMap(TimeInterval.init) ?? 10)
+            manualRecheck: value("CERTFLEET_ACME_MANUAL_RECHECK_SECONDS").flatMap(TimeInterval.init) ?? 10,
+            budgetEnabled: value("CERTFLEET_ACME_BUDGET") != "off")
     }
 
     var resolver: DNSTXTResolver? { dnsServer.flatMap { DNSTXTResolver(server: $0) } }

@@ -59,6 +59,12 @@ public struct IssueJob: JobHandler {
         let request = IssuanceRequest(identifiers: identifiers, certificateKey: key,
                                       challengeType: target.challenge == "http-01" ? .http01 : .dns01)
         var reached = checkpoint?.step ?? .start
+        // A new order spends the CA's rate limits: reserve first, or wait until the window allows.
+        if reached == .start, clients.settings.budgetEnabled,
+           let deferral = try await IssuanceBudget(db: db).reserve(
+               ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(), domains: identifiers, job: job.id) {
+            return .snoozed(code: "rate_limit_budget", message: deferral.message, notBefore: deferral.until)
+        }
         do {
             let issued = try await driver.run(request, from: checkpoint) { next in
                 try await fence.saveCheckpoint(next)
