@@ -83,9 +83,12 @@ struct ACMEAccountsController {
 
     /// Registers KEY at the CA; an imported key finds its existing account first.
     private func register(key: PrivateKey, directory: String, directoryGiven: Bool, contact: [String], eab: CreateBody.EAB?, imported: Bool) async throws -> ACMEAccount {
+        // The API answers at once: a directory that does not answer soon is reported, not waited for.
+        var configuration = dependencies.acme.configuration(directoryURL: directory)
+        configuration.requestTimeout = .seconds(5)
         let client: ACMEClient
         do {
-            client = try ACMEClient(configuration: dependencies.acme.configuration(directoryURL: directory), accountKey: key)
+            client = try ACMEClient(configuration: configuration, accountKey: key)
         } catch {
             throw APIError(.unprocessableContent, "invalid_key", "the account key is not usable for ACME: \(error)")
         }
