@@ -93,3 +93,19 @@ public struct IssuanceBudget: Sendable {
         return oldest.addingTimeInterval(Double(window.seconds))
     }
 }
+
+extension IssuanceBudget {
+    /// The environment variable with per-CA limits (see `init(db:limitsJSON:)`).
+    public static let limitsVariable = "CERTFLEET_ACME_RATE_LIMITS"
+
+    /// Limits per CA from JSON: `{"<directory URL>": {"orders_per_account": {"count": 300, "seconds": 10800},
+    /// "certificates_per_registered_domain": {…}, "duplicate_certificates": {…}}, "*": {…}}`; `"*"`
+    /// replaces the default (Let's Encrypt's limits) for every CA not listed. nil or empty: the defaults.
+    public init(db: PostgresClient, limitsJSON: String?) throws {
+        var limits = try limitsJSON.map { text in
+            try JSONDecoder().decode([String: IssuanceLimits].self, from: Data(text.utf8))
+        } ?? [:]
+        let fallback = limits.removeValue(forKey: "*") ?? .letsEncrypt
+        self.init(db: db, limitsByCA: limits, defaultLimits: fallback)
+    }
+}

@@ -97,6 +97,24 @@ struct IssuanceBudgetTests {
         }
     }
 
+    @Test func limitsPerCAComeFromJSON() async throws {
+        // Never queried: parsing needs no database.
+        let db = PostgresClient(TestStack.databaseURL, maxConnections: 1)
+        let budget = try IssuanceBudget(db: db, limitsJSON: """
+            {"\(Self.ca)": {"orders_per_account": {"count": 3, "seconds": 3600},
+                            "certificates_per_registered_domain": {"count": 2, "seconds": 86400},
+                            "duplicate_certificates": {"count": 1, "seconds": 86400}},
+             "*": {"orders_per_account": {"count": 10, "seconds": 60},
+                   "certificates_per_registered_domain": {"count": 10, "seconds": 60},
+                   "duplicate_certificates": {"count": 10, "seconds": 60}}}
+            """)
+        #expect(budget.limits(for: Self.ca) == Self.small)
+        #expect(budget.limits(for: "https://elsewhere/dir").ordersPerAccount == .init(10, per: 60))
+        #expect(try IssuanceBudget(db: db, limitsJSON: nil).limits(for: Self.ca) == .letsEncrypt)
+        #expect(throws: DecodingError.self) { try IssuanceBudget(db: db, limitsJSON: #"{"x": {"orders_per_account": 3}}"#) }
+        await db.shutdown()
+    }
+
     @Test func concurrentReservationsNeverExceedALimit() async throws {
         try await withBudget { budget, db in
             let now = Date()
