@@ -6,6 +6,7 @@ import Scheduler
 import Logging
 import ServiceLifecycle
 import Store
+import X509
 
 /// `certfleet worker`: consumes job queues and runs jobs; SIGTERM drains and exits 0.
 struct WorkerCommand: AsyncParsableCommand {
@@ -35,9 +36,12 @@ struct WorkerCommand: AsyncParsableCommand {
         let logger = logging.makeLogger("certfleet.worker")
         let sealer = try KeySealer.fromEnvironment()
         let db = database.makeClient(applicationName: "certfleet-worker")
+        let acme = ACMESettings.fromEnvironment()
+        // A malformed CERTFLEET_ACME_RATE_LIMITS stops the worker here, not every issue job later.
+        _ = try acme.budget(db: db)
         let amqp = try await broker.connect(name: "certfleet-worker", logger: logger)
         let worker = Worker(
-            db: db, amqp: amqp, topology: broker.topology, context: JobContext(db: db, sealer: sealer, acme: ACMESettings.fromEnvironment()),
+            db: db, amqp: amqp, topology: broker.topology, context: JobContext(db: db, sealer: sealer, acme: acme),
             configuration: WorkerConfiguration(kinds: kinds, concurrency: concurrency, lease: .seconds(lease)), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -88,6 +92,10 @@ struct SchedulerCommand: AsyncParsableCommand {
         let db = database.makeClient(applicationName: "certfleet-scheduler")
         let amqp = try await broker.connect(name: "certfleet-scheduler", logger: logger)
         try await amqp.declare(broker.topology.topology)
+        // Renew submissions never seal or open a key (the worker makes the new one), so a
+        // scheduler without the master key mounted gets a throwaway sealer.
+        let sealer = (try? KeySealer.fromEnvironment()) ?? KeySealer(keys: [AESGCM.generateKey()])
+        let submitter = JobSubmitter(db: db, sealer: sealer, amqp: amqp, topology: broker.topology, logger: logger)
         let scheduler = SchedulerService(
             db: db, connectionString: database.resolvedURL, amqp: amqp, topology: broker.topology,
             configuration: SchedulerConfiguration(
@@ -95,6 +103,10 @@ struct SchedulerCommand: AsyncParsableCommand {
                 expiryInterval: .seconds(expiryInterval ?? Environment.int("CERTFLEET_EXPIRY_INTERVAL") ?? 60),
                 expiringThresholds: expiringThresholds,
                 renewalInterval: .seconds(renewalInterval ?? Environment.int("CERTFLEET_RENEWAL_INTERVAL") ?? 60)),
+            renew: { due, actor in
+                _ = try await submitter.renew(project: due.projectID, reference: due.certificateID.uuidString,
+                                              idempotencyKey: due.idempotencyKey, actor: actor)
+            },
             logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)],

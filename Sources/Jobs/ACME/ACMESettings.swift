@@ -15,7 +15,9 @@ import X509
 ///   before the CA is asked to look (dns-01 and dns-01-manual);
 /// - `CERTFLEET_ACME_MANUAL_RECHECK_SECONDS`: how often a dns-01-manual job looks again (default 10);
 /// - `CERTFLEET_ACME_BUDGET=off`: no rate-limit budget (test CAs such as Pebble); by default
-///   every new order reserves in `IssuanceBudget` (Let's Encrypt's limits) first.
+///   every new order reserves in `IssuanceBudget` (Let's Encrypt's limits) first;
+/// - `CERTFLEET_ACME_RATE_LIMITS`: the budget's limits per CA directory URL as JSON
+///   (see `IssuanceBudget.init(db:limitsJSON:)`).
 public struct ACMESettings: Sendable {
     public var defaultDirectoryURL: String?
     public var trustedCAFile: String?
@@ -25,10 +27,14 @@ public struct ACMESettings: Sendable {
     public var propagationTimeout: Duration
     /// Whether new orders reserve in the issuance budget first.
     public var budgetEnabled: Bool
+    /// The budget's limits per CA (JSON); nil: Let's Encrypt's for every CA.
+    public var budgetLimitsJSON: String?
 
     public init(defaultDirectoryURL: String? = nil, trustedCAFile: String? = nil, challTestSrvURL: String? = nil, dnsServer: String? = nil,
-                manualRecheck: TimeInterval = 10, propagationTimeout: Duration = .seconds(120), budgetEnabled: Bool = true) {
+                manualRecheck: TimeInterval = 10, propagationTimeout: Duration = .seconds(120), budgetEnabled: Bool = true,
+                budgetLimitsJSON: String? = nil) {
         self.budgetEnabled = budgetEnabled
+        self.budgetLimitsJSON = budgetLimitsJSON
         self.defaultDirectoryURL = defaultDirectoryURL
         self.trustedCAFile = trustedCAFile
         self.challTestSrvURL = challTestSrvURL
@@ -46,7 +52,13 @@ public struct ACMESettings: Sendable {
             challTestSrvURL: provider == "challtestsrv" ? value("CERTFLEET_CHALLTESTSRV_URL") : nil,
             dnsServer: value("CERTFLEET_ACME_DNS_SERVER"),
             manualRecheck: value("CERTFLEET_ACME_MANUAL_RECHECK_SECONDS").flatMap(TimeInterval.init) ?? 10,
-            budgetEnabled: value("CERTFLEET_ACME_BUDGET") != "off")
+            budgetEnabled: value("CERTFLEET_ACME_BUDGET") != "off",
+            budgetLimitsJSON: value(IssuanceBudget.limitsVariable))
+    }
+
+    /// The issuance budget with the configured limits (throws when the JSON is malformed).
+    public func budget(db: PostgresClient) throws -> IssuanceBudget {
+        try IssuanceBudget(db: db, limitsJSON: budgetLimitsJSON)
     }
 
     var resolver: DNSTXTResolver? { dnsServer.flatMap { DNSTXTResolver(server: $0) } }
