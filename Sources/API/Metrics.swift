@@ -89,6 +89,21 @@ struct MetricsController {
             if let outbox = try? await db.query("SELECT count(*)::int8 AS n FROM outbox WHERE published_at IS NULL").first {
                 text += "certfleet_outbox_unpublished \(try outbox.decode(Int.self, "n"))\n"
             }
+            text += "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n# TYPE certfleet_renewals_due gauge\n"
+            text += "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n# TYPE certfleet_certificates_expiring gauge\n"
+            if let row = try? await db.query("""
+                SELECT count(*) FILTER (WHERE c.source = 'acme' AND c.state IN ('valid', 'expired') AND c.renew_at <= now())::int8 AS due,
+                       count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '30 days')::int8 AS d30,
+                       count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '7 days')::int8 AS d7,
+                       count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '1 day')::int8 AS d1
+                FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+                WHERE c.deleted_at IS NULL
+                """).first {
+                text += "certfleet_renewals_due \(try row.decode(Int.self, "due"))\n"
+                for days in ["30", "7", "1"] {
+                    text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \(try row.decode(Int.self, "d\(days)"))\n"
+                }
+            }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }

@@ -151,6 +151,13 @@ public final class RequestIntake: Service, Sendable {
             guard let body = try? JSONDecoder().decode(CertificatesController.UploadBody.self, from: Data(delivery.body)) else {
                 throw APIError.malformed("the request's fields do not match the HTTP body of POST /v1/certificates")
             }
+            // The type says which of the two bodies of POST /v1/certificates this is.
+            if type == .issue && body.domains == nil {
+                throw APIError(.unprocessableContent, "domains_missing", "an issue request needs 'domains' (ACME issuance)")
+            }
+            if type == .upload && body.domains != nil {
+                throw APIError(.unprocessableContent, "domains_not_allowed", "an upload request carries 'chain' and 'pkey'; use type 'issue' for 'domains'")
+            }
             return try await controller.submitUpload(body, caller: caller, idempotencyKey: idempotencyKey).value
         case .delete:
             return try await controller.submitDelete(reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey).value

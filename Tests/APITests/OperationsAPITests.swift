@@ -28,6 +28,8 @@ import TestSupport
                 #expect(metrics.status == .ok)
                 #expect(metrics.text.contains(#"certfleet_http_requests_total{route="/v1/certificates/list",method="GET",status="200"} 1"#), "\(metrics.text)")
                 #expect(metrics.text.contains("certfleet_http_request_duration_seconds_bucket"))
+                #expect(metrics.text.contains("certfleet_renewals_due 0"), "\(metrics.text)")
+                #expect(metrics.text.contains(#"certfleet_certificates_expiring{within_days="7"} 0"#))
 
                 let project = try await client.call(.post, "/v1/projects", key: admin, body: #"{"name":"tenant-b"}"#)
                 #expect(project.status == .created, "\(project.text)")

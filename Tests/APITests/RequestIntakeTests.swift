@@ -86,7 +86,11 @@ struct RequestIntakeTests {
         try await publish(env, delete, key: reader, messageID: nil, correlation: "c-scope", replyTo: replyQueue)
         try await publish(env, delete, key: "cf_not-a-real-key", messageID: nil, correlation: "c-key", replyTo: replyQueue)
         try await publish(env, deleteMissing, key: writer, messageID: nil, correlation: "c-missing", replyTo: replyQueue)
-        for (correlation, code) in [("c-scope", "missing_scope"), ("c-key", "unauthorized"), ("c-missing", "certificate_not_found")] {
+        try await publish(env, #"{"type":"issue","name":"no-domains"}"#, key: writer, messageID: nil, correlation: "c-issue", replyTo: replyQueue)
+        try await publish(env, #"{"type":"upload","domains":["x.example.com"]}"#, key: writer, messageID: nil, correlation: "c-upload-domains",
+                          replyTo: replyQueue)
+        for (correlation, code) in [("c-scope", "missing_scope"), ("c-key", "unauthorized"), ("c-missing", "certificate_not_found"),
+                                    ("c-issue", "domains_missing"), ("c-upload-domains", "domains_not_allowed")] {
             let reply = try #require(try await Self.reply(replies, correlation), "no reply for \(correlation)")
             answers.append(reply.body)
             #expect(Self.errorCode(reply.body) == code, "\(correlation): \(reply.body)")
