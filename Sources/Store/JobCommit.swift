@@ -46,14 +46,16 @@ struct JobCommit {
         // certfleet_renew_at (migration 0003) is the one definition. A renew_before not shorter
         // than the new version's lifetime falls back to 2/3 (as cert-manager does): it made the
         // previous version due (PATCH applies it as given), it must not make every successor due too.
+        // A CA's ARI window (suggestedRenewAt) moves it earlier, never later (least() skips NULL).
         try await tx.query("""
             UPDATE certificates SET state = \(next.rawValue), current_version = \(Int32(version)),
                    common_name = coalesce(\(facts.commonName), common_name), sans = \(facts.sans),
                    last_error_code = NULL, last_error_message = NULL, validation_attempt = \(Int32(job.attempt)),
                    next_attempt_at = NULL, version = version + 1, updated_at = now(),
-                   renew_at = certfleet_renew_at(\(facts.notBefore), \(facts.notAfter),
-                                                 CASE WHEN renew_before < \(facts.notAfter)::timestamptz - \(facts.notBefore)::timestamptz
-                                                      THEN renew_before END)
+                   renew_at = least(\(facts.suggestedRenewAt)::timestamptz,
+                                    certfleet_renew_at(\(facts.notBefore), \(facts.notAfter),
+                                                       CASE WHEN renew_before < \(facts.notAfter)::timestamptz - \(facts.notBefore)::timestamptz
+                                                            THEN renew_before END))
             WHERE id = \(certificate.id)
             """)
         try await finish(.succeeded)

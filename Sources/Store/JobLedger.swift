@@ -30,6 +30,8 @@ public struct ValidatedVersion: Sendable {
     public var subject: String
     public var details: PostgresJSON
     public var lint: PostgresJSON
+    /// The CA's suggestion (ARI): renew at this moment if it is before CertFleet's own renew_at.
+    public var suggestedRenewAt: Date? = nil
 
     public init(commonName: String?, sans: [String], serial: String, notBefore: Date, notAfter: Date,
                 fingerprintSHA256: String, issuer: String, subject: String, details: PostgresJSON, lint: PostgresJSON) {

@@ -70,7 +70,7 @@ public struct IssueJob: JobHandler {
                 try await fence.saveCheckpoint(next)
                 reached = next.step
             }
-            return try await committed(issued.chainPEM, key: key, job: job, version: version, fence: fence)
+            return try await committed(issued.chainPEM, key: key, job: job, version: version, fence: fence, client: client)
         } catch let error as ACMEError {
             if manual, reached == .challengesPresented, case .timedOut = error {
                 if try await manualProvider.deadlinePassed() {
@@ -122,12 +122,19 @@ public struct IssueJob: JobHandler {
         return String(decoding: opened, as: UTF8.self)
     }
 
-    private func committed(_ chainPEM: String, key: PrivateKey, job: ClaimedJob, version: Int, fence: JobFence) async throws -> JobResult {
+    private func committed(_ chainPEM: String, key: PrivateKey, job: ClaimedJob, version: Int, fence: JobFence,
+                           client: ACMEClient) async throws -> JobResult {
         do {
             let bundle = try CertificateBundle.parse(chain: chainPEM, key: key.pkcs8PEM(), clientCA: nil)
             let report = bundle.lint(LintOptions(usage: .server))
             try await fence.storeChain(version: version, chainPEM: chainPEM)
-            return .validated(try ValidateJob.facts(of: bundle, lint: report))
+            var facts = try ValidateJob.facts(of: bundle, lint: report)
+            // ARI (RFC 9773), when the CA offers it: a random moment in its suggested window.
+            // Asked once, at issuance; no answer (Pebble 2.4 has no renewalInfo) keeps our own renew_at.
+            if case .window(let window)? = try? await client.renewalInfo(for: bundle.leaf) {
+                facts.suggestedRenewAt = RenewalWindow.pick(start: window.windowStart, end: window.windowEnd, fraction: .random(in: 0...1))
+            }
+            return .validated(facts)
         } catch let error as X509Error {
             return .failed(code: error.code, message: error.message)
         }
