@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
         .testTarget(name: "X509Tests", dependencies: ["X509", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "ACME", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),
         .testTarget(
             name: "APITests",
             dependencies: [

@@ -19,9 +19,9 @@ import X509
         let pebble: PrivatePebble
         let key: String
 
-        static func make(_ name: String) async throws -> World {
+        static func make(_ name: String, pebbleEnvironment: [String: String] = [:]) async throws -> World {
             let env = try await APIEnvironment()
-            let pebble = try PrivatePebble.start(name, httpPort: TestStack.freePort(), environment: [:])
+            let pebble = try PrivatePebble.start(name, httpPort: TestStack.freePort(), environment: pebbleEnvironment)
             return World(env: env, pebble: pebble, key: try await env.key(["certificates:read", "certificates:write"]))
         }
 
@@ -183,6 +183,59 @@ import X509
                 #expect(types.contains("issued") && types.contains("revoked") && types.contains("deleted"), "\(types)")
             }
             #expect(try world.pebble.ordersCreated() == 4, "three issuances and one renewal")
+        } catch {
+            await world.tearDown()
+            throw error
+        }
+        await world.tearDown()
+    }
+
+    /// Accounts: EAB required by the CA and given; an imported key; listed without keys; an
+    /// issuance through a named account; typed errors for the rest.
+    @Test func acmeAccountsRegisterImportListAndIssue() async throws {
+        let kid = "kid-certfleet"
+        let mac = Base64URL.encode(Array("certfleet-test-eab-mac-key-0123456789abcdef".utf8))
+        let world = try await World.make("acme-accounts", pebbleEnvironment: ["CERTFLEET_PEBBLE_EAB_KEYS": "\(kid)=\(mac)"])
+        do {
+            try world.startScheduler()
+            try world.startWorker()
+            try await world.application().test(.live) { client in
+                let refused = try await client.call(.post, "/v1/acme/accounts", key: world.key, body: #"{"name":"plain"}"#)
+                #expect(refused.status == .unprocessableContent, "\(refused.text)")
+                #expect(refused.errorCode == "acme_external_account_required")
+
+                let created = try await client.call(.post, "/v1/acme/accounts", key: world.key,
+                                                    body: #"{"name":"ops","email":"ops@certfleet-test.com","eab":{"kid":"\#(kid)","hmac_key":"\#(mac)"}}"#)
+                #expect(created.status == .created, "\(created.text)")
+                let account = try #require(created.json?["data"]?["acme_accounts"]?.arrayValue.first)
+                #expect(account["status"]?.stringValue == "valid")
+                #expect(account["directory_url"]?.stringValue == world.pebble.directoryURL)
+                #expect(account["contact"]?.arrayValue.compactMap(\.stringValue) == ["mailto:ops@certfleet-test.com"])
+                #expect(account["account_url"]?.stringValue?.hasPrefix("https://") == true)
+
+                let keyPEM = try PrivateKey.generate(.ecP256).pkcs8PEM()
+                let body = JSONValue.object([("name", .string("imported")), ("key_pem", .string(keyPEM)),
+                                             ("eab", .object([("kid", .string(kid)), ("hmac_key", .string(mac))]))]).serialized()
+                let imported = try await client.call(.post, "/v1/acme/accounts", key: world.key, body: body)
+                #expect(imported.status == .created, "\(imported.text)")
+                let importedID = try #require(imported.json?["data"]?["acme_accounts"]?.arrayValue.first?["uuid"]?.stringValue)
+                let taken = try await client.call(.post, "/v1/acme/accounts", key: world.key, body: body)
+                #expect(taken.errorCode == "name_taken")
+                let badKey = try await client.call(.post, "/v1/acme/accounts", key: world.key, body: #"{"name":"bad","key_pem":"nope"}"#)
+                #expect(badKey.errorCode == "invalid_key")
+
+                let list = try await client.call(.get, "/v1/acme/accounts", key: world.key)
+                #expect(list.json?["data"]?["acme_accounts"]?.arrayValue.compactMap { $0["name"]?.stringValue } == ["ops", "imported"])
+                #expect(!list.text.contains("PRIVATE KEY") && !created.text.contains("PRIVATE KEY") && !imported.text.contains("PRIVATE KEY"))
+
+                let missing = try await client.call(.post, "/v1/certificates", key: world.key,
+                                                    body: #"{"domains":["\#(Self.domain("x"))"],"acme_account":"nope"}"#)
+                #expect(missing.errorCode == "acme_account_not_found")
+                let issued = try await Self.issue(client, world, #"{"domains":["\#(Self.domain("named"))"],"challenge":"dns-01","acme_account":"imported"}"#)
+                _ = try await Self.waitFor(client, world, issued.uuid, Self.state("valid"))
+                let used = try await world.env.db.query("SELECT acme_account_id FROM certificates WHERE id = \(UUID(uuidString: issued.uuid)!)")
+                #expect(try used.first?.decode(UUID?.self, "acme_account_id") == UUID(uuidString: importedID))
+            }
         } catch {
             await world.tearDown()
             throw error

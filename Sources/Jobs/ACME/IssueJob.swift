@@ -80,7 +80,7 @@ public struct IssueJob: JobHandler {
                                 notBefore: Date().addingTimeInterval(clients.settings.manualRecheck))
             }
             if error.requiresNewOrder { try await fence.saveCheckpoint(IssuanceCheckpoint?.none) }
-            return ACMEFailure.result(error, job: job, backoff: context.backoff)
+            return ACMEFailure.result(error, attempt: job.attempt, backoff: context.backoff)
         }
     }
 
@@ -147,7 +147,7 @@ public struct IssueJob: JobHandler {
 enum ACMEFailure {
     static let failingKinds: Set<ACMEProblem.Kind> = [.unauthorized, .dns, .caa, .rejectedIdentifier]
 
-    static func result(_ error: ACMEError, job: ClaimedJob, backoff: BackoffPolicy) -> JobResult {
+    static func result(_ error: ACMEError, attempt: Int, backoff: BackoffPolicy, now: Date = Date()) -> JobResult {
         let outcome = error.classification
         let message = String(error.description.prefix(1000))
         if let kind = error.problem?.kind, failingKinds.contains(kind) {
@@ -157,10 +157,10 @@ enum ACMEFailure {
         case .permanent:
             return .failed(code: outcome.code, message: message)
         case .retryImmediately:
-            return .retry(code: outcome.code, message: message, notBefore: Date())
+            return .retry(code: outcome.code, message: message, notBefore: now)
         case .retryLater(let seconds):
-            let notBefore = seconds.map { Date().addingTimeInterval($0) }
-                ?? backoff.nextAttempt(after: job.attempt, now: Date()) ?? Date().addingTimeInterval(60)
+            let notBefore = seconds.map { now.addingTimeInterval($0) }
+                ?? backoff.nextAttempt(after: attempt, now: now) ?? now.addingTimeInterval(60)
             return .retry(code: outcome.code, message: message, notBefore: notBefore)
         }
     }

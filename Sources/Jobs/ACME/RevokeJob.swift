@@ -34,6 +34,6 @@ public struct RevokeJob: JobHandler {
         var failure: ACMEError? = nil
         do { try await client.revoke(certificate: leaf, reason: reason) } catch { failure = error }
         guard let failure, failure.problem?.kind != .alreadyRevoked else { return .revoked }
-        return ACMEFailure.result(failure, job: job, backoff: context.backoff)
+        return ACMEFailure.result(failure, attempt: job.attempt, backoff: context.backoff)
     }
 }
