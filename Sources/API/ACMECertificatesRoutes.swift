@@ -32,7 +32,7 @@ extension CertificatesController {
         guard Self.keyTypes.contains(keyType) else {
             throw APIError(.unprocessableContent, "invalid_key_type", "'key_type' must be one of \(Self.keyTypes.joined(separator: ", "))")
         }
-        let challenge = body.challenge ?? "http-01"
+        let challenge = body.challenge ?? dependencies.acme.defaultChallenge
         guard Self.challengeTypes.contains(challenge) else {
             throw APIError(.unprocessableContent, "invalid_challenge", "'challenge' must be one of \(Self.challengeTypes.joined(separator: ", "))")
         }

@@ -14,6 +14,7 @@ import X509
 /// - `CERTFLEET_ACME_DNS_SERVER`: `host:port` of the resolver that must see a TXT record
 ///   before the CA is asked to look (dns-01 and dns-01-manual);
 /// - `CERTFLEET_ACME_MANUAL_RECHECK_SECONDS`: how often a dns-01-manual job looks again (default 10);
+/// - `CERTFLEET_ACME_DEFAULT_CHALLENGE`: the challenge of requests that name none (API; default http-01);
 /// - `CERTFLEET_ACME_BUDGET=off`: no rate-limit budget (test CAs such as Pebble); by default
 ///   every new order reserves in `IssuanceBudget` (Let's Encrypt's limits) first;
 /// - `CERTFLEET_ACME_RATE_LIMITS`: the budget's limits per CA directory URL as JSON
@@ -29,12 +30,15 @@ public struct ACMESettings: Sendable {
     public var budgetEnabled: Bool
     /// The budget's limits per CA (JSON); nil: Let's Encrypt's for every CA.
     public var budgetLimitsJSON: String?
+    /// The challenge of an issue request that names none.
+    public var defaultChallenge: String
 
     public init(defaultDirectoryURL: String? = nil, trustedCAFile: String? = nil, challTestSrvURL: String? = nil, dnsServer: String? = nil,
                 manualRecheck: TimeInterval = 10, propagationTimeout: Duration = .seconds(120), budgetEnabled: Bool = true,
-                budgetLimitsJSON: String? = nil) {
+                budgetLimitsJSON: String? = nil, defaultChallenge: String = "http-01") {
         self.budgetEnabled = budgetEnabled
         self.budgetLimitsJSON = budgetLimitsJSON
+        self.defaultChallenge = defaultChallenge
         self.defaultDirectoryURL = defaultDirectoryURL
         self.trustedCAFile = trustedCAFile
         self.challTestSrvURL = challTestSrvURL
@@ -53,7 +57,8 @@ public struct ACMESettings: Sendable {
             dnsServer: value("CERTFLEET_ACME_DNS_SERVER"),
             manualRecheck: value("CERTFLEET_ACME_MANUAL_RECHECK_SECONDS").flatMap(TimeInterval.init) ?? 10,
             budgetEnabled: value("CERTFLEET_ACME_BUDGET") != "off",
-            budgetLimitsJSON: value(IssuanceBudget.limitsVariable))
+            budgetLimitsJSON: value(IssuanceBudget.limitsVariable),
+            defaultChallenge: value("CERTFLEET_ACME_DEFAULT_CHALLENGE") ?? "http-01")
     }
 
     /// The issuance budget with the configured limits (throws when the JSON is malformed).
