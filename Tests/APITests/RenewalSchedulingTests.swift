@@ -70,12 +70,22 @@ import TestSupport
             #expect(try await env.db.query("SELECT count(*) AS n FROM certificate_versions WHERE certificate_id = \(id)").first!.decode(Int.self, "n") == 2)
             #expect(try pebble.ordersCreated() == 2)
             #expect(try await events.waitFor { $0.contains { $0.routingKey == "certificate.renewed" } })
+
+            // Revoke through the door as well: the certificate ends `revoked`.
+            let revoke = JSONValue.object([("type", .string("revoke")), ("uuid", .string(id.uuidString.lowercased())),
+                                           ("reason", .string("superseded"))]).serialized()
+            try await env.amqp.publish(
+                AMQPMessage(revoke, properties: AMQPProperties(headers: ["authorization": .string("Bearer \(key)")], correlationID: "revoke-1",
+                                                               replyTo: replies.queue, messageID: "revoke-renewed")),
+                exchange: env.topology.requestsExchange, routingKey: "revoke")
+            #expect(try await events.waitFor { $0.contains { $0.routingKey == "certificate.revoked" } }, "\(env.processStatus)")
+            #expect(try await row().state == "revoked")
             let received = await events.messages
             #expect(received.filter { $0.routingKey == "certificate.issued" }.count == 1)
             #expect(received.filter { $0.routingKey == "certificate.renewed" }.count == 1)
             try await MessageSchemas.validate(received.map(\.body), against: "certificate-event.v1.schema.json")
-            try await MessageSchemas.validate([request], against: "request.v1.schema.json")
-            try await MessageSchemas.validate([reply.body], against: "reply.v1.schema.json")
+            try await MessageSchemas.validate([request, revoke], against: "request.v1.schema.json")
+            try await MessageSchemas.validate(await replies.messages.map(\.body), against: "reply.v1.schema.json")
         } catch {
             await events.close()
             await replies.close()
