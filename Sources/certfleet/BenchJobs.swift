@@ -43,8 +43,9 @@ struct BenchJobs: AsyncParsableCommand {
         let bundle = try Self.bundle()
 
         print("jobs per round: \(jobs) (throughput: all submitted first, then drained); latency: \(latencyJobs) jobs at \(latencyRate)/s")
-        print("workers | drain jobs/s | submit→commit p50 ms | p99 ms | pgbench -N tps (same clients) | ratio")
+        print("workers | drain jobs/s | machine CPU busy % | submit→commit p50 ms | p99 ms | pgbench -N tps (same clients) | ratio")
         var perWorkerCount: [Int: Double] = [:]
+        var busyPerWorkerCount: [Int: Double] = [:]
         func upload(_ index: Int, round: Int) async throws {
             _ = try await submitter.upload(UploadRequest(
                 projectID: bench.project, name: "bench-\(round)-\(index)", commonName: "bench.example.com", sans: ["bench.example.com"],
@@ -64,9 +65,10 @@ struct BenchJobs: AsyncParsableCommand {
                 }
                 try await group.waitForAll()
             }
-            let drainStart = Date()
+            let drainStart = Date(), cpuAtStart = MachineCPU.now()
             let processes = try (0..<count).map { _ in try bench.start(["worker", "--concurrency", "\(concurrency)"]) }
             try await waitUntilFinished()
+            let busy = MachineCPU.now().busyPercent(since: cpuAtStart)
             let lastFinish = try await db.query("SELECT max(finished_at) AS t FROM jobs").first!.decode(Date.self, "t")
             let rate = Double(jobs) / lastFinish.timeIntervalSince(drainStart)
             // Latency: a steady trickle with the workers idle and ready.
@@ -83,12 +85,16 @@ struct BenchJobs: AsyncParsableCommand {
                 """).first!
             for process in processes { process.stop() }
             perWorkerCount[count] = rate
+            busyPerWorkerCount[count] = busy
             let pgbench = try pgbenchWrites(url: bench.databaseURL, clients: count)
-            print(String(format: "%7d | %12.0f | %20.1f | %6.1f | %29.0f | %.2f",
-                         count, rate, try stats.decode(Double.self, "p50"), try stats.decode(Double.self, "p99"), pgbench, rate / pgbench))
+            print(String(format: "%7d | %12.0f | %18.0f | %20.1f | %6.1f | %29.0f | %.2f",
+                         count, rate, busy, try stats.decode(Double.self, "p50"), try stats.decode(Double.self, "p99"), pgbench, rate / pgbench))
         }
         if let one = perWorkerCount[1], let two = perWorkerCount[2] {
             print(String(format: "scaling 2 workers / 1 worker: %.2f (target >= 1.7 until PostgreSQL is the bound)", two / one))
+            if let busy = busyPerWorkerCount[1], busy >= 90 {
+                print(String(format: "bound: the machine's CPU (%.0f %% busy already with 1 worker); more workers cannot add throughput here", busy))
+            }
         }
         await bench.tearDown()
     }
