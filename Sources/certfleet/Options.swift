@@ -35,14 +35,14 @@ enum Environment {
 
 /// RabbitMQ options shared by the server processes.
 struct BrokerOptions: ParsableArguments {
-    @Option(name: .customLong("amqp-url"), help: "Broker URL(s), comma-separated for failover (env CERTFLEET_AMQP_URL).")
-    var amqpURL: String?
+    @Option(name: .customLong("amqp-url"), help: "Broker URL(s) for failover: repeat the flag or separate with commas (env CERTFLEET_AMQP_URL).")
+    var amqpURLs: [String] = []
 
     @Option(name: .customLong("amqp-prefix"), help: "Prefix of exchange and queue names (env CERTFLEET_AMQP_PREFIX; default certfleet).")
     var prefix: String?
 
     var resolvedURL: String {
-        amqpURL ?? Environment.string("CERTFLEET_AMQP_URL") ?? "amqp://guest:guest@127.0.0.1:55672/"
+        amqpURLs.isEmpty ? Environment.string("CERTFLEET_AMQP_URL") ?? "amqp://guest:guest@127.0.0.1:55672/" : amqpURLs.joined(separator: ",")
     }
 
     var topology: CertFleetTopology {
