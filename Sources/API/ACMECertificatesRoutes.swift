@@ -133,9 +133,15 @@ extension CertificatesController {
     /// `DELETE …?revoke=true[&reason=…]`: revoke at the CA first; the delete follows.
     func revokeThenDelete(_ request: Request, caller: Identity, reference: String) async throws -> JSONResponse {
         let reason = try request.uri.queryParameters.get("reason").map { try Self.revocationReason($0) } ?? .unspecified
-        let job = try await dependencies.submitter.revoke(
-            project: caller.projectID, reference: reference, reason: reason.rawValue, idempotencyKey: try idempotencyKey(request),
-            deleteAfter: true, actor: caller.actor)
-        return accepted(job, state: try await currentState(caller.projectID, job))
+        do {
+            let job = try await dependencies.submitter.revoke(
+                project: caller.projectID, reference: reference, reason: reason.rawValue, idempotencyKey: try idempotencyKey(request),
+                deleteAfter: true, actor: caller.actor)
+            return accepted(job, state: try await currentState(caller.projectID, job))
+        } catch StoreError.transitionRefused(code: "not_issued", _) {
+            // Nothing was issued, so nothing to revoke: the delete alone does it.
+            return try await submitDelete(reference: reference, caller: caller, idempotencyKey: try idempotencyKey(request),
+                                          expectedVersion: try ifMatch(request))
+        }
     }
 }

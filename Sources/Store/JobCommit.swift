@@ -14,6 +14,10 @@ struct JobCommit {
             """)
         guard owned.count == 1 else { throw LeaseLost(jobID: job.id) }
         let certificate = try await Certificates.lock(tx, id: job.certificateID)
+        // An ACME job of a certificate being deleted has nothing left to do, whatever it reports.
+        if [.issue, .renew, .revoke].contains(job.kind), certificate.state == .deleting || certificate.state == .deleted {
+            return try await superseded(certificate)
+        }
         switch result {
         case .validated(let version): return try await validated(certificate, version)
         case .deleted: return try await deleted(certificate)

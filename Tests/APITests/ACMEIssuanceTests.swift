@@ -157,8 +157,20 @@ import X509
                     $0["state"]?.stringValue == "valid" && $0["serial_number"]?.stringValue != serial
                 }
                 #expect(renewed["common_name"]?.stringValue == names[0])
+
+                // reuse_key: the next version carries the same key; a default renewal a new one.
+                let firstLeaf = try Certificate(pem: try await client.call(.get, "/v1/certificates/\(three.uuid)/pem?type=cert", key: world.key).text)
+                let reuse = try await client.call(.post, "/v1/certificates/\(three.uuid)/renew", key: world.key, body: #"{"reuse_key":true}"#)
+                #expect(reuse.status == .accepted, "\(reuse.text)")
+                let secondSerial = renewed["serial_number"]?.stringValue
+                _ = try await Self.waitFor(client, world, three.uuid) {
+                    $0["state"]?.stringValue == "valid" && $0["serial_number"]?.stringValue != secondSerial
+                }
+                let reusedLeaf = try Certificate(pem: try await client.call(.get, "/v1/certificates/\(three.uuid)/pem?type=cert", key: world.key).text)
+                #expect(reusedLeaf.publicKey == firstLeaf.publicKey)
+                #expect(reusedLeaf.info.serialNumber != firstLeaf.info.serialNumber)
                 let versions = try await world.env.db.query("SELECT count(*)::int AS n FROM certificate_versions WHERE certificate_id = \(UUID(uuidString: three.uuid)!)")
-                #expect(try versions.first?.decode(Int.self, "n") == 2)
+                #expect(try versions.first?.decode(Int.self, "n") == 3)
 
                 // Revocation at the CA.
                 let revoke = try await client.call(.post, "/v1/certificates/\(wildcard.uuid)/revoke", key: world.key, body: #"{"reason":"keyCompromise"}"#)
@@ -182,7 +194,7 @@ import X509
                     """).map { try $0.decode(String.self, "type") }
                 #expect(types.contains("issued") && types.contains("revoked") && types.contains("deleted"), "\(types)")
             }
-            #expect(try world.pebble.ordersCreated() == 4, "three issuances and one renewal")
+            #expect(try world.pebble.ordersCreated() == 5, "three issuances and two renewals")
         } catch {
             await world.tearDown()
             throw error
@@ -227,6 +239,21 @@ import X509
                 let list = try await client.call(.get, "/v1/acme/accounts", key: world.key)
                 #expect(list.json?["data"]?["acme_accounts"]?.arrayValue.compactMap { $0["name"]?.stringValue } == ["ops", "imported"])
                 #expect(!list.text.contains("PRIVATE KEY") && !created.text.contains("PRIVATE KEY") && !imported.text.contains("PRIVATE KEY"))
+
+                // DELETE ?revoke=true of a certificate that was never issued: just the delete, and its pending order stops.
+                let stuck = try await Self.issue(client, world, #"{"domains":["\#(Self.domain("stuck"))"],"challenge":"dns-01-manual"}"#)
+                let dropped = try await client.call(.delete, "/v1/certificates/\(stuck.uuid)?revoke=true", key: world.key)
+                #expect(dropped.status == .accepted, "\(dropped.text)")
+                #expect(dropped.first?["state"]?.stringValue == "deleting")
+                let deadline = ContinuousClock.now + .seconds(240)
+                var stopped = false
+                while !stopped && ContinuousClock.now < deadline {
+                    stopped = try await world.env.db.query("""
+                        SELECT 1 AS done FROM jobs WHERE certificate_id = \(UUID(uuidString: stuck.uuid)!) AND kind = 'issue' AND state = 'cancelled'
+                        """).count == 1
+                    if !stopped { try await Task.sleep(for: .milliseconds(300)) }
+                }
+                #expect(stopped, "the issue job of a deleted certificate must end cancelled")
 
                 let missing = try await client.call(.post, "/v1/certificates", key: world.key,
                                                     body: #"{"domains":["\#(Self.domain("x"))"],"acme_account":"nope"}"#)

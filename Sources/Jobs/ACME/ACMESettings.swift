@@ -101,8 +101,14 @@ final class ACMEClients: Sendable {
                                     accountKey: try PrivateKey(pem: keyPEM), accountURL: record.accountURL)
         if record.accountURL == nil {
             // newAccount with the same key returns the existing account: safe to repeat.
-            let registered = try await client.register(contact: record.contact, agreeToTermsOfService: true)
-            try await ACMEAccounts.markRegistered(db, id: account, accountURL: registered.url)
+            // A client must be shut down before it goes (its HTTP pool traps otherwise).
+            do {
+                let registered = try await client.register(contact: record.contact, agreeToTermsOfService: true)
+                try await ACMEAccounts.markRegistered(db, id: account, accountURL: registered.url)
+            } catch {
+                await client.shutdown()
+                throw error
+            }
         }
         let (winner, loser) = clients.withLock { table -> (ACMEClient, ACMEClient?) in
             if let existing = table[account] { return (existing, client) }

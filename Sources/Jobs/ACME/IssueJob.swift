@@ -35,7 +35,8 @@ public struct IssueJob: JobHandler {
 
     public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
         guard let version = job.certificateVersion else { return .failed(code: "version_missing", message: "the job names no certificate version") }
-        guard let target = try await target(job) else { return .failed(code: "certificate_missing", message: "the certificate does not exist") }
+        // A certificate being deleted is not ordered for (the commit cancels the job).
+        guard let target = try await target(job) else { return .failed(code: "certificate_gone", message: "the certificate is deleted or being deleted") }
         guard let accountID = try await clients.accountID(db: db, sealer: context.sealer, certificate: job.certificateID,
                                                          project: target.projectID, assigned: target.accountID) else {
             return .failed(code: "acme_account_missing", message: "the project has no ACME account and no default directory is configured (CERTFLEET_ACME_DIRECTORY_URL)")
@@ -86,7 +87,8 @@ public struct IssueJob: JobHandler {
 
     private func target(_ job: ClaimedJob) async throws -> Target? {
         guard let row = try await db.query("""
-            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version FROM certificates WHERE id = \(job.certificateID)
+            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version FROM certificates
+            WHERE id = \(job.certificateID) AND state NOT IN ('deleting', 'deleted')
             """).first else { return nil }
         let sans = try row.decode([String].self, "sans")
         let commonName = try row.decode(String?.self, "common_name") ?? sans.first ?? ""
