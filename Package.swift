@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // Only to rename its `X509` module (pulled in by swift-nio-extras/-ssl via
@@ -110,6 +111,10 @@ let package = Package(
                 "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "ACME", "Jobs", "Scheduler", "API",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                // Workers' and schedulers' --metrics-port endpoint.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // The CLI (`certfleet certs …`) talks HTTP to the API.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

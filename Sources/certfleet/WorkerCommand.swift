@@ -15,6 +15,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var broker: BrokerOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var probe: ProbeOptions
 
     @Option(help: "Job kinds to consume, comma-separated (issue,validate,renew,delete,revoke).")
     var queues: String = "issue,validate,renew,delete,revoke"
@@ -44,7 +45,7 @@ struct WorkerCommand: AsyncParsableCommand {
             db: db, amqp: amqp, topology: broker.topology, context: JobContext(db: db, sealer: sealer, acme: acme),
             configuration: WorkerConfiguration(kinds: kinds, concurrency: concurrency, lease: .seconds(lease)), logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)] + probe.services(logger: logger),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await amqp.close()
@@ -59,6 +60,7 @@ struct SchedulerCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var broker: BrokerOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var probe: ProbeOptions
 
     @Option(help: "Seconds between lease-reaper runs.")
     var reapInterval: Int = 5
@@ -109,7 +111,7 @@ struct SchedulerCommand: AsyncParsableCommand {
             },
             logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)] + probe.services(logger: logger),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await amqp.close()

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// `--metrics-port`: the small HTTP endpoint of the processes that have no API (workers,
+/// schedulers): `GET /healthz` for liveness probes and `GET /metrics` with their
+/// swift-metrics counters (`certfleet_jobs_total`, …) in Prometheus text.
+struct ProbeOptions: ParsableArguments {
+    @Option(help: "Serve /healthz and /metrics on this port (env CERTFLEET_METRICS_PORT; default: off).")
+    var metricsPort: Int?
+
+    @Option(help: "Address for --metrics-port (env CERTFLEET_METRICS_HOST; default 127.0.0.1, 0.0.0.0 in a pod).")
+    var metricsHost: String?
+
+    /// The endpoint for the process's ServiceGroup (none when it is off); it stops with the group.
+    func services(logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        makeService(logger: logger).map { [.init(service: $0)] } ?? []
+    }
+
+    /// The endpoint as a service, or nil when it is off.
+    /// Also makes Prometheus the process's swift-metrics backend (once per process).
+    func makeService(logger: Logger) -> (any Service)? {
+        guard let port = metricsPort ?? Environment.int("CERTFLEET_METRICS_PORT"), port > 0 else { return nil }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let router = Router()
+        router.get("healthz") { _, _ in "ok\n" }
+        router.get("metrics") { _, _ in
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(4096)
+            registry.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+        let host = metricsHost ?? Environment.string("CERTFLEET_METRICS_HOST") ?? "127.0.0.1"
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "certfleet"),
+                           logger: logger)
+    }
+}
