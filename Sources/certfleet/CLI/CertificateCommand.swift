@@ -128,17 +128,25 @@ struct CertificateCommand: AsyncParsableCommand {
             }
         }
 
-        /// The pending certificate `authorize` started for these domains, or a new order.
+        /// The certificate `authorize` started for these domains (still pending, or already
+        /// issued when `--name` names it: the CA may have validated the record before `get`
+        /// ran), or a new order.
         func order(_ client: APIClient) async throws -> (uuid: String, job: String?) {
             let common = domains[0]
-            let pending = try await client.call(.GET, "/v1/certificates/list?state=pending&common_name=\(common.pathEscaped)")
-            for item in pending.json["data"]?["certificates"]?.items ?? [] {
+            let listed = try await client.call(.GET, "/v1/certificates/list?common_name=\(common.pathEscaped)")
+            for item in listed.json["data"]?["certificates"]?.items ?? [] {
                 guard let uuid = item["uuid"]?.text else { continue }
                 let document = try await client.certificate(uuid)
                 let sans = Set(document["sans"]?.items.compactMap(\.text) ?? [])
-                if sans.isEmpty || sans == Set(domains.map { $0.lowercased() }), name == nil || document["name"]?.text == name {
+                guard sans.isEmpty || sans == Set(domains.map { $0.lowercased() }), name == nil || document["name"]?.text == name else { continue }
+                switch document["state"]?.text {
+                case "pending", "renewing":
                     let jobs = try await client.call(.GET, "/v1/jobs?certificate=\(uuid)").json["data"]?["jobs"]?.items ?? []
                     return (uuid, jobs.last?["id"]?.text)
+                case "valid" where name != nil:
+                    return (uuid, nil)
+                default:
+                    continue
                 }
             }
             var fields: [(String, JSONValue)] = [("domains", .strings(domains)), ("challenge", .string(challenge))]
