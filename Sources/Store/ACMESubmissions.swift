@@ -48,7 +48,6 @@ extension Submissions {
         if let replay = try await replay(project: request.projectID, key: request.idempotencyKey) { return replay }
         // Byte order, as `COLLATE "C"` sorts in the query below.
         let sortedNames = Array(Set(request.domains)).sorted()
-        let name = request.name ?? CertificateName.generate(commonName: request.domains[0])
         return try await submitting(project: request.projectID, key: request.idempotencyKey) { tx in
             // Serializes issuances of the same name set in the project, so the check below sees every earlier one.
             let lockKey = "issue:\(request.projectID.uuidString.lowercased()):\(sortedNames.joined(separator: ","))"
@@ -69,13 +68,14 @@ extension Submissions {
                 accountID = try await ACMEAccounts.find(tx, project: request.projectID, reference: reference)
             }
             let certificateID = UUID()
-            let inserted = try await tx.query("""
-                INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, key_type, challenge, acme_account_id)
-                VALUES (\(certificateID), \(request.projectID), \(name), \(request.domains[0]), \(request.domains), 'acme', 'pending',
-                        \(request.keyType), \(request.challenge), \(accountID))
-                ON CONFLICT DO NOTHING RETURNING id
-                """)
-            guard !inserted.isEmpty else { throw StoreError.nameTaken(name) }
+            let name = try await Self.insertNamed(request.name, commonName: request.domains[0]) { name in
+                !(try await tx.query("""
+                    INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, key_type, challenge, acme_account_id)
+                    VALUES (\(certificateID), \(request.projectID), \(name), \(request.domains[0]), \(request.domains), 'acme', 'pending',
+                            \(request.keyType), \(request.challenge), \(accountID))
+                    ON CONFLICT DO NOTHING RETURNING id
+                    """).isEmpty)
+            }
             try await Events.record(tx, project: request.projectID, certificate: certificateID, job: nil, type: "created",
                                     from: nil, to: CertificateState.pending.rawValue, actor: request.actor)
             return try await insertJob(tx, project: request.projectID, certificate: certificateID, name: name, kind: .issue,

@@ -61,15 +61,15 @@ public struct Submissions: Sendable {
     public func upload(_ request: UploadRequest) async throws -> SubmittedJob {
         if let replay = try await replay(project: request.projectID, key: request.idempotencyKey) { return replay }
         let certificateID = UUID()
-        let name = request.name ?? CertificateName.generate(commonName: request.commonName)
         let sealed = try sealer.seal(Array(request.privateKeyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: certificateID, version: 1))
         return try await submitting(project: request.projectID, key: request.idempotencyKey) { tx in
-            let inserted = try await tx.query("""
-                INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, usage)
-                VALUES (\(certificateID), \(request.projectID), \(name), \(request.commonName), \(request.sans), 'uploaded', 'pending', \(request.usage))
-                ON CONFLICT DO NOTHING RETURNING id
-                """)
-            guard !inserted.isEmpty else { throw StoreError.nameTaken(name) }
+            let name = try await Self.insertNamed(request.name, commonName: request.commonName) { name in
+                !(try await tx.query("""
+                    INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, usage)
+                    VALUES (\(certificateID), \(request.projectID), \(name), \(request.commonName), \(request.sans), 'uploaded', 'pending', \(request.usage))
+                    ON CONFLICT DO NOTHING RETURNING id
+                    """).isEmpty)
+            }
             try await insertVersion(tx, certificate: certificateID, version: 1, chain: request.chainPEM, clientCA: request.clientCAPEM, sealed: sealed)
             try await Events.record(tx, project: request.projectID, certificate: certificateID, job: nil, type: "created",
                                     from: nil, to: CertificateState.pending.rawValue, actor: request.actor)
@@ -129,6 +129,23 @@ public struct Submissions: Sendable {
         case .success(let next): return next
         case .failure(let refusal): throw StoreError.transitionRefused(code: refusal.rawValue, state: certificate.state.rawValue)
         }
+    }
+
+    /// Runs INSERT (true: inserted, false: the name is taken) under NAME; when the caller
+    /// named none, under a generated `<common name>-xxxxx`, drawn again on the rare
+    /// collision (36^5 suffixes: among 1,000 certificates of one common name about 1 batch
+    /// in 120 would otherwise hit one). Returns the name used.
+    static func insertNamed(_ requested: String?, commonName: String, _ insert: (String) async throws -> Bool) async throws -> String {
+        if let requested {
+            guard try await insert(requested) else { throw StoreError.nameTaken(requested) }
+            return requested
+        }
+        var name = CertificateName.generate(commonName: commonName)
+        for _ in 0..<8 {
+            if try await insert(name) { return name }
+            name = CertificateName.generate(commonName: commonName)
+        }
+        throw StoreError.nameTaken(name)
     }
 
     /// Runs BODY in a transaction; a concurrent twin with the same idempotency key wins
