@@ -94,7 +94,8 @@ struct CertificateCommand: AsyncParsableCommand {
         @Argument(help: "Domains; the first is the common name.") var domains: [String]
         @Option(help: "Certificate name.") var name: String?
         @Option(help: "fullchain, chain or cert: what -o writes.") var certType: String = "fullchain"
-        @Option(help: "Challenge for a new order: http-01, dns-01 or dns-01-manual.") var challenge: String = "http-01"
+        @Option(help: "Challenge for a new order: http-01, dns-01 or dns-01-manual (default: the API's, CERTFLEET_ACME_DEFAULT_CHALLENGE).")
+        var challenge: String?
         @Option(help: "ACME account (uuid or name).") var account: String?
         @Flag(help: "Follow the job with a progress line; exit 3 if it fails.") var wait = false
         @Option(help: "Seconds --wait waits.") var timeout: Int = 300
@@ -149,7 +150,8 @@ struct CertificateCommand: AsyncParsableCommand {
                     continue
                 }
             }
-            var fields: [(String, JSONValue)] = [("domains", .strings(domains)), ("challenge", .string(challenge))]
+            var fields: [(String, JSONValue)] = [("domains", .strings(domains))]
+            if let challenge { fields.append(("challenge", .string(challenge))) }
             if let name { fields.append(("name", .string(name))) }
             if let account { fields.append(("acme_account", .string(account))) }
             let created = try await client.call(.POST, "/v1/certificates", json: .object(fields))
