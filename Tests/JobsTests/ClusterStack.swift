@@ -50,6 +50,19 @@ final class ClusterStack: Sendable {
             amqpURL: services.contains("rabbitmq_cluster") ? exported["CERTFLEET_AMQP_URL"]! : TestStack.amqpURL)
     }
 
+    /// Starts the cluster, runs BODY with it, and stops it afterwards, also when BODY
+    /// throws (a failed run must not leave three RabbitMQ nodes running).
+    static func run(_ services: [String], name: String, _ body: (ClusterStack) async throws -> Void) async throws {
+        let cluster = try await start(services, name: name)
+        do {
+            try await body(cluster)
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
     /// A base port P with P+offset free for every offset.
     private static func freeRange(_ offsets: [Int], avoiding taken: ClosedRange<Int> = 0...0) -> Int {
         while true {
