@@ -50,7 +50,7 @@ struct BenchAPI: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
 
-        try await waitFor("the API at \(base)") { (try? runTool("curl", ["-fsS", "\(base)/readyz"])) != nil }
+        try await BenchEnvironment.waitUntilReady(base)
         let bundle = try BenchJobs.bundle()
         let body = String(decoding: try JSONSerialization.data(withJSONObject: ["chain": bundle.chain, "pkey": bundle.key]), as: UTF8.self)
         let bodyFile = scratch.appendingPathComponent("upload.json")

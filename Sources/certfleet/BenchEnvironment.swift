@@ -42,14 +42,30 @@ struct BenchEnvironment {
                                 sealer: KeySealer(keys: [key]), environment: environment, keyFile: keyFile)
     }
 
-    /// Starts this executable with ARGUMENTS (e.g. `["worker"]`) against the private services.
-    func start(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Process {
+    /// Starts this executable with ARGUMENTS (e.g. `["worker"]`) against the private
+    /// services, its output in LOG (or this process's output).
+    func start(_ arguments: [String], environment extra: [String: String] = [:], log: URL? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(extra) { $1 }
+        if let log {
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+        }
         try process.run()
         return process
+    }
+
+    /// Waits (up to 30 s) until the `certfleet api` at BASE answers `/readyz`.
+    static func waitUntilReady(_ base: String) async throws {
+        for _ in 0..<300 {
+            if (try? runTool("curl", ["-fsS", "\(base)/readyz"])) != nil { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ValidationError("certfleet api did not become ready at \(base)")
     }
 
     /// Removes the private queues and the key file; closes the connections.

@@ -1,10 +1,8 @@
-import AMQP
 import ArgumentParser
 import Foundation
 import Logging
 import Postgres
 import Store
-import X509
 
 /// `certfleet bench issue`: certificates per minute issued end to end — `POST
 /// /v1/certificates {"domains":[…]}` to a `certfleet api` process, issue jobs run by 1,
@@ -39,39 +37,28 @@ struct BenchIssue: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
 
-        let admin = database.makeClient(applicationName: "certfleet-bench")
-        let name = "certfleet_bench_issue"
-        try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)")
-        try await admin.query("CREATE DATABASE \(unescaped: name)")
-        await admin.shutdown()
-        let url = PostgresConfiguration.connectionString(database.resolvedURL, replacingDatabase: name)
-        let db = PostgresClient(configuration: PostgresConfiguration(connectionString: url, maxConnections: 4))
-        try await Migrator(db: db, migrations: try Migrator.load(from: try Migrator.locateDirectory(explicit: nil))).migrate()
-        let project = try await Projects.ensure(db, name: "bench")
-        let apiKey = try await APIKeys.create(db, project: project, name: "bench", scopes: ["certificates:read", "certificates:write"]).secret
-        let prefix = "cfbench-\(UUID().uuidString.prefix(6).lowercased())"
-        let keyFile = work.appendingPathComponent("master.key")
-        try Data(AESGCM.generateKey()).base64EncodedString().write(to: keyFile, atomically: true, encoding: .utf8)
+        let bench = try await BenchEnvironment.make(database: database, broker: broker, name: "certfleet_bench_issue",
+                                                     poolSize: concurrency + 2, logger: Logger(label: "certfleet.bench"))
+        let db = bench.db
+        let apiKey = try await APIKeys.create(db, project: bench.project, name: "bench", scopes: ["certificates:read", "certificates:write"]).secret
         let environment = [
-            "CERTFLEET_DATABASE_URL": url, "CERTFLEET_AMQP_URL": broker.resolvedURL, "CERTFLEET_AMQP_PREFIX": prefix,
-            "CERTFLEET_MASTER_KEY_FILE": keyFile.path, "CERTFLEET_LOG_LEVEL": "warning", "CERTFLEET_ACME_DIRECTORY_URL": directory,
-            "CERTFLEET_ACME_CA_FILE": ca, "CERTFLEET_DATABASE_POOL_SIZE": "\(concurrency + 2)",
+            "CERTFLEET_ACME_DIRECTORY_URL": directory, "CERTFLEET_ACME_CA_FILE": ca,
             // Pebble has no rate limits; Let's Encrypt's budget would defer the rounds after 50 certificates.
             "CERTFLEET_ACME_BUDGET": "off",
             "CERTFLEET_API_PORT": "\(port)", "CERTFLEET_API_WRITE_RATE": "0", "CERTFLEET_API_READ_RATE": "0",
         ]
         print("issue benchmark against \(directory): \(certificates) certificates per round, http-01 answered by certfleet api on :\(port)")
         print("workers | certificates/min | p50 s | p99 s (submit → valid)")
-        let api = try spawn(["api"], environment: environment, log: work.appendingPathComponent("api.log"))
+        let api = try bench.start(["api"], environment: environment, log: work.appendingPathComponent("api.log"))
         // The API and the scheduler (relay of delayed retries) serve every round.
-        let scheduler = try spawn(["scheduler"], environment: environment, log: work.appendingPathComponent("scheduler.log"))
+        let scheduler = try bench.start(["scheduler"], environment: environment, log: work.appendingPathComponent("scheduler.log"))
         var best = 0.0
         do {
-            try await waitForAPI(port: port)
+            try await BenchEnvironment.waitUntilReady("http://127.0.0.1:\(port)")
             for (round, count) in counts.enumerated() {
                 let processes = try (0..<count).map {
-                    try spawn(["worker", "--concurrency", "\(concurrency)", "--queues", "issue"], environment: environment,
-                              log: work.appendingPathComponent("worker-\(round)-\($0).log"))
+                    try bench.start(["worker", "--concurrency", "\(concurrency)", "--queues", "issue"], environment: environment,
+                                    log: work.appendingPathComponent("worker-\(round)-\($0).log"))
                 }
                 let tag = UUID().uuidString.prefix(6).lowercased()
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -85,22 +72,20 @@ struct BenchIssue: AsyncParsableCommand {
                     try await group.waitForAll()
                 }
                 let row = try await waitUntilIssued(db, round: round)
-                for process in processes { process.terminate() }
-                for process in processes { process.waitUntilExit() }
+                for process in processes { process.stop() }
                 let rate = Double(certificates) / row.seconds * 60
                 best = max(best, rate)
                 print(String(format: "%7d | %16.1f | %5.1f | %5.1f", count, rate, row.p50, row.p99))
             }
         } catch {
-            api.terminate()
-            scheduler.terminate()
+            api.stop()
+            scheduler.stop()
+            await bench.tearDown()
             throw error
         }
-        api.terminate()
-        api.waitUntilExit()
-        scheduler.terminate()
-        scheduler.waitUntilExit()
-        await db.shutdown()
+        api.stop()
+        scheduler.stop()
+        await bench.tearDown()
         // The port is free again for lego's webroot responder.
         let lego = try await LegoBaseline.parallelRate(directory: directory, ca: ca, port: port, work: work, certificates: legoCertificates)
         print(String(format: "lego, 4 processes: %.1f certificates/min (%d certificates)", lego, legoCertificates))
@@ -135,26 +120,5 @@ struct BenchIssue: AsyncParsableCommand {
             FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.name LIKE \(pattern) AND j.state = 'succeeded'
             """).first!
         return Round(seconds: try stats.decode(Double.self, "span"), p50: try stats.decode(Double.self, "p50"), p99: try stats.decode(Double.self, "p99"))
-    }
-
-    private func waitForAPI(port: Int) async throws {
-        for _ in 0..<300 {
-            if (try? runTool("curl", ["-sf", "http://127.0.0.1:\(port)/readyz"])) != nil { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw ValidationError("certfleet api did not become ready on :\(port)")
-    }
-
-    private func spawn(_ arguments: [String], environment: [String: String], log: URL) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
     }
 }
