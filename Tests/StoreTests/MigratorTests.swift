@@ -17,6 +17,13 @@ struct ScratchDatabase {
         return ScratchDatabase(name: name, url: PostgresConfiguration.connectionString(TestStack.databaseURL, replacingDatabase: name), admin: admin)
     }
 
+    /// A client on this database with every project migration applied.
+    func migratedClient(maxConnections: Int) async throws -> PostgresClient {
+        let db = PostgresClient(url, maxConnections: maxConnections)
+        try await Migrator(db: db, migrations: try Migrator.load(from: MigratorTests.directory)).migrate()
+        return db
+    }
+
     func drop() async {
         _ = try? await admin.query("DROP DATABASE \(unescaped: name) WITH (FORCE)")
         await admin.shutdown()

@@ -16,8 +16,7 @@ struct SchedulingStoreTests {
 
         static func make() async throws -> Fixture {
             let scratch = try await ScratchDatabase.create()
-            let db = PostgresClient(scratch.url, maxConnections: 6)
-            try await Migrator(db: db, migrations: try Migrator.load(from: MigratorTests.directory)).migrate()
+            let db = try await scratch.migratedClient(maxConnections: 6)
             let project = try await Projects.ensure(db, name: "p")
             return Fixture(scratch: scratch, db: db, project: project)
         }

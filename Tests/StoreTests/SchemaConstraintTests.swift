@@ -16,8 +16,7 @@ struct SchemaConstraintTests {
 
         static func make() async throws -> Fixture {
             let scratch = try await ScratchDatabase.create()
-            let db = PostgresClient(scratch.url, maxConnections: 2)
-            try await Migrator(db: db, migrations: try Migrator.load(from: MigratorTests.directory)).migrate()
+            let db = try await scratch.migratedClient(maxConnections: 2)
             let project = try await db.query("INSERT INTO projects (name) VALUES ('p') RETURNING id").first!.decode(UUID.self, "id")
             let certificate = try await db.query("""
                 INSERT INTO certificates (project_id, name, source) VALUES (\(project), 'web', 'uploaded') RETURNING id
