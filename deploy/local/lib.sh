@@ -57,20 +57,23 @@ wait_pid_gone() {
     return 0
 }
 
-# Sends SIGNAL to the pid in FILE and waits for it to exit; SIGKILL after the limit.
+# Sends SIGNAL to PID (if it runs) and waits up to LIMIT seconds for it to exit; SIGKILL after.
+stop_pid() {
+    local pid="$1" signal="${2:-TERM}" limit="${3:-30}"
+    pid_alive "$pid" || return 0
+    kill "-$signal" "$pid" 2>/dev/null || true
+    if ! wait_pid_gone "$pid" "$limit"; then
+        log "pid $pid did not exit after SIG$signal; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        wait_pid_gone "$pid" 10 || true
+    fi
+}
+
+# stop_pid for the pid in FILE; removes the file.
 stop_pidfile() {
     local file="$1" signal="${2:-TERM}" limit="${3:-30}"
     [ -f "$file" ] || return 0
-    local pid
-    pid="$(head -n1 "$file" | tr -dc '0-9')"
-    if pid_alive "$pid"; then
-        kill "-$signal" "$pid" 2>/dev/null || true
-        if ! wait_pid_gone "$pid" "$limit"; then
-            log "pid $pid did not exit after SIG$signal; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            wait_pid_gone "$pid" 10 || true
-        fi
-    fi
+    stop_pid "$(head -n1 "$file" | tr -dc '0-9')" "$signal" "$limit"
     rm -f "$file"
 }
 

@@ -76,7 +76,6 @@ postgres_stop() {
     pid="$(postgres_pid || true)"
     if pid_alive "$pid"; then
         log "stopping postgres (pid $pid)"
-        kill -INT "$pid" 2>/dev/null || true
-        wait_pid_gone "$pid" 60 || { kill -KILL "$pid" 2>/dev/null || true; wait_pid_gone "$pid" 10 || true; }
+        stop_pid "$pid" INT 60
     fi
 }

@@ -74,7 +74,6 @@ postgres_standby_stop() {
     pid="$(postgres_standby_pid || true)"
     if pid_alive "$pid"; then
         log "stopping postgres standby (pid $pid)"
-        kill -INT "$pid" 2>/dev/null || true
-        wait_pid_gone "$pid" 60 || { kill -KILL "$pid" 2>/dev/null || true; wait_pid_gone "$pid" 10 || true; }
+        stop_pid "$pid" INT 60
     fi
 }
