@@ -123,13 +123,13 @@ let package = Package(
         .testTarget(name: "CertFleetCoreTests", dependencies: ["CertFleetCore"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
-        .testTarget(name: "X509Tests", dependencies: ["X509", "TestSupport"]),
+        .testTarget(name: "X509Tests", dependencies: ["X509", "CertFleetCore", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "ACME", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Jobs", "Store", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport",
+                "API", "Jobs", "Store", "Postgres", "AMQP", "X509", "CertFleetCore", "TestSupport", "ServiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(

@@ -235,7 +235,7 @@ struct CertificatesController {
         let state = query.get("state")
         var expiresBefore: Date?
         if let text = query.get("expires_before") {
-            guard let date = APIDate.parse(text) else { throw APIError.malformed("'expires_before' must be an RFC 3339 timestamp") }
+            guard let date = RFC3339.parse(text) else { throw APIError.malformed("'expires_before' must be an RFC 3339 timestamp") }
             expiresBefore = date
         }
         var domain: String?

@@ -58,7 +58,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     public static func string(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
     public static func int(_ value: Int?) -> JSONValue { value.map { .number(Double($0)) } ?? .null }
     public static func strings(_ values: [String]) -> JSONValue { .array(values.map(JSONValue.string)) }
-    public static func date(_ value: Date?) -> JSONValue { value.map { .string(APIDate.format($0)) } ?? .null }
+    public static func date(_ value: Date?) -> JSONValue { value.map { .string(RFC3339.format($0)) } ?? .null }
 
     /// Parses JSON text (a jsonb column); object members in key order.
     public static func parse(_ text: String) throws -> JSONValue {
@@ -123,12 +123,6 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
         out += "\""
     }
-}
-
-/// ISO 8601 / RFC 3339 timestamps in UTC, as the API shows them (CertFleetCore's ``RFC3339``).
-public enum APIDate {
-    public static func format(_ date: Date) -> String { RFC3339.format(date) }
-    public static func parse(_ text: String) -> Date? { RFC3339.parse(text) }
 }
 
 extension JSONValue: Decodable {

@@ -1,3 +1,4 @@
+import CertFleetCore
 import Foundation
 
 /// Every failure the X509 module reports: a closed set with stable string
@@ -82,9 +83,9 @@ public enum X509Error: Error, Sendable, Hashable, CustomStringConvertible {
         case .chainOrder:
             "The chain is out of order. Upload the leaf first, then each certificate's issuer."
         case .notYetValid(let index, let since):
-            "Certificate \(index + 1) of the chain is not valid before \(Timestamp.rfc3339(since)). Check the system clock or wait."
+            "Certificate \(index + 1) of the chain is not valid before \(RFC3339.format(since)). Check the system clock or wait."
         case .expired(let index, let until):
-            "Certificate \(index + 1) of the chain expired at \(Timestamp.rfc3339(until)). Renew it and upload the new one."
+            "Certificate \(index + 1) of the chain expired at \(RFC3339.format(until)). Renew it and upload the new one."
         case .unsupportedKey(let what):
             "Unsupported key: \(what). Use RSA (2048 bits or more), ECDSA P-256/P-384 or Ed25519."
         case .tooManyCertificates(let count, let limit):

@@ -1,3 +1,4 @@
+import CertFleetCore
 import Foundation
 
 /// A subject or issuer name, with the fields NGINX Unit shows.
@@ -49,7 +50,7 @@ public struct Validity: Codable, Sendable, Hashable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         func date(_ key: CodingKeys) throws -> Date {
             let text = try c.decode(String.self, forKey: key)
-            guard let d = Timestamp.parseRFC3339(text) else {
+            guard let d = RFC3339.parse(text) else {
                 throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not an RFC 3339 date: \(text)")
             }
             return d
@@ -60,8 +61,8 @@ public struct Validity: Codable, Sendable, Hashable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(Timestamp.rfc3339(since), forKey: .since)
-        try c.encode(Timestamp.rfc3339(until), forKey: .until)
+        try c.encode(RFC3339.format(since), forKey: .since)
+        try c.encode(RFC3339.format(until), forKey: .until)
     }
 }
 

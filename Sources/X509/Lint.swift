@@ -1,3 +1,4 @@
+import CertFleetCore
 import Foundation
 
 /// What a certificate will be used for, checked against its Extended Key Usage.
@@ -129,13 +130,13 @@ extension CertificateBundle {
             let info = certificate.info
             let which = index == 0 ? "The leaf" : "Chain certificate \(index + 1)"
             if options.now < info.validity.since {
-                add(.error, "not_yet_valid", "\(which) is not valid before \(Timestamp.rfc3339(info.validity.since)).", index)
+                add(.error, "not_yet_valid", "\(which) is not valid before \(RFC3339.format(info.validity.since)).", index)
             } else if options.now > info.validity.until {
                 add(index == root ? .warning : .error, "expired",
-                    "\(which) expired at \(Timestamp.rfc3339(info.validity.until)).", index)
+                    "\(which) expired at \(RFC3339.format(info.validity.until)).", index)
             } else if info.validity.until < warnBefore {
                 add(.warning, "expires_soon",
-                    "\(which) expires at \(Timestamp.rfc3339(info.validity.until)), within \(options.expiryWarningDays) days.", index)
+                    "\(which) expires at \(RFC3339.format(info.validity.until)), within \(options.expiryWarningDays) days.", index)
             }
             if info.publicKey.type == .rsa && info.publicKey.bits < 2048 {
                 add(.error, "weak_key", "\(which) has an RSA key of \(info.publicKey.bits) bits; use at least 2048.", index)

@@ -3,16 +3,6 @@ import Foundation
 
 /// Date formats used in CertFleet's certificate details.
 public enum Timestamp {
-    /// RFC 3339 in UTC with second precision, e.g. `2022-09-18T19:46:19Z`.
-    public static func rfc3339(_ date: Date) -> String {
-        RFC3339.format(date)
-    }
-
-    /// Parses what ``rfc3339(_:)`` produces (and other RFC 3339 UTC or offset forms).
-    public static func parseRFC3339(_ text: String) -> Date? {
-        RFC3339.parse(text)
-    }
-
     /// OpenSSL's (and NGINX Unit's) form, e.g. `Sep 18 19:46:19 2022 GMT`; the
     /// day is space-padded as `ASN1_TIME_print` does.
     public static func openSSLStyle(_ date: Date) -> String {

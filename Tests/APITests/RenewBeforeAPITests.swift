@@ -1,4 +1,5 @@
 import API
+import CertFleetCore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -36,14 +37,14 @@ import TestSupport
                 let patched = try await client.call(.patch, "/v1/certificates/timed", key: writer, body: #"{"renew_before":"10d"}"#)
                 #expect(patched.status == .ok, "\(patched.text)")
                 #expect(patched.first?["renew_before"]?.intValue == 10 * 86400)
-                let renewAt = try #require(patched.first?["renew_at"]?.stringValue.flatMap(APIDate.parse))
+                let renewAt = try #require(patched.first?["renew_at"]?.stringValue.flatMap(RFC3339.parse))
                 #expect(abs(renewAt.timeIntervalSince(notAfter.addingTimeInterval(-10 * 86400))) < 2)
 
                 let seconds = try await client.call(.patch, "/v1/certificates/timed", key: writer, body: #"{"renew_before":3600}"#)
                 #expect(seconds.first?["renew_before"]?.intValue == 3600)
                 let reset = try await client.call(.patch, "/v1/certificates/timed", key: writer, body: #"{"renew_before":null}"#)
                 #expect(reset.first?["renew_before"] == .null)
-                let restored = try #require(reset.first?["renew_at"]?.stringValue.flatMap(APIDate.parse))
+                let restored = try #require(reset.first?["renew_at"]?.stringValue.flatMap(RFC3339.parse))
                 #expect(abs(restored.timeIntervalSince(twoThirds)) < 2)
 
                 for bad in [#"{"renew_before":"0"}"#, #"{"renew_before":"-5d"}"#, #"{"renew_before":"soon"}"#, #"{"renew_before":0}"#] {

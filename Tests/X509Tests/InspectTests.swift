@@ -1,3 +1,4 @@
+import CertFleetCore
 import Foundation
 import Testing
 @testable import X509
@@ -102,7 +103,7 @@ private func parseName(_ text: String) -> [String: String] {
         let validity = leaf["validity"] as! [String: String]
         let since = try #require(validity["since"])
         #expect(since.hasSuffix("Z") && since.count == 20)
-        #expect(Timestamp.parseRFC3339(since) == details.chain[0].validity.since)
+        #expect(RFC3339.parse(since) == details.chain[0].validity.since)
 
         // Round trip, whatever the decoder's date strategy.
         let decoded = try JSONDecoder().decode(CertificateDetails.self, from: JSONEncoder().encode(details))
@@ -127,6 +128,6 @@ private func parseName(_ text: String) -> [String: String] {
     @Test func openSSLStyleDatesPadTheDayWithASpace() {
         let date = Date(timeIntervalSince1970: 1_662_580_000)  // 2022-09-07T19:46:40Z
         #expect(Timestamp.openSSLStyle(date) == "Sep  7 19:46:40 2022 GMT")
-        #expect(Timestamp.rfc3339(date) == "2022-09-07T19:46:40Z")
+        #expect(RFC3339.format(date) == "2022-09-07T19:46:40Z")
     }
 }

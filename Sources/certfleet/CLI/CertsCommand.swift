@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import CertFleetCore
 import Foundation
 
 /// `certfleet certs …`: the certificates resource from a shell, over the HTTP API.
@@ -75,7 +76,7 @@ struct CertsCommand: AsyncParsableCommand {
                     guard let seconds = parsePeriod(expiring) else {
                         throw CLIError(message: "--expiring takes a period like 30d, 12h or 90m", exit: ExitCode(64))
                     }
-                    query.append("expires_before=\(APIDate.format(Date().addingTimeInterval(seconds)).pathEscaped)")
+                    query.append("expires_before=\(RFC3339.format(Date().addingTimeInterval(seconds)).pathEscaped)")
                 }
                 let client = try api.client
                 let listed = try await client.call(.GET, "/v1/certificates/list?" + query.joined(separator: "&"))
