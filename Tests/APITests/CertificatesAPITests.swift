@@ -294,17 +294,7 @@ import TestSupport
     /// openapi-spec-validator from PyPI: the system's when installed, else in the git-ignored `.venv-schemathesis`.
     @Test func openAPIDocumentIsValid() async throws {
         let spec = TestStack.root.appendingPathComponent("schemas/openapi.yaml").path
-        var python = "/usr/bin/python3"
-        if (try? await TestStack.runDetached(python, ["-c", "import openapi_spec_validator"])) == nil {
-            let venv = TestStack.root.appendingPathComponent(".venv-schemathesis")
-            python = venv.appendingPathComponent("bin/python3").path
-            if !FileManager.default.isExecutableFile(atPath: python) {
-                try await TestStack.runDetached("/usr/bin/python3", ["-m", "venv", venv.path])
-            }
-            if (try? await TestStack.runDetached(python, ["-c", "import openapi_spec_validator"])) == nil {
-                try await TestStack.runDetached(python, ["-m", "pip", "install", "--quiet", "openapi-spec-validator"])
-            }
-        }
+        let python = try await TestStack.python(importing: "openapi_spec_validator", package: "openapi-spec-validator")
         let output = try await TestStack.runDetached(python, ["-m", "openapi_spec_validator", spec])
         #expect(output.contains("OK"), "\(output)")
     }

@@ -51,12 +51,8 @@ import TestSupport
 
     /// schemathesis from PyPI in the git-ignored `.venv-schemathesis` (created when missing).
     @Test(.timeLimit(.minutes(10))) func schemathesisFindsNoServerErrorsOrSchemaViolations() async throws {
-        let venv = TestStack.root.appendingPathComponent(".venv-schemathesis")
-        let st = venv.appendingPathComponent("bin/st").path
-        if !FileManager.default.isExecutableFile(atPath: st) {
-            try await TestStack.runDetached("/usr/bin/python3", ["-m", "venv", venv.path])
-            try await TestStack.runDetached(venv.appendingPathComponent("bin/pip").path, ["install", "--quiet", "schemathesis"])
-        }
+        _ = try await TestStack.virtualEnvironmentPython(importing: "schemathesis", package: "schemathesis")
+        let st = TestStack.testVirtualEnvironment.appendingPathComponent("bin/st").path
         let env = try await APIEnvironment()
         do {
             try env.start(["worker"])

@@ -7,7 +7,7 @@ public enum MessageSchemas {
     /// Throws when any of MESSAGES (JSON texts) does not match SCHEMA (a file name under
     /// `schemas/messages/`); the error lists each message's verdict.
     public static func validate(_ messages: [String], against schema: String) async throws {
-        let python = try await pythonWithJSONSchema()
+        let python = try await TestStack.python(importing: "jsonschema", package: "jsonschema")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("cf-messages-\(UUID().uuidString).jsonl")
         defer { try? FileManager.default.removeItem(at: file) }
         // One message per line: re-serialise each without newlines.
@@ -29,19 +29,5 @@ public enum MessageSchemas {
         public let schema: String
         public let report: String
         public var description: String { "messages do not match \(schema):\n\(report)" }
-    }
-
-    static func pythonWithJSONSchema() async throws -> String {
-        let system = "/usr/bin/python3"
-        if (try? await TestStack.runDetached(system, ["-c", "import jsonschema"])) != nil { return system }
-        let venv = TestStack.root.appendingPathComponent(".venv-schemathesis")
-        let python = venv.appendingPathComponent("bin/python3").path
-        if !FileManager.default.isExecutableFile(atPath: python) {
-            try await TestStack.runDetached(system, ["-m", "venv", venv.path])
-        }
-        if (try? await TestStack.runDetached(python, ["-c", "import jsonschema"])) == nil {
-            try await TestStack.runDetached(python, ["-m", "pip", "install", "--quiet", "jsonschema"])
-        }
-        return python
     }
 }
