@@ -7,8 +7,8 @@ import Glibc
 
 /// `certfleet bench amqp`: persistent, confirmed publishes/s and consume+ack/s
 /// on a quorum queue through the AMQP module, next to a pika baseline measured
-/// in the same run against the same broker (deploy/bench/amqp_baseline.py, installed
-/// into the git-ignored `.venv-bench/` on first use).
+/// in the same run against the same broker (deploy/bench/amqp_baseline.py, run from
+/// the git-ignored `.venv-tools` of deploy/local/python-tools).
 struct BenchAMQP: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "amqp", abstract: "Benchmark the AMQP module.")
 
@@ -95,20 +95,14 @@ struct BenchAMQP: AsyncParsableCommand {
     }
 }
 
-/// Runs deploy/bench/amqp_baseline.py in `.venv-bench/`, creating it with pika when missing.
+/// Runs deploy/bench/amqp_baseline.py with pika, from the `.venv-tools` that
+/// deploy/local/python-tools prepares (once; later runs find it ready).
 struct Baseline {
     let root: URL
 
     func run(url: String, messages: Int, size: Int, window: Int, prefetch: Int) async throws -> (publish: Double, consume: Double) {
-        let venv = root.appendingPathComponent(".venv-bench")
-        let python = venv.appendingPathComponent("bin/python").path
-        if !FileManager.default.fileExists(atPath: python) {
-            print("creating \(venv.path) with pika (once)")
-            try await spawn(["/usr/bin/python3", "-m", "venv", venv.path])
-        }
-        if (try? await spawn([python, "-c", "import pika"])) == nil {
-            try await spawn([python, "-m", "pip", "install", "--quiet", "pika"])
-        }
+        let tools = try await spawn([root.appendingPathComponent("deploy/local/python-tools").path])
+        let python = tools.trimmingCharacters(in: .whitespacesAndNewlines)
         let output = try await spawn([
             python, root.appendingPathComponent("deploy/bench/amqp_baseline.py").path, "--url", url,
             "--messages", "\(messages)", "--size", "\(size)", "--window", "\(window)", "--prefetch", "\(prefetch)",

@@ -24,7 +24,7 @@ import TestSupport
     }
 
     static func python(_ script: String, _ input: URL) async throws -> String {
-        try await TestStack.runDetached("/usr/bin/python3", ["-c", script, input.path])
+        try await TestStack.runDetached(try await TestStack.toolsPython(), ["-c", script, input.path])
     }
 
     @Test func uploadListGetDownloadExportAndExitCodes() async throws {

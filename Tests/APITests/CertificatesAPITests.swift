@@ -291,10 +291,10 @@ import TestSupport
         await env.tearDown()
     }
 
-    /// openapi-spec-validator from PyPI: the system's when installed, else in the git-ignored `.venv-schemathesis`.
+    /// openapi-spec-validator from PyPI, in the git-ignored `.venv-tools`.
     @Test func openAPIDocumentIsValid() async throws {
         let spec = TestStack.root.appendingPathComponent("schemas/openapi.yaml").path
-        let python = try await TestStack.python(importing: "openapi_spec_validator", package: "openapi-spec-validator")
+        let python = try await TestStack.toolsPython()
         let output = try await TestStack.runDetached(python, ["-m", "openapi_spec_validator", spec])
         #expect(output.contains("OK"), "\(output)")
     }

@@ -49,10 +49,9 @@ import TestSupport
         await env.tearDown()
     }
 
-    /// schemathesis from PyPI in the git-ignored `.venv-schemathesis` (created when missing).
+    /// schemathesis from PyPI, in the git-ignored `.venv-tools`.
     @Test(.timeLimit(.minutes(10))) func schemathesisFindsNoServerErrorsOrSchemaViolations() async throws {
-        _ = try await TestStack.virtualEnvironmentPython(importing: "schemathesis", package: "schemathesis")
-        let st = TestStack.testVirtualEnvironment.appendingPathComponent("bin/st").path
+        let st = try await TestStack.toolsExecutable("st")
         let env = try await APIEnvironment()
         do {
             try env.start(["worker"])

@@ -1,13 +1,12 @@
 import Foundation
 
 /// Validates real messages against `schemas/messages/*.schema.json` with Python's
-/// `jsonschema` (draft 2020-12): the system's when installed, else from the git-ignored
-/// `.venv-schemathesis` the API tests use (created, and jsonschema installed, when missing).
+/// `jsonschema` (draft 2020-12), from the git-ignored `.venv-tools` (deploy/local/python-tools).
 public enum MessageSchemas {
     /// Throws when any of MESSAGES (JSON texts) does not match SCHEMA (a file name under
     /// `schemas/messages/`); the error lists each message's verdict.
     public static func validate(_ messages: [String], against schema: String) async throws {
-        let python = try await TestStack.python(importing: "jsonschema", package: "jsonschema")
+        let python = try await TestStack.toolsPython()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("cf-messages-\(UUID().uuidString).jsonl")
         defer { try? FileManager.default.removeItem(at: file) }
         // One message per line: re-serialise each without newlines.

@@ -1,27 +1,20 @@
 import Foundation
 
 extension TestStack {
-    /// The git-ignored virtual environment the tests install PyPI tools into.
-    public static var testVirtualEnvironment: URL { root.appendingPathComponent(".venv-schemathesis") }
+    /// The git-ignored virtual environment with the PyPI tools of deploy/local/python-tools.txt.
+    public static var toolsEnvironment: URL { root.appendingPathComponent(".venv-tools") }
 
-    /// A Python that can `import MODULE`: the system's when it already can, otherwise the
-    /// test virtual environment's (created, and PACKAGE installed from PyPI, when missing).
-    public static func python(importing module: String, package: String) async throws -> String {
-        let system = "/usr/bin/python3"
-        if (try? await runDetached(system, ["-c", "import \(module)"])) != nil { return system }
-        return try await virtualEnvironmentPython(importing: module, package: package)
+    /// The tools environment's Python. `deploy/local/test` prepares the environment before
+    /// any suite starts; a test run on its own goes through the same script, which builds
+    /// under a file lock, so parallel suites never create it at the same moment.
+    public static func toolsPython() async throws -> String {
+        let script = root.appendingPathComponent("deploy/local/python-tools").path
+        return try await runDetached(script, []).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// The test virtual environment's Python, with PACKAGE installed when MODULE does not import.
-    public static func virtualEnvironmentPython(importing module: String, package: String) async throws -> String {
-        let python = testVirtualEnvironment.appendingPathComponent("bin/python3").path
-        if !FileManager.default.isExecutableFile(atPath: python) {
-            try await runDetached("/usr/bin/python3", ["-m", "venv", testVirtualEnvironment.path])
-        }
-        if (try? await runDetached(python, ["-c", "import \(module)"])) == nil {
-            try await runDetached(python, ["-m", "pip", "install", "--quiet", package])
-        }
-        return python
+    /// The path of a console script (e.g. `st`) installed in the tools environment.
+    public static func toolsExecutable(_ name: String) async throws -> String {
+        _ = try await toolsPython()
+        return toolsEnvironment.appendingPathComponent("bin/\(name)").path
     }
 }
-

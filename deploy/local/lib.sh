@@ -115,29 +115,45 @@ require_port_free() {
     port_free "$1" || die "port $1 is already in use (set $2 to another port)"
 }
 
+# Prints the packages among the arguments that are not installed.
+_missing_packages() {
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+    done
+}
+
 # Installs the Debian packages that are missing; installs nothing when all are present.
 _apt_updated=0
 ensure_packages() {
-    local missing=() pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-    done
+    local missing=()
+    read -r -a missing <<< "$(_missing_packages "$@" | tr '\n' ' ')"
     [ "${#missing[@]}" -eq 0 ] && return 0
     [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root or install them"
-    log "installing ${missing[*]}"
-    # Package install scripts must not start system-wide services (rabbitmq-server would).
-    local made_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        made_policy=1
+    # Parallel callers (tests starting private services) install one at a time: apt's own
+    # lock fails a second caller instead of making it wait.
+    local lock
+    mkdir -p "$CERTFLEET_ROOT/.stack"
+    exec {lock}>"$CERTFLEET_ROOT/.stack/apt.lock"
+    flock "$lock"
+    read -r -a missing <<< "$(_missing_packages "$@" | tr '\n' ' ')"
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing ${missing[*]}"
+        # Package install scripts must not start system-wide services (rabbitmq-server would).
+        local made_policy=0
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+            chmod +x /usr/sbin/policy-rc.d
+            made_policy=1
+        fi
+        if [ "$_apt_updated" -eq 0 ]; then
+            DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+            _apt_updated=1
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+        [ "$made_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
     fi
-    if [ "$_apt_updated" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-        _apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-    [ "$made_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+    exec {lock}>&-
     return 0
 }
 
@@ -185,4 +201,36 @@ print_env() {
     for name in $CERTFLEET_SERVICES; do "${name}_env"; done
     ensure_master_key
     echo "export CERTFLEET_MASTER_KEY_FILE='$(master_key_file)'"
+}
+
+# The PyPI tools of python-tools.txt in the git-ignored .venv-tools (see deploy/local/python-tools).
+CERTFLEET_TOOLS_VENV="$CERTFLEET_ROOT/.venv-tools"
+
+_python_tools_ready() {
+    local marker="$CERTFLEET_TOOLS_VENV/.complete"
+    [ -s "$marker" ] && [ -x "$CERTFLEET_TOOLS_VENV/bin/python3" ] &&
+        [ "$(cat "$marker")" = "$(sha256sum < "$CERTFLEET_ROOT/deploy/local/python-tools.txt")" ]
+}
+
+# Builds .venv-tools unless it is complete and current. The marker is written last,
+# after every package imported, so a build interrupted at any step is rebuilt next time.
+ensure_python_tools() {
+    _python_tools_ready && return 0
+    ensure_packages python3 python3-venv
+    local lock
+    mkdir -p "$CERTFLEET_ROOT/.stack"
+    exec {lock}>"$CERTFLEET_ROOT/.stack/python-tools.lock"
+    flock "$lock"
+    if ! _python_tools_ready; then
+        log "preparing $CERTFLEET_TOOLS_VENV (python-tools.txt)"
+        rm -rf "$CERTFLEET_TOOLS_VENV"
+        python3 -m venv "$CERTFLEET_TOOLS_VENV"
+        "$CERTFLEET_TOOLS_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
+            -r "$CERTFLEET_ROOT/deploy/local/python-tools.txt" >&2
+        local problems
+        problems="$("$CERTFLEET_TOOLS_VENV/bin/python3" -m pip check --disable-pip-version-check)" ||
+            die "the tools in $CERTFLEET_TOOLS_VENV conflict: $problems"
+        sha256sum < "$CERTFLEET_ROOT/deploy/local/python-tools.txt" > "$CERTFLEET_TOOLS_VENV/.complete"
+    fi
+    exec {lock}>&-
 }
