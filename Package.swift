@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 "Store", "Jobs", "X509", "CertFleetCore", "Postgres", "AMQP", "ACME",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),

@@ -91,6 +91,8 @@ public struct CertFleetTopology: Sendable, Hashable {
     /// Automation submits requests here (any routing key), replies go to `reply_to`.
     public var requestsExchange: String { "\(prefix).requests" }
     public var requestsQueue: String { "\(prefix).requests" }
+    /// Redacted copies of malformed intake requests (never the originals: they may hold keys).
+    public var requestsDeadLetterQueue: String { "\(prefix).requests.dead" }
 
     /// The queue for one job kind: `certfleet.jobs.<kind>`.
     public func jobQueue(_ kind: String) -> String { "\(prefix).jobs.\(kind)" }
@@ -107,6 +109,7 @@ public struct CertFleetTopology: Sendable, Hashable {
         var queues = Self.jobKinds.map { Topology.Queue.quorum(jobQueue($0), deadLetterExchange: deadLetterExchange) }
         queues.append(.quorum(deadLetterQueue))
         queues.append(.quorum(requestsQueue, deadLetterExchange: deadLetterExchange))
+        queues.append(.quorum(requestsDeadLetterQueue))
         var bindings = Self.jobKinds.map {
             Topology.Binding(queue: jobQueue($0), exchange: jobsExchange, routingKey: $0)
         }

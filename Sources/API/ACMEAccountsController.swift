@@ -62,6 +62,13 @@ struct ACMEAccountsController {
         guard let url = URL(string: directory), url.scheme == "https" || url.scheme == "http", url.host != nil else {
             throw APIError(.unprocessableContent, "invalid_directory_url", "'directory_url' must be an http(s) URL")
         }
+        // The server fetches this URL: only CAs the operator allowed, so a tenant cannot
+        // make it reach internal addresses (SSRF) or probe ports.
+        guard dependencies.acme.allowsDirectory(directory) else {
+            throw APIError(.unprocessableContent, "acme_directory_not_allowed",
+                           "this server registers accounts only at its allowed ACME directories (CERTFLEET_ACME_DIRECTORIES)",
+                           details: [("directory_url", .string(directory))])
+        }
         let contact = body.email.map { ["mailto:\($0)"] } ?? []
         if let email = body.email, !email.contains("@") || email.contains(",") {
             throw APIError(.unprocessableContent, "invalid_contact", "'email' must be an email address")
@@ -99,6 +106,7 @@ struct ACMEAccountsController {
             return try await client.register(contact: contact, agreeToTermsOfService: true, externalAccountBinding: binding)
         } catch let error as ACMEError {
             if let problem = error.problem {
+                // An allowed CA's RFC 8555 problem: its detail is what the user needs (e.g. "EAB required").
                 throw APIError(.unprocessableContent, error.classification.code, "the CA refused the account: \(problem.detail ?? problem.type)")
             }
             switch error {
@@ -111,7 +119,9 @@ struct ACMEAccountsController {
                 throw APIError(.serviceUnavailable, "acme_unavailable", "the default ACME directory is not reachable; retry later",
                                headers: [.retryAfter: "30"])
             default:
-                throw APIError(.unprocessableContent, "acme_registration_failed", "the account could not be registered: \(error.description)")
+                // Never the remote body: only that registration failed and where.
+                throw APIError(.unprocessableContent, "acme_registration_failed", "the account could not be registered at the ACME directory",
+                               details: [("directory_url", .string(directory))])
             }
         }
     }

@@ -15,8 +15,9 @@ extension CertificatesController {
 
     /// Checks the ACME fields of an upload body and turns them into an issue request.
     func checkedIssue(_ body: UploadBody, domains: [String], project: UUID, actor: String, idempotencyKey: String?) throws -> IssueRequest {
-        guard (1...100).contains(domains.count) else {
-            throw APIError(.unprocessableContent, "invalid_domains", "'domains' must hold 1–100 host names")
+        guard domains.count <= Self.maxNames else { throw Self.tooManyNames(domains.count) }
+        guard !domains.isEmpty else {
+            throw APIError(.unprocessableContent, "invalid_domains", "'domains' must hold 1–\(Self.maxNames) host names")
         }
         if body.chain != nil || body.pkey != nil {
             throw APIError(.unprocessableContent, "conflicting_fields", "give either 'domains' (ACME) or 'chain' and 'pkey' (upload), not both")

@@ -90,6 +90,10 @@ public struct APIError: Error, Sendable {
             return APIError(.conflict, error.code, error.description, details: [("source", .string(source))])
         case .acmeAccountNotFound(let ref):
             return APIError(.notFound, error.code, error.description, details: [("acme_account", .string(ref))])
+        case .idempotencyKeyInvalid:
+            return APIError(.badRequest, error.code, error.description)
+        case .idempotencyKeyReused(let kind):
+            return APIError(.unprocessableContent, error.code, error.description, details: [("kind", .string(kind))])
         case .versionMismatch(let expected, let actual):
             return APIError(.preconditionFailed, error.code, error.description,
                             details: [("expected", .string("\"\(expected)\"")), ("actual", .string("\"\(actual)\""))])

@@ -31,6 +31,12 @@ public struct APIConfiguration: Sendable {
     /// Per key, per hour: writes and reads of `/v1/consumers/{consumer}/tls` (EMQX: 6 and 60; 0 = unlimited).
     public var consumerTLSWritesPerHour: Double = 6
     public var consumerTLSReadsPerHour: Double = 60
+    /// Per client address: invalid API keys per second (0 = unlimited) and their burst; 429 past it.
+    public var failedAuthenticationRate: Double = 1
+    public var failedAuthenticationBurst: Double = 50
+    /// How long `/metrics` serves the same database gauges (it needs no key: at most one
+    /// round of aggregate queries per interval, whatever the scrape rate).
+    public var metricsSnapshotInterval: Duration = .seconds(15)
 
     public init(host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = defaultBodyLimit,
                 readRate: Double = 200, readBurst: Double = 400, writeRate: Double = 20, writeBurst: Double = 40) {
@@ -106,13 +112,17 @@ public func buildRouter(configuration: APIConfiguration, dependencies: APIDepend
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware())
     HealthController(dependencies: dependencies).addRoutes(to: router)
-    MetricsController(metrics: metrics, db: dependencies.db).addRoutes(to: router)
+    MetricsController(metrics: metrics, gauges: DatabaseGauges(db: dependencies.db, interval: configuration.metricsSnapshotInterval))
+        .addRoutes(to: router)
     ACMEChallengeController(db: dependencies.db).addRoutes(to: router)
     let limiter = RateLimiter(
         reads: .init(rate: configuration.readRate, burst: configuration.readBurst),
         writes: .init(rate: configuration.writeRate, burst: configuration.writeBurst))
     let keys = KeyCache(db: dependencies.db)
-    let auth = AuthMiddleware(keys: keys, limiter: limiter, bodyLimit: configuration.bodyLimit)
+    let failedAuthentications = RateLimiter(
+        reads: .init(rate: configuration.failedAuthenticationRate, burst: configuration.failedAuthenticationBurst),
+        writes: .init(rate: configuration.failedAuthenticationRate, burst: configuration.failedAuthenticationBurst))
+    let auth = AuthMiddleware(keys: keys, limiter: limiter, failedAuthentications: failedAuthentications, bodyLimit: configuration.bodyLimit)
     let v1 = router.group("v1").add(middleware: auth)
     KeysController(db: dependencies.db, cache: keys).addRoutes(to: v1.group("keys"))
     ProjectsController(db: dependencies.db).addRoutes(to: v1.group("projects"))

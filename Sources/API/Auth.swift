@@ -9,6 +9,8 @@ struct AuthMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let keys: KeyCache
     let limiter: RateLimiter
+    /// Invalid keys per client address (each costs a database query): 429 past the limit.
+    let failedAuthentications: RateLimiter
     let bodyLimit: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -16,8 +18,13 @@ struct AuthMiddleware: RouterMiddleware {
             throw APIError(.unauthorized, "unauthorized", "missing API key: send Authorization: Bearer cf_…",
                            headers: [.wwwAuthenticate: "Bearer"])
         }
+        let address = context.remoteAddress?.ipAddress ?? "unknown"
+        if let wait = await failedAuthentications.waitWithoutTaking(id: address, write: true) {
+            throw RateLimiter.tooMany(wait, what: "failed authentications from this address")
+        }
         let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
         guard secret.hasPrefix("cf_"), secret.count < 200, let key = try await keys.authenticate(secret: secret) else {
+            _ = await failedAuthentications.take(id: address, write: true)
             throw APIError(.unauthorized, "unauthorized", "invalid API key", headers: [.wwwAuthenticate: "Bearer"])
         }
         try await limiter.enforce(key: key.id, request: request)
@@ -51,17 +58,37 @@ actor RateLimiter {
     func enforce(key: UUID, request: Request, what: String = "") throws {
         let isWrite = request.method != .get && request.method != .head
         if let wait = take(key: key, write: isWrite) {
-            let seconds = max(1, Int(wait.rounded(.up)))
-            throw APIError(.tooManyRequests, "rate_limited", "too many \(isWrite ? "write" : "read") requests\(what) for this API key; retry in \(seconds) s",
-                           details: [("retry_after", .int(seconds))], headers: [.retryAfter: String(seconds)])
+            throw Self.tooMany(wait, what: "\(isWrite ? "write" : "read") requests\(what) for this API key")
         }
+    }
+
+    /// 429 with `Retry-After` for a bucket that is empty for WAIT seconds.
+    static func tooMany(_ wait: Double, what: String) -> APIError {
+        let seconds = max(1, Int(wait.rounded(.up)))
+        return APIError(.tooManyRequests, "rate_limited", "too many \(what); retry in \(seconds) s",
+                        details: [("retry_after", .int(seconds))], headers: [.retryAfter: String(seconds)])
     }
 
     /// Takes a token; nil when granted, else the seconds until one is available.
     func take(key: UUID, write: Bool) -> Double? {
+        take(id: key.uuidString, write: write)
+    }
+
+    /// The seconds until bucket ID has a token (nil: it has one now), taking none.
+    func waitWithoutTaking(id: String, write: Bool) -> Double? {
+        let limit = write ? writes : reads
+        guard limit.rate > 0, let bucket = buckets["\(id)-\(write)"] else { return nil }
+        let elapsed = ContinuousClock.now - bucket.at
+        let tokens = min(limit.burst, bucket.tokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * limit.rate)
+        return tokens >= 1 ? nil : (1 - tokens) / limit.rate
+    }
+
+    /// Takes a token from bucket ID; nil when granted, else the seconds until one is available.
+    func take(id key: String, write: Bool) -> Double? {
         let limit = write ? writes : reads
         guard limit.rate > 0 else { return nil }
         let id = "\(key)-\(write)"
+        if buckets.count > 100_000 { buckets.removeAll() }
         let now = ContinuousClock.now
         var bucket = buckets[id] ?? (limit.burst, now)
         let elapsed = now - bucket.at

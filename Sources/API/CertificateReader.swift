@@ -37,6 +37,23 @@ struct CertificateReader {
         return try rows.first.map(Document.init)
     }
 
+    /// The live certificates of PROJECT among REFERENCES (uuids or names), in one query,
+    /// in the order of REFERENCES; nil where a reference names none.
+    func find(project: UUID, references: [String]) async throws -> [Document?] {
+        guard !references.isEmpty else { return [] }
+        let uuids = references.compactMap { UUID(uuidString: $0)?.uuidString.lowercased() }
+        let names = references.filter { UUID(uuidString: $0) == nil }
+        let documents = try await db.query("""
+            SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
+            WHERE c.project_id = \(project) AND c.deleted_at IS NULL
+              AND (c.id = ANY(\(uuids)::uuid[]) OR c.name = ANY(\(names)::text[]))
+            """).map(Document.init)
+        return references.map { reference in
+            if let id = UUID(uuidString: reference) { return documents.first { $0.id == id } }
+            return documents.first { $0.name == reference }
+        }
+    }
+
     /// Like `find`, or 404 naming the reference.
     func require(project: UUID, reference: String) async throws -> Document {
         guard let document = try await find(project: project, reference: reference) else {

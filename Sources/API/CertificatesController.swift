@@ -40,6 +40,14 @@ struct CertificatesController {
 
     // MARK: - upload and re-import
 
+    /// Names one certificate may hold: the CA/Browser Forum's and Let's Encrypt's limit.
+    static let maxNames = 100
+
+    static func tooManyNames(_ count: Int) -> APIError {
+        APIError(.unprocessableContent, "too_many_names", "a certificate may hold at most \(maxNames) names; this one has \(count)",
+                 details: [("count", .int(count)), ("limit", .int(maxNames))])
+    }
+
     struct UploadBody: Decodable {
         var name: String?
         var cn: String?
@@ -71,6 +79,7 @@ struct CertificatesController {
         let bundle = try CertificateBundle.parse(chain: chain, key: key, clientCA: body.client_ca)
         let leaf = bundle.leaf
         let sans = leaf.subjectAltNames
+        guard sans.count <= Self.maxNames else { throw Self.tooManyNames(sans.count) }
         if let cn = body.cn {
             let matches = leaf.info.subject.commonName?.lowercased() == cn.lowercased() || sans.contains { $0.lowercased() == cn.lowercased() }
             guard matches else {
@@ -144,8 +153,7 @@ struct CertificatesController {
 
     func idempotencyKey(_ request: Request) throws -> String? {
         guard let key = request.headers[Self.idempotencyKey] else { return nil }
-        guard (1...200).contains(key.count) else { throw APIError.malformed("Idempotency-Key must be 1–200 characters") }
-        return key
+        return try Submissions.clientKey(key)
     }
 
     /// `If-Match: "7"` (or `7`) → 7; `*` or absent → nil.
@@ -194,24 +202,15 @@ struct CertificatesController {
         let caller = try context.caller("certificates:read")
         let detailed = request.uri.queryParameters.get("details") != "false"
         guard let references = try await references(request, context: context) else {
-            // No selection: every certificate of the project (as Unikraft), first page.
+            // No selection: every certificate of the project (as Unikraft), first page; two queries in all.
             let page = try await listPage(project: caller.projectID, request: request)
-            var items: [JSONValue] = []
-            for id in page.ids {
-                if let document = try await reader.find(project: caller.projectID, reference: id.uuidString) {
-                    items.append(detailed ? document.json : document.summary)
-                }
-            }
-            return .success(.object([("certificates", .array(items))]))
+            let documents = try await reader.find(project: caller.projectID, references: page.ids.map(\.uuidString))
+            return .success(.object([("certificates", .array(documents.compactMap { $0.map { detailed ? $0.json : $0.summary } }))]))
         }
         guard references.count <= 100 else { throw APIError.malformed("at most 100 certificates per request") }
-        var items: [JSONValue] = []
-        for reference in references {
-            if let document = try await reader.find(project: caller.projectID, reference: reference) {
-                items.append(detailed ? document.json : document.summary)
-            } else {
-                items.append(APIError.from(store: .certificateNotFound(reference)).item)
-            }
+        let documents = try await reader.find(project: caller.projectID, references: references)
+        let items = zip(references, documents).map { reference, document in
+            document.map { detailed ? $0.json : $0.summary } ?? APIError.from(store: .certificateNotFound(reference)).item
         }
         return .success(.object([("certificates", .array(items))]))
     }
@@ -222,10 +221,20 @@ struct CertificatesController {
         var next: String?
     }
 
+    /// `limit`: 1–1000, 100 when absent; anything else is refused rather than clamped.
+    static func pageLimit(_ text: String?, default fallback: Int = 100, maximum: Int = 1000) throws -> Int {
+        guard let text else { return fallback }
+        guard let limit = Int(text), (1...maximum).contains(limit) else {
+            throw APIError(.badRequest, "invalid_limit", "'limit' must be an integer from 1 to \(maximum)",
+                           details: [("minimum", .int(1)), ("maximum", .int(maximum))])
+        }
+        return limit
+    }
+
     /// One page of `GET /v1/certificates/list`: stable order by uuid; the cursor is the last uuid.
     func listPage(project: UUID, request: Request) async throws -> Page {
         let query = request.uri.queryParameters
-        let limit = min(max(Int(query.get("limit") ?? "") ?? 100, 1), 1000)
+        let limit = try Self.pageLimit(query.get("limit"))
         var cursor: UUID?
         if let text = query.get("cursor") {
             guard let id = UUID(uuidString: text) else { throw APIError.malformed("'cursor' is not a cursor this API returned") }

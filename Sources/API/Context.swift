@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import Store
 
 /// Who is calling: the API key's id, project and scopes.
@@ -17,8 +18,14 @@ public struct Identity: Sendable {
         self.actor = actor ?? "key:\(keyID.uuidString.lowercased())"
     }
 
+    /// Whether the key may act with SCOPE: held, or implied by `admin` (which implies
+    /// neither `keys:export` nor `system`).
+    func holds(_ scope: String) -> Bool {
+        scopes.contains(scope) || (scope != "keys:export" && scope != APIKeys.system && scopes.contains("admin"))
+    }
+
     func require(_ scope: String) throws {
-        guard scopes.contains(scope) || (scope != "keys:export" && scopes.contains("admin")) else { throw APIError.forbidden(scope: scope) }
+        guard holds(scope) else { throw APIError.forbidden(scope: scope) }
     }
 }
 
@@ -28,9 +35,12 @@ public struct APIRequestContext: RequestContext {
     public var identity: Identity?
     /// The body cap (413 above it), set from the configuration.
     public var maxUploadSize: Int
+    /// The client's address (failed authentications are limited per address).
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
         identity = nil
         maxUploadSize = APIConfiguration.defaultBodyLimit
     }

@@ -17,6 +17,9 @@ actor KeyCache {
     private let touchInterval: Duration
     /// By SHA-256 of the secret, so the secret itself is not kept.
     private var entries: [[UInt8]: Entry] = [:]
+    /// Secrets that named no live key, remembered as long as keys are, so a repeated
+    /// invalid key costs no query (a key is never created with a secret tried before it).
+    private var misses: [[UInt8]: ContinuousClock.Instant] = [:]
     private var touchedAt: [UUID: ContinuousClock.Instant] = [:]
 
     init(db: PostgresClient, ttl: Duration = .seconds(5), touchInterval: Duration = .seconds(60)) {
@@ -33,8 +36,11 @@ actor KeyCache {
         if let entry = entries[hash], now - entry.fetchedAt < ttl {
             key = entry.key
         } else {
+            if let missed = misses[hash], now - missed < ttl { return nil }
             guard let fresh = try await APIKeys.authenticate(db, secret: secret) else {
                 entries[hash] = nil
+                if misses.count > 10_000 { misses.removeAll() }
+                misses[hash] = now
                 return nil
             }
             key = fresh

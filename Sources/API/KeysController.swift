@@ -39,6 +39,12 @@ struct KeysController {
             throw APIError(.unprocessableContent, "invalid_scope", "scopes must be a non-empty subset of \(APIKeys.scopes.joined(separator: ", "))",
                            details: [("unknown", .strings(unknown))])
         }
+        // A key hands out only what it may do itself: `admin` cannot mint `keys:export` or `system`.
+        let notHeld = body.scopes.filter { !caller.holds($0) }
+        guard notHeld.isEmpty else {
+            throw APIError(.forbidden, "scope_not_held", "a key can only grant scopes it holds; this key lacks \(notHeld.joined(separator: ", "))",
+                           details: [("scopes", .strings(notHeld))])
+        }
         let created = try await APIKeys.create(db, project: caller.projectID, name: body.name ?? "", scopes: Array(Set(body.scopes)).sorted())
         return .success(.object([("keys", .array([Self.json(created.key, secret: created.secret)]))]), status: .created,
                         headers: [.cacheControl: "no-store"])
@@ -63,36 +69,3 @@ struct KeysController {
     }
 }
 
-/// `POST /v1/projects` (admin): a new tenant and its first admin key (shown once).
-struct ProjectsController {
-    let db: PostgresClient
-
-    func addRoutes(to group: RouterGroup<APIRequestContext>) {
-        group.post(use: create)
-    }
-
-    @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
-        _ = try context.caller("admin")
-        struct Body: Decodable { var name: String }
-        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer: buffer)) else {
-            throw APIError.malformed("the body must be {\"name\": …}")
-        }
-        guard (1...128).contains(body.name.count) else {
-            throw APIError(.unprocessableContent, "invalid_name", "a project name has 1–128 characters")
-        }
-        guard let row = try await db.query("""
-            INSERT INTO projects (name) VALUES (\(body.name)) ON CONFLICT (name) DO NOTHING RETURNING id, created_at
-            """).first else {
-            throw APIError(.conflict, "project_exists", "a project named '\(body.name)' already exists", details: [("name", .string(body.name))])
-        }
-        let id = try row.decode(UUID.self, "id")
-        let key = try await APIKeys.create(db, project: id, name: "admin", scopes: ["admin", "certificates:read", "certificates:write", "keys:export"])
-        return .success(.object([("projects", .array([.object([
-            ("id", .string(id.uuidString.lowercased())),
-            ("name", .string(body.name)),
-            ("created_at", .date(try row.decode(Date.self, "created_at"))),
-            ("key", KeysController.json(key.key, secret: key.secret)),
-        ])]))]), status: .created, headers: [.cacheControl: "no-store"])
-    }
-}

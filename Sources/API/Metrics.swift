@@ -3,8 +3,8 @@ import Hummingbird
 import Postgres
 
 /// Request counts and latencies by route and status, kept in this process and
-/// served as Prometheus text on `/metrics`, with the job and certificate counts
-/// read from the database at scrape time (they are cluster-wide).
+/// served as Prometheus text on `/metrics`, with the cluster-wide job and certificate
+/// counts of `DatabaseGauges`.
 actor RequestMetrics {
     static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
@@ -68,64 +68,77 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
 struct MetricsController {
     let metrics: RequestMetrics
-    let db: PostgresClient
+    let gauges: DatabaseGauges
 
     func addRoutes(to router: Router<APIRequestContext>) {
         router.get("metrics") { _, _ -> Response in
-            var text = await metrics.render()
-            text += "# HELP certfleet_jobs Jobs by kind and state.\n# TYPE certfleet_jobs gauge\n"
-            text += "# HELP certfleet_certificates Live certificates by state.\n# TYPE certfleet_certificates gauge\n"
-            text += "# HELP certfleet_outbox_unpublished Outbox messages not yet published.\n# TYPE certfleet_outbox_unpublished gauge\n"
-            if let jobs = try? await db.query("SELECT kind, state, count(*)::int8 AS n FROM jobs GROUP BY kind, state ORDER BY kind, state") {
-                for row in jobs {
-                    text += "certfleet_jobs{kind=\"\(try row.decode(String.self, "kind"))\",state=\"\(try row.decode(String.self, "state"))\"} \(try row.decode(Int.self, "n"))\n"
-                }
-            }
-            if let certificates = try? await db.query("SELECT state, count(*)::int8 AS n FROM certificates WHERE deleted_at IS NULL GROUP BY state ORDER BY state") {
-                for row in certificates {
-                    text += "certfleet_certificates{state=\"\(try row.decode(String.self, "state"))\"} \(try row.decode(Int.self, "n"))\n"
-                }
-            }
-            if let outbox = try? await db.query("SELECT count(*)::int8 AS n FROM outbox WHERE published_at IS NULL").first {
-                text += "certfleet_outbox_unpublished \(try outbox.decode(Int.self, "n"))\n"
-            }
-            text += "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n# TYPE certfleet_renewals_due gauge\n"
-            text += "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n# TYPE certfleet_certificates_expiring gauge\n"
-            if let row = try? await db.query("""
-                SELECT count(*) FILTER (WHERE c.source = 'acme' AND c.state IN ('valid', 'expired') AND c.renew_at <= now())::int8 AS due,
-                       count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '30 days')::int8 AS d30,
-                       count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '7 days')::int8 AS d7,
-                       count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '1 day')::int8 AS d1
-                FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-                WHERE c.deleted_at IS NULL
-                """).first {
-                text += "certfleet_renewals_due \(try row.decode(Int.self, "due"))\n"
-                for days in ["30", "7", "1"] {
-                    text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \(try row.decode(Int.self, "d\(days)"))\n"
-                }
-            }
+            let text = await metrics.render() + (await gauges.text())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
     }
 }
 
-/// `GET /.well-known/acme-challenge/{token}`: http-01 answers from the database, so
-/// any API replica can serve them.
-struct ACMEChallengeController {
-    let db: PostgresClient
+/// The cluster-wide gauges of `/metrics` (jobs, certificates, outbox, renewals due,
+/// expiring), read from the database at most once per `interval` whatever the scrape
+/// rate: `/metrics` needs no key, so each scrape must not cost aggregate queries.
+/// Concurrent scrapes during a refresh share it.
+actor DatabaseGauges {
+    private let db: PostgresClient
+    private let interval: Duration
+    private var snapshot: (text: String, at: ContinuousClock.Instant)?
+    private var refreshing: Task<String, Never>?
 
-    func addRoutes(to router: Router<APIRequestContext>) {
-        router.get(".well-known/acme-challenge/:token") { _, context -> Response in
-            let token = try context.parameters.require("token")
-            guard let row = try await db.query("""
-                SELECT key_authorization FROM acme_challenges
-                WHERE token = \(token) AND type = 'http-01' AND expires_at > now()
-                """).first else {
-                return Response(status: .notFound, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: "not found\n")))
+    init(db: PostgresClient, interval: Duration = .seconds(15)) {
+        self.db = db
+        self.interval = interval
+    }
+
+    func text() async -> String {
+        if let snapshot, ContinuousClock.now - snapshot.at < interval { return snapshot.text }
+        if let refreshing { return await refreshing.value }
+        let db = db
+        let task = Task { await Self.read(db) }
+        refreshing = task
+        let text = await task.value
+        snapshot = (text, ContinuousClock.now)
+        refreshing = nil
+        return text
+    }
+
+    private static func read(_ db: PostgresClient) async -> String {
+        var text = "# HELP certfleet_jobs Jobs by kind and state.\n# TYPE certfleet_jobs gauge\n"
+        text += "# HELP certfleet_certificates Live certificates by state.\n# TYPE certfleet_certificates gauge\n"
+        text += "# HELP certfleet_outbox_unpublished Outbox messages not yet published.\n# TYPE certfleet_outbox_unpublished gauge\n"
+        if let jobs = try? await db.query("SELECT kind, state, count(*)::int8 AS n FROM jobs GROUP BY kind, state ORDER BY kind, state") {
+            for row in jobs {
+                text += "certfleet_jobs{kind=\"\((try? row.decode(String.self, "kind")) ?? "")\",state=\"\((try? row.decode(String.self, "state")) ?? "")\"} "
+                    + "\((try? row.decode(Int.self, "n")) ?? 0)\n"
             }
-            return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: try row.decode(String.self, "key_authorization"))))
         }
+        if let certificates = try? await db.query("SELECT state, count(*)::int8 AS n FROM certificates WHERE deleted_at IS NULL GROUP BY state ORDER BY state") {
+            for row in certificates {
+                text += "certfleet_certificates{state=\"\((try? row.decode(String.self, "state")) ?? "")\"} \((try? row.decode(Int.self, "n")) ?? 0)\n"
+            }
+        }
+        if let outbox = try? await db.query("SELECT count(*)::int8 AS n FROM outbox WHERE published_at IS NULL").first {
+            text += "certfleet_outbox_unpublished \((try? outbox.decode(Int.self, "n")) ?? 0)\n"
+        }
+        text += "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n# TYPE certfleet_renewals_due gauge\n"
+        text += "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n# TYPE certfleet_certificates_expiring gauge\n"
+        if let row = try? await db.query("""
+            SELECT count(*) FILTER (WHERE c.source = 'acme' AND c.state IN ('valid', 'expired') AND c.renew_at <= now())::int8 AS due,
+                   count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '30 days')::int8 AS d30,
+                   count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '7 days')::int8 AS d7,
+                   count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '1 day')::int8 AS d1
+            FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+            WHERE c.deleted_at IS NULL
+            """).first {
+            text += "certfleet_renewals_due \((try? row.decode(Int.self, "due")) ?? 0)\n"
+            for days in ["30", "7", "1"] {
+                text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \((try? row.decode(Int.self, "d\(days)")) ?? 0)\n"
+            }
+        }
+        return text
     }
 }

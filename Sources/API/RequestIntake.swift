@@ -14,8 +14,13 @@ import Store
 /// The reply carries the request's `correlation_id` and is `{"status":"success","data":…}`
 /// or `{"status":"error","message":…,"error":{"code":…,"message":…,"details":{…}}}` with
 /// the HTTP API's codes. Requests go through the same controller functions as HTTP.
-/// Malformed messages (not a JSON object, unknown `type`, no `authorization`) are
-/// rejected to the dead-letter queue, never requeued.
+///
+/// The key is checked before the body is parsed, the body is capped like an HTTP body,
+/// and each key has the HTTP write rate limit. Malformed messages (no `authorization`,
+/// not a JSON object, unknown `type`) are not answered: a redacted copy (no private key,
+/// no credentials) goes to `certfleet.requests.dead` and the original is dropped. A
+/// request runs at most once per delivery: when its reply cannot be published it is
+/// still acknowledged (with `message_id`, sending it again returns the same job).
 public final class RequestIntake: Service, Sendable {
     /// Request types, also the `type` field's values.
     public enum RequestType: String, Sendable, CaseIterable {
@@ -26,12 +31,20 @@ public final class RequestIntake: Service, Sendable {
     let controller: CertificatesController
     let logger: Logger
     let prefetch: UInt16
+    let bodyLimit: Int
+    let keys: KeyCache
+    let limiter: RateLimiter
 
-    public init(dependencies: APIDependencies, bodyLimit: Int = APIConfiguration.defaultBodyLimit, prefetch: UInt16 = 8, logger: Logger) {
+    public init(dependencies: APIDependencies, configuration: APIConfiguration = APIConfiguration(), prefetch: UInt16 = 8, logger: Logger) {
         self.dependencies = dependencies
-        self.controller = CertificatesController(dependencies: dependencies, bodyLimit: bodyLimit)
+        self.controller = CertificatesController(dependencies: dependencies, bodyLimit: configuration.bodyLimit)
         self.prefetch = prefetch
         self.logger = logger
+        self.bodyLimit = configuration.bodyLimit
+        self.keys = KeyCache(db: dependencies.db)
+        // Every intake request is a write: the HTTP write limit applies per key.
+        self.limiter = RateLimiter(reads: .init(rate: configuration.writeRate, burst: configuration.writeBurst),
+                                   writes: .init(rate: configuration.writeRate, burst: configuration.writeBurst))
     }
 
     public func run() async throws {
@@ -91,8 +104,8 @@ public final class RequestIntake: Service, Sendable {
         do {
             answer = try await handle(delivery, logger: log)
         } catch let malformed as Malformed {
-            log.warning("malformed request dead-lettered", metadata: ["reason": "\(malformed.reason)"])
-            try? await consumer.reject(delivery, requeue: false)
+            log.warning("malformed request dead-lettered (redacted)", metadata: ["reason": "\(malformed.reason)"])
+            await deadLetter(delivery, reason: malformed.reason, from: consumer, logger: log)
             return
         } catch {
             let mapped = APIError.from(error)
@@ -109,43 +122,87 @@ public final class RequestIntake: Service, Sendable {
         await reply(to: delivery, answer, from: consumer, logger: log)
     }
 
-    /// Publishes ANSWER to the request's `reply_to` (when set), then acks the request.
-    /// A reply that cannot be published leaves the request to come again.
+    /// Publishes ANSWER to the request's `reply_to` (when set), then acks the request. The
+    /// request already ran: a reply that cannot be published after a few tries is logged,
+    /// and the request is acknowledged all the same, so it never runs a second time.
     private func reply(to delivery: AMQPDelivery, _ answer: JSONValue, from consumer: AMQPConsumer, logger: Logger) async {
         if let replyTo = delivery.replyTo, !replyTo.isEmpty {
             let message = AMQPMessage(answer.serialized(), properties: AMQPProperties(
                 contentType: "application/json", persistent: false, correlationID: delivery.correlationID ?? delivery.messageID,
                 appID: "certfleet"))
-            do {
-                try await dependencies.amqp.publish(message, exchange: "", routingKey: replyTo, mandatory: false)
-            } catch {
-                logger.warning("reply not published; request requeued", metadata: ["error": "\(error)"])
-                try? await consumer.nack(delivery, requeue: true)
-                return
+            var published = false
+            for attempt in 1...3 where !published {
+                do {
+                    try await dependencies.amqp.publish(message, exchange: "", routingKey: replyTo, mandatory: false)
+                    published = true
+                } catch {
+                    logger.warning("reply not published", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                    try? await Task.sleep(for: .milliseconds(200 * attempt))
+                }
             }
+            if !published { logger.error("reply lost after 3 tries; the request ran once and is acknowledged") }
         }
         try? await consumer.ack(delivery)
     }
 
-    /// Decodes, authenticates and submits; returns the success answer.
+    /// Sends a redacted copy of a malformed request to `certfleet.requests.dead` and drops
+    /// the original (which may hold a private key or an API key).
+    private func deadLetter(_ delivery: AMQPDelivery, reason: String, from consumer: AMQPConsumer, logger: Logger) async {
+        let copy = Self.redactedCopy(of: delivery, reason: reason, bodyLimit: bodyLimit)
+        let message = AMQPMessage(copy.serialized(), properties: AMQPProperties(
+            contentType: "application/json", persistent: true, messageID: delivery.messageID.map { String($0.prefix(200)) },
+            appID: "certfleet"))
+        do {
+            try await dependencies.amqp.publish(message, exchange: "", routingKey: dependencies.topology.requestsDeadLetterQueue)
+            try? await consumer.ack(delivery)
+        } catch {
+            // Not recorded yet: the request comes back later instead of being lost silently.
+            logger.warning("redacted copy not published; request requeued", metadata: ["error": "\(error)"])
+            try? await Task.sleep(for: .seconds(1))
+            try? await consumer.nack(delivery, requeue: true)
+        }
+    }
+
+    /// What is kept of a malformed request: the reason, the ids, and the JSON body with
+    /// every credential-like field and every PEM private key replaced by "[redacted]".
+    static func redactedCopy(of delivery: AMQPDelivery, reason: String, bodyLimit: Int) -> JSONValue {
+        var fields: [(String, JSONValue)] = [
+            ("reason", .string(reason)),
+            ("message_id", delivery.messageID.map { .string(String($0.prefix(200))) } ?? .null),
+            ("correlation_id", delivery.correlationID.map { .string(String($0.prefix(200))) } ?? .null),
+            ("size", .int(delivery.body.count)),
+        ]
+        if delivery.body.count <= bodyLimit, let body = try? JSONDecoder().decode(JSONValue.self, from: Data(delivery.body)) {
+            fields.append(("body", body.redacted()))
+        }
+        return .object(fields)
+    }
+
+    /// Authenticates, decodes and submits; returns the success answer.
     func handle(_ delivery: AMQPDelivery, logger: Logger) async throws -> JSONValue {
+        guard var secret = Self.text(delivery.headers["authorization"]), !secret.isEmpty else {
+            throw Malformed(reason: "no 'authorization' header")
+        }
+        if secret.hasPrefix("Bearer ") { secret = String(secret.dropFirst("Bearer ".count)) }
+        secret = secret.trimmingCharacters(in: .whitespaces)
+        guard secret.hasPrefix("cf_"), secret.count < 200, let key = try await keys.authenticate(secret: secret) else {
+            throw APIError(.unauthorized, "unauthorized", "invalid API key")
+        }
+        let caller = Identity(keyID: key.id, projectID: key.projectID, scopes: Set(key.scopes))
+        try caller.require("certificates:write")
+        if let wait = await limiter.take(key: key.id, write: true) {
+            let seconds = max(1, Int(wait.rounded(.up)))
+            throw APIError(.tooManyRequests, "rate_limited", "too many requests for this API key; retry in \(seconds) s",
+                           details: [("retry_after", .int(seconds))])
+        }
+        guard delivery.body.count <= bodyLimit else { throw APIError.tooLarge(bodyLimit) }
         guard let object = try? JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any] else {
             throw Malformed(reason: "the body is not a JSON object")
         }
         guard let typeName = object["type"] as? String, let type = RequestType(rawValue: typeName) else {
             throw Malformed(reason: "'type' must be one of \(RequestType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard var secret = Self.text(delivery.headers["authorization"]), !secret.isEmpty else {
-            throw Malformed(reason: "no 'authorization' header")
-        }
-        if secret.hasPrefix("Bearer ") { secret = String(secret.dropFirst("Bearer ".count)) }
-        secret = secret.trimmingCharacters(in: .whitespaces)
-        guard secret.hasPrefix("cf_"), secret.count < 200, let key = try await APIKeys.authenticate(dependencies.db, secret: secret) else {
-            throw APIError(.unauthorized, "unauthorized", "invalid API key")
-        }
-        let caller = Identity(keyID: key.id, projectID: key.projectID, scopes: Set(key.scopes))
-        try caller.require("certificates:write")
-        let idempotencyKey = delivery.messageID.flatMap { (1...200).contains($0.count) ? $0 : nil }
+        let idempotencyKey = try delivery.messageID.flatMap { $0.isEmpty ? nil : $0 }.map(Submissions.clientKey)
         switch type {
         case .upload, .issue:
             guard let body = try? JSONDecoder().decode(CertificatesController.UploadBody.self, from: Data(delivery.body)) else {

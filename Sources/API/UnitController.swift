@@ -224,13 +224,17 @@ struct TrustedSocketMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// The project's id, looked up (or created) on first use.
+    /// The project's id, created for the socket on first use; a project of that name that
+    /// was not created for the socket is never adopted (`certfleet api` checks at start).
     actor ResolvedProject {
         private var id: UUID?
 
         func id(db: PostgresClient, name: String) async throws -> UUID {
             if let id { return id }
-            let found = try await Projects.ensure(db, name: name)
+            guard let found = try await Projects.unitSocketProject(db, name: name) else {
+                throw APIError(.forbidden, "unit_socket_project_taken",
+                               "project '\(name)' was not created for the Unit socket; start the API with another --unit-socket-project")
+            }
             id = found
             return found
         }

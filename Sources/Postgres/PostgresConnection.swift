@@ -203,8 +203,13 @@ final class PostgresConnection: @unchecked Sendable {
 private func withParameters<R>(
     _ binds: [PostgresBind],
     _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) throws -> R
-) rethrows -> R {
+) throws -> R {
     if binds.isEmpty { return try body(0, nil, nil, nil) }
+    // libpq takes text parameters as C strings: a NUL would silently cut the value short.
+    for case .text(let text, _) in binds where text.utf8.contains(0) {
+        throw PostgresError(kind: .server, sqlState: .characterNotInRepertoire,
+                            message: "a text parameter contains a NUL character, which PostgreSQL text cannot hold")
+    }
     var buffers: [UnsafeMutableRawPointer?] = []
     var lengths: [Int32] = []
     var formats: [Int32] = []

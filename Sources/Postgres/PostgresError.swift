@@ -23,6 +23,8 @@ public struct SQLState: Hashable, Sendable, CustomStringConvertible {
     public static let readOnlySQLTransaction = SQLState("25006")
     public static let undefinedTable = SQLState("42P01")
     public static let syntaxError = SQLState("42601")
+    /// Also raised before sending a text parameter that holds NUL (PostgreSQL text cannot).
+    public static let characterNotInRepertoire = SQLState("22021")
 
     /// Errors after which running the same transaction again may succeed.
     public var isRetryableTransactionFailure: Bool {

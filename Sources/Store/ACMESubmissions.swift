@@ -45,10 +45,10 @@ extension Submissions {
     /// A new ACME certificate → `pending`, and an issue job. Only one issuance is in
     /// flight per project and name set: a second request gets the running job back.
     public func issue(_ request: IssueRequest) async throws -> SubmittedJob {
-        if let replay = try await replay(project: request.projectID, key: request.idempotencyKey) { return replay }
+        let scope = IdempotencyScope(project: request.projectID, key: request.idempotencyKey, kind: .issue, reference: nil)
         // Byte order, as `COLLATE "C"` sorts in the query below.
         let sortedNames = Array(Set(request.domains)).sorted()
-        return try await submitting(project: request.projectID, key: request.idempotencyKey) { tx in
+        return try await submitting(scope) { tx in
             // Serializes issuances of the same name set in the project, so the check below sees every earlier one.
             let lockKey = "issue:\(request.projectID.uuidString.lowercased()):\(sortedNames.joined(separator: ","))"
             try await tx.query("SELECT pg_advisory_xact_lock(hashtext(\(lockKey)::text)) AS locked")
@@ -88,8 +88,7 @@ extension Submissions {
     /// `renew:<certificate uuid>:<version>` as the idempotency key, so several schedulers
     /// enqueue one job per version.
     public func renew(project: UUID, reference: String, idempotencyKey: String? = nil, reuseKey: Bool = false, actor: String) async throws -> SubmittedJob {
-        if let replay = try await replay(project: project, key: idempotencyKey) { return replay }
-        return try await submitting(project: project, key: idempotencyKey) { tx in
+        return try await submitting(IdempotencyScope(project: project, key: idempotencyKey, kind: .renew, reference: reference)) { tx in
             let certificate = try await Certificates.lock(tx, project: project, reference: reference)
             let source = try await tx.query("SELECT source FROM certificates WHERE id = \(certificate.id)").first!.decode(String.self, "source")
             guard source == "acme" else { throw StoreError.notRenewable(source: source) }
@@ -109,8 +108,7 @@ extension Submissions {
     /// certificate becomes `revoked` when the CA confirmed it. DELETEAFTER also deletes it then.
     public func revoke(project: UUID, reference: String, reason: Int = 0, idempotencyKey: String? = nil, deleteAfter: Bool = false,
                        actor: String) async throws -> SubmittedJob {
-        if let replay = try await replay(project: project, key: idempotencyKey) { return replay }
-        return try await submitting(project: project, key: idempotencyKey) { tx in
+        return try await submitting(IdempotencyScope(project: project, key: idempotencyKey, kind: .revoke, reference: reference)) { tx in
             let certificate = try await Certificates.lock(tx, project: project, reference: reference)
             let source = try await tx.query("SELECT source FROM certificates WHERE id = \(certificate.id)").first!.decode(String.self, "source")
             guard source == "acme" else { throw StoreError.notRevocable(source: source) }

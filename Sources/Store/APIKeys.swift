@@ -5,7 +5,11 @@ import X509
 /// API keys: `cf_` plus 32 random bytes in base64url, shown once; only SHA-256 of
 /// the whole secret is stored, with its first characters to recognise it in lists.
 public enum APIKeys {
-    public static let scopes = ["certificates:read", "certificates:write", "keys:export", "admin"]
+    public static let scopes = ["certificates:read", "certificates:write", "keys:export", "admin", system]
+    /// Creates projects; only keys made with `certfleet keys create --system` hold it.
+    public static let system = "system"
+    /// What a new project's first key gets: everything inside the project.
+    public static let projectAdminScopes = ["admin", "certificates:read", "certificates:write", "keys:export"]
 
     public struct Key: Sendable, Equatable {
         public let id: UUID

@@ -22,6 +22,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case notRevocable(source: String)
     /// No such ACME account in the project (404).
     case acmeAccountNotFound(String)
+    /// A client's idempotency key is empty, too long or uses a prefix kept for CertFleet's own jobs (400).
+    case idempotencyKeyInvalid(String)
+    /// The idempotency key already named a request of another kind or certificate (422).
+    case idempotencyKeyReused(kind: String)
 
     public var code: String {
         switch self {
@@ -35,6 +39,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notRenewable: return "not_renewable"
         case .notRevocable: return "not_revocable"
         case .acmeAccountNotFound: return "acme_account_not_found"
+        case .idempotencyKeyInvalid: return "idempotency_key_invalid"
+        case .idempotencyKeyReused: return "idempotency_key_reused"
         }
     }
 
@@ -50,6 +56,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notRenewable: return "an uploaded certificate is renewed by uploading its successor with PUT /v1/certificates/{ref}"
         case .notRevocable: return "only certificates issued through ACME can be revoked here"
         case .acmeAccountNotFound(let ref): return "ACME account '\(ref)' not found"
+        case .idempotencyKeyInvalid(let why): return why
+        case .idempotencyKeyReused(let kind):
+            return "this idempotency key was already used for a \(kind) request of another certificate or kind; use a new key"
         }
     }
 }

@@ -59,10 +59,10 @@ public struct Submissions: Sendable {
 
     /// A new certificate from an upload → `pending`, and a validate job.
     public func upload(_ request: UploadRequest) async throws -> SubmittedJob {
-        if let replay = try await replay(project: request.projectID, key: request.idempotencyKey) { return replay }
+        let scope = IdempotencyScope(project: request.projectID, key: request.idempotencyKey, kind: .validate, reference: nil)
         let certificateID = UUID()
         let sealed = try sealer.seal(Array(request.privateKeyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: certificateID, version: 1))
-        return try await submitting(project: request.projectID, key: request.idempotencyKey) { tx in
+        return try await submitting(scope) { tx in
             let name = try await Self.insertNamed(request.name, commonName: request.commonName) { name in
                 !(try await tx.query("""
                     INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, usage)
@@ -81,8 +81,8 @@ public struct Submissions: Sendable {
     /// A new version for an existing certificate (`PUT`): validated by a job; the current
     /// version keeps serving until the new one is valid.
     public func reimport(_ request: UploadRequest, reference: String, expectedVersion: Int64? = nil) async throws -> SubmittedJob {
-        if let replay = try await replay(project: request.projectID, key: request.idempotencyKey) { return replay }
-        return try await submitting(project: request.projectID, key: request.idempotencyKey) { tx in
+        let scope = IdempotencyScope(project: request.projectID, key: request.idempotencyKey, kind: .validate, reference: reference)
+        return try await submitting(scope) { tx in
             let certificate = try await Certificates.lock(tx, project: request.projectID, reference: reference)
             if let expectedVersion, expectedVersion != certificate.rowVersion {
                 throw StoreError.versionMismatch(expected: expectedVersion, actual: certificate.rowVersion)
@@ -105,8 +105,7 @@ public struct Submissions: Sendable {
 
     /// Deletion: refused while the certificate is bound; otherwise `deleting` and a delete job.
     public func delete(project: UUID, reference: String, idempotencyKey: String? = nil, expectedVersion: Int64? = nil, actor: String) async throws -> SubmittedJob {
-        if let replay = try await replay(project: project, key: idempotencyKey) { return replay }
-        return try await submitting(project: project, key: idempotencyKey) { tx in
+        return try await submitting(IdempotencyScope(project: project, key: idempotencyKey, kind: .delete, reference: reference)) { tx in
             let certificate = try await Certificates.lock(tx, project: project, reference: reference)
             if let expectedVersion, expectedVersion != certificate.rowVersion {
                 throw StoreError.versionMismatch(expected: expectedVersion, actual: certificate.rowVersion)
@@ -148,27 +147,44 @@ public struct Submissions: Sendable {
         throw StoreError.nameTaken(name)
     }
 
-    /// Runs BODY in a transaction; a concurrent twin with the same idempotency key wins
-    /// the race → its job is returned instead of an error.
-    func submitting(project: UUID, key: String?, _ body: @escaping @Sendable (PostgresTransaction) async throws -> SubmittedJob) async throws -> SubmittedJob {
+    /// What an idempotency key stands for: a request of KIND in PROJECT, about the
+    /// certificate REFERENCE (a name or uuid; nil when the request creates one).
+    struct IdempotencyScope: Sendable {
+        let project: UUID
+        let key: String?
+        let kind: JobKind
+        let reference: String?
+    }
+
+    /// Returns the job an earlier request with the scope's key created, or runs BODY in a
+    /// transaction; a concurrent twin with the same key that wins the race → its job.
+    func submitting(_ scope: IdempotencyScope, _ body: @escaping @Sendable (PostgresTransaction) async throws -> SubmittedJob) async throws -> SubmittedJob {
+        if let replay = try await replay(scope) { return replay }
         do {
             return try await db.transaction { tx in try await body(tx) }
         } catch let error as PostgresError where error.sqlState == .uniqueViolation && error.constraint == "jobs_idempotency" {
-            if let replay = try await replay(project: project, key: key) { return replay }
+            if let replay = try await replay(scope) { return replay }
             throw error
         }
     }
 
-    func replay(project: UUID, key: String?) async throws -> SubmittedJob? {
-        guard let key else { return nil }
+    /// The job the scope's key already created. A key is only a replay of the same kind of
+    /// request about the same certificate: anything else is refused, never answered with an
+    /// unrelated job.
+    func replay(_ scope: IdempotencyScope) async throws -> SubmittedJob? {
+        guard let key = scope.key else { return nil }
         guard let row = try await db.query("""
             SELECT j.id, j.certificate_id, j.kind, c.name FROM jobs j JOIN certificates c ON c.id = j.certificate_id
-            WHERE j.project_id = \(project) AND j.idempotency_key = \(key)
+            WHERE j.project_id = \(scope.project) AND j.idempotency_key = \(key)
             """).first else { return nil }
-        return SubmittedJob(
-            jobID: try row.decode(UUID.self, "id"), certificateID: try row.decode(UUID.self, "certificate_id"),
-            certificateName: try row.decode(String.self, "name"), kind: JobKind(rawValue: try row.decode(String.self, "kind"))!,
-            outboxID: nil, isReplay: true)
+        let certificateID = try row.decode(UUID.self, "certificate_id"), name = try row.decode(String.self, "name")
+        let kind = try row.decode(String.self, "kind")
+        guard kind == scope.kind.rawValue, let jobKind = JobKind(rawValue: kind) else { throw StoreError.idempotencyKeyReused(kind: kind) }
+        if let reference = scope.reference, reference != name, UUID(uuidString: reference) != certificateID {
+            throw StoreError.idempotencyKeyReused(kind: kind)
+        }
+        return SubmittedJob(jobID: try row.decode(UUID.self, "id"), certificateID: certificateID, certificateName: name, kind: jobKind,
+                            outboxID: nil, isReplay: true)
     }
 
     func insertVersion(_ tx: PostgresTransaction, certificate: UUID, version: Int, chain: String, clientCA: String?, sealed: (sealed: [UInt8], keyID: String)) async throws {
@@ -205,5 +221,21 @@ public struct Submissions: Sendable {
         }
         let outboxID = try await Outbox.enqueueJob(tx, JobMessage(jobID: jobID, certificateID: certificate, projectID: project, kind: kind))
         return SubmittedJob(jobID: jobID, certificateID: certificate, certificateName: name, kind: kind, outboxID: outboxID, isReplay: false)
+    }
+}
+
+extension Submissions {
+    /// Prefixes kept for the idempotency keys of CertFleet's own submissions (the
+    /// scheduler's `renew:<uuid>:<version>`): a client choosing one could make a later
+    /// automatic renewal look like a replay and never run.
+    public static let internalKeyPrefixes = ["renew:", "certfleet:"]
+
+    /// KEY as a client's idempotency key: 1–200 characters, no internal prefix.
+    public static func clientKey(_ key: String) throws -> String {
+        guard (1...200).contains(key.count) else { throw StoreError.idempotencyKeyInvalid("an idempotency key has 1–200 characters") }
+        if let prefix = internalKeyPrefixes.first(where: { key.lowercased().hasPrefix($0) }) {
+            throw StoreError.idempotencyKeyInvalid("idempotency keys starting with '\(prefix)' are reserved for CertFleet's own jobs")
+        }
+        return key
     }
 }

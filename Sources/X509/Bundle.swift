@@ -120,6 +120,9 @@ public struct CertificateBundle: Sendable {
         -> CertificateBundle
     {
         guard !input.isEmpty else { throw .noCertificate }
+        for (index, certificate) in (input + clientCA).enumerated() {
+            if let field = certificate.info.fieldWithNUL { throw .nulInName(index: index, field: field) }
+        }
         var unique: [(position: Int, certificate: Certificate)] = []
         var duplicates: [Int] = []
         var seen: Set<[UInt8]> = []

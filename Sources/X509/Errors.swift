@@ -41,6 +41,9 @@ public enum X509Error: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidArgument(String)
     /// OpenSSL failed where it should not; carries OpenSSL's own error text.
     case cryptoFailure(String)
+    /// A name field of certificate INDEX holds a NUL character (the null-prefix trick; no
+    /// store can keep it as text). FIELD: `subject.common_name`, `subject.alt_names`, …
+    case nulInName(index: Int, field: String)
 
     /// The stable machine-readable code.
     public var code: String {
@@ -60,6 +63,7 @@ public enum X509Error: Error, Sendable, Hashable, CustomStringConvertible {
         case .decryptFailed: "decrypt_failed"
         case .invalidArgument: "invalid_argument"
         case .cryptoFailure: "crypto_failure"
+        case .nulInName(_, let field): "nul_in_" + field.replacingOccurrences(of: ".", with: "_")
         }
     }
 
@@ -98,6 +102,8 @@ public enum X509Error: Error, Sendable, Hashable, CustomStringConvertible {
             "Invalid argument: \(what)."
         case .cryptoFailure(let detail):
             "OpenSSL failed: \(detail)."
+        case .nulInName(let index, let field):
+            "Certificate \(index + 1) of the upload (counting from 1) has a NUL character in its \(field); such names are refused."
         }
     }
 

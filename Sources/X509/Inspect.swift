@@ -122,3 +122,21 @@ public struct CertificateDetails: Codable, Sendable, Hashable {
         case incomplete
     }
 }
+
+extension NameInfo {
+    /// The first field (by its JSON name) that holds a NUL character.
+    var fieldWithNUL: String? {
+        let fields: [(String, [String])] = [
+            ("common_name", commonName.map { [$0] } ?? []), ("alt_names", altNames ?? []), ("country", country.map { [$0] } ?? []),
+            ("state_or_province", stateOrProvince.map { [$0] } ?? []), ("organization", organization.map { [$0] } ?? []),
+        ]
+        return fields.first { $0.1.contains { $0.utf8.contains(0) } }?.0
+    }
+}
+
+extension CertificateInfo {
+    /// `subject.<field>` or `issuer.<field>` of the first name field holding a NUL character.
+    var fieldWithNUL: String? {
+        subject.fieldWithNUL.map { "subject." + $0 } ?? issuer.fieldWithNUL.map { "issuer." + $0 }
+    }
+}

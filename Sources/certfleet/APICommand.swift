@@ -74,9 +74,14 @@ struct APICommand: AsyncParsableCommand {
         let amqp = try await broker.connect(name: "certfleet-api", logger: logger)
         try await amqp.declare(broker.topology.topology)
         let dependencies = APIDependencies(db: db, sealer: sealer, amqp: amqp, topology: broker.topology, logger: logger)
+        if configuration.unitSocketPath != nil,
+           try await Projects.unitSocketProject(db, name: configuration.unitSocketProject) == nil {
+            throw ValidationError("project '\(configuration.unitSocketProject)' exists but was not created for the Unit socket, "
+                                  + "which never adopts another project; choose another --unit-socket-project")
+        }
         let app = buildApplication(configuration: configuration, dependencies: dependencies, logger: logger)
         // The AMQP door: the same requests as HTTP, from `certfleet.requests`.
-        let intake = RequestIntake(dependencies: dependencies, bodyLimit: configuration.bodyLimit, logger: logger)
+        let intake = RequestIntake(dependencies: dependencies, configuration: configuration, logger: logger)
         // The CA validates http-01 on port 80 (Pebble: CERTFLEET_ACME_HTTP_PORT); the main port serves the same path.
         var responder: HTTP01Responder? = nil
         if let challengePort = acmeHTTPPort ?? Environment.int("CERTFLEET_API_ACME_HTTP_PORT") {

@@ -21,8 +21,12 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "A label for the key.")
         var name: String = "bootstrap"
 
+        @Flag(help: "Also grant the 'system' scope (create projects): for the installation's bootstrap key only.")
+        var system = false
+
         func run() async throws {
-            let list = scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            var list = scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            if system && !list.contains(APIKeys.system) { list.append(APIKeys.system) }
             for scope in list where !APIKeys.scopes.contains(scope) {
                 throw ValidationError("unknown scope '\(scope)' (known: \(APIKeys.scopes.joined(separator: ", ")))")
             }

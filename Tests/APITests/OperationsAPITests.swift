@@ -31,11 +31,14 @@ import TestSupport
                 #expect(metrics.text.contains("certfleet_renewals_due 0"), "\(metrics.text)")
                 #expect(metrics.text.contains(#"certfleet_certificates_expiring{within_days="7"} 0"#))
 
-                let project = try await client.call(.post, "/v1/projects", key: admin, body: #"{"name":"tenant-b"}"#)
+                // Projects: the `system` scope only (a project's admin cannot create them).
+                let system = try await env.key(["admin", "system"])
+                #expect(try await client.call(.post, "/v1/projects", key: admin, body: #"{"name":"tenant-b"}"#).errorCode == "missing_scope")
+                let project = try await client.call(.post, "/v1/projects", key: system, body: #"{"name":"tenant-b"}"#)
                 #expect(project.status == .created, "\(project.text)")
                 let secret = try #require(project.json?["data"]?["projects"]?.arrayValue.first?["key"]?["secret"]?.stringValue)
                 #expect(try await client.call(.get, "/v1/keys", key: secret).status == .ok)
-                #expect(try await client.call(.post, "/v1/projects", key: admin, body: #"{"name":"tenant-b"}"#).status == .conflict)
+                #expect(try await client.call(.post, "/v1/projects", key: system, body: #"{"name":"tenant-b"}"#).status == .conflict)
 
                 // A key cannot lock its caller out by revoking itself.
                 let keys = try await client.call(.get, "/v1/keys", key: admin)

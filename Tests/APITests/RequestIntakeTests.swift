@@ -8,8 +8,8 @@ import ServiceTestSupport
 import TestSupport
 
 /// The AMQP door: requests published to `certfleet.requests` are answered on `reply_to`
-/// by a real `certfleet api` process, with the HTTP API's bodies and codes; malformed
-/// requests end in the dead-letter queue. Requests and replies match their JSON Schemas.
+/// by a real `certfleet api` process, with the HTTP API's bodies and codes; redacted
+/// copies of malformed requests end in `certfleet.requests.dead`. Requests and replies match their JSON Schemas.
 @Suite("AMQP request intake", .serialized)
 struct RequestIntakeTests {
     let fixtures = APIFixtures.shared
@@ -102,19 +102,21 @@ struct RequestIntakeTests {
         answers.append(deleted.body)
         #expect(Self.firstCertificate(deleted.body)["state"] as? String == "deleting")
 
-        // Malformed: not JSON, an unknown type, no authorization → dead-lettered, not answered.
-        let before = try await env.amqp.queueStatus(env.topology.deadLetterQueue).messages
+        // Malformed: not JSON, an unknown type, no authorization → a redacted copy dead-lettered, not answered.
+        let jobsDeadBefore = try await env.amqp.queueStatus(env.topology.deadLetterQueue).messages
+        let before = try await env.amqp.queueStatus(env.topology.requestsDeadLetterQueue).messages
         try await publish(env, "{not json", key: writer, messageID: nil, correlation: "m-1", replyTo: replyQueue)
         try await publish(env, #"{"type":"launch"}"#, key: writer, messageID: nil, correlation: "m-2", replyTo: replyQueue)
         try await publish(env, delete, key: nil, messageID: nil, correlation: "m-3", replyTo: replyQueue)
         var deadLettered = before
         let dlqDeadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < dlqDeadline {
-            deadLettered = try await env.amqp.queueStatus(env.topology.deadLetterQueue).messages
+            deadLettered = try await env.amqp.queueStatus(env.topology.requestsDeadLetterQueue).messages
             if deadLettered >= before + 3 { break }
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(deadLettered == before + 3)
+        #expect(try await env.amqp.queueStatus(env.topology.deadLetterQueue).messages == jobsDeadBefore)
         #expect(await replies.messages.allSatisfy { !($0.properties.correlationID ?? "").hasPrefix("m-") })
         #expect(try await env.amqp.queueStatus(env.topology.requestsQueue).messages == 0)
 

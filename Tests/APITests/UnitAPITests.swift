@@ -35,6 +35,8 @@ import TestSupport
             var configuration = APIConfiguration(port: 0)
             configuration.unitSocketPath = socket
             configuration.unitSocketProject = "test"
+            // The socket only manages a project created for it (as `certfleet api` does at start).
+            try await env.db.query("UPDATE projects SET unit_socket = true WHERE name = 'test'")
             let bundle = env.directory.appendingPathComponent("bundle.pem")
             try (fixtures.chain + fixtures.key).write(to: bundle, atomically: true, encoding: .utf8)
             let mismatched = env.directory.appendingPathComponent("mismatched.pem")

@@ -84,7 +84,7 @@ public final class IsolatedServices: @unchecked Sendable {
             process.waitForExit()
         }
         for kind in CertFleetTopology.jobKinds { _ = try? await amqp.deleteQueue(topology.jobQueue(kind)) }
-        for queue in [topology.deadLetterQueue, topology.requestsQueue] { _ = try? await amqp.deleteQueue(queue) }
+        for queue in [topology.deadLetterQueue, topology.requestsQueue, topology.requestsDeadLetterQueue] { _ = try? await amqp.deleteQueue(queue) }
         for exchange in [topology.jobsExchange, topology.eventsExchange, topology.requestsExchange, topology.deadLetterExchange] {
             try? await amqp.deleteExchange(exchange)
         }

@@ -18,7 +18,10 @@ import X509
 /// - `CERTFLEET_ACME_BUDGET=off`: no rate-limit budget (test CAs such as Pebble); by default
 ///   every new order reserves in `IssuanceBudget` (Let's Encrypt's limits) first;
 /// - `CERTFLEET_ACME_RATE_LIMITS`: the budget's limits per CA directory URL as JSON
-///   (see `IssuanceBudget.init(db:limitsJSON:)`).
+///   (see `IssuanceBudget.init(db:limitsJSON:)`);
+/// - `CERTFLEET_ACME_DIRECTORIES`: comma-separated directory URLs a project may register
+///   accounts at (default: Let's Encrypt production and staging); the default directory
+///   is always allowed. Anything else is refused before any request leaves the server.
 public struct ACMESettings: Sendable {
     public var defaultDirectoryURL: String?
     public var trustedCAFile: String?
@@ -32,10 +35,24 @@ public struct ACMESettings: Sendable {
     public var budgetLimitsJSON: String?
     /// The challenge of an issue request that names none.
     public var defaultChallenge: String
+    /// Directories accounts may be registered at, besides the default one.
+    public var allowedDirectories: [String]
+
+    /// Let's Encrypt production and staging: the allowed directories when none are configured.
+    public static let letsEncryptDirectories = [
+        "https://acme-v02.api.letsencrypt.org/directory", "https://acme-staging-v02.api.letsencrypt.org/directory",
+    ]
+
+    /// Whether accounts may be registered at directory URL (exact match: no fetch is made otherwise).
+    public func allowsDirectory(_ url: String) -> Bool {
+        url == defaultDirectoryURL || allowedDirectories.contains(url)
+    }
 
     public init(defaultDirectoryURL: String? = nil, trustedCAFile: String? = nil, challTestSrvURL: String? = nil, dnsServer: String? = nil,
                 manualRecheck: TimeInterval = 10, propagationTimeout: Duration = .seconds(120), budgetEnabled: Bool = true,
-                budgetLimitsJSON: String? = nil, defaultChallenge: String = "http-01") {
+                budgetLimitsJSON: String? = nil, defaultChallenge: String = "http-01",
+                allowedDirectories: [String] = ACMESettings.letsEncryptDirectories) {
+        self.allowedDirectories = allowedDirectories
         self.budgetEnabled = budgetEnabled
         self.budgetLimitsJSON = budgetLimitsJSON
         self.defaultChallenge = defaultChallenge
@@ -58,7 +75,10 @@ public struct ACMESettings: Sendable {
             manualRecheck: value("CERTFLEET_ACME_MANUAL_RECHECK_SECONDS").flatMap(TimeInterval.init) ?? 10,
             budgetEnabled: value("CERTFLEET_ACME_BUDGET") != "off",
             budgetLimitsJSON: value(IssuanceBudget.limitsVariable),
-            defaultChallenge: value("CERTFLEET_ACME_DEFAULT_CHALLENGE") ?? "http-01")
+            defaultChallenge: value("CERTFLEET_ACME_DEFAULT_CHALLENGE") ?? "http-01",
+            allowedDirectories: value("CERTFLEET_ACME_DIRECTORIES").map {
+                $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            } ?? letsEncryptDirectories)
     }
 
     /// The issuance budget with the configured limits (throws when the JSON is malformed).
