@@ -45,8 +45,21 @@ extension CertificatesController {
                             acmeAccount: body.acme_account, idempotencyKey: idempotencyKey, actor: actor)
     }
 
+    /// With `CERTFLEET_DOMAIN_POLICY=enforce`, 403 before any order unless every name lies in
+    /// one of the project's verified zones (and no other project verified a closer zone).
+    func requireOwnership(of names: [String], project: UUID) async throws {
+        guard dependencies.acme.domainPolicy == .enforce else { return }
+        let notOwned = try await DomainClaims.namesNotOwned(dependencies.db, project: project, names: names)
+        guard notOwned.isEmpty else {
+            throw APIError(.forbidden, "domain_not_owned",
+                           "this project has not verified a zone containing \(notOwned.joined(separator: ", ")); claim and verify it at /v1/domains",
+                           details: [("domains", .strings(notOwned))])
+        }
+    }
+
     func issue(_ body: UploadBody, domains: [String], caller: Identity, idempotencyKey: String?) async throws -> JSONResponse {
         let submission = try checkedIssue(body, domains: domains, project: caller.projectID, actor: caller.actor, idempotencyKey: idempotencyKey)
+        try await requireOwnership(of: submission.domains, project: caller.projectID)
         let job = try await dependencies.submitter.issue(submission)
         return accepted(job, state: job.isReplay ? try await currentState(caller.projectID, job) : "pending")
     }

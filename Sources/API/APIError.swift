@@ -94,6 +94,8 @@ public struct APIError: Error, Sendable {
             return APIError(.badRequest, error.code, error.description)
         case .idempotencyKeyReused(let kind):
             return APIError(.unprocessableContent, error.code, error.description, details: [("kind", .string(kind))])
+        case .zoneOwnedElsewhere(let zone):
+            return APIError(.conflict, error.code, error.description, details: [("zone", .string(zone))])
         case .versionMismatch(let expected, let actual):
             return APIError(.preconditionFailed, error.code, error.description,
                             details: [("expected", .string("\"\(expected)\"")), ("actual", .string("\"\(actual)\""))])

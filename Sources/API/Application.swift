@@ -134,6 +134,7 @@ public func buildRouter(configuration: APIConfiguration, dependencies: APIDepend
     UnitController(dependencies: dependencies, bodyLimit: configuration.bodyLimit, prefix: configuration.unitPrefix, wait: configuration.unitWait)
         .addRoutes(to: router.group(RouterPath(configuration.unitPrefix)).add(middleware: auth))
     ACMEAccountsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("acme/accounts"))
+    DomainsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("domains"))
     return router
 }
 

@@ -7,9 +7,18 @@ public struct IssuanceDeferral: Sendable, Equatable {
     public let limit: IssuanceLimit
     /// The earliest moment the window has room again.
     public let until: Date
+    /// True when the project's own share of a CA-wide window is spent (others may still have room).
+    public var projectShare = false
     /// `rate_limit_budget: …`, for the certificate's error and the job's retry.
     public var message: String {
-        "CertFleet's budget for the CA's \(limit.rawValue) limit is spent; deferred until \(ISO8601DateFormatter().string(from: until))"
+        let whose = projectShare ? "this project's share of " : ""
+        return "CertFleet's budget for \(whose)the CA's \(limit.rawValue) limit is spent; deferred until \(RFC3339.format(until))"
+    }
+
+    public init(limit: IssuanceLimit, until: Date, projectShare: Bool = false) {
+        self.limit = limit
+        self.until = until
+        self.projectShare = projectShare
     }
 }
 
@@ -18,16 +27,26 @@ public struct IssuanceDeferral: Sendable, Equatable {
 /// per CA (directory URL); orders per ACME account, certificates per registered domain
 /// and per identical name set. A job that would exceed a limit is told when to come back
 /// instead of being rejected by the CA.
+///
+/// As the CA counts: every new order counts against the account; a certificate counts
+/// against its registered domains and name set unless its job failed or was cancelled
+/// (the reservation is released with the job, whatever ended it). A project may hold at
+/// most `projectShare` of a registered domain's window, so one tenant cannot spend what
+/// another tenant's renewals under the same registered domain need.
 public struct IssuanceBudget: Sendable {
     let db: PostgresClient
     /// Limits per CA directory URL; CAs not listed get `defaultLimits`.
     public var limitsByCA: [String: IssuanceLimits]
     public var defaultLimits: IssuanceLimits
+    /// The part (0–1] of a registered domain's window one project may hold.
+    public var projectShare: Double
 
-    public init(db: PostgresClient, limitsByCA: [String: IssuanceLimits] = [:], defaultLimits: IssuanceLimits = .letsEncrypt) {
+    public init(db: PostgresClient, limitsByCA: [String: IssuanceLimits] = [:], defaultLimits: IssuanceLimits = .letsEncrypt,
+                projectShare: Double = 1) {
         self.db = db
         self.limitsByCA = limitsByCA
         self.defaultLimits = defaultLimits
+        self.projectShare = min(max(projectShare, 0.01), 1)
     }
 
     public func limits(for ca: String) -> IssuanceLimits { limitsByCA[ca] ?? defaultLimits }
@@ -35,7 +54,8 @@ public struct IssuanceBudget: Sendable {
     /// Reserves one new order and one certificate for DOMAINS with ACCOUNT at CA, or returns
     /// when to try again. JOB makes it idempotent: a resumed job that reserved already gets
     /// nil without spending twice. Concurrent reservations of one CA are serialised.
-    public func reserve(ca: String, account: String, domains: [String], job: UUID?, now: Date = Date()) async throws -> IssuanceDeferral? {
+    public func reserve(ca: String, account: String, domains: [String], job: UUID?, project: UUID? = nil,
+                        now: Date = Date()) async throws -> IssuanceDeferral? {
         let limits = limits(for: ca)
         let nameSet = Set(domains.map { $0.lowercased() }).sorted().joined(separator: ",")
         let registered = Set(domains.map(RegisteredDomain.of)).sorted()
@@ -52,21 +72,26 @@ public struct IssuanceBudget: Sendable {
             if let until = try await wait(tx, limits.duplicateCertificates, now: now, kind: "order", ca: ca, nameSet: nameSet) {
                 deferrals.append(.init(limit: .duplicateCertificates, until: until))
             }
+            let window = limits.certificatesPerRegisteredDomain
+            let share = IssuanceLimits.Window(max(1, Int((Double(window.count) * projectShare).rounded(.down))), per: window.seconds)
             for domain in registered {
-                if let until = try await wait(tx, limits.certificatesPerRegisteredDomain, now: now, kind: "domain", ca: ca, domain: domain) {
+                if let until = try await wait(tx, window, now: now, kind: "domain", ca: ca, domain: domain) {
                     deferrals.append(.init(limit: .certificatesPerRegisteredDomain, until: until))
+                } else if let project, share.count < window.count,
+                          let until = try await wait(tx, share, now: now, kind: "domain", ca: ca, domain: domain, project: project) {
+                    deferrals.append(.init(limit: .certificatesPerRegisteredDomain, until: until, projectShare: true))
                 }
             }
             // The latest of them: waiting for an earlier one would only defer again.
             if let latest = deferrals.max(by: { $0.until < $1.until }) { return latest }
             try await tx.query("""
-                INSERT INTO issuance_ledger (ca, account, kind, name_set, job_id, created_at)
-                VALUES (\(ca), \(account), 'order', \(nameSet), \(job), \(now))
+                INSERT INTO issuance_ledger (ca, account, kind, name_set, job_id, project_id, created_at)
+                VALUES (\(ca), \(account), 'order', \(nameSet), \(job), \(project), \(now))
                 """)
             for domain in registered {
                 try await tx.query("""
-                    INSERT INTO issuance_ledger (ca, account, kind, registered_domain, name_set, job_id, created_at)
-                    VALUES (\(ca), \(account), 'domain', \(domain), \(nameSet), \(job), \(now))
+                    INSERT INTO issuance_ledger (ca, account, kind, registered_domain, name_set, job_id, project_id, created_at)
+                    VALUES (\(ca), \(account), 'domain', \(domain), \(nameSet), \(job), \(project), \(now))
                     """)
             }
             return nil
@@ -74,10 +99,13 @@ public struct IssuanceBudget: Sendable {
     }
 
     /// nil when WINDOW has room for one more ledger row of KIND matching the given
-    /// account, name set or domain; else the moment the oldest row that must leave the window does.
+    /// account, name set, domain or project; else the moment the oldest row that must leave the
+    /// window does. Certificate counts (by name set or domain) skip rows of failed or cancelled
+    /// jobs: the CA never issued those; order counts keep them (the CA counted the order).
     private func wait(_ tx: PostgresTransaction, _ window: IssuanceLimits.Window, now: Date, kind: String, ca: String,
-                      account: String? = nil, nameSet: String? = nil, domain: String? = nil) async throws -> Date? {
+                      account: String? = nil, nameSet: String? = nil, domain: String? = nil, project: UUID? = nil) async throws -> Date? {
         let since = now.addingTimeInterval(-Double(window.seconds))
+        let certificatesOnly = account == nil
         // The newest COUNT rows inside the window: with COUNT of them, the oldest must leave first.
         let rows = try await tx.query("""
             SELECT created_at FROM issuance_ledger
@@ -85,6 +113,9 @@ public struct IssuanceBudget: Sendable {
               AND (\(account)::text IS NULL OR account = \(account))
               AND (\(nameSet)::text IS NULL OR name_set = \(nameSet))
               AND (\(domain)::text IS NULL OR registered_domain = \(domain))
+              AND (\(project)::uuid IS NULL OR project_id = \(project))
+              AND (NOT \(certificatesOnly) OR job_id IS NULL
+                   OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = issuance_ledger.job_id AND j.state IN ('failed', 'cancelled')))
             ORDER BY created_at DESC LIMIT \(window.count)
             """)
         guard window.count > 0, rows.count >= window.count, let oldest = try Array(rows).last?.decode(Date.self, "created_at") else {
@@ -101,11 +132,14 @@ extension IssuanceBudget {
     /// Limits per CA from JSON: `{"<directory URL>": {"orders_per_account": {"count": 300, "seconds": 10800},
     /// "certificates_per_registered_domain": {…}, "duplicate_certificates": {…}}, "*": {…}}`; `"*"`
     /// replaces the default (Let's Encrypt's limits) for every CA not listed. nil or empty: the defaults.
-    public init(db: PostgresClient, limitsJSON: String?) throws {
+    public init(db: PostgresClient, limitsJSON: String?, projectShare: Double = 1) throws {
         var limits = try limitsJSON.map { text in
             try JSONDecoder().decode([String: IssuanceLimits].self, from: Data(text.utf8))
         } ?? [:]
         let fallback = limits.removeValue(forKey: "*") ?? .letsEncrypt
-        self.init(db: db, limitsByCA: limits, defaultLimits: fallback)
+        self.init(db: db, limitsByCA: limits, defaultLimits: fallback, projectShare: projectShare)
     }
+
+    /// The environment variable with the part of a registered domain's window one project may hold.
+    public static let projectShareVariable = "CERTFLEET_ACME_PROJECT_SHARE"
 }

@@ -19,6 +19,11 @@ public enum Projects {
         return try await db.query("SELECT id FROM projects WHERE name = \(name)").first!.decode(UUID.self, "id")
     }
 
+    /// The id of the project named NAME.
+    public static func id(_ db: PostgresClient, name: String) async throws -> UUID? {
+        try await db.query("SELECT id FROM projects WHERE name = \(name)").first?.decode(UUID.self, "id")
+    }
+
     /// A new project named NAME; nil when the name is taken.
     public static func create(_ db: PostgresClient, name: String) async throws -> Project? {
         guard let row = try await db.query("""

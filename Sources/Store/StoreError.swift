@@ -26,6 +26,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case idempotencyKeyInvalid(String)
     /// The idempotency key already named a request of another kind or certificate (422).
     case idempotencyKeyReused(kind: String)
+    /// Another project verified this zone or one containing it (409).
+    case zoneOwnedElsewhere(zone: String)
 
     public var code: String {
         switch self {
@@ -41,6 +43,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .acmeAccountNotFound: return "acme_account_not_found"
         case .idempotencyKeyInvalid: return "idempotency_key_invalid"
         case .idempotencyKeyReused: return "idempotency_key_reused"
+        case .zoneOwnedElsewhere: return "zone_owned_elsewhere"
         }
     }
 
@@ -59,6 +62,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .idempotencyKeyInvalid(let why): return why
         case .idempotencyKeyReused(let kind):
             return "this idempotency key was already used for a \(kind) request of another certificate or kind; use a new key"
+        case .zoneOwnedElsewhere(let zone):
+            return "zone '\(zone)' is verified by another project; only the system scope can reassign it"
         }
     }
 }

@@ -55,7 +55,7 @@ import X509
         }
 
         func application() -> some ApplicationProtocol {
-            let settings = ACMESettings(defaultDirectoryURL: pebble.directoryURL, trustedCAFile: pebble.caFile)
+            let settings = ACMESettings(defaultDirectoryURL: pebble.directoryURL, trustedCAFile: pebble.caFile, domainPolicy: .off)
             return buildApplication(
                 configuration: APIConfiguration(port: 0, readRate: 0, writeRate: 0),
                 dependencies: APIDependencies(db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,

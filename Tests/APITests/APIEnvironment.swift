@@ -1,5 +1,7 @@
 import AMQP
 import API
+import CertFleetCore
+import Jobs
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -34,12 +36,16 @@ final class APIEnvironment: Sendable {
         try await APIKeys.create(db, project: project ?? self.project, name: "test", scopes: scopes).secret
     }
 
-    func application(_ configuration: APIConfiguration = APIConfiguration(port: 0)) -> some ApplicationProtocol {
+    /// The API in this process; issuance is open to any name unless DOMAINPOLICY says `enforce`.
+    func application(_ configuration: APIConfiguration = APIConfiguration(port: 0),
+                     domainPolicy: DomainOwnership.Policy = .off) -> some ApplicationProtocol {
         var configuration = configuration
         configuration.port = 0
+        var acme = ACMESettings.fromEnvironment()
+        acme.domainPolicy = domainPolicy
         return buildApplication(
             configuration: configuration,
-            dependencies: APIDependencies(db: db, sealer: sealer, amqp: amqp, topology: topology, logger: .init(label: "test.api")))
+            dependencies: APIDependencies(db: db, sealer: sealer, amqp: amqp, topology: topology, logger: .init(label: "test.api"), acme: acme))
     }
 
     var logFiles: [URL] { (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)) ?? [] }

@@ -79,6 +79,72 @@ import TestSupport
         await env.tearDown()
     }
 
+    @Test func issuanceIsLimitedToZonesTheProjectVerified() async throws {
+        let env = try await APIEnvironment()
+        do {
+            let admin = try await env.key(["admin"])
+            let stranger = try await env.key(["admin"], project: env.otherProject)
+            let system = try await env.key(["system"])
+            let zone = "owned-\(UUID().uuidString.prefix(8).lowercased()).test"
+            try await env.application(domainPolicy: .enforce).test(.live) { client in
+                func issue(_ key: String, _ names: [String]) async throws -> Answer {
+                    try await client.call(.post, "/v1/certificates", key: key,
+                                          body: JSONValue.object([("domains", .strings(names)), ("challenge", .string("dns-01"))]).serialized())
+                }
+                let unowned = try await issue(admin, ["www.\(zone)"])
+                #expect(unowned.status == .forbidden && unowned.errorCode == "domain_not_owned", "\(unowned.text)")
+
+                // Claim, fail to verify without the record, publish it, verify.
+                let claimed = try await client.call(.post, "/v1/domains", key: admin, body: #"{"zone":"\#(zone.uppercased())."}"#)
+                #expect(claimed.status == .created, "\(claimed.text)")
+                let claim = try #require(claimed.json?["data"]?["domains"]?.arrayValue.first)
+                #expect(claim["state"]?.stringValue == "pending" && claim["zone"]?.stringValue == zone)
+                let record = try #require(claim["verification"]?["name"]?.stringValue)
+                let token = try #require(claim["verification"]?["value"]?.stringValue)
+                #expect(record == "_certfleet-challenge.\(zone)")
+                let early = try await client.call(.post, "/v1/domains/\(zone)/verify", key: admin)
+                #expect(early.status == .unprocessableContent && early.errorCode == "domain_verification_failed", "\(early.text)")
+                try await Self.publishTXT(record, token)
+                let verified = try await client.call(.post, "/v1/domains/\(zone)/verify", key: admin)
+                #expect(verified.json?["data"]?["domains"]?.arrayValue.first?["state"]?.stringValue == "verified", "\(verified.text)")
+
+                #expect(try await issue(admin, [zone, "*.\(zone)", "a.b.\(zone)"]).status == .accepted)
+                #expect(try await issue(admin, [zone, "elsewhere.test"]).errorCode == "domain_not_owned")
+
+                // Another project can neither claim the zone (nor one inside it) nor issue in it.
+                for taken in [zone, "sub.\(zone)"] {
+                    let refused = try await client.call(.post, "/v1/domains", key: stranger, body: #"{"zone":"\#(taken)"}"#)
+                    #expect(refused.status == .conflict && refused.errorCode == "zone_owned_elsewhere", "\(refused.text)")
+                }
+                #expect(try await issue(stranger, ["x.\(zone)"]).errorCode == "domain_not_owned")
+                let listed = try await client.call(.get, "/v1/domains", key: stranger)
+                #expect(listed.json?["data"]?["domains"]?.arrayValue.isEmpty == true, "\(listed.text)")
+
+                // Only the system scope reassigns: the closer zone then decides.
+                let forged = try await client.call(.post, "/v1/domains", key: admin, body: #"{"zone":"shop.\#(zone)","verified":true}"#)
+                #expect(forged.errorCode == "missing_scope")
+                let assigned = try await client.call(.post, "/v1/domains", key: system,
+                                                     body: #"{"zone":"shop.\#(zone)","verified":true,"project":"other"}"#)
+                #expect(assigned.status == .created, "\(assigned.text)")
+                #expect(try await issue(stranger, ["www.shop.\(zone)"]).status == .accepted)
+                #expect(try await issue(admin, ["www.shop.\(zone)"]).errorCode == "domain_not_owned")
+                #expect(try await client.call(.delete, "/v1/domains/shop.\(zone)", key: admin).status == .notFound)
+            }
+        } catch {
+            await env.tearDown()
+            throw error
+        }
+        await env.tearDown()
+    }
+
+    /// A TXT record in the stack's DNS (challtestsrv), which the API's resolver asks.
+    static func publishTXT(_ name: String, _ value: String) async throws {
+        let url = TestStack.env("CERTFLEET_CHALLTESTSRV_URL", default: "http://127.0.0.1:8055")
+        _ = try await TestStack.runDetached("/usr/bin/curl", [
+            "-sf", "-X", "POST", "-d", JSONValue.object([("host", .string(name + ".")), ("value", .string(value))]).serialized(), "\(url)/set-txt",
+        ])
+    }
+
     @Test func acmeDirectoriesOutsideTheAllowListAreRefusedWithoutAFetch() async throws {
         let env = try await APIEnvironment()
         let listener = try LoopbackListener()

@@ -130,4 +130,74 @@ struct IssuanceBudgetTests {
             #expect(try await db.query("SELECT count(*) AS n FROM issuance_ledger WHERE kind = 'order'").first!.decode(Int.self, "n") == 3)
         }
     }
+
+    /// An issue job in STATE (with its project and certificate rows) for the ledger to refer to.
+    static func job(_ db: PostgresClient, state: String, project: UUID? = nil) async throws -> (job: UUID, project: UUID) {
+        var owner = project
+        if owner == nil { owner = try await Projects.ensure(db, name: "budget-\(UUID().uuidString.prefix(8))") }
+        let project = owner!
+        let certificate = UUID(), job = UUID()
+        try await db.query("""
+            INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, usage)
+            VALUES (\(certificate), \(project), \(certificate.uuidString.lowercased()), 'x.test', ARRAY['x.test'], 'acme', 'pending', 'server')
+            """)
+        let finished: Date? = state == "queued" ? nil : Date()
+        try await db.query("""
+            INSERT INTO jobs (id, project_id, certificate_id, kind, state, finished_at) VALUES (\(job), \(project), \(certificate), 'issue', \(state), \(finished))
+            """)
+        return (job, project)
+    }
+
+    @Test func failedOrdersReleaseTheirCertificatesButStillCountAsOrders() async throws {
+        try await withBudget { budget, db in
+            let now = Date()
+            // Two certificates per registered domain: two failed issuances do not spend them.
+            for _ in 0..<2 {
+                let failed = try await Self.job(db, state: "failed")
+                #expect(try await budget.reserve(ca: Self.ca, account: "acct", domains: ["www.released.test"], job: failed.job, now: now) == nil)
+            }
+            let cancelled = try await Self.job(db, state: "cancelled")
+            #expect(try await budget.reserve(ca: Self.ca, account: "other", domains: ["api.released.test"], job: cancelled.job, now: now) == nil)
+            for name in ["a", "b"] {
+                let running = try await Self.job(db, state: "queued")
+                #expect(try await budget.reserve(ca: Self.ca, account: "other", domains: ["\(name).released.test"], job: running.job, now: now) == nil)
+            }
+            let third = try await Self.job(db, state: "queued")
+            let refused = try await budget.reserve(ca: Self.ca, account: "other", domains: ["c.released.test"], job: third.job, now: now)
+            #expect(refused?.limit == .certificatesPerRegisteredDomain)
+            // The account's orders count every order, failed or not: 2 failed + 1 more = 3, the limit.
+            let fourth = try await Self.job(db, state: "queued")
+            let orders = try await budget.reserve(ca: Self.ca, account: "acct", domains: ["x.elsewhere.test"], job: fourth.job, now: now)
+            #expect(orders == nil)
+            let fifth = try await Self.job(db, state: "queued")
+            #expect(try await budget.reserve(ca: Self.ca, account: "acct", domains: ["y.elsewhere2.test"], job: fifth.job, now: now)?.limit
+                    == .ordersPerAccount)
+        }
+    }
+
+    @Test func oneProjectCannotSpendAnotherProjectsShareOfARegisteredDomain() async throws {
+        try await withBudget { _, db in
+            var budget = IssuanceBudget(db: db, limitsByCA: [Self.ca: IssuanceLimits(
+                ordersPerAccount: .init(100, per: 3600), certificatesPerRegisteredDomain: .init(4, per: 86400),
+                duplicateCertificates: .init(10, per: 86400))])
+            budget.projectShare = 0.5
+            let now = Date()
+            let attacker = try await Projects.ensure(db, name: "attacker"), victim = try await Projects.ensure(db, name: "victim")
+            var granted = 0
+            var deferral: IssuanceDeferral?
+            for index in 0..<5 {
+                let job = try await Self.job(db, state: "queued", project: attacker)
+                deferral = try await budget.reserve(ca: Self.ca, account: "a", domains: ["n\(index).victim.test"], job: job.job,
+                                                    project: attacker, now: now)
+                if deferral == nil { granted += 1 }
+            }
+            #expect(granted == 2)
+            #expect(deferral?.projectShare == true && deferral?.message.contains("this project's share") == true)
+            let renewal = try await Self.job(db, state: "queued", project: victim)
+            #expect(try await budget.reserve(ca: Self.ca, account: "v", domains: ["www.victim.test"], job: renewal.job,
+                                             project: victim, now: now) == nil)
+            let rows = try await db.query("SELECT count(*)::int8 AS n FROM issuance_ledger WHERE project_id = \(victim)").first!.decode(Int.self, "n")
+            #expect(rows == 2)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import ACME
+import CertFleetCore
 import Foundation
 import Postgres
 import Store
@@ -19,9 +20,13 @@ import X509
 ///   every new order reserves in `IssuanceBudget` (Let's Encrypt's limits) first;
 /// - `CERTFLEET_ACME_RATE_LIMITS`: the budget's limits per CA directory URL as JSON
 ///   (see `IssuanceBudget.init(db:limitsJSON:)`);
+/// - `CERTFLEET_ACME_PROJECT_SHARE`: the part (0–1, default 1) of a registered domain's
+///   certificate window one project may hold;
 /// - `CERTFLEET_ACME_DIRECTORIES`: comma-separated directory URLs a project may register
 ///   accounts at (default: Let's Encrypt production and staging); the default directory
-///   is always allowed. Anything else is refused before any request leaves the server.
+///   is always allowed. Anything else is refused before any request leaves the server;
+/// - `CERTFLEET_DOMAIN_POLICY`: `enforce` (default): a project issues only for names inside
+///   zones it verified (`/v1/domains`); `off`: any name (a single-tenant or local stack).
 public struct ACMESettings: Sendable {
     public var defaultDirectoryURL: String?
     public var trustedCAFile: String?
@@ -33,10 +38,14 @@ public struct ACMESettings: Sendable {
     public var budgetEnabled: Bool
     /// The budget's limits per CA (JSON); nil: Let's Encrypt's for every CA.
     public var budgetLimitsJSON: String?
+    /// The part of a registered domain's certificate window one project may hold (`CERTFLEET_ACME_PROJECT_SHARE`).
+    public var budgetProjectShare: Double = 1
     /// The challenge of an issue request that names none.
     public var defaultChallenge: String
     /// Directories accounts may be registered at, besides the default one.
     public var allowedDirectories: [String]
+    /// Whether issue requests must name only the project's verified zones.
+    public var domainPolicy: DomainOwnership.Policy
 
     /// Let's Encrypt production and staging: the allowed directories when none are configured.
     public static let letsEncryptDirectories = [
@@ -51,8 +60,9 @@ public struct ACMESettings: Sendable {
     public init(defaultDirectoryURL: String? = nil, trustedCAFile: String? = nil, challTestSrvURL: String? = nil, dnsServer: String? = nil,
                 manualRecheck: TimeInterval = 10, propagationTimeout: Duration = .seconds(120), budgetEnabled: Bool = true,
                 budgetLimitsJSON: String? = nil, defaultChallenge: String = "http-01",
-                allowedDirectories: [String] = ACMESettings.letsEncryptDirectories) {
+                allowedDirectories: [String] = ACMESettings.letsEncryptDirectories, domainPolicy: DomainOwnership.Policy = .enforce) {
         self.allowedDirectories = allowedDirectories
+        self.domainPolicy = domainPolicy
         self.budgetEnabled = budgetEnabled
         self.budgetLimitsJSON = budgetLimitsJSON
         self.defaultChallenge = defaultChallenge
@@ -67,7 +77,7 @@ public struct ACMESettings: Sendable {
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ACMESettings {
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         let provider = value("CERTFLEET_DNS01_PROVIDER") ?? (value("CERTFLEET_CHALLTESTSRV_URL") != nil ? "challtestsrv" : "none")
-        return ACMESettings(
+        var settings = ACMESettings(
             defaultDirectoryURL: value("CERTFLEET_ACME_DIRECTORY_URL") ?? value("CERTFLEET_ACME_DIRECTORY"),
             trustedCAFile: value("CERTFLEET_ACME_CA_FILE"),
             challTestSrvURL: provider == "challtestsrv" ? value("CERTFLEET_CHALLTESTSRV_URL") : nil,
@@ -78,15 +88,30 @@ public struct ACMESettings: Sendable {
             defaultChallenge: value("CERTFLEET_ACME_DEFAULT_CHALLENGE") ?? "http-01",
             allowedDirectories: value("CERTFLEET_ACME_DIRECTORIES").map {
                 $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            } ?? letsEncryptDirectories)
+            } ?? letsEncryptDirectories,
+            domainPolicy: value("CERTFLEET_DOMAIN_POLICY").flatMap(DomainOwnership.Policy.init(rawValue:)) ?? .enforce)
+        settings.budgetProjectShare = value(IssuanceBudget.projectShareVariable).flatMap(Double.init) ?? 1
+        return settings
     }
 
     /// The issuance budget with the configured limits (throws when the JSON is malformed).
     public func budget(db: PostgresClient) throws -> IssuanceBudget {
-        try IssuanceBudget(db: db, limitsJSON: budgetLimitsJSON)
+        try IssuanceBudget(db: db, limitsJSON: budgetLimitsJSON, projectShare: budgetProjectShare)
     }
 
     var resolver: DNSTXTResolver? { dnsServer.flatMap { DNSTXTResolver(server: $0) } }
+
+    /// Where domain-ownership TXT records are looked up: the ACME DNS server when set,
+    /// else the system's first nameserver (/etc/resolv.conf).
+    public var verificationResolver: DNSTXTResolver? {
+        if let resolver { return resolver }
+        let conf = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+        for line in conf.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count >= 2 && fields[0] == "nameserver" { return DNSTXTResolver(host: String(fields[1])) }
+        }
+        return nil
+    }
 
     /// The client configuration for an account on DIRECTORYURL.
     public func configuration(directoryURL: String) -> ACMEConfiguration {

@@ -63,7 +63,8 @@ public struct IssueJob: JobHandler {
         // A new order spends the CA's rate limits: reserve first, or wait until the window allows.
         if reached == .start, clients.settings.budgetEnabled,
            let deferral = try await clients.settings.budget(db: db).reserve(
-               ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(), domains: identifiers, job: job.id) {
+               ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(), domains: identifiers, job: job.id,
+               project: target.projectID) {
             return .snoozed(code: "rate_limit_budget", message: deferral.message, notBefore: deferral.until)
         }
         do {
