@@ -22,9 +22,11 @@ public struct ACMEAuthorization: Codable, Sendable, Hashable {
     /// The problem that made the authorization invalid, tagged with its
     /// identifier so the error names the failing domain.
     public var failure: ACMEProblem {
-        var problem = challenges.compactMap(\.error).first
+        let failed = challenges.first { $0.error != nil }
+        var problem = failed?.error
             ?? ACMEProblem(type: "urn:ietf:params:acme:error:unauthorized", detail: "authorization is \(status.rawValue)")
         if problem.identifier == nil { problem.identifier = identifier }
+        problem.challengeType = failed?.type
         return problem
     }
 }

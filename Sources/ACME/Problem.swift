@@ -31,6 +31,8 @@ public struct ACMEProblem: Codable, Sendable, Hashable, CustomStringConvertible 
     public var subproblems: [ACMEProblem]?
     /// The response's `Retry-After`, in seconds (not part of the document).
     public var retryAfterSeconds: Double?
+    /// The challenge whose validation failed (`http-01`, `dns-01`), for an authorization's problem.
+    public var challengeType: String?
 
     public init(
         type: String, detail: String? = nil, status: Int? = nil, identifier: ACMEIdentifier? = nil,

@@ -11,6 +11,12 @@ public enum ACMEErrorClassification {
         /// Retry the job later: after `retryAfterSeconds` when the CA said so,
         /// else after the job's backoff.
         case retryLater(retryAfterSeconds: Double?)
+        /// The CA looked at the identifier and refused it (connection, dns, unauthorized,
+        /// incorrectResponse, caa, tls, rejectedIdentifier): the order is over, and a new
+        /// one would spend the CA's failed-validation limit for the same answer. The job
+        /// fails; an automatic renewal is tried again only after the renewal backoff
+        /// (hours), as certbot, lego and cert-manager do.
+        case validationFailed
         /// Retrying the same request cannot succeed: fail the job.
         case permanent
     }
@@ -28,20 +34,26 @@ public enum ACMEErrorClassification {
             self.code = code
         }
 
-        public var isTransient: Bool { disposition != .permanent }
+        /// Whether the same job may simply try again (CA-side or network trouble).
+        public var isTransient: Bool {
+            switch disposition {
+            case .retryImmediately, .retryLater: return true
+            case .validationFailed, .permanent: return false
+            }
+        }
     }
 
     /// The RFC 8555 error namespace.
     public static let namespace = "urn:ietf:params:acme:error:"
 
     /// Problem types a later attempt can get past without anyone changing the request:
-    /// the CA or the network was briefly unhappy, or (dns, connection,
-    /// incorrectResponse, tls) the validation target was not reachable or not
-    /// yet updated — a new order after a backoff may succeed (DNS propagation,
-    /// a restarting responder, a manual TXT record created late).
-    static let transientTypes: Set<String> = [
-        "badNonce", "rateLimited", "serverInternal",
-        "dns", "connection", "incorrectResponse", "tls",
+    /// the CA was briefly unhappy (connection errors *to* the CA have no problem type).
+    static let transientTypes: Set<String> = ["badNonce", "rateLimited", "serverInternal"]
+
+    /// Problem types of a failed validation: the CA reached for the identifier and it
+    /// failed. Let's Encrypt counts each against 5 failed validations per hostname per hour.
+    public static let validationTypes: Set<String> = [
+        "connection", "dns", "unauthorized", "incorrectResponse", "caa", "tls", "rejectedIdentifier",
     ]
 
     /// Classifies one failure.
@@ -63,14 +75,15 @@ public enum ACMEErrorClassification {
             if name == "compound" {
                 // A compound problem is only as retryable as its worst part.
                 let parts = subproblemTypes.map {
-                    classify(problemType: $0, httpStatus: httpStatus, retryAfterSeconds: retryAfterSeconds)
+                    classify(problemType: $0, httpStatus: httpStatus, retryAfterSeconds: retryAfterSeconds).disposition
                 }
-                let transient = !parts.isEmpty && parts.allSatisfy(\.isTransient)
-                return Outcome(disposition: transient ? .retryLater(retryAfterSeconds: retryAfterSeconds) : .permanent, code: code)
+                if parts.isEmpty || parts.contains(.permanent) { return Outcome(disposition: .permanent, code: code) }
+                if parts.contains(.validationFailed) { return Outcome(disposition: .validationFailed, code: code) }
+                return Outcome(disposition: .retryLater(retryAfterSeconds: retryAfterSeconds), code: code)
             }
             if problemType.hasPrefix(namespace) || !problemType.contains(":") {
-                let transient = transientTypes.contains(name)
-                return Outcome(disposition: transient ? .retryLater(retryAfterSeconds: retryAfterSeconds) : .permanent, code: code)
+                if transientTypes.contains(name) { return Outcome(disposition: .retryLater(retryAfterSeconds: retryAfterSeconds), code: code) }
+                return Outcome(disposition: validationTypes.contains(name) ? .validationFailed : .permanent, code: code)
             }
             // A type outside the ACME namespace (RFC 7807 allows any URI): judge by status.
         }

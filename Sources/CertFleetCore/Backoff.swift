@@ -9,6 +9,11 @@ public struct BackoffPolicy: Sendable, Equatable, Codable {
     /// The largest wait.
     public var cap: Duration
 
+    /// Between tries of a failing automatic renewal: a ceiling of 2 h doubling to 32 h; the
+    /// renewal scan draws in [½, 1] of it, so the first retry comes after 1–2 h and none
+    /// later than 32 h (and never past `not_after`).
+    public static let renewal = BackoffPolicy(base: .seconds(2 * 3600), cap: .seconds(32 * 3600))
+
     public init(base: Duration = .seconds(5), cap: Duration = .seconds(3600)) {
         precondition(base > .zero && cap >= base, "backoff needs 0 < base <= cap")
         self.base = base

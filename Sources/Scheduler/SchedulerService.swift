@@ -18,7 +18,9 @@ public struct SchedulerConfiguration: Sendable {
     public var expiringThresholds: [Int]
     /// The renewal scan.
     public var renewalInterval: Duration
-    /// Waits between renewal tries of one version after failures (never past `not_after`).
+    /// Waits between renewal tries of one version after failures (never past `not_after`):
+    /// 1–2 h after the first, doubling, at most 32 h (the claim draws in [½, 1] of the
+    /// ceiling), as cert-manager backs off a failing renewal.
     public var renewalBackoff: BackoffPolicy
     /// Queued jobs untouched this long with no message waiting get a new message.
     public var staleQueuedAfter: Duration
@@ -26,7 +28,7 @@ public struct SchedulerConfiguration: Sendable {
 
     public init(relayInterval: Duration = .seconds(1), reapInterval: Duration = .seconds(5), expiryInterval: Duration = .seconds(60),
                 expiringThresholds: [Int] = Maintenance.defaultExpiringThresholds, renewalInterval: Duration = .seconds(60),
-                renewalBackoff: BackoffPolicy = BackoffPolicy(base: .seconds(600), cap: .seconds(86400)),
+                renewalBackoff: BackoffPolicy = .renewal,
                 staleQueuedAfter: Duration = .seconds(120),
                 schedulerID: String = "scheduler-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)") {
         self.relayInterval = relayInterval

@@ -21,7 +21,7 @@ import X509
         #expect(problem.retryAfterSeconds == 120)
         #expect(problem.subproblems?.map(\.identifier) == [.dns("a.example"), .dns("b.example")])
         #expect(problem.subproblems?.first?.kind == .dns)
-        #expect(problem.classification.disposition == .permanent)  // caa is permanent
+        #expect(problem.classification.disposition == .validationFailed)  // dns and caa: the names failed validation
         #expect(throws: ACMEError.self) { try reply.requireSuccess() }
     }
 

@@ -100,6 +100,33 @@ import X509
         "\(label)-\(UUID().uuidString.prefix(8).lowercased()).certfleet-test.com"
     }
 
+    /// Nothing answers http-01: the authorization goes invalid, and the issue ends `error` with
+    /// the CA's problem after exactly one order (it used to re-order on every retry).
+    @Test func aFailedValidationEndsTheIssueAfterOneOrder() async throws {
+        let world = try await World.make("acme-invalid")
+        do {
+            try world.startScheduler()
+            try world.startWorker()
+            try await world.application().test(.live) { client in
+                let name = Self.domain("unanswered")
+                let issued = try await Self.issue(client, world, #"{"domains":["\#(name)","www.\#(name)"],"challenge":"http-01"}"#)
+                let item = try await Self.waitFor(client, world, issued.uuid, Self.state("error"))
+                #expect(item["error"]?["code"]?.stringValue == "acme_connection", "\(item)")
+                let message = item["error"]?["message"]?.stringValue ?? ""
+                #expect(message.contains("could not validate dns:") && message.contains("with http-01"), "\(message)")
+                // Long enough for a retry to have ordered again, had it been scheduled.
+                try await Task.sleep(for: .seconds(5))
+                #expect(try world.pebble.ordersCreated() == 1)
+                let job = try await client.call(.get, "/v1/jobs/\(issued.job)", key: world.key)
+                #expect(job.text.contains("\"failed\""), "\(job.text)")
+            }
+        } catch {
+            await world.tearDown()
+            throw error
+        }
+        await world.tearDown()
+    }
+
     @Test func issueRenewRevokeAcrossChallengeTypes() async throws {
         let world = try await World.make("acme-api")
         do {

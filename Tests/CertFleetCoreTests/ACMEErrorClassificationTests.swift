@@ -17,13 +17,21 @@ import Testing
         #expect(outcome.code == "acme_rate_limited")
     }
 
-    @Test(arguments: ["serverInternal", "dns", "connection", "incorrectResponse", "tls"])
-    func transientProblemsAreRetriedLater(type: String) {
-        #expect(ACMEErrorClassification.classify(problemType: urn + type, httpStatus: 400).disposition == .retryLater(retryAfterSeconds: nil))
+    @Test func serverInternalIsRetriedLater() {
+        #expect(ACMEErrorClassification.classify(problemType: urn + "serverInternal", httpStatus: 500).disposition == .retryLater(retryAfterSeconds: nil))
+    }
+
+    /// The identifier failed the CA's check: the order ends, no second order for the same answer.
+    @Test(arguments: ["connection", "dns", "unauthorized", "incorrectResponse", "caa", "tls", "rejectedIdentifier"])
+    func failedValidationsEndTheOrder(type: String) {
+        let outcome = ACMEErrorClassification.classify(problemType: urn + type, httpStatus: 403)
+        #expect(outcome.disposition == .validationFailed)
+        #expect(!outcome.isTransient)
+        #expect(outcome.code == "acme_" + ACMEErrorClassification.snakeCase(type))
     }
 
     @Test(arguments: [
-        "unauthorized", "caa", "rejectedIdentifier", "malformed", "badCSR", "badPublicKey",
+        "malformed", "badCSR", "badPublicKey",
         "badSignatureAlgorithm", "accountDoesNotExist", "externalAccountRequired", "invalidContact",
         "unsupportedContact", "unsupportedIdentifier", "userActionRequired", "badRevocationReason",
         "alreadyRevoked", "orderNotReady", "somethingNew",
@@ -40,10 +48,13 @@ import Testing
 
     @Test func compoundIsTransientOnlyWhenEverySubproblemIs() {
         let allTransient = ACMEErrorClassification.classify(
-            problemType: urn + "compound", httpStatus: 400, subproblemTypes: [urn + "dns", urn + "connection"])
+            problemType: urn + "compound", httpStatus: 400, subproblemTypes: [urn + "serverInternal", urn + "rateLimited"])
         #expect(allTransient.isTransient)
+        let validation = ACMEErrorClassification.classify(
+            problemType: urn + "compound", httpStatus: 400, subproblemTypes: [urn + "dns", urn + "serverInternal"])
+        #expect(validation.disposition == .validationFailed)
         let mixed = ACMEErrorClassification.classify(
-            problemType: urn + "compound", httpStatus: 400, subproblemTypes: [urn + "dns", urn + "caa"])
+            problemType: urn + "compound", httpStatus: 400, subproblemTypes: [urn + "dns", urn + "badCSR"])
         #expect(mixed.disposition == .permanent)
         #expect(!ACMEErrorClassification.classify(problemType: urn + "compound", httpStatus: 400).isTransient)
     }

@@ -82,3 +82,18 @@ struct CertificateNameTests {
         #expect(!CertificateName.isValid(String(repeating: "a", count: 129)))
     }
 }
+
+@Suite struct RenewalBackoffTests {
+    /// A renewal that failed validation is tried again after 1–2 h, doubling, at most 32 h.
+    @Test func failedRenewalsWaitAtLeastAnHourDoublingUpTo32Hours() {
+        let now = Date(timeIntervalSince1970: 1_900_000_000)
+        let policy = BackoffPolicy.renewal
+        #expect(policy.ceiling(afterAttempt: 1) == .seconds(7200))
+        #expect(policy.ceiling(afterAttempt: 2) == .seconds(14400))
+        #expect(policy.ceiling(afterAttempt: 5) == .seconds(32 * 3600))
+        #expect(policy.ceiling(afterAttempt: 40) == .seconds(32 * 3600))
+        // The renewal scan draws in [0.5, 1] of the ceiling: the earliest first retry is 1 h away.
+        let earliest = policy.nextAttempt(after: 1, now: now, random: { 0.5 })
+        #expect(earliest == now.addingTimeInterval(3600))
+    }
+}

@@ -14,15 +14,32 @@ import Testing
         return ACMEFailure.result(orderInvalid ? .orderInvalid(problem) : .problem(problem), attempt: 1, backoff: BackoffPolicy(), now: now)
     }
 
-    @Test(arguments: [("unauthorized", "acme_unauthorized"), ("dns", "acme_dns"), ("caa", "acme_caa"),
+    /// One table (CertFleetCore's): a failed validation or a permanent problem fails the job at
+    /// once — the worker never orders again for the same answer.
+    @Test(arguments: [("unauthorized", "acme_unauthorized"), ("dns", "acme_dns"), ("caa", "acme_caa"), ("connection", "acme_connection"),
+                      ("incorrectResponse", "acme_incorrect_response"), ("tls", "acme_tls"),
                       ("rejectedIdentifier", "acme_rejected_identifier"), ("badCSR", "acme_bad_csr")])
     func failsTheJobWithTheReason(type: String, expected: String) {
-        guard case .failed(let code, let message) = outcome(type, orderInvalid: true) else {
-            Issue.record("\(type) did not fail the job")
+        for orderInvalid in [true, false] {
+            guard case .failed(let code, let message) = outcome(type, orderInvalid: orderInvalid) else {
+                Issue.record("\(type) did not fail the job")
+                return
+            }
+            #expect(code == expected)
+            #expect(message.contains("test"))
+        }
+    }
+
+    @Test func aFailedValidationNamesTheIdentifierAndTheChallenge() {
+        var problem = ACMEProblem(type: "urn:ietf:params:acme:error:connection", detail: "Connection refused", status: 400,
+                                  identifier: .dns("shop.acc.test"))
+        problem.challengeType = "http-01"
+        guard case .failed(let code, let message) = ACMEFailure.result(.orderInvalid(problem), attempt: 1, backoff: BackoffPolicy(), now: now) else {
+            Issue.record("connection did not fail the job")
             return
         }
-        #expect(code == expected)
-        #expect(message.contains("test"))
+        #expect(code == "acme_connection")
+        #expect(message == "the CA could not validate dns:shop.acc.test with http-01: Connection refused")
     }
 
     @Test func rateLimitedWaitsForRetryAfter() {

@@ -144,27 +144,35 @@ public struct IssueJob: JobHandler {
     }
 }
 
-/// Maps an ACME failure to the job's outcome: `unauthorized`, `dns`, `caa` (and other
-/// permanent problems) fail the job with that reason; `rateLimited` waits for `Retry-After`;
-/// other transient problems retry after the backoff.
+/// Maps an ACME failure to the job's outcome by CertFleetCore's one table: a failed
+/// validation or a permanent problem fails the job at once (no second order: the CA would
+/// only count another failed validation); `rateLimited` waits for `Retry-After`; other
+/// CA-side trouble retries after the backoff.
 enum ACMEFailure {
-    static let failingKinds: Set<ACMEProblem.Kind> = [.unauthorized, .dns, .caa, .rejectedIdentifier]
-
     static func result(_ error: ACMEError, attempt: Int, backoff: BackoffPolicy, now: Date = Date()) -> JobResult {
         let outcome = error.classification
-        let message = String(error.description.prefix(1000))
-        if let kind = error.problem?.kind, failingKinds.contains(kind) {
-            return .failed(code: outcome.code, message: message)
-        }
         switch outcome.disposition {
+        case .validationFailed:
+            return .failed(code: outcome.code, message: String(validationMessage(error).prefix(1000)))
         case .permanent:
-            return .failed(code: outcome.code, message: message)
+            return .failed(code: outcome.code, message: String(error.description.prefix(1000)))
         case .retryImmediately:
-            return .retry(code: outcome.code, message: message, notBefore: now)
+            return .retry(code: outcome.code, message: String(error.description.prefix(1000)), notBefore: now)
         case .retryLater(let seconds):
             let notBefore = seconds.map { now.addingTimeInterval($0) }
                 ?? backoff.nextAttempt(after: attempt, now: now) ?? now.addingTimeInterval(60)
-            return .retry(code: outcome.code, message: message, notBefore: notBefore)
+            return .retry(code: outcome.code, message: String(error.description.prefix(1000)), notBefore: notBefore)
         }
+    }
+
+    /// "the CA could not validate dns:www.example.com with http-01: <the CA's detail>".
+    static func validationMessage(_ error: ACMEError) -> String {
+        guard let problem = error.problem else { return error.description }
+        let failed = problem.identifier ?? problem.subproblems?.first?.identifier
+        var text = "the CA could not validate \(failed?.description ?? "the order")"
+        if let challenge = problem.challengeType { text += " with \(challenge)" }
+        text += ": \(problem.detail ?? problem.type)"
+        for sub in problem.subproblems ?? [] where sub.identifier != failed { text += "; \(sub)" }
+        return text
     }
 }
