@@ -48,12 +48,13 @@ public enum IssuanceLimit: String, Sendable, Equatable, CaseIterable {
 
 /// The registered domain (eTLD+1) of a host name, as CAs count "certificates per domain".
 ///
-/// A small built-in public-suffix rule set, not the full Public Suffix List: every
-/// single-label TLD, plus the common multi-label public suffixes below. A name under a
-/// suffix missing here is counted one label too high (e.g. `a.b.example.xx` → `example.xx`
-/// is right, but `shop.example.nom.xx` → `nom.xx`), which makes the budget stricter, never looser.
+/// From the Public Suffix List Debian ships (`publicsuffix`:
+/// `/usr/share/publicsuffix/public_suffix_list.dat`, or `CERTFLEET_PUBLIC_SUFFIX_LIST`), read
+/// once per process. Without the file: a small built-in rule set (every single-label TLD plus
+/// the common multi-label suffixes below), under which a name below a missing suffix counts
+/// one label too high — stricter, never looser.
 public enum RegisteredDomain {
-    /// Multi-label public suffixes known to the built-in rule set.
+    /// Multi-label public suffixes of the built-in fallback.
     public static let multiLabelSuffixes: Set<String> = [
         "co.uk", "org.uk", "me.uk", "ac.uk", "gov.uk", "ltd.uk", "plc.uk", "net.uk", "sch.uk",
         "com.au", "net.au", "org.au", "edu.au", "gov.au", "id.au",
@@ -67,16 +68,70 @@ public enum RegisteredDomain {
         "blogspot.com", "appspot.com", "cloudfront.net", "azurewebsites.net", "s3.amazonaws.com",
     ]
 
+    /// Where Debian's `publicsuffix` package puts the list.
+    public static let debianListPath = "/usr/share/publicsuffix/public_suffix_list.dat"
+
+    /// The list in use: the file's, or nil (the built-in rules).
+    public static let list: PublicSuffixList? = {
+        let path = ProcessInfo.processInfo.environment["CERTFLEET_PUBLIC_SUFFIX_LIST"] ?? debianListPath
+        return (try? String(contentsOfFile: path, encoding: .utf8)).map(PublicSuffixList.init(text:))
+    }()
+
     /// The registered domain of HOST (lower-cased, a leading `*.` ignored); the host itself
     /// when it is a public suffix or a single label.
     public static func of(_ host: String) -> String {
         var name = host.lowercased()
         if name.hasPrefix("*.") { name.removeFirst(2) }
         if name.hasSuffix(".") { name.removeLast() }
+        if let list { return list.registeredDomain(of: name) }
         let labels = name.split(separator: ".").map(String.init)
         guard labels.count > 2 else { return name }
         let lastTwo = labels.suffix(2).joined(separator: ".")
         let take = multiLabelSuffixes.contains(lastTwo) ? 3 : 2
         return labels.suffix(take).joined(separator: ".")
+    }
+}
+
+/// The Public Suffix List's rules (https://publicsuffix.org/list/): plain, wildcard (`*.ck`)
+/// and exception (`!www.ck`) rules; the longest matching rule wins, exceptions first; an
+/// unlisted TLD is a public suffix (the implicit `*` rule).
+public struct PublicSuffixList: Sendable {
+    private var rules: Set<String> = []
+    private var wildcards: Set<String> = []
+    private var exceptions: Set<String> = []
+
+    public init(text: String) {
+        for line in text.split(whereSeparator: \.isNewline) {
+            guard let rule = line.split(whereSeparator: \.isWhitespace).first, !rule.hasPrefix("//") else { continue }
+            let lowered = rule.lowercased()
+            if lowered.hasPrefix("!") {
+                exceptions.insert(String(lowered.dropFirst()))
+            } else if lowered.hasPrefix("*.") {
+                wildcards.insert(String(lowered.dropFirst(2)))
+            } else {
+                rules.insert(lowered)
+            }
+        }
+    }
+
+    /// How many trailing labels of NAME's labels form its public suffix.
+    func suffixLength(_ labels: [Substring]) -> Int {
+        var longest = 1  // the implicit "*" rule
+        for count in 1...labels.count {
+            let candidate = labels.suffix(count).joined(separator: ".")
+            if exceptions.contains(candidate) { return count - 1 }
+            if rules.contains(candidate) { longest = max(longest, count) }
+            if count < labels.count, wildcards.contains(candidate) { longest = max(longest, count + 1) }
+        }
+        return longest
+    }
+
+    /// The public suffix plus one label; NAME itself when it is a suffix or a single label.
+    public func registeredDomain(of name: String) -> String {
+        let labels = name.split(separator: ".")
+        guard labels.count > 1 else { return name }
+        let suffix = suffixLength(labels)
+        guard suffix < labels.count else { return name }
+        return labels.suffix(suffix + 1).joined(separator: ".")
     }
 }

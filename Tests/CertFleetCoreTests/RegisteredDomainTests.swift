@@ -20,6 +20,32 @@ struct RegisteredDomainTests {
         #expect(RegisteredDomain.of(host) == expected)
     }
 
+    /// Debian's list (the `publicsuffix` package the scripts install) is the one in use.
+    @Test func theDebianPublicSuffixListIsRead() throws {
+        let list = try #require(RegisteredDomain.list, "no \(RegisteredDomain.debianListPath)")
+        // *.nom.br: every name under nom.br is a suffix (the built-in set would say nom.br).
+        #expect(list.registeredDomain(of: "www.shop.example.nom.br") == "shop.example.nom.br")
+        // *.kawasaki.jp with the exception !city.kawasaki.jp.
+        #expect(RegisteredDomain.of("a.b.example.city.kawasaki.jp") == "city.kawasaki.jp")
+        #expect(RegisteredDomain.of("x.customer.cloudfront.net") == "customer.cloudfront.net")
+    }
+
+    /// The list's own test vectors for wildcard and exception rules.
+    @Test func wildcardAndExceptionRules() {
+        let list = PublicSuffixList(text: "// comment\ncom\n*.ck\n!www.ck\njp\n*.kawasaki.jp\n!city.kawasaki.jp\n")
+        #expect(list.registeredDomain(of: "www.ck") == "www.ck")
+        #expect(list.registeredDomain(of: "a.www.ck") == "www.ck")
+        #expect(list.registeredDomain(of: "a.b.ck") == "a.b.ck")
+        #expect(list.registeredDomain(of: "b.ck") == "b.ck")
+        #expect(list.registeredDomain(of: "c.b.ck") == "c.b.ck")
+        #expect(list.registeredDomain(of: "city.kawasaki.jp") == "city.kawasaki.jp")
+        #expect(list.registeredDomain(of: "www.city.kawasaki.jp") == "city.kawasaki.jp")
+        #expect(list.registeredDomain(of: "a.b.kawasaki.jp") == "a.b.kawasaki.jp")
+        #expect(list.registeredDomain(of: "example.com") == "example.com")
+        #expect(list.registeredDomain(of: "www.example.unlisted") == "example.unlisted")
+        #expect(list.registeredDomain(of: "com") == "com")
+    }
+
     @Test func letsEncryptDefaultsAreThePublishedOnes() {
         let limits = IssuanceLimits.letsEncrypt
         #expect(limits.ordersPerAccount == .init(300, per: 3 * 3600))

@@ -171,7 +171,8 @@ load_services() {
 }
 
 # Packages the Swift build needs, whatever services run.
-build_packages() { echo libpq-dev libssl-dev librabbitmq-dev pkg-config; }
+# publicsuffix: the Public Suffix List the issuance budget counts registered domains with.
+build_packages() { echo libpq-dev libssl-dev librabbitmq-dev pkg-config publicsuffix; }
 
 ensure_all_packages() {
     local pkgs=() name
