@@ -18,15 +18,30 @@ public struct IssuanceLimits: Sendable, Equatable, Codable {
     public var certificatesPerRegisteredDomain: Window
     /// Certificates for exactly the same set of names.
     public var duplicateCertificates: Window
+    /// Failed validations per account and hostname: past it, no new order names the host.
+    public var failedValidationsPerHostname: Window
 
-    public init(ordersPerAccount: Window, certificatesPerRegisteredDomain: Window, duplicateCertificates: Window) {
+    public init(ordersPerAccount: Window, certificatesPerRegisteredDomain: Window, duplicateCertificates: Window,
+                failedValidationsPerHostname: Window = .init(5, per: 3600)) {
         self.ordersPerAccount = ordersPerAccount
         self.certificatesPerRegisteredDomain = certificatesPerRegisteredDomain
         self.duplicateCertificates = duplicateCertificates
+        self.failedValidationsPerHostname = failedValidationsPerHostname
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            ordersPerAccount: try container.decode(Window.self, forKey: .ordersPerAccount),
+            certificatesPerRegisteredDomain: try container.decode(Window.self, forKey: .certificatesPerRegisteredDomain),
+            duplicateCertificates: try container.decode(Window.self, forKey: .duplicateCertificates),
+            failedValidationsPerHostname: try container.decodeIfPresent(Window.self, forKey: .failedValidationsPerHostname)
+                ?? IssuanceLimits.letsEncrypt.failedValidationsPerHostname)
     }
 
     /// Let's Encrypt's published defaults: 300 new orders per account per 3 hours,
-    /// 50 certificates per registered domain per 7 days, 5 duplicate certificates per 7 days.
+    /// 50 certificates per registered domain per 7 days, 5 duplicate certificates per 7 days,
+    /// 5 failed validations per account and hostname per hour.
     public static let letsEncrypt = IssuanceLimits(
         ordersPerAccount: .init(300, per: 3 * 3600),
         certificatesPerRegisteredDomain: .init(50, per: 7 * 86400),
@@ -36,6 +51,7 @@ public struct IssuanceLimits: Sendable, Equatable, Codable {
         case ordersPerAccount = "orders_per_account"
         case certificatesPerRegisteredDomain = "certificates_per_registered_domain"
         case duplicateCertificates = "duplicate_certificates"
+        case failedValidationsPerHostname = "failed_validations_per_hostname"
     }
 }
 
@@ -44,6 +60,7 @@ public enum IssuanceLimit: String, Sendable, Equatable, CaseIterable {
     case ordersPerAccount = "orders_per_account"
     case certificatesPerRegisteredDomain = "certificates_per_registered_domain"
     case duplicateCertificates = "duplicate_certificates"
+    case failedValidationsPerHostname = "failed_validations_per_hostname"
 }
 
 /// The registered domain (eTLD+1) of a host name, as CAs count "certificates per domain".

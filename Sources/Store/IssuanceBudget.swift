@@ -72,6 +72,12 @@ public struct IssuanceBudget: Sendable {
             if let until = try await wait(tx, limits.duplicateCertificates, now: now, kind: "order", ca: ca, nameSet: nameSet) {
                 deferrals.append(.init(limit: .duplicateCertificates, until: until))
             }
+            for host in Self.hostnames(domains) {
+                if let until = try await wait(tx, limits.failedValidationsPerHostname, now: now, kind: "failed_validation", ca: ca,
+                                              account: account, nameSet: host) {
+                    deferrals.append(.init(limit: .failedValidationsPerHostname, until: until))
+                }
+            }
             let window = limits.certificatesPerRegisteredDomain
             let share = IssuanceLimits.Window(max(1, Int((Double(window.count) * projectShare).rounded(.down))), per: window.seconds)
             for domain in registered {
@@ -96,6 +102,25 @@ public struct IssuanceBudget: Sendable {
             }
             return nil
         }
+    }
+
+    /// Records that the CA failed to validate HOSTNAMES for ACCOUNT (the job has ended; the
+    /// order with it). Five of these for one host within the hour defer new orders naming it.
+    public func recordFailedValidations(ca: String, account: String, hostnames: [String], project: UUID?, now: Date = Date()) async throws {
+        for host in Self.hostnames(hostnames) {
+            try await db.query("""
+                INSERT INTO issuance_ledger (ca, account, kind, name_set, project_id, created_at)
+                VALUES (\(ca), \(account), 'failed_validation', \(host), \(project), \(now))
+                """)
+        }
+    }
+
+    /// Lower-cased host names, a wildcard counted as its base name, each once.
+    static func hostnames(_ names: [String]) -> [String] {
+        Array(Set(names.map { name in
+            let lowered = name.lowercased()
+            return lowered.hasPrefix("*.") ? String(lowered.dropFirst(2)) : lowered
+        })).sorted()
     }
 
     /// nil when WINDOW has room for one more ledger row of KIND matching the given

@@ -200,4 +200,22 @@ struct IssuanceBudgetTests {
             #expect(rows == 2)
         }
     }
+
+    @Test func fiveFailedValidationsOfAHostDeferNewOrdersNamingItForAnHour() async throws {
+        try await withBudget { budget, _ in
+            let start = Date()
+            for minute in 0..<5 {
+                try await budget.recordFailedValidations(ca: Self.ca, account: "acct", hostnames: ["*.Fails.test"], project: nil,
+                                                         now: start.addingTimeInterval(Double(minute) * 60))
+            }
+            let deferred = try await budget.reserve(ca: Self.ca, account: "acct", domains: ["fails.test", "ok.test"], job: UUID(),
+                                                    now: start.addingTimeInterval(600))
+            #expect(deferred?.limit == .failedValidationsPerHostname)
+            #expect(deferred?.until == start.addingTimeInterval(3600))
+            // Per account and per host; and over once the hour has passed.
+            #expect(try await budget.reserve(ca: Self.ca, account: "other", domains: ["fails.test"], job: UUID(), now: start.addingTimeInterval(600)) == nil)
+            #expect(try await budget.reserve(ca: Self.ca, account: "acct", domains: ["ok.test"], job: UUID(), now: start.addingTimeInterval(600)) == nil)
+            #expect(try await budget.reserve(ca: Self.ca, account: "acct", domains: ["fails.test"], job: UUID(), now: start.addingTimeInterval(3601)) == nil)
+        }
+    }
 }

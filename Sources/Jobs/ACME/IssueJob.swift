@@ -82,6 +82,11 @@ public struct IssueJob: JobHandler {
                                 notBefore: Date().addingTimeInterval(clients.settings.manualRecheck))
             }
             if error.requiresNewOrder { try await fence.saveCheckpoint(IssuanceCheckpoint?.none) }
+            if error.classification.disposition == .validationFailed, clients.settings.budgetEnabled {
+                try await clients.settings.budget(db: db).recordFailedValidations(
+                    ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(),
+                    hostnames: ACMEFailure.failedIdentifiers(error) ?? identifiers, project: target.projectID)
+            }
             return ACMEFailure.result(error, attempt: job.attempt, backoff: context.backoff)
         }
     }
@@ -163,6 +168,13 @@ enum ACMEFailure {
                 ?? backoff.nextAttempt(after: attempt, now: now) ?? now.addingTimeInterval(60)
             return .retry(code: outcome.code, message: String(error.description.prefix(1000)), notBefore: notBefore)
         }
+    }
+
+    /// The identifiers the CA named as failing (the problem's and its subproblems'), if any.
+    static func failedIdentifiers(_ error: ACMEError) -> [String]? {
+        guard let problem = error.problem else { return nil }
+        let named = ([problem.identifier] + (problem.subproblems ?? []).map(\.identifier)).compactMap { $0?.value }
+        return named.isEmpty ? nil : named
     }
 
     /// "the CA could not validate dns:www.example.com with http-01: <the CA's detail>".
