@@ -23,9 +23,17 @@ extension CertificatesController {
             throw APIError(.unprocessableContent, "conflicting_fields", "give either 'domains' (ACME) or 'chain' and 'pkey' (upload), not both")
         }
         var names: [String] = []
+        var addresses: [String] = []
         for domain in domains {
+            // RFC 8738: IPv4 and IPv6 addresses are identifiers too (http-01 only).
+            if let address = IPAddress.canonical(domain) {
+                if !names.contains(address) { names.append(address) }
+                addresses.append(address)
+                continue
+            }
             guard let name = Hostname.normalizePattern(domain) else {
-                throw APIError(.unprocessableContent, "invalid_domain", "'\(domain)' is not a host name or wildcard", details: [("domain", .string(domain))])
+                throw APIError(.unprocessableContent, "invalid_domain", "'\(domain)' is neither a host name, a wildcard nor an IP address",
+                               details: [("domain", .string(domain))])
             }
             if !names.contains(name) { names.append(name) }
         }
@@ -33,9 +41,14 @@ extension CertificatesController {
         guard Self.keyTypes.contains(keyType) else {
             throw APIError(.unprocessableContent, "invalid_key_type", "'key_type' must be one of \(Self.keyTypes.joined(separator: ", "))")
         }
-        let challenge = body.challenge ?? dependencies.acme.defaultChallenge
+        // A CA validates an IP address over http-01 only: that is the default for them.
+        let challenge = body.challenge ?? (addresses.isEmpty ? dependencies.acme.defaultChallenge : "http-01")
         guard Self.challengeTypes.contains(challenge) else {
             throw APIError(.unprocessableContent, "invalid_challenge", "'challenge' must be one of \(Self.challengeTypes.joined(separator: ", "))")
+        }
+        if !addresses.isEmpty && challenge != "http-01" {
+            throw APIError(.unprocessableContent, "ip_requires_http01", "IP addresses (\(addresses.joined(separator: ", "))) can only be validated with http-01",
+                           details: [("domains", .strings(addresses))])
         }
         if let name = body.name, !CertificateName.isValid(name) || UUID(uuidString: name) != nil {
             throw APIError(.unprocessableContent, "invalid_name", "'name' must be 1–128 letters, digits, '.', '_' or '-', not starting with '.' or '-', and not a uuid",

@@ -35,6 +35,7 @@ struct DomainsController {
     }
 
     static func zone(_ text: String) throws -> String {
+        if let address = IPAddress.canonical(text) { return address }  // for IP identifiers; assigned by the system key
         guard let zone = Hostname.normalize(text.hasSuffix(".") ? String(text.dropLast()) : text), zone.contains(".") else {
             throw APIError(.unprocessableContent, "invalid_zone", "'\(text)' is not a DNS zone such as example.com", details: [("zone", .string(text))])
         }

@@ -14,6 +14,7 @@ public enum DomainOwnership {
     /// NAME (a lower-case host name, or `*.` + one) and every parent domain, most specific first:
     /// `*.a.example.com` → `a.example.com`, `example.com`, `com`.
     public static func zones(containing name: String) -> [String] {
+        if isIPAddress(name) { return [name] }  // an address is its own zone (claimed by the system key)
         var host = Substring(name.hasPrefix("*.") ? String(name.dropFirst(2)) : name)
         if host.hasSuffix(".") { host = host.dropLast() }
         var zones: [String] = []
@@ -31,6 +32,11 @@ public enum DomainOwnership {
         names.filter { name in
             zones(containing: name).first { verified[$0] != nil }.flatMap { verified[$0] } != project
         }
+    }
+
+    /// Whether NAME is written like an IPv4 or IPv6 address rather than a host name.
+    public static func isIPAddress(_ name: String) -> Bool {
+        name.contains(":") || (!name.isEmpty && name.allSatisfy { $0.isNumber || $0 == "." } && name.split(separator: ".").count == 4)
     }
 
     /// The TXT record that proves control of ZONE: `_certfleet-challenge.<zone>`.

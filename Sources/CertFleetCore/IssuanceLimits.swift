@@ -100,6 +100,7 @@ public enum RegisteredDomain {
         var name = host.lowercased()
         if name.hasPrefix("*.") { name.removeFirst(2) }
         if name.hasSuffix(".") { name.removeLast() }
+        if DomainOwnership.isIPAddress(name) { return name }  // an IP identifier counts as itself
         if let list { return list.registeredDomain(of: name) }
         let labels = name.split(separator: ".").map(String.init)
         guard labels.count > 2 else { return name }

@@ -216,7 +216,10 @@ public struct Certificate: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Text forms of IP addresses in subjectAltName.
-enum IPAddress {
+public enum IPAddress {
+    /// The canonical text of an IPv4 or IPv6 literal (`2001:DB8::0:1` → `2001:db8::1`); nil otherwise.
+    public static func canonical(_ text: String) -> String? { parse(text).flatMap(format) }
+
     /// `192.0.2.1` or RFC 5952 IPv6 text; nil for other lengths.
     static func format(_ bytes: [UInt8]) -> String? {
         switch bytes.count {
@@ -233,6 +236,8 @@ enum IPAddress {
 
     /// Bytes of an IPv4 or IPv6 literal; nil when `text` is not one.
     static func parse(_ text: String) -> [UInt8]? {
+        // inet_pton would cut a Swift string at a NUL; such text is no address.
+        guard !text.utf8.contains(0) else { return nil }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
         var v6 = in6_addr()

@@ -127,6 +127,33 @@ import X509
         await world.tearDown()
     }
 
+    /// RFC 8738: an IP address is issued over http-01 and lands in an IP SAN; dns-01 is refused.
+    @Test func anIPAddressIsIssuedOverHTTP01() async throws {
+        let world = try await World.make("acme-ip")
+        do {
+            try world.startScheduler()
+            try await world.startChallengeReplica()
+            try world.startWorker()
+            try await world.application().test(.live) { client in
+                let refused = try await client.call(.post, "/v1/certificates", key: world.key,
+                                                    body: #"{"domains":["127.0.0.1"],"challenge":"dns-01"}"#)
+                #expect(refused.status == .unprocessableContent && refused.errorCode == "ip_requires_http01", "\(refused.text)")
+                let issued = try await Self.issue(client, world, #"{"domains":["127.0.0.1"]}"#)
+                let item = try await Self.waitFor(client, world, issued.uuid, Self.state("valid"))
+                #expect(item["sans"]?.arrayValue.compactMap(\.stringValue) == ["127.0.0.1"], "\(item)")
+                let pem = try await client.call(.get, "/v1/certificates/\(issued.uuid)/pem?type=cert", key: world.key)
+                let file = world.env.directory.appendingPathComponent("ip.pem")
+                try pem.text.write(to: file, atomically: true, encoding: .utf8)
+                let text = try TestStack.run("/usr/bin/openssl", ["x509", "-in", file.path, "-noout", "-ext", "subjectAltName"])
+                #expect(text.contains("IP Address:127.0.0.1"), "\(text)")
+            }
+        } catch {
+            await world.tearDown()
+            throw error
+        }
+        await world.tearDown()
+    }
+
     @Test func issueRenewRevokeAcrossChallengeTypes() async throws {
         let world = try await World.make("acme-api")
         do {

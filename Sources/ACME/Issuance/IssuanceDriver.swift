@@ -162,7 +162,8 @@ public struct IssuanceDriver: Sendable {
         let order = try await client.fetchOrder(url: orderURL)
         switch order.status {
         case .ready:
-            let commonName = request.identifiers.first.flatMap { $0.utf8.count <= 64 ? $0 : nil }
+            // The first DNS name (CAs put no IP address in the CN); none for an IP-only order.
+            let commonName = request.identifiers.first { IPAddress.canonical($0) == nil && $0.utf8.count <= 64 }
             let csr: CertificateSigningRequest
             do {
                 csr = try CertificateSigningRequest.make(
@@ -230,7 +231,6 @@ public struct IssuanceDriver: Sendable {
 
     static func identifier(_ name: String) -> ACMEIdentifier {
         // RFC 8738: IP addresses are `ip` identifiers.
-        let isIP = name.contains(":") || (!name.isEmpty && name.allSatisfy { $0.isNumber || $0 == "." } && name.split(separator: ".").count == 4)
-        return isIP ? ACMEIdentifier(type: "ip", value: name) : .dns(name)
+        IPAddress.canonical(name).map { ACMEIdentifier(type: "ip", value: $0) } ?? .dns(name)
     }
 }
