@@ -67,7 +67,7 @@ struct CertificateReader {
         try await db.query("""
             SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
             WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.current_version IS NOT NULL
-              AND (\(host) = ANY(c.sans) OR \(wildcard) = ANY(c.sans))
+              AND c.sans && ARRAY[\(host), \(wildcard)]::text[]
             """).map(Document.init)
     }
 
