@@ -46,8 +46,8 @@ struct JobCommit {
             UPDATE certificate_versions SET state = 'superseded'
             WHERE certificate_id = \(certificate.id) AND version <> \(Int32(version)) AND state = 'valid'
             """)
-        // Renew at 2/3 of the lifetime unless the certificate says otherwise (renew_before):
-        // certfleet_renew_at (migration 0003) is the one definition. A renew_before not shorter
+        // Renew at 2/3 of the lifetime (1/2 under 10 days) unless the certificate says otherwise
+        // (renew_before): certfleet_renew_at (migrations 0003, 0008) is the one definition. A renew_before not shorter
         // than the new version's lifetime falls back to 2/3 (as cert-manager does): it made the
         // previous version due (PATCH applies it as given), it must not make every successor due too.
         // A CA's ARI window (suggestedRenewAt) moves it earlier, never later (least() skips NULL).

@@ -140,4 +140,23 @@ struct SchedulingStoreTests {
         try await MessageSchemas.validate(bodies.map(\.0), against: "certificate-event.v1.schema.json")
         await f.tearDown()
     }
+
+    /// 2/3 of a 90-day lifetime, 1/2 of a 6-day one (Let's Encrypt's advice for short-lived
+    /// certificates), and renew_before when given.
+    @Test func shortLivedCertificatesRenewAtHalfTheirLifetime() async throws {
+        let scratch = try await ScratchDatabase.create()
+        let db = try await scratch.migratedClient(maxConnections: 1)
+        func renewAt(_ days: Int, before: String? = nil) async throws -> Date {
+            try await db.query("""
+                SELECT certfleet_renew_at('2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'::timestamptz + \(days) * interval '1 day',
+                                          \(before)::interval) AS at
+                """).first!.decode(Date.self, "at")
+        }
+        let start = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
+        #expect(try await renewAt(90) == start.addingTimeInterval(60 * 86400))
+        #expect(try await renewAt(6) == start.addingTimeInterval(3 * 86400))
+        #expect(try await renewAt(6, before: "1 day") == start.addingTimeInterval(5 * 86400))
+        await db.shutdown()
+        await scratch.drop()
+    }
 }
