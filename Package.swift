@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "Scheduler",
             dependencies: [
-                "CertFleetCore", "Store", "Postgres", "AMQP", "Jobs",
+                "CertFleetCore", "Store", "Postgres", "AMQP", "Jobs", "ACME", "X509",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -123,7 +123,7 @@ let package = Package(
 
         .testTarget(name: "CertFleetCoreTests", dependencies: ["CertFleetCore"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "X509", "TestSupport"]),
         .testTarget(name: "X509Tests", dependencies: ["X509", "CertFleetCore", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "ACME", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),

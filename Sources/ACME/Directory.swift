@@ -15,6 +15,9 @@ public struct ACMEDirectory: Codable, Sendable, Hashable {
         public var website: String?
         public var caaIdentities: [String]?
         public var externalAccountRequired: Bool?
+        /// Certificate profiles the CA offers, by name (draft-ietf-acme-profiles; Let's Encrypt:
+        /// `classic`, `tlsserver`, `shortlived`).
+        public var profiles: [String: String]?
     }
 
     /// True when the CA requires External Account Binding for new accounts.

@@ -13,22 +13,27 @@ public struct ACMEOrder: Codable, Sendable, Hashable {
     public var certificate: String?
     /// Why the order is `invalid`.
     public var error: ACMEProblem?
+    /// The certificate profile the CA applies (draft-ietf-acme-profiles), when it has them.
+    public var profile: String?
 
     public enum Status: String, Codable, Sendable {
         case pending, ready, processing, valid, invalid
     }
 
-    enum CodingKeys: String, CodingKey { case status, expires, identifiers, authorizations, finalize, certificate, error }
+    enum CodingKeys: String, CodingKey { case status, expires, identifiers, authorizations, finalize, certificate, error, profile }
 }
 
 extension ACMEClient {
     /// Creates an order for `identifiers` (RFC 8555 section 7.4). The order keeps
-    /// their order; callers put the certificate's CN first.
-    public func newOrder(identifiers: [ACMEIdentifier]) async throws(ACMEError) -> ACMEOrder {
-        struct NewOrder: Encodable { var identifiers: [ACMEIdentifier] }
+    /// their order; callers put the certificate's CN first. PROFILE names one of the
+    /// directory's `meta.profiles`; REPLACES is the ARI identifier of the certificate this
+    /// order renews (RFC 9773 section 5), which CAs exempt from rate limits.
+    public func newOrder(identifiers: [ACMEIdentifier], profile: String? = nil, replaces: String? = nil) async throws(ACMEError) -> ACMEOrder {
+        struct NewOrder: Encodable { var identifiers: [ACMEIdentifier]; var profile: String?; var replaces: String? }
         guard !identifiers.isEmpty else { throw .invalidState("an order needs at least one identifier") }
         let directory = try await directory()
-        let reply = try await post(directory.newOrder, payload: try Self.json(NewOrder(identifiers: identifiers)))
+        let body = NewOrder(identifiers: identifiers, profile: profile, replaces: directory.renewalInfo == nil ? nil : replaces)
+        let reply = try await post(directory.newOrder, payload: try Self.json(body))
         guard let location = reply.header("Location") else {
             throw .unexpectedResponse(status: reply.status, url: directory.newOrder, reason: "newOrder without Location")
         }

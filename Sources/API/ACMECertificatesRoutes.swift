@@ -54,8 +54,12 @@ extension CertificatesController {
             throw APIError(.unprocessableContent, "invalid_name", "'name' must be 1–128 letters, digits, '.', '_' or '-', not starting with '.' or '-', and not a uuid",
                            details: [("name", .string(name))])
         }
+        if let profile = body.profile, !(1...64).contains(profile.count) || !profile.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
+            throw APIError(.unprocessableContent, "invalid_profile", "'profile' must be a profile name the CA offers, such as classic or shortlived",
+                           details: [("profile", .string(String(profile.prefix(64))))])
+        }
         return IssueRequest(projectID: project, name: body.name, domains: names, keyType: keyType, challenge: challenge,
-                            acmeAccount: body.acme_account, idempotencyKey: idempotencyKey, actor: actor)
+                            acmeAccount: body.acme_account, profile: body.profile, idempotencyKey: idempotencyKey, actor: actor)
     }
 
     /// With `CERTFLEET_DOMAIN_POLICY=enforce`, 403 before any order unless every name lies in
@@ -70,9 +74,27 @@ extension CertificatesController {
         }
     }
 
+    /// 422 before any order when the CA's directory lists its profiles and PROFILE is not one
+    /// of them (or it lists none); a directory that cannot be fetched now is not held against it.
+    func requireProfile(_ profile: String, project: UUID, account: String?) async throws {
+        let accounts = try await ACMEAccounts.list(dependencies.db, project: project)
+        let named = account ?? ACMEAccounts.defaultName
+        let url = accounts.first { $0.name == named || $0.id.uuidString.lowercased() == named.lowercased() }?.directoryURL
+            ?? dependencies.acme.defaultDirectoryURL
+        guard let url, let directory = await dependencies.directories.directory(url) else { return }
+        let offered = (directory.meta?.profiles ?? [:]).keys.sorted()
+        guard offered.contains(profile) else {
+            let message = offered.isEmpty ? "the CA at \(url) offers no certificate profiles; leave 'profile' out"
+                : "the CA offers the profiles \(offered.joined(separator: ", ")); '\(profile)' is not one of them"
+            throw APIError(.unprocessableContent, "profile_not_offered", message,
+                           details: [("profile", .string(profile)), ("offered", .strings(offered))])
+        }
+    }
+
     func issue(_ body: UploadBody, domains: [String], caller: Identity, idempotencyKey: String?) async throws -> JSONResponse {
         let submission = try checkedIssue(body, domains: domains, project: caller.projectID, actor: caller.actor, idempotencyKey: idempotencyKey)
         try await requireOwnership(of: submission.domains, project: caller.projectID)
+        if let profile = submission.profile { try await requireProfile(profile, project: caller.projectID, account: submission.acmeAccount) }
         let job = try await dependencies.submitter.issue(submission)
         return accepted(job, state: job.isReplay ? try await currentState(caller.projectID, job) : "pending")
     }

@@ -59,10 +59,13 @@ public struct APIDependencies: Sendable {
     public let submitter: JobSubmitter
     /// The default ACME directory and the CA file for its HTTPS (`POST /v1/acme/accounts`).
     public let acme: ACMESettings
+    /// CA directories (profiles), for checks before an order exists.
+    let directories: DirectoryCache
 
     public init(db: PostgresClient, sealer: KeySealer, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger,
                 acme: ACMESettings = .fromEnvironment()) {
         self.acme = acme
+        self.directories = DirectoryCache(settings: acme)
         self.db = db
         self.sealer = sealer
         self.amqp = amqp

@@ -10,6 +10,7 @@ struct CertificateReader {
     static let columns = """
         c.id, c.name, c.created_at, c.common_name, c.state, c.validation_attempt, c.next_attempt_at, c.sans, c.source,
         c.usage, c.renew_at, extract(epoch FROM c.renew_before)::bigint AS renew_before, c.last_error_code, c.last_error_message, c.version, c.current_version,
+        c.profile, c.ari_window_start, c.ari_window_end, c.ari_explanation_url, c.ari_checked_at,
         v.subject, v.issuer, v.serial, v.not_before, v.not_after, v.details::text AS details, v.lint::text AS lint,
         (v.client_ca_pem IS NOT NULL) AS two_way,
         (SELECT coalesce(json_agg(json_build_object('uuid', b.id, 'name', b.consumer) ORDER BY b.consumer), '[]')::text
@@ -124,7 +125,18 @@ struct CertificateReader {
                 ("tls_type", .string(twoWay ? "two-way" : "one-way")),
                 ("renew_at", .date(try row.decode(Date?.self, "renew_at"))),
                 ("renew_before", .int(try row.decode(Int?.self, "renew_before"))),
+                ("profile", .string(try row.decode(String?.self, "profile"))),
             ]
+            // The CA's suggested renewal window (ARI), once asked.
+            if let start = try row.decode(Date?.self, "ari_window_start") {
+                fields.append(("renewal_info", .object([
+                    ("window_start", .date(start)), ("window_end", .date(try row.decode(Date?.self, "ari_window_end"))),
+                    ("explanation_url", .string(try row.decode(String?.self, "ari_explanation_url"))),
+                    ("checked_at", .date(try row.decode(Date?.self, "ari_checked_at"))),
+                ])))
+            } else {
+                fields.append(("renewal_info", .null))
+            }
             if let code = try row.decode(String?.self, "last_error_code") {
                 fields.append(("error", .object([("code", .string(code)), ("message", .string(try row.decode(String?.self, "last_error_message")))])))
             } else {

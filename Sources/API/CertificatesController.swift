@@ -59,6 +59,7 @@ struct CertificatesController {
         var key_type: String?
         var challenge: String?
         var acme_account: String?
+        var profile: String?
     }
 
     /// Parses the bundle at once (422 with the X509 code), checks `cn` and `usage`.

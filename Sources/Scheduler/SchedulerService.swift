@@ -56,12 +56,17 @@ public final class SchedulerService: Service, Sendable {
     let connectionString: String
     /// nil: no renewal scan (nothing can renew).
     let renew: RenewalSubmitter?
+    /// nil: the CAs' renewal windows (ARI) are not polled.
+    let renewalInfo: RenewalInfoPoller?
     let logger: Logger
 
     public init(db: PostgresClient, connectionString: String, amqp: AMQPConnection, topology: CertFleetTopology,
-                configuration: SchedulerConfiguration, renew: RenewalSubmitter? = nil, logger: Logger) {
+                configuration: SchedulerConfiguration, renew: RenewalSubmitter? = nil, acme: ACMESettings? = nil, logger: Logger) {
         self.db = db
         self.renew = renew
+        self.renewalInfo = acme.map {
+            RenewalInfoPoller(maintenance: Maintenance(db: db, actor: configuration.schedulerID), settings: $0, logger: logger)
+        }
         self.connectionString = connectionString
         self.publisher = OutboxPublisher(db: db, amqp: amqp, topology: topology, logger: logger)
         self.maintenance = Maintenance(db: db, actor: configuration.schedulerID)
@@ -103,8 +108,17 @@ public final class SchedulerService: Service, Sendable {
                     await self.every(self.configuration.renewalInterval, "renewal") { try await self.renewDue(renew) }
                 }
             }
+            if let poller = self.renewalInfo {
+                group.addTask {
+                    await self.every(self.configuration.renewalInterval, "renewal info") {
+                        // Batches until nothing is due, so a large fleet is not held to one batch a tick.
+                        while try await poller.checkDue() > 0 && !Task.isCancelled {}
+                    }
+                }
+            }
           }
         }
+        await renewalInfo?.shutdown()
         logger.info("scheduler stopped")
     }
 

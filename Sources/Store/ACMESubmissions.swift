@@ -15,11 +15,14 @@ public struct IssueRequest: Sendable {
     public var challenge: String
     /// An ACME account of the project (uuid or name); nil: the project's default account.
     public var acmeAccount: String?
+    /// The CA's certificate profile (one of its `meta.profiles`); nil: the CA's default.
+    public var profile: String?
     public var idempotencyKey: String?
     public var actor: String
 
     public init(projectID: UUID, name: String? = nil, domains: [String], keyType: String = "ec-p256", challenge: String = "http-01",
-                acmeAccount: String? = nil, idempotencyKey: String? = nil, actor: String) {
+                acmeAccount: String? = nil, profile: String? = nil, idempotencyKey: String? = nil, actor: String) {
+        self.profile = profile
         self.projectID = projectID
         self.name = name
         self.domains = domains
@@ -70,9 +73,9 @@ extension Submissions {
             let certificateID = UUID()
             let name = try await Self.insertNamed(request.name, commonName: request.domains[0]) { name in
                 !(try await tx.query("""
-                    INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, key_type, challenge, acme_account_id)
+                    INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, key_type, challenge, acme_account_id, profile)
                     VALUES (\(certificateID), \(request.projectID), \(name), \(request.domains[0]), \(request.domains), 'acme', 'pending',
-                            \(request.keyType), \(request.challenge), \(accountID))
+                            \(request.keyType), \(request.challenge), \(accountID), \(request.profile))
                     ON CONFLICT DO NOTHING RETURNING id
                     """).isEmpty)
             }

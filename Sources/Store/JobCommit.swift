@@ -56,6 +56,8 @@ struct JobCommit {
                    common_name = coalesce(\(facts.commonName), common_name), sans = \(facts.sans),
                    last_error_code = NULL, last_error_message = NULL, validation_attempt = \(Int32(job.attempt)),
                    next_attempt_at = NULL, version = version + 1, updated_at = now(),
+                   ari_window_start = NULL, ari_window_end = NULL, ari_explanation_url = NULL, ari_checked_at = NULL,
+                   ari_next_check_at = NULL,
                    renew_at = least(\(facts.suggestedRenewAt)::timestamptz,
                                     certfleet_renew_at(\(facts.notBefore), \(facts.notAfter),
                                                        CASE WHEN renew_before < \(facts.notAfter)::timestamptz - \(facts.notBefore)::timestamptz

@@ -109,6 +109,7 @@ struct SchedulerCommand: AsyncParsableCommand {
                 _ = try await submitter.renew(project: due.projectID, reference: due.certificateID.uuidString,
                                               idempotencyKey: due.idempotencyKey, actor: actor)
             },
+            acme: ACMESettings.fromEnvironment(),
             logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)] + probe.services(logger: logger),

@@ -4,6 +4,7 @@ import Postgres
 import Store
 import Testing
 import TestSupport
+import X509
 
 /// The scheduler's scans against the real schema: which certificates are due for
 /// renewal and who gets them, and `expiring` once per threshold and version.
@@ -158,5 +159,51 @@ struct SchedulingStoreTests {
         #expect(try await renewAt(6, before: "1 day") == start.addingTimeInterval(5 * 86400))
         await db.shutdown()
         await scratch.drop()
+    }
+
+    /// ARI (RFC 9773) bookkeeping: a certificate is checked once per interval by one scheduler,
+    /// an earlier window moves renew_at into it, a window already over makes it due now, a
+    /// later one changes nothing, and a Retry-After of years is clamped to a day.
+    @Test func renewalInfoChecksAreSharedAndAnEarlierWindowMovesRenewAt() async throws {
+        let f = try await Fixture.make()
+        do {
+            let account = try await ACMEAccounts.create(
+                f.db, sealer: KeySealer(keys: [AESGCM.generateKey()]), project: f.project, name: "default",
+                directoryURL: "https://ca.test/dir", contact: [], accountURL: nil, status: "valid", keyPEM: "k", eabKeyID: nil)
+            let acme = try await f.certificate("ari", source: "acme", notAfter: 80 * 86400, renewAtPast: false)
+            _ = try await f.certificate("no-account", source: "acme", notAfter: 80 * 86400, renewAtPast: false)
+            try await f.db.query("UPDATE certificates SET acme_account_id = \(account.id) WHERE id = \(acme)")
+            let maintenance = Maintenance(db: f.db, actor: "scheduler-1")
+            let now = Date()
+            let first = try await maintenance.claimRenewalInfoChecks(now: now)
+            #expect(first.map(\.certificateID) == [acme] && first.first?.directoryURL == "https://ca.test/dir")
+            #expect(try await Maintenance(db: f.db, actor: "scheduler-2").claimRenewalInfoChecks(now: now).isEmpty)
+
+            func renewAt() async throws -> Date {
+                try await f.db.query("SELECT renew_at FROM certificates WHERE id = \(acme)").first!.decode(Date.self, "renew_at")
+            }
+            let before = try await renewAt()
+            // A later window: renew_at stays.
+            try await maintenance.recordRenewalInfo(.window(start: before.addingTimeInterval(86400), end: before.addingTimeInterval(2 * 86400),
+                                                            explanationURL: nil, retryAfter: nil), certificate: acme, now: now, fraction: 0.5, jitter: 0)
+            #expect(abs(try await renewAt().timeIntervalSince(before)) < 0.001)
+            // An earlier one: the moment FRACTION into it; the next check after Retry-After, clamped to a day.
+            let start = now.addingTimeInterval(86400)
+            try await maintenance.recordRenewalInfo(.window(start: start, end: start.addingTimeInterval(3600), explanationURL: "https://ca.test/why",
+                                                            retryAfter: 5 * 365 * 86400), certificate: acme, now: now, fraction: 0.5, jitter: 0)
+            #expect(abs(try await renewAt().timeIntervalSince(start.addingTimeInterval(1800))) < 0.001)
+            let row = try await f.db.query("SELECT ari_next_check_at, ari_explanation_url FROM certificates WHERE id = \(acme)").first!
+            #expect(abs(try row.decode(Date.self, "ari_next_check_at").timeIntervalSince(now.addingTimeInterval(86400))) < 0.001)
+            #expect(try row.decode(String?.self, "ari_explanation_url") == "https://ca.test/why")
+            // A window already over (the CA revoked a batch): due now.
+            try await maintenance.recordRenewalInfo(.window(start: now.addingTimeInterval(-7200), end: now.addingTimeInterval(-3600),
+                                                            explanationURL: nil, retryAfter: nil), certificate: acme, now: now, fraction: 0.5, jitter: 0)
+            #expect(abs(try await renewAt().timeIntervalSince(now)) < 0.001)
+            #expect(try await maintenance.claimDueRenewals(backoff: Self.backoff, now: now.addingTimeInterval(1)).map(\.certificateID) == [acme])
+        } catch {
+            await f.tearDown()
+            throw error
+        }
+        await f.tearDown()
     }
 }

@@ -13,6 +13,10 @@ public struct IssuanceRequest: Sendable {
     public var challengeType: ChallengeType
     /// Prefer the chain (default or alternate) whose top certificate's issuer CN is this.
     public var preferredChain: String?
+    /// The CA's certificate profile to ask for (`meta.profiles`).
+    public var profile: String?
+    /// The ARI identifier of the certificate this order renews (sent as `replaces`).
+    public var replaces: String?
 
     public init(identifiers: [String], certificateKey: PrivateKey, challengeType: ChallengeType = .http01, preferredChain: String? = nil) {
         self.identifiers = identifiers
@@ -76,7 +80,7 @@ public struct IssuanceDriver: Sendable {
         log[metadataKey: "acme_step"] = "\(checkpoint.step.rawValue)"
         if let order = checkpoint.orderURL { log[metadataKey: "acme_order"] = "\(order)" }
         switch checkpoint.step {
-        case .start: try await createOrder(&next)
+        case .start: try await createOrder(&next, request)
         case .orderCreated: try await presentChallenges(&next, request)
         case .challengesPresented: try await acceptChallenges(&next)
         case .challengesAccepted: try await awaitAuthorizations(&next, log)
@@ -89,12 +93,21 @@ public struct IssuanceDriver: Sendable {
         return next
     }
 
-    private func createOrder(_ next: inout IssuanceCheckpoint) async throws {
+    private func createOrder(_ next: inout IssuanceCheckpoint, _ request: IssuanceRequest) async throws {
         guard let account = client.accountURL else { throw ACMEError.invalidState("the client has no account URL") }
         if let saved = next.accountURL, saved != account {
             throw ACMEError.invalidState("the checkpoint belongs to another account")
         }
-        let order = try await client.newOrder(identifiers: next.identifiers.map(Self.identifier))
+        let identifiers = next.identifiers.map(Self.identifier)
+        let order: ACMEOrder
+        do {
+            order = try await client.newOrder(identifiers: identifiers, profile: request.profile, replaces: request.replaces)
+        } catch {
+            // Another order already replaces that certificate (ours, before a crash, or a
+            // renewal elsewhere): order without `replaces` rather than not at all.
+            guard request.replaces != nil, Self.isAlreadyReplaced(error) else { throw error }
+            order = try await client.newOrder(identifiers: identifiers, profile: request.profile)
+        }
         next.accountURL = account
         next.orderURL = order.url
         next.finalizeURL = order.finalize
@@ -228,6 +241,8 @@ public struct IssuanceDriver: Sendable {
             throw ACMEError.solver(type: task.type, identifier: task.identifier, reason: "\(error)")
         }
     }
+
+    static func isAlreadyReplaced(_ error: ACMEError) -> Bool { error.problem?.kind == .alreadyReplaced }
 
     static func identifier(_ name: String) -> ACMEIdentifier {
         // RFC 8738: IP addresses are `ip` identifiers.

@@ -31,6 +31,9 @@ public struct IssueJob: JobHandler {
         var challenge: String
         var accountID: UUID?
         var currentVersion: Int?
+        var profile: String?
+        /// The CA's suggested renewal window has begun (ARI): a renewal then is exempt from limits.
+        var insideRenewalWindow: Bool
     }
 
     public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
@@ -57,11 +60,16 @@ public struct IssueJob: JobHandler {
         // Manual records are looked for briefly; the job then snoozes instead of holding a worker.
         let driver = IssuanceDriver(client: client, solvers: solvers,
                                     propagationTimeout: manual ? .seconds(2) : clients.settings.propagationTimeout, logger: log)
-        let request = IssuanceRequest(identifiers: identifiers, certificateKey: key,
+        var request = IssuanceRequest(identifiers: identifiers, certificateKey: key,
                                       challengeType: target.challenge == "http-01" ? .http01 : .dns01)
+        request.profile = target.profile
+        // A renewal names the certificate it replaces (ARI, RFC 9773; dropped for CAs without it).
+        if kind == .renew, let current = target.currentVersion { request.replaces = try await replacedCertificateID(job.certificateID, version: current) }
         var reached = checkpoint?.step ?? .start
         // A new order spends the CA's rate limits: reserve first, or wait until the window allows.
-        if reached == .start, clients.settings.budgetEnabled,
+        // A renewal inside the CA's ARI window, sent with `replaces`, is exempt, as the CA exempts it.
+        let exempt = kind == .renew && request.replaces != nil && target.insideRenewalWindow
+        if reached == .start, clients.settings.budgetEnabled, !exempt,
            let deferral = try await clients.settings.budget(db: db).reserve(
                ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(), domains: identifiers, job: job.id,
                project: target.projectID) {
@@ -93,8 +101,9 @@ public struct IssueJob: JobHandler {
 
     private func target(_ job: ClaimedJob) async throws -> Target? {
         guard let row = try await db.query("""
-            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version FROM certificates
-            WHERE id = \(job.certificateID) AND state NOT IN ('deleting', 'deleted')
+            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version, profile,
+                   coalesce(ari_window_start <= now(), false) AS inside_window
+            FROM certificates WHERE id = \(job.certificateID) AND state NOT IN ('deleting', 'deleted')
             """).first else { return nil }
         let sans = try row.decode([String].self, "sans")
         let commonName = try row.decode(String?.self, "common_name") ?? sans.first ?? ""
@@ -102,7 +111,8 @@ public struct IssueJob: JobHandler {
             projectID: try row.decode(UUID.self, "project_id"), identifiers: [commonName] + sans.filter { $0 != commonName },
             keyType: KeySpec(rawValue: try row.decode(String?.self, "key_type") ?? "") ?? .ecP256,
             challenge: try row.decode(String?.self, "challenge") ?? "http-01",
-            accountID: try row.decode(UUID?.self, "acme_account_id"), currentVersion: try row.decode(Int?.self, "current_version"))
+            accountID: try row.decode(UUID?.self, "acme_account_id"), currentVersion: try row.decode(Int?.self, "current_version"),
+            profile: try row.decode(String?.self, "profile"), insideRenewalWindow: try row.decode(Bool.self, "inside_window"))
     }
 
     /// The key of VERSION: read back when an earlier attempt stored it; else generated
@@ -119,6 +129,14 @@ public struct IssueJob: JobHandler {
         // Another attempt may have won the insert: its key is the one the CA may have seen.
         guard let stored = try await openKey(job.certificateID, version: version) else { throw LeaseLost(jobID: job.id) }
         return try PrivateKey(pem: stored)
+    }
+
+    /// The ARI identifier of VERSION's leaf; nil when it has no chain or no authority key identifier.
+    private func replacedCertificateID(_ certificate: UUID, version: Int) async throws -> String? {
+        guard let pem = try await db.query("""
+            SELECT chain_pem FROM certificate_versions WHERE certificate_id = \(certificate) AND version = \(Int32(version))
+            """).first?.decode(String?.self, "chain_pem"), let leaf = try? Certificate(pem: pem) else { return nil }
+        return try? ACMEClient.renewalInfoIdentifier(for: leaf)
     }
 
     private func openKey(_ certificate: UUID, version: Int) async throws -> String? {

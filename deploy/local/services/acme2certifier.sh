@@ -3,12 +3,17 @@
 # .venv-acme2certifier, served over HTTPS by acme2certifier_server.py (stdlib WSGI), signing
 # with its openssl_ca_handler from an intermediate CA made here, SQLite ("wsgi") database.
 # Not in the default CERTFLEET_SERVICES; `ctl start acme2certifier` starts it by name.
+# Clients beware: its contact check wants 3+ characters before the domain's last dot
+# (mailto:a@b.test is invalidContact, mailto:ops@certfleet-test.com is fine).
 # Every port is overridable so a test can run a private instance next to the shared one:
 #   CERTFLEET_A2C_PORT               ACME HTTPS listener, directory at /directory (default 14100)
 #   CERTFLEET_A2C_HTTP_PORT          where http-01 is validated on 127.0.0.1 (default CERTFLEET_ACME_HTTP_PORT, 5002)
 #   CERTFLEET_A2C_DNS_PORT           its pebble-challtestsrv DNS: every name is 127.0.0.1 (default A2C_PORT + 53)
 #   CERTFLEET_A2C_CHALLTESTSRV_PORT  that challtestsrv's management API, dns-01 TXT records (default A2C_PORT + 55)
 #   CERTFLEET_A2C_VALIDATION=0       accept every challenge unchecked (acme2certifier's challenge_validation_disable)
+#   CERTFLEET_A2C_PROFILES           JSON {"name": "description"}: advertised in meta.profiles, newOrder's
+#                                    profile checked against it (openssl_ca_handler issues the same certificate)
+#   CERTFLEET_A2C_EAB_KEYS           "kid=base64urlkey,…": when set, acme2certifier requires EAB
 CERTFLEET_A2C_PORT="${CERTFLEET_A2C_PORT:-14100}"
 CERTFLEET_A2C_HTTP_PORT="${CERTFLEET_A2C_HTTP_PORT:-${CERTFLEET_ACME_HTTP_PORT:-5002}}"
 CERTFLEET_A2C_DNS_PORT="${CERTFLEET_A2C_DNS_PORT:-$((CERTFLEET_A2C_PORT + 53))}"
@@ -75,23 +80,26 @@ _a2c_ca() {
     chmod 600 "$dir"/*.key
 }
 
-# acme2certifier has no port option for http-01: it fetches http://NAME/.well-known/acme-challenge/T
-# on port 80, unless NAME matches its proxy_server_list. "Every name through the proxy
-# 127.0.0.1:HTTP_PORT" sends that fetch to our port, as an absolute-form request
-# ("GET http://NAME/.well-known/..."), which lego's and Go's servers answer like a plain one.
-# Names still have to resolve first: dns_server_list is the challtestsrv (its port is patched
-# in by acme2certifier_server.py). tls-alpn-01 would go to port 443 only, so it is not offered.
+# Challenges are really validated, the way Pebble does it here: names resolve through the
+# challtestsrv (every name is 127.0.0.1, dns-01 TXT records through its API) and http-01 is
+# fetched from 127.0.0.1:HTTP_PORT. acme2certifier has options for neither port:
+# acme2certifier_server.py patches both in (its comments say how, and why not proxy_server_list).
+# tls-alpn-01 would be checked on port 443 only, so it is not offered.
 _a2c_config() {
-    local disable=False
+    local disable=False eab="" entry entries
     [ "$1" = 1 ] && disable=True
+    if [ -n "${CERTFLEET_A2C_EAB_KEYS:-}" ]; then
+        IFS=',' read -r -a entries <<< "$CERTFLEET_A2C_EAB_KEYS"
+        for entry in "${entries[@]}"; do eab="$eab${eab:+,}\"${entry%%=*}\": \"${entry#*=}\""; done
+        (umask 077; echo "{$eab}" > "$A2C_DIR/eab_keys.json")
+        eab="[EABhandler]
+eab_handler_module: acme2certifier.eabhandlers.json_handler
+key_file: $A2C_DIR/eab_keys.json"
+    fi
     cat > "$A2C_DIR/acme_srv.cfg" <<EOF
 [DEFAULT]
 debug: False
-proxy_server_list: {"*": "http://127.0.0.1:$CERTFLEET_A2C_HTTP_PORT"}
 dns_server_list: ["127.0.0.1"]
-
-[Nonce]
-nonce_check_disable: False
 
 [CAhandler]
 handler_module: acme2certifier.cahandlers.openssl_ca_handler
@@ -107,11 +115,12 @@ dbfile: $A2C_DIR/acme_srv.db
 
 [Challenge]
 challenge_validation_disable: $disable
-challenge_validation_timeout: 10
 tls_alpn_01_support: False
 
 [Order]
-tnauthlist_support: False
+${CERTFLEET_A2C_PROFILES:+profiles: $CERTFLEET_A2C_PROFILES}
+
+$eab
 EOF
 }
 
@@ -150,7 +159,8 @@ acme2certifier_start() {
     spawn_daemon "$A2C_DIR/acme2certifier.pid" "$A2C_DIR/acme2certifier.log" \
         env ACME_SRV_CONFIGFILE="$A2C_DIR/acme_srv.cfg" ACME2CERTIFIER_I_KNOW_THE_RISK="$unchecked" \
         "$A2C_VENV/bin/python3" "$CERTFLEET_ROOT/deploy/local/services/acme2certifier_server.py" \
-        "$CERTFLEET_A2C_PORT" "$A2C_DIR/ca/tls.pem" "$A2C_DIR/ca/tls.key" "$CERTFLEET_A2C_DNS_PORT"
+        "$CERTFLEET_A2C_PORT" "$A2C_DIR/ca/tls.pem" "$A2C_DIR/ca/tls.key" \
+        "$CERTFLEET_A2C_DNS_PORT" "$CERTFLEET_A2C_HTTP_PORT"
     _a2c_wait acme2certifier acme2certifier \
         curl -sf --cacert "$A2C_DIR/ca/root.pem" "https://127.0.0.1:$CERTFLEET_A2C_PORT/directory"
 }

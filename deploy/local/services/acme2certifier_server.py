@@ -1,6 +1,6 @@
 # Serves acme2certifier's own WSGI application (acme2certifier.share.acme2certifier_wsgi)
 # over HTTPS on 127.0.0.1 with the standard library only. Run by services/acme2certifier.sh:
-#   python acme2certifier_server.py PORT CERT KEY DNS_PORT
+#   python acme2certifier_server.py PORT CERT KEY DNS_PORT HTTP01_PORT
 # ACME_SRV_CONFIGFILE must name the acme_srv.cfg to load (read when the app is imported).
 import socketserver
 import ssl
@@ -8,12 +8,20 @@ import sys
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import dns.resolver
+from acme2certifier.acme_srv.helpers import network
 
-port, cert, key, dns_port = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+dns_port, http_port = int(sys.argv[4]), int(sys.argv[5])
 
-# acme2certifier resolves identifiers (http-01 targets, dns-01 TXT records) with dnspython,
-# which only ever asks port 53 of the servers in dns_server_list. Point it at the test DNS
-# server's port instead, as Pebble's -dnsserver HOST:PORT does.
+# Two test-stack redirections, the equivalent of Pebble's -dnsserver HOST:PORT and httpPort
+# (acme2certifier 0.46.3 has neither option; its proxy_server_list, the documented way to
+# reroute http-01 fetches, is never applied: Challenge loads it into self.proxy_server_list
+# but validates with self.config.proxy_server_list, which stays None):
+# 1. it resolves identifiers (http-01 targets, dns-01 TXT records) with dnspython, which
+#    asks port 53 of the servers in dns_server_list: ask the test DNS server's port instead;
+# 2. its http-01 check fetches http://<resolved IP>/.well-known/acme-challenge/<token>
+#    (network._http_url_host builds that address and the Host header, nothing else uses it):
+#    add the port, so it fetches http://<IP>:<port>/... with Host: <name>:<port>, as Pebble does.
 _reset = dns.resolver.Resolver.reset
 
 
@@ -23,8 +31,10 @@ def _reset_to_test_port(self):
 
 
 dns.resolver.Resolver.reset = _reset_to_test_port
+_url_host = network._http_url_host
+network._http_url_host = lambda host: f"{_url_host(host)}:{http_port}"
 
-from acme2certifier.share.acme2certifier_wsgi import application  # noqa: E402  (after the patch)
+from acme2certifier.share.acme2certifier_wsgi import application  # noqa: E402  (after the patches)
 
 
 class Server(socketserver.ThreadingMixIn, WSGIServer):
