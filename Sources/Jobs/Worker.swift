@@ -141,9 +141,15 @@ public final class Worker: Service, Sendable {
             let result = await runHoldingLease(job, logger: log)
             let report = try await ledger.commit(job, result: result)
             metrics.jobFinished(kind: job.kind, outcome: report.jobState.rawValue, duration: ContinuousClock.now - started, queueLag: lag)
-            log.info("job committed", metadata: [
+            var committed: Logger.Metadata = [
                 "job_state": "\(report.jobState.rawValue)", "certificate_state": "\(report.certificateState?.rawValue ?? "-")",
-                "reason": "\(Self.reason(result) ?? "-")"])
+                "reason": "\(Self.reason(result) ?? "-")"]
+            // What went wrong, for whoever reads the log: the message of a failure or a retry (never key material).
+            switch result {
+            case .failed(_, let message), .retry(_, let message, _), .snoozed(_, let message, _): committed["detail"] = "\(message.prefix(300))"
+            default: break
+            }
+            log.info("job committed", metadata: committed)
             await publisher.publishNow(report.outboxIDs)
             try await consumer.ack(delivery)
         } catch let error as LeaseLost {

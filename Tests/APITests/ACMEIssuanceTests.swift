@@ -78,19 +78,25 @@ import X509
     /// Polls the certificate until DONE says so (generous deadline: the machine is shared).
     static func waitFor(_ client: some TestClientProtocol, _ world: World, _ uuid: String, seconds: Int = 240,
                         _ done: (JSONValue) -> Bool) async throws -> JSONValue {
+        try await poll(client, key: world.key, uuid, environment: world.env, seconds: seconds, done)
+    }
+
+    static func state(_ wanted: String) -> (JSONValue) -> Bool { { $0["state"]?.stringValue == wanted } }
+
+    /// Polls certificate UUID until DONE says so (generous deadline: the machine is shared).
+    static func poll(_ client: some TestClientProtocol, key: String, _ uuid: String, environment: APIEnvironment, seconds: Int = 120,
+                     _ done: (JSONValue) -> Bool) async throws -> JSONValue {
         let deadline = ContinuousClock.now + .seconds(seconds)
         var last: Answer? = nil
         while ContinuousClock.now < deadline {
-            let answer = try await client.call(.get, "/v1/certificates/\(uuid)", key: world.key)
+            let answer = try await client.call(.get, "/v1/certificates/\(uuid)", key: key)
             last = answer
             if let item = answer.first, done(item) { return item }
             try await Task.sleep(for: .milliseconds(300))
         }
-        Issue.record("certificate \(uuid) did not settle: \(last?.text ?? "-"); processes: \(world.env.processStatus)")
+        Issue.record("certificate \(uuid) did not settle: \(last?.text ?? "-"); processes: \(environment.processStatus)")
         throw CancellationError()
     }
-
-    static func state(_ wanted: String) -> (JSONValue) -> Bool { { $0["state"]?.stringValue == wanted } }
 
     static func pebbleRoot(_ pebble: PrivatePebble) throws -> Certificate {
         try Certificate(pem: try TestStack.run("/usr/bin/curl", ["-sf", "--cacert", pebble.caFile, "\(pebble.managementURL)/roots/0"]))

@@ -46,7 +46,13 @@ public struct IssueJob: JobHandler {
         }
         let fence = JobFence(db: db, job: job)
         let key = try await certificateKey(job, version: version, target: target, fence: fence)
-        let client = try await clients.client(db: db, sealer: context.sealer, account: accountID)
+        let client: ACMEClient
+        do {
+            client = try await clients.client(db: db, sealer: context.sealer, account: accountID)
+        } catch let error as ACMEError {
+            // The account could not be registered (a CA wanting a contact, EAB …): the CA's answer, by the one table.
+            return ACMEFailure.result(error, attempt: job.attempt, backoff: context.backoff)
+        }
         var checkpoint = try await fence.loadCheckpoint(IssuanceCheckpoint.self)
         if let saved = checkpoint, saved.accountURL != nil && saved.accountURL != client.accountURL { checkpoint = nil }
         let identifiers = checkpoint?.identifiers ?? target.identifiers

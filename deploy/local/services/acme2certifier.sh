@@ -14,6 +14,10 @@
 #   CERTFLEET_A2C_PROFILES           JSON {"name": "description"}: advertised in meta.profiles, newOrder's
 #                                    profile checked against it (openssl_ca_handler issues the same certificate)
 #   CERTFLEET_A2C_EAB_KEYS           "kid=base64urlkey,…": when set, acme2certifier requires EAB
+#   CERTFLEET_A2C_RENEWAL_THRESHOLD  ARI: the suggested window starts at this % of the lifetime (default 85)
+#   CERTFLEET_A2C_RENEWAL_WINDOW     ARI: the window lasts at most this many seconds (default 0: until notAfter)
+#   CERTFLEET_A2C_RENEWAL_FORCE      ARI: True suggests renewing now (a window reaching a year back, as after a revocation)
+#   CERTFLEET_A2C_RETRY_AFTER        ARI: the Retry-After of its answers, seconds (default 86400)
 CERTFLEET_A2C_PORT="${CERTFLEET_A2C_PORT:-14100}"
 CERTFLEET_A2C_HTTP_PORT="${CERTFLEET_A2C_HTTP_PORT:-${CERTFLEET_ACME_HTTP_PORT:-5002}}"
 CERTFLEET_A2C_DNS_PORT="${CERTFLEET_A2C_DNS_PORT:-$((CERTFLEET_A2C_PORT + 53))}"
@@ -119,6 +123,12 @@ tls_alpn_01_support: False
 
 [Order]
 ${CERTFLEET_A2C_PROFILES:+profiles: $CERTFLEET_A2C_PROFILES}
+
+[Renewalinfo]
+renewalthreshold_pctg: ${CERTFLEET_A2C_RENEWAL_THRESHOLD:-85}
+renewal_window_duration: ${CERTFLEET_A2C_RENEWAL_WINDOW:-0}
+renewal_force: ${CERTFLEET_A2C_RENEWAL_FORCE:-False}
+retry_after_timeout: ${CERTFLEET_A2C_RETRY_AFTER:-86400}
 
 $eab
 EOF
