@@ -211,11 +211,14 @@ struct IssuanceBudgetTests {
             let deferred = try await budget.reserve(ca: Self.ca, account: "acct", domains: ["fails.test", "ok.test"], job: UUID(),
                                                     now: start.addingTimeInterval(600))
             #expect(deferred?.limit == .failedValidationsPerHostname)
-            #expect(deferred?.until == start.addingTimeInterval(3600))
+            // PostgreSQL keeps microseconds: the deferral ends when the first failure leaves the hour.
+            #expect(abs((deferred?.until ?? .distantPast).timeIntervalSince(start.addingTimeInterval(3600))) < 0.001)
             // Per account and per host; and over once the hour has passed.
             #expect(try await budget.reserve(ca: Self.ca, account: "other", domains: ["fails.test"], job: UUID(), now: start.addingTimeInterval(600)) == nil)
             #expect(try await budget.reserve(ca: Self.ca, account: "acct", domains: ["ok.test"], job: UUID(), now: start.addingTimeInterval(600)) == nil)
-            #expect(try await budget.reserve(ca: Self.ca, account: "acct", domains: ["fails.test"], job: UUID(), now: start.addingTimeInterval(3601)) == nil)
+            // (Another name set: "fails.test" alone is a duplicate of the other account's certificate.)
+            #expect(try await budget.reserve(ca: Self.ca, account: "acct", domains: ["fails.test", "later.test"], job: UUID(),
+                                             now: start.addingTimeInterval(3601)) == nil)
         }
     }
 }

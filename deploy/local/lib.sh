@@ -106,6 +106,20 @@ spawn_daemon() {
     echo $! > "$pidfile"
 }
 
+# Waits up to 15 s until COMMAND succeeds while the daemon whose pid is in DIR/NAME.pid
+# runs; otherwise prints the end of DIR/NAME.log and fails, saying WHAT did not start.
+#   wait_daemon_ready WHAT DIR NAME COMMAND...
+wait_daemon_ready() {
+    local what="$1" dir="$2" name="$3" i; shift 3
+    for i in $(seq 1 150); do
+        "$@" >/dev/null 2>&1 && return 0
+        pid_alive "$(head -n1 "$dir/$name.pid" 2>/dev/null | tr -dc '0-9')" || break
+        sleep 0.1
+    done
+    tail -n 20 "$dir/$name.log" >&2 || true
+    die "$what did not become ready"
+}
+
 # Fails when something already listens on 127.0.0.1:PORT.
 port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null

@@ -134,17 +134,6 @@ $eab
 EOF
 }
 
-_a2c_wait() {
-    local what="$1" pidname="$2" i; shift 2
-    for i in $(seq 1 150); do
-        "$@" >/dev/null 2>&1 && return 0
-        _a2c_alive "$pidname" || break
-        sleep 0.1
-    done
-    tail -n 20 "$A2C_DIR/$pidname.log" >&2 || true
-    die "$what did not become ready"
-}
-
 acme2certifier_start() {
     local unchecked=0
     [ "${CERTFLEET_A2C_VALIDATION:-1}" = 0 ] && unchecked=1
@@ -158,7 +147,7 @@ acme2certifier_start() {
             pebble-challtestsrv -management "127.0.0.1:$CERTFLEET_A2C_CHALLTESTSRV_PORT" \
             -dns01 "127.0.0.1:$CERTFLEET_A2C_DNS_PORT" \
             -http01 "" -https01 "" -tlsalpn01 "" -defaultIPv6 "" -defaultIPv4 127.0.0.1
-        _a2c_wait pebble-challtestsrv challtestsrv bash -c "exec 3<>/dev/tcp/127.0.0.1/$CERTFLEET_A2C_CHALLTESTSRV_PORT"
+        wait_daemon_ready pebble-challtestsrv "$A2C_DIR" challtestsrv bash -c "exec 3<>/dev/tcp/127.0.0.1/$CERTFLEET_A2C_CHALLTESTSRV_PORT"
     fi
     if _a2c_alive acme2certifier; then log "acme2certifier already running (pid $(_a2c_pidof acme2certifier))"; return 0; fi
     require_port_free "$CERTFLEET_A2C_PORT" CERTFLEET_A2C_PORT
@@ -171,7 +160,7 @@ acme2certifier_start() {
         "$A2C_VENV/bin/python3" "$CERTFLEET_ROOT/deploy/local/services/acme2certifier_server.py" \
         "$CERTFLEET_A2C_PORT" "$A2C_DIR/ca/tls.pem" "$A2C_DIR/ca/tls.key" \
         "$CERTFLEET_A2C_DNS_PORT" "$CERTFLEET_A2C_HTTP_PORT"
-    _a2c_wait acme2certifier acme2certifier \
+    wait_daemon_ready acme2certifier "$A2C_DIR" acme2certifier \
         curl -sf --cacert "$A2C_DIR/ca/root.pem" "https://127.0.0.1:$CERTFLEET_A2C_PORT/directory"
 }
 

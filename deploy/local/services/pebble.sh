@@ -86,17 +86,6 @@ EOF
     chmod 600 "$PEBBLE_DIR/pebble-config.json"  # may hold EAB MAC keys
 }
 
-_pebble_wait() {
-    local what="$1" pidname="$2" i; shift 2
-    for i in $(seq 1 100); do
-        "$@" >/dev/null 2>&1 && return 0
-        _pebble_alive "$pidname" || break
-        sleep 0.1
-    done
-    tail -n 20 "$PEBBLE_DIR/$pidname.log" >&2 || true
-    die "$what did not become ready"
-}
-
 _pebble_start_challtestsrv() {
     if [ "${CERTFLEET_PEBBLE_SHARE_DNS:-0}" = 1 ]; then
         port_free "$CERTFLEET_CHALLTESTSRV_PORT" && die "CERTFLEET_PEBBLE_SHARE_DNS=1 but no challtestsrv on port $CERTFLEET_CHALLTESTSRV_PORT"
@@ -112,7 +101,7 @@ _pebble_start_challtestsrv() {
         pebble-challtestsrv -management "127.0.0.1:$CERTFLEET_CHALLTESTSRV_PORT" \
         -dns01 "127.0.0.1:$CERTFLEET_CHALLTESTSRV_DNS_PORT" \
         -http01 "" -https01 "" -tlsalpn01 "" -defaultIPv6 "" -defaultIPv4 127.0.0.1
-    _pebble_wait pebble-challtestsrv challtestsrv bash -c "exec 3<>/dev/tcp/127.0.0.1/$CERTFLEET_CHALLTESTSRV_PORT"
+    wait_daemon_ready pebble-challtestsrv "$PEBBLE_DIR" challtestsrv bash -c "exec 3<>/dev/tcp/127.0.0.1/$CERTFLEET_CHALLTESTSRV_PORT"
 }
 
 pebble_start() {
@@ -126,7 +115,7 @@ pebble_start() {
     log "starting pebble on https://127.0.0.1:$CERTFLEET_PEBBLE_PORT (http-01 checks on :$CERTFLEET_ACME_HTTP_PORT)"
     PEBBLE_VA_NOSLEEP="${PEBBLE_VA_NOSLEEP:-1}" spawn_daemon "$PEBBLE_DIR/pebble.pid" "$PEBBLE_DIR/pebble.log" \
         pebble -config "$PEBBLE_DIR/pebble-config.json" -dnsserver "127.0.0.1:$CERTFLEET_CHALLTESTSRV_DNS_PORT"
-    _pebble_wait pebble pebble curl -sf --cacert "$PEBBLE_DIR/tls/ca.pem" "https://127.0.0.1:$CERTFLEET_PEBBLE_PORT/dir"
+    wait_daemon_ready pebble "$PEBBLE_DIR" pebble curl -sf --cacert "$PEBBLE_DIR/tls/ca.pem" "https://127.0.0.1:$CERTFLEET_PEBBLE_PORT/dir"
 }
 
 pebble_stop() {
