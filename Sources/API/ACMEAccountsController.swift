@@ -26,6 +26,9 @@ struct ACMEAccountsController {
         var email: String?
         var eab: EAB?
         var key_pem: String?
+        /// Its place in the project's CA chain (1 first): issuance without a named account
+        /// walks the chain when a CA fails for a reason the next one does not share.
+        var fallback_order: Int?
     }
 
     static func json(_ account: ACMEAccountRecord) -> JSONValue {
@@ -36,6 +39,7 @@ struct ACMEAccountsController {
             ("contact", .strings(account.contact)),
             ("account_url", .string(account.accountURL)),
             ("status", .string(account.status)),
+            ("fallback_order", .int(account.fallbackOrder)),
             ("created_at", .date(account.createdAt)),
         ])
     }
@@ -69,6 +73,9 @@ struct ACMEAccountsController {
                            "this server registers accounts only at its allowed ACME directories (CERTFLEET_ACME_DIRECTORIES)",
                            details: [("directory_url", .string(directory))])
         }
+        if let order = body.fallback_order, !(1...100).contains(order) {
+            throw APIError(.unprocessableContent, "invalid_fallback_order", "'fallback_order' is a place in the CA chain from 1 to 100")
+        }
         let contact = body.email.map { ["mailto:\($0)"] } ?? []
         if let email = body.email, !email.contains("@") || email.contains(",") {
             throw APIError(.unprocessableContent, "invalid_contact", "'email' must be an email address")
@@ -84,7 +91,7 @@ struct ACMEAccountsController {
         let account = try await register(key: key, directory: directory, directoryGiven: body.directory_url != nil, contact: contact, eab: body.eab, imported: body.key_pem != nil)
         let record = try await ACMEAccounts.create(
             dependencies.db, sealer: dependencies.sealer, project: caller.projectID, name: name, directoryURL: directory, contact: contact,
-            accountURL: account.url, status: account.status, keyPEM: key.pkcs8PEM(), eabKeyID: body.eab?.kid)
+            accountURL: account.url, status: account.status, keyPEM: key.pkcs8PEM(), eabKeyID: body.eab?.kid, fallbackOrder: body.fallback_order)
         return .success(.object([("acme_accounts", .array([Self.json(record)]))]), status: .created)
     }
 

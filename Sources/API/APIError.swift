@@ -96,6 +96,8 @@ public struct APIError: Error, Sendable {
             return APIError(.unprocessableContent, error.code, error.description, details: [("kind", .string(kind))])
         case .zoneOwnedElsewhere(let zone):
             return APIError(.conflict, error.code, error.description, details: [("zone", .string(zone))])
+        case .fallbackOrderTaken(let order):
+            return APIError(.conflict, error.code, error.description, details: [("fallback_order", .int(order))])
         case .versionMismatch(let expected, let actual):
             return APIError(.preconditionFailed, error.code, error.description,
                             details: [("expected", .string("\"\(expected)\"")), ("actual", .string("\"\(actual)\""))])

@@ -11,6 +11,8 @@ struct CertificateReader {
         c.id, c.name, c.created_at, c.common_name, c.state, c.validation_attempt, c.next_attempt_at, c.sans, c.source,
         c.usage, c.renew_at, extract(epoch FROM c.renew_before)::bigint AS renew_before, c.last_error_code, c.last_error_message, c.version, c.current_version,
         c.profile, c.ari_window_start, c.ari_window_end, c.ari_explanation_url, c.ari_checked_at,
+        (SELECT json_build_object('account', a.name, 'directory_url', a.directory_url)::text
+           FROM acme_accounts a WHERE a.id = c.acme_account_id) AS ca,
         v.subject, v.issuer, v.serial, v.not_before, v.not_after, v.details::text AS details, v.lint::text AS lint,
         (v.client_ca_pem IS NOT NULL) AS two_way,
         (SELECT coalesce(json_agg(json_build_object('uuid', b.id, 'name', b.consumer) ORDER BY b.consumer), '[]')::text
@@ -126,6 +128,8 @@ struct CertificateReader {
                 ("renew_at", .date(try row.decode(Date?.self, "renew_at"))),
                 ("renew_before", .int(try row.decode(Int?.self, "renew_before"))),
                 ("profile", .string(try row.decode(String?.self, "profile"))),
+                // The ACME account (and its CA) that issued it, or is issuing it now.
+                ("ca", try row.decode(String?.self, "ca").map(JSONValue.parse) ?? .null),
             ]
             // The CA's suggested renewal window (ARI), once asked.
             if let start = try row.decode(Date?.self, "ari_window_start") {

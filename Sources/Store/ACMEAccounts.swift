@@ -12,6 +12,8 @@ public struct ACMEAccountRecord: Sendable, Equatable {
     public let accountURL: String?
     public let status: String
     public let createdAt: Date
+    /// Its place in the project's CA chain (1 first); nil: not in the chain.
+    public let fallbackOrder: Int?
 }
 
 /// The `acme_accounts` table. Account keys are sealed like certificate keys
@@ -20,22 +22,34 @@ public enum ACMEAccounts {
     /// The name of the account a project uses when a request names none.
     public static let defaultName = "default"
 
-    static let columns = "id, project_id, name, directory_url, contact, account_url, status, created_at"
+    static let columns = "id, project_id, name, directory_url, contact, account_url, status, created_at, fallback_order"
 
     /// Stores a registered (or to-be-registered) account with its key. Throws `nameTaken` for a duplicate name.
     public static func create(
         _ db: PostgresClient, sealer: KeySealer, id: UUID = UUID(), project: UUID, name: String, directoryURL: String,
-        contact: [String], accountURL: String?, status: String, keyPEM: String, eabKeyID: String?
+        contact: [String], accountURL: String?, status: String, keyPEM: String, eabKeyID: String?, fallbackOrder: Int? = nil
     ) async throws -> ACMEAccountRecord {
         let sealed = try sealer.seal(Array(keyPEM.utf8), context: KeySealer.acmeAccountKeyContext(account: id))
-        guard let row = try await db.query("""
-            INSERT INTO acme_accounts (id, project_id, name, directory_url, contact, account_url, key_sealed, master_key_id, eab_key_id, status)
-            VALUES (\(id), \(project), \(name), \(directoryURL), \(contact), \(accountURL), \(PostgresBytes(sealed.sealed)), \(sealed.keyID),
-                    \(eabKeyID), \(status))
-            ON CONFLICT (project_id, name) DO NOTHING
-            RETURNING \(unescaped: columns)
-            """).first else { throw StoreError.nameTaken(name) }
-        return try record(row)
+        do {
+            guard let row = try await db.query("""
+                INSERT INTO acme_accounts (id, project_id, name, directory_url, contact, account_url, key_sealed, master_key_id, eab_key_id, status,
+                                           fallback_order)
+                VALUES (\(id), \(project), \(name), \(directoryURL), \(contact), \(accountURL), \(PostgresBytes(sealed.sealed)), \(sealed.keyID),
+                        \(eabKeyID), \(status), \(fallbackOrder.map(Int32.init)))
+                ON CONFLICT (project_id, name) DO NOTHING
+                RETURNING \(unescaped: columns)
+                """).first else { throw StoreError.nameTaken(name) }
+            return try record(row)
+        } catch let error as PostgresError where error.constraint == "acme_accounts_fallback" {
+            throw StoreError.fallbackOrderTaken(fallbackOrder ?? 0)
+        }
+    }
+
+    /// The project's CA chain: the accounts with a fallback order, first one first.
+    public static func chain(_ db: PostgresClient, project: UUID) async throws -> [ACMEAccountRecord] {
+        try await db.query("""
+            SELECT \(unescaped: columns) FROM acme_accounts WHERE project_id = \(project) AND fallback_order IS NOT NULL ORDER BY fallback_order
+            """).map(record)
     }
 
     public static func list(_ db: PostgresClient, project: UUID) async throws -> [ACMEAccountRecord] {
@@ -96,6 +110,6 @@ public enum ACMEAccounts {
             id: try row.decode(UUID.self, "id"), projectID: try row.decode(UUID.self, "project_id"), name: try row.decode(String.self, "name"),
             directoryURL: try row.decode(String.self, "directory_url"), contact: try row.decode([String].self, "contact"),
             accountURL: try row.decode(String?.self, "account_url"), status: try row.decode(String.self, "status"),
-            createdAt: try row.decode(Date.self, "created_at"))
+            createdAt: try row.decode(Date.self, "created_at"), fallbackOrder: try row.decode(Int?.self, "fallback_order"))
     }
 }

@@ -80,12 +80,12 @@ extension Events {
     public static func announce(
         _ tx: PostgresTransaction, certificate: CertificateSnapshot, to next: CertificateState, event: String,
         job: UUID?, attempt: Int?, actor: String, version: Int?, serial: String? = nil, notAfter: Date? = nil,
-        reason: String? = nil
+        reason: String? = nil, ca: String? = nil
     ) async throws -> Int64 {
         let eventID = try await record(tx, project: certificate.projectID, certificate: certificate.id, job: job, type: event,
                                        from: certificate.state.rawValue, to: next.rawValue, attempt: attempt, reason: reason, actor: actor)
         return try await enqueue(tx, eventID: eventID, certificate: certificate, state: next, event: event, job: job,
-                                 data: .init(version: version, serial: serial, notAfter: notAfter, reason: reason))
+                                 data: .init(version: version, serial: serial, notAfter: notAfter, reason: reason, ca: ca))
     }
 
     /// Like `announce` for an event that must exist at most once (DEDUPEKEY, e.g. one
@@ -108,6 +108,7 @@ extension Events {
         var notAfter: Date?
         var reason: String?
         var thresholdDays: Int?
+        var ca: String?
     }
 
     private static func enqueue(
@@ -118,7 +119,7 @@ extension Events {
             id: eventID.map { "evt-\($0)" } ?? UUID().uuidString.lowercased(), event: event, time: Date(),
             data: .init(certificateID: certificate.id, projectID: certificate.projectID, name: certificate.name, state: state.rawValue,
                         version: data.version, serial: data.serial, notAfter: data.notAfter, reason: data.reason, jobID: job,
-                        thresholdDays: data.thresholdDays))
+                        thresholdDays: data.thresholdDays, ca: data.ca))
         return try await Outbox.enqueueEvent(tx, message, name: event)
     }
 }

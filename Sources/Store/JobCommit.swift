@@ -65,7 +65,11 @@ struct JobCommit {
             WHERE id = \(certificate.id)
             """)
         try await finish(.succeeded)
-        return try await announce(certificate, to: next, event: event, version: version, serial: facts.serial, notAfter: facts.notAfter)
+        // Events of ACME issuance name the CA that issued (with a CA chain it may be the second one).
+        let ca = [.issue, .renew].contains(job.kind) ? try await tx.query("""
+            SELECT a.directory_url FROM certificates c JOIN acme_accounts a ON a.id = c.acme_account_id WHERE c.id = \(certificate.id)
+            """).first?.decode(String.self, "directory_url") : nil
+        return try await announce(certificate, to: next, event: event, version: version, serial: facts.serial, notAfter: facts.notAfter, ca: ca)
     }
 
     private func deleted(_ certificate: CertificateSnapshot) async throws -> CommitReport {
@@ -189,10 +193,10 @@ struct JobCommit {
     }
 
     private func announce(_ certificate: CertificateSnapshot, to next: CertificateState, event: String, version: Int?,
-                          serial: String? = nil, notAfter: Date? = nil, reason: String? = nil) async throws -> CommitReport {
+                          serial: String? = nil, notAfter: Date? = nil, reason: String? = nil, ca: String? = nil) async throws -> CommitReport {
         let outboxID = try await Events.announce(
             tx, certificate: certificate, to: next, event: event, job: job.id, attempt: job.attempt, actor: job.owner,
-            version: version, serial: serial, notAfter: notAfter, reason: reason)
+            version: version, serial: serial, notAfter: notAfter, reason: reason, ca: ca)
         return CommitReport(jobState: try await currentJobState(), certificateState: next, event: event, outboxIDs: [outboxID])
     }
 

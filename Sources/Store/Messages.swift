@@ -60,9 +60,11 @@ public struct CertificateEventMessage: Codable, Sendable, Equatable {
         public var jobID: UUID?
         /// `expiring` only: the threshold (days before `not_after`) that was crossed.
         public var thresholdDays: Int?
+        /// `issued`/`renewed` through ACME: the CA's directory URL that issued the version.
+        public var ca: String?
 
         enum CodingKeys: String, CodingKey {
-            case name, state, version, serial, reason
+            case name, state, version, serial, reason, ca
             case certificateID = "certificate_id"
             case projectID = "project_id"
             case notAfter = "not_after"

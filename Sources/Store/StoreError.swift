@@ -28,6 +28,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case idempotencyKeyReused(kind: String)
     /// Another project verified this zone or one containing it (409).
     case zoneOwnedElsewhere(zone: String)
+    /// Another account of the project holds this place in the CA chain (409).
+    case fallbackOrderTaken(Int)
 
     public var code: String {
         switch self {
@@ -44,6 +46,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .idempotencyKeyInvalid: return "idempotency_key_invalid"
         case .idempotencyKeyReused: return "idempotency_key_reused"
         case .zoneOwnedElsewhere: return "zone_owned_elsewhere"
+        case .fallbackOrderTaken: return "fallback_order_taken"
         }
     }
 
@@ -64,6 +67,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "this idempotency key was already used for a \(kind) request of another certificate or kind; use a new key"
         case .zoneOwnedElsewhere(let zone):
             return "zone '\(zone)' is verified by another project; only the system scope can reassign it"
+        case .fallbackOrderTaken(let order):
+            return "another ACME account of the project is number \(order) in its CA chain; choose another fallback_order"
         }
     }
 }

@@ -77,6 +77,70 @@ import TestSupport
     }
 }
 
+extension SecondCATests {
+    /// A project with [Pebble, acme2certifier] as its CA chain: with Pebble down, the issue job
+    /// moves to the second CA and the certificate and its `issued` event name the CA that issued.
+    @Test(.timeLimit(.minutes(5))) func aProjectWithTwoCAsIsIssuedByTheSecondWhenTheFirstIsDown() async throws {
+        let env = try await APIEnvironment()
+        let pebble = try PrivatePebble.start("chain-pebble", httpPort: TestStack.freePort(), environment: [:])
+        let ca = try PrivateACME2Certifier.start("chain-a2c")
+        do {
+            // One trust file for both CAs' HTTPS.
+            let bundle = env.directory.appendingPathComponent("cas.pem")
+            try (try String(contentsOfFile: pebble.caFile, encoding: .utf8) + (try String(contentsOfFile: ca.caFile, encoding: .utf8)))
+                .write(to: bundle, atomically: true, encoding: .utf8)
+            let key = try await env.key(["certificates:read", "certificates:write"])
+            let workerEnvironment = [
+                "CERTFLEET_ACME_DIRECTORY_URL": pebble.directoryURL, "CERTFLEET_ACME_CA_FILE": bundle.path,
+                "CERTFLEET_CHALLTESTSRV_URL": "", "CERTFLEET_DNS01_PROVIDER": "none",
+            ]
+            try env.services.start(["api", "--port", String(TestStack.freePort()), "--acme-http-port", String(ca.httpPort)],
+                                   log: env.directory.appendingPathComponent("api-replica.log"))
+            try env.services.start(["worker"], log: env.directory.appendingPathComponent("worker.log"), environment: workerEnvironment)
+            try env.services.start(["scheduler", "--reap-interval", "1"], log: env.directory.appendingPathComponent("scheduler.log"),
+                                   environment: workerEnvironment)
+            let settings = ACMESettings(defaultDirectoryURL: pebble.directoryURL, trustedCAFile: bundle.path,
+                                        allowedDirectories: [ca.directoryURL], domainPolicy: .off)
+            let app = buildApplication(
+                configuration: APIConfiguration(port: 0, readRate: 0, writeRate: 0),
+                dependencies: APIDependencies(db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
+                                              logger: .init(label: "test.api"), acme: settings))
+            try await app.test(.live) { client in
+                let primary = try await client.call(.post, "/v1/acme/accounts", key: key, body: #"{"name":"primary","fallback_order":1}"#)
+                #expect(primary.status == .created, "\(primary.text)")
+                let second = try await client.call(.post, "/v1/acme/accounts", key: key, body: JSONValue.object([
+                    ("name", .string("second")), ("directory_url", .string(ca.directoryURL)), ("email", .string("ops@certfleet-test.com")),
+                    ("fallback_order", .int(2)),
+                ]).serialized())
+                #expect(second.status == .created, "\(second.text)")
+                let taken = try await client.call(.post, "/v1/acme/accounts", key: key, body: #"{"name":"third","fallback_order":2}"#)
+                #expect(taken.status == .conflict && taken.errorCode == "fallback_order_taken", "\(taken.text)")
+
+                pebble.stop()
+                let name = "chain-\(UUID().uuidString.prefix(8).lowercased()).certfleet-test.com"
+                let issued = try await client.call(.post, "/v1/certificates", key: key, body: #"{"domains":["\#(name)"],"challenge":"http-01"}"#)
+                #expect(issued.status == .accepted, "\(issued.text)")
+                let uuid = try #require(issued.first?["uuid"]?.stringValue)
+                let valid = try await ACMEIssuanceTests.poll(client, key: key, uuid, environment: env) { $0["state"]?.stringValue == "valid" }
+                #expect(valid["ca"]?["account"]?.stringValue == "second", "\(valid)")
+                #expect(valid["ca"]?["directory_url"]?.stringValue == ca.directoryURL)
+                let event = try await env.db.query("""
+                    SELECT body::text AS body FROM outbox WHERE body->>'type' = 'io.certfleet.certificate.issued' AND body->>'subject' = \(uuid)
+                    """).first?.decode(String.self, "body") ?? ""
+                #expect((try? JSONValue.parse(event))?["data"]?["ca"]?.stringValue == ca.directoryURL, "\(event)")
+                try await MessageSchemas.validate([event], against: "certificate-event.v1.schema.json")
+            }
+        } catch {
+            await env.tearDown()
+            pebble.stop()
+            ca.stop()
+            throw error
+        }
+        await env.tearDown()
+        ca.stop()
+    }
+}
+
 /// RFC 3339 text → Date (the API's timestamps).
 enum RFC3339Date {
     static func parse(_ text: String) -> Date? {

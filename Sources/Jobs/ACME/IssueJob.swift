@@ -40,17 +40,37 @@ public struct IssueJob: JobHandler {
         guard let version = job.certificateVersion else { return .failed(code: "version_missing", message: "the job names no certificate version") }
         // A certificate being deleted is not ordered for (the commit cancels the job).
         guard let target = try await target(job) else { return .failed(code: "certificate_gone", message: "the certificate is deleted or being deleted") }
+        let fence = JobFence(db: db, job: job)
+        // The project's CA chain: a job that starts afresh starts at its first CA.
+        let chain = CAChain(accounts: try await ACMEAccounts.chain(db, project: target.projectID))
+        var assigned = target.accountID
+        if let first = chain.first, assigned.map(chain.contains) ?? true, job.attempt <= 1,
+           try await fence.loadCheckpoint(IssuanceCheckpoint.self) == nil {
+            assigned = first.id
+            try await db.query("UPDATE certificates SET acme_account_id = \(first.id) WHERE id = \(job.certificateID)")
+        }
         guard let accountID = try await clients.accountID(db: db, sealer: context.sealer, certificate: job.certificateID,
-                                                         project: target.projectID, assigned: target.accountID) else {
+                                                         project: target.projectID, assigned: assigned) else {
             return .failed(code: "acme_account_missing", message: "the project has no ACME account and no default directory is configured (CERTFLEET_ACME_DIRECTORY_URL)")
         }
-        let fence = JobFence(db: db, job: job)
+        /// Moves the job to the next CA of the chain after a failure that CA need not share.
+        func fallBack(_ code: String) async throws -> JobResult? {
+            guard let next = chain.after(accountID) else { return nil }
+            try await fence.saveCheckpoint(IssuanceCheckpoint?.none)
+            try await db.query("UPDATE certificates SET acme_account_id = \(next.id) WHERE id = \(job.certificateID)")
+            logger.warning("CA failed; moving to the next CA of the project's chain",
+                           metadata: ["reason": "\(code)", "next_acme_directory": "\(next.directoryURL)"])
+            return .retry(code: "acme_ca_fallback", message: "the CA failed (\(code)); trying the next CA of the project's chain: \(next.directoryURL)",
+                          notBefore: Date())
+        }
         let key = try await certificateKey(job, version: version, target: target, fence: fence)
         let client: ACMEClient
         do {
             client = try await clients.client(db: db, sealer: context.sealer, account: accountID)
         } catch let error as ACMEError {
-            // The account could not be registered (a CA wanting a contact, EAB …): the CA's answer, by the one table.
+            // The account could not be registered (the CA down, wanting a contact, EAB …): the next CA
+            // of the chain, else the CA's answer by the one table.
+            if error.classification.disposition != .validationFailed, let moved = try await fallBack(error.classification.code) { return moved }
             return ACMEFailure.result(error, attempt: job.attempt, backoff: context.backoff)
         }
         var checkpoint = try await fence.loadCheckpoint(IssuanceCheckpoint.self)
@@ -79,6 +99,7 @@ public struct IssueJob: JobHandler {
            let deferral = try await clients.settings.budget(db: db).reserve(
                ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(), domains: identifiers, job: job.id,
                project: target.projectID) {
+            if let moved = try await fallBack("rate_limit_budget") { return moved }
             return .snoozed(code: "rate_limit_budget", message: deferral.message, notBefore: deferral.until)
         }
         do {
@@ -96,6 +117,8 @@ public struct IssueJob: JobHandler {
                                 notBefore: Date().addingTimeInterval(clients.settings.manualRecheck))
             }
             if error.requiresNewOrder { try await fence.saveCheckpoint(IssuanceCheckpoint?.none) }
+            // The CA down, rate-limited or failing itself: the next CA of the chain may issue now.
+            if case .retryLater = error.classification.disposition, let moved = try await fallBack(error.classification.code) { return moved }
             if error.classification.disposition == .validationFailed, clients.settings.budgetEnabled {
                 try await clients.settings.budget(db: db).recordFailedValidations(
                     ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(),
@@ -210,5 +233,20 @@ enum ACMEFailure {
         text += ": \(problem.detail ?? problem.type)"
         for sub in problem.subproblems ?? [] where sub.identifier != failed { text += "; \(sub)" }
         return text
+    }
+}
+
+/// A project's ordered ACME accounts (its CA chain).
+struct CAChain {
+    let accounts: [ACMEAccountRecord]
+
+    var first: ACMEAccountRecord? { accounts.first }
+
+    func contains(_ id: UUID) -> Bool { accounts.contains { $0.id == id } }
+
+    /// The account after ID in the chain; nil when ID is the last or not in it.
+    func after(_ id: UUID) -> ACMEAccountRecord? {
+        guard let index = accounts.firstIndex(where: { $0.id == id }), index + 1 < accounts.count else { return nil }
+        return accounts[index + 1]
     }
 }
