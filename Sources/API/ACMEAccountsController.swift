@@ -88,7 +88,8 @@ struct ACMEAccountsController {
         } else {
             key = try PrivateKey.generate(.ecP256)
         }
-        let account = try await register(key: key, directory: directory, directoryGiven: body.directory_url != nil, contact: contact, eab: body.eab, imported: body.key_pem != nil)
+        let account = try await register(key: key, directory: directory, directoryGiven: body.directory_url != nil, contact: contact, eab: body.eab,
+                                         imported: body.key_pem != nil, project: caller.projectID)
         let record = try await ACMEAccounts.create(
             dependencies.db, sealer: dependencies.sealer, project: caller.projectID, name: name, directoryURL: directory, contact: contact,
             accountURL: account.url, status: account.status, keyPEM: key.pkcs8PEM(), eabKeyID: body.eab?.kid, fallbackOrder: body.fallback_order)
@@ -96,7 +97,8 @@ struct ACMEAccountsController {
     }
 
     /// Registers KEY at the CA; an imported key finds its existing account first.
-    private func register(key: PrivateKey, directory: String, directoryGiven: Bool, contact: [String], eab: CreateBody.EAB?, imported: Bool) async throws -> ACMEAccount {
+    private func register(key: PrivateKey, directory: String, directoryGiven: Bool, contact: [String], eab: CreateBody.EAB?, imported: Bool,
+                          project: UUID) async throws -> ACMEAccount {
         // The API answers at once: a directory that does not answer soon is reported, not waited for.
         var configuration = dependencies.acme.configuration(directoryURL: directory)
         configuration.requestTimeout = .seconds(5)
@@ -109,6 +111,14 @@ struct ACMEAccountsController {
         defer { Task { await client.shutdown() } }
         do {
             if imported, let existing = try? await client.findExistingAccount() { return existing }
+            // A new account spends the CA's accounts-per-IP limit: within the budget only.
+            if dependencies.acme.budgetEnabled,
+               let deferral = try await dependencies.acme.budget(db: dependencies.db).reserveAccount(ca: directory, project: project) {
+                let seconds = max(1, Int(deferral.until.timeIntervalSinceNow.rounded(.up)))
+                throw APIError(.tooManyRequests, "rate_limit_budget", deferral.message,
+                               details: [("limit", .string(deferral.limit.rawValue)), ("retry_after", .int(seconds))],
+                               headers: [.retryAfter: String(seconds)])
+            }
             let binding = try eab.map { try ExternalAccountBinding(keyID: $0.kid, base64URLMACKey: $0.hmac_key) }
             return try await client.register(contact: contact, agreeToTermsOfService: true, externalAccountBinding: binding)
         } catch let error as ACMEError {

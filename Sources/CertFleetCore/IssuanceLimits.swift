@@ -20,9 +20,12 @@ public struct IssuanceLimits: Sendable, Equatable, Codable {
     public var duplicateCertificates: Window
     /// Failed validations per account and hostname: past it, no new order names the host.
     public var failedValidationsPerHostname: Window
+    /// New accounts per IP address (this installation's registrations at the CA).
+    public var accountsPerIP: Window
 
     public init(ordersPerAccount: Window, certificatesPerRegisteredDomain: Window, duplicateCertificates: Window,
-                failedValidationsPerHostname: Window = .init(5, per: 3600)) {
+                failedValidationsPerHostname: Window = .init(5, per: 3600), accountsPerIP: Window = .init(10, per: 3 * 3600)) {
+        self.accountsPerIP = accountsPerIP
         self.ordersPerAccount = ordersPerAccount
         self.certificatesPerRegisteredDomain = certificatesPerRegisteredDomain
         self.duplicateCertificates = duplicateCertificates
@@ -36,12 +39,13 @@ public struct IssuanceLimits: Sendable, Equatable, Codable {
             certificatesPerRegisteredDomain: try container.decode(Window.self, forKey: .certificatesPerRegisteredDomain),
             duplicateCertificates: try container.decode(Window.self, forKey: .duplicateCertificates),
             failedValidationsPerHostname: try container.decodeIfPresent(Window.self, forKey: .failedValidationsPerHostname)
-                ?? IssuanceLimits.letsEncrypt.failedValidationsPerHostname)
+                ?? IssuanceLimits.letsEncrypt.failedValidationsPerHostname,
+            accountsPerIP: try container.decodeIfPresent(Window.self, forKey: .accountsPerIP) ?? IssuanceLimits.letsEncrypt.accountsPerIP)
     }
 
     /// Let's Encrypt's published defaults: 300 new orders per account per 3 hours,
     /// 50 certificates per registered domain per 7 days, 5 duplicate certificates per 7 days,
-    /// 5 failed validations per account and hostname per hour.
+    /// 5 failed validations per account and hostname per hour, 10 new accounts per IP per 3 hours.
     public static let letsEncrypt = IssuanceLimits(
         ordersPerAccount: .init(300, per: 3 * 3600),
         certificatesPerRegisteredDomain: .init(50, per: 7 * 86400),
@@ -52,6 +56,7 @@ public struct IssuanceLimits: Sendable, Equatable, Codable {
         case certificatesPerRegisteredDomain = "certificates_per_registered_domain"
         case duplicateCertificates = "duplicate_certificates"
         case failedValidationsPerHostname = "failed_validations_per_hostname"
+        case accountsPerIP = "accounts_per_ip"
     }
 }
 
@@ -61,6 +66,7 @@ public enum IssuanceLimit: String, Sendable, Equatable, CaseIterable {
     case certificatesPerRegisteredDomain = "certificates_per_registered_domain"
     case duplicateCertificates = "duplicate_certificates"
     case failedValidationsPerHostname = "failed_validations_per_hostname"
+    case accountsPerIP = "accounts_per_ip"
 }
 
 /// The registered domain (eTLD+1) of a host name, as CAs count "certificates per domain".

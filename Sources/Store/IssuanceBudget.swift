@@ -104,6 +104,23 @@ public struct IssuanceBudget: Sendable {
         }
     }
 
+    /// Reserves one new account registration at CA (this installation counts as one IP
+    /// address), or returns when the window allows one.
+    public func reserveAccount(ca: String, project: UUID?, now: Date = Date()) async throws -> IssuanceDeferral? {
+        let window = limits(for: ca).accountsPerIP
+        return try await db.transaction { tx -> IssuanceDeferral? in
+            try await tx.query("SELECT pg_advisory_xact_lock(hashtext('issuance_budget:' || \(ca)::text))")
+            if let until = try await wait(tx, window, now: now, kind: "account", ca: ca, account: "registration") {
+                return IssuanceDeferral(limit: .accountsPerIP, until: until)
+            }
+            try await tx.query("""
+                INSERT INTO issuance_ledger (ca, account, kind, name_set, project_id, created_at)
+                VALUES (\(ca), 'registration', 'account', '', \(project), \(now))
+                """)
+            return nil
+        }
+    }
+
     /// Records that the CA failed to validate HOSTNAMES for ACCOUNT (the job has ended; the
     /// order with it). Five of these for one host within the hour defer new orders naming it.
     public func recordFailedValidations(ca: String, account: String, hostnames: [String], project: UUID?, now: Date = Date()) async throws {

@@ -221,4 +221,18 @@ struct IssuanceBudgetTests {
                                              now: start.addingTimeInterval(3601)) == nil)
         }
     }
+
+    @Test func tenNewAccountsPerThreeHoursThenTheRegistrationWaits() async throws {
+        try await withBudget { budget, _ in
+            let start = Date()
+            for minute in 0..<10 {
+                #expect(try await budget.reserveAccount(ca: Self.ca, project: nil, now: start.addingTimeInterval(Double(minute) * 60)) == nil)
+            }
+            let eleventh = try await budget.reserveAccount(ca: Self.ca, project: nil, now: start.addingTimeInterval(700))
+            #expect(eleventh?.limit == .accountsPerIP)
+            #expect(abs((eleventh?.until ?? .distantPast).timeIntervalSince(start.addingTimeInterval(3 * 3600))) < 0.001)
+            // Another CA counts its own registrations.
+            #expect(try await budget.reserveAccount(ca: "https://other-ca.example/dir", project: nil, now: start.addingTimeInterval(700)) == nil)
+        }
+    }
 }

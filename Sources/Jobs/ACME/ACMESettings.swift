@@ -119,6 +119,11 @@ public struct ACMESettings: Sendable {
     }
 }
 
+/// A new account would exceed the CA's accounts-per-IP limit: the job waits for the window.
+struct AccountRegistrationDeferred: Error {
+    let deferral: IssuanceDeferral
+}
+
 /// One ACME client per account, shared by the jobs of a worker process (one
 /// connection pool and nonce pool per account). Registers unregistered accounts
 /// (the default account created on first use) before handing them out.
@@ -148,6 +153,10 @@ final class ACMEClients: Sendable {
             // newAccount with the same key returns the existing account: safe to repeat.
             // A client must be shut down before it goes (its HTTP pool traps otherwise).
             do {
+                if settings.budgetEnabled,
+                   let deferral = try await settings.budget(db: db).reserveAccount(ca: record.directoryURL, project: record.projectID) {
+                    throw AccountRegistrationDeferred(deferral: deferral)
+                }
                 let registered = try await client.register(contact: record.contact, agreeToTermsOfService: true)
                 try await ACMEAccounts.markRegistered(db, id: account, accountURL: registered.url)
             } catch {

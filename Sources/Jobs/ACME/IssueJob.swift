@@ -67,6 +67,9 @@ public struct IssueJob: JobHandler {
         let client: ACMEClient
         do {
             client = try await clients.client(db: db, sealer: context.sealer, account: accountID)
+        } catch let deferred as AccountRegistrationDeferred {
+            if let moved = try await fallBack("rate_limit_budget") { return moved }
+            return .snoozed(code: "rate_limit_budget", message: deferred.deferral.message, notBefore: deferred.deferral.until)
         } catch let error as ACMEError {
             // The account could not be registered (the CA down, wanting a contact, EAB …): the next CA
             // of the chain, else the CA's answer by the one table.
