@@ -37,6 +37,10 @@ public struct APIConfiguration: Sendable {
     /// How long `/metrics` serves the same database gauges (it needs no key: at most one
     /// round of aggregate queries per interval, whatever the scrape rate).
     public var metricsSnapshotInterval: Duration = .seconds(15)
+    /// Serve `/metrics` on this port of `metricsHost` instead of the API's port (nil: the API's port).
+    /// `/metrics` needs no key: a separate, internal address keeps it off the public listener.
+    public var metricsPort: Int?
+    public var metricsHost = "127.0.0.1"
 
     public init(host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = defaultBodyLimit,
                 readRate: Double = 200, readBurst: Double = 400, writeRate: Double = 20, writeBurst: Double = 40) {
@@ -78,8 +82,15 @@ public struct APIDependencies: Sendable {
 public func buildApplication(
     configuration: APIConfiguration, dependencies: APIDependencies, logger: Logger = Logger(label: "certfleet.api")
 ) -> some ApplicationProtocol {
-    let router = buildRouter(configuration: configuration, dependencies: dependencies)
+    let observability = Observability(dependencies: dependencies, configuration: configuration)
+    let router = buildRouter(configuration: configuration, dependencies: dependencies, observability: observability)
     var services: [any Service] = []
+    if let port = configuration.metricsPort {
+        let metricsRouter = Router(context: APIRequestContext.self)
+        MetricsController(metrics: observability.requests, gauges: observability.gauges).addRoutes(to: metricsRouter)
+        services.append(Application(router: metricsRouter, configuration: .init(address: .hostname(configuration.metricsHost, port: port),
+                                                                                serverName: "certfleet"), logger: logger))
+    }
     if let path = configuration.unitSocketPath {
         services.append(buildUnitSocketApplication(path: path, configuration: configuration, dependencies: dependencies, logger: logger))
     }
@@ -109,14 +120,30 @@ func buildUnitSocketApplication(
         logger: logger)
 }
 
+/// The request metrics of one API process and its database gauges, shared by `/metrics`
+/// wherever it is served.
+struct Observability {
+    let requests = RequestMetrics()
+    let gauges: DatabaseGauges
+
+    init(dependencies: APIDependencies, configuration: APIConfiguration) {
+        gauges = DatabaseGauges(db: dependencies.db, interval: configuration.metricsSnapshotInterval)
+    }
+}
+
 public func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies) -> Router<APIRequestContext> {
+    buildRouter(configuration: configuration, dependencies: dependencies,
+                observability: Observability(dependencies: dependencies, configuration: configuration))
+}
+
+func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies, observability: Observability) -> Router<APIRequestContext> {
     let router = Router(context: APIRequestContext.self)
-    let metrics = RequestMetrics()
-    router.add(middleware: MetricsMiddleware(metrics: metrics))
+    router.add(middleware: MetricsMiddleware(metrics: observability.requests))
     router.add(middleware: ErrorMiddleware())
     HealthController(dependencies: dependencies).addRoutes(to: router)
-    MetricsController(metrics: metrics, gauges: DatabaseGauges(db: dependencies.db, interval: configuration.metricsSnapshotInterval))
-        .addRoutes(to: router)
+    if configuration.metricsPort == nil {
+        MetricsController(metrics: observability.requests, gauges: observability.gauges).addRoutes(to: router)
+    }
     ACMEChallengeController(db: dependencies.db).addRoutes(to: router)
     let limiter = RateLimiter(
         reads: .init(rate: configuration.readRate, burst: configuration.readBurst),

@@ -48,6 +48,12 @@ struct APICommand: AsyncParsableCommand {
     @Option(help: "Per-key reads per hour of /v1/consumers/{consumer}/tls, 0 = unlimited (env CERTFLEET_CONSUMER_TLS_READS_PER_HOUR; default 60).")
     var consumerTLSReadsPerHour: Double?
 
+    @Option(help: "Serve /metrics on this port instead of the API's (env CERTFLEET_API_METRICS_PORT; default: the API's port).")
+    var metricsPort: Int?
+
+    @Option(help: "Address for --metrics-port (env CERTFLEET_API_METRICS_HOST; default 127.0.0.1).")
+    var metricsHost: String?
+
     @Option(help: "Also answer http-01 challenges on this port, where the CA validates (env CERTFLEET_API_ACME_HTTP_PORT; off by default).")
     var acmeHTTPPort: Int?
 
@@ -65,6 +71,8 @@ struct APICommand: AsyncParsableCommand {
         configuration.unitSocketPath = unitSocket ?? Environment.string("CERTFLEET_UNIT_SOCKET")
         configuration.unitSocketProject = unitSocketProject ?? Environment.string("CERTFLEET_UNIT_SOCKET_PROJECT") ?? configuration.unitSocketProject
         configuration.unitWait = .seconds(unitWait ?? Environment.int("CERTFLEET_UNIT_WAIT") ?? 30)
+        configuration.metricsPort = metricsPort ?? Environment.int("CERTFLEET_API_METRICS_PORT")
+        configuration.metricsHost = metricsHost ?? Environment.string("CERTFLEET_API_METRICS_HOST") ?? configuration.metricsHost
         configuration.consumerTLSWritesPerHour = consumerTLSWritesPerHour
             ?? Environment.string("CERTFLEET_CONSUMER_TLS_WRITES_PER_HOUR").flatMap(Double.init) ?? configuration.consumerTLSWritesPerHour
         configuration.consumerTLSReadsPerHour = consumerTLSReadsPerHour

@@ -276,6 +276,20 @@ import TestSupport
                 #expect(!after.text.contains(#"certfleet_certificates{state="pending"} 1"#), "a scrape read the table again")
                 _ = reader
             }
+            // Optionally off the public listener: only on the metrics port.
+            let port = TestStack.freePort()
+            var separate = APIConfiguration(port: 0)
+            separate.metricsPort = port
+            try await env.application(separate).test(.live) { client in
+                #expect(try await client.call(.get, "/metrics", key: nil).status == .notFound)
+                var text = ""
+                for _ in 0..<100 where !text.contains("certfleet_http_requests_total") {
+                    text = (try? await TestStack.runDetached("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/metrics"])) ?? ""
+                    if !text.contains("certfleet_http_requests_total") { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                // The main port's 404 for /metrics, counted and shown on the metrics port.
+                #expect(text.contains(#"method="GET",status="404"} 1"#), "\(text)")
+            }
         } catch {
             await env.tearDown()
             throw error
