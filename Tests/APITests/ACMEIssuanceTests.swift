@@ -25,6 +25,18 @@ import X509
             return World(env: env, pebble: pebble, key: try await env.key(["certificates:read", "certificates:write"]))
         }
 
+        /// Runs BODY in a fresh world (see `make`), torn down whether BODY throws or not.
+        static func with(_ name: String, pebbleEnvironment: [String: String] = [:], _ body: (World) async throws -> Void) async throws {
+            let world = try await make(name, pebbleEnvironment: pebbleEnvironment)
+            do {
+                try await body(world)
+            } catch {
+                await world.tearDown()
+                throw error
+            }
+            await world.tearDown()
+        }
+
         var workerEnvironment: [String: String] {
             pebble.certfleetEnvironment.merging(["CERTFLEET_ACME_MANUAL_RECHECK_SECONDS": "1"]) { $1 }
         }
@@ -113,8 +125,7 @@ import X509
     /// Nothing answers http-01: the authorization goes invalid, and the issue ends `error` with
     /// the CA's problem after exactly one order (it used to re-order on every retry).
     @Test func aFailedValidationEndsTheIssueAfterOneOrder() async throws {
-        let world = try await World.make("acme-invalid")
-        do {
+        try await World.with("acme-invalid") { world in
             try world.startScheduler()
             try world.startWorker()
             try await world.application().test(.live) { client in
@@ -130,19 +141,14 @@ import X509
                 let job = try await client.call(.get, "/v1/jobs/\(issued.job)", key: world.key)
                 #expect(job.text.contains("\"failed\""), "\(job.text)")
             }
-        } catch {
-            await world.tearDown()
-            throw error
         }
-        await world.tearDown()
     }
 
     /// An automatic renewal whose validation fails: one order, the certificate keeps its valid
     /// version, shows the failure, and its next try is at least an hour away.
     @Test(.timeLimit(.minutes(5))) func aRenewalFailingValidationWaitsAnHourOrMore() async throws {
         // No reuse of the first validation: the renewal must validate again.
-        let world = try await World.make("acme-renewal-fails", pebbleEnvironment: ["PEBBLE_AUTHZREUSE": "0"])
-        do {
+        try await World.with("acme-renewal-fails", pebbleEnvironment: ["PEBBLE_AUTHZREUSE": "0"]) { world in
             try world.env.services.start(["scheduler", "--reap-interval", "1", "--renewal-interval", "1"],
                                          log: world.env.directory.appendingPathComponent("scheduler.log"))
             let replica = try await world.startChallengeReplica()
@@ -165,19 +171,14 @@ import X509
                 try await Task.sleep(for: .seconds(3))
                 #expect(try world.pebble.ordersCreated() == 2, "one issuance, one failed renewal")
             }
-        } catch {
-            await world.tearDown()
-            throw error
         }
-        await world.tearDown()
     }
 
     /// The budget with Let's Encrypt's defaults counts issued certificates: 20 issues whose
     /// validation fails (nothing answers http-01 yet) release their reservations, then of 60 more names under the same
     /// registered domain exactly 50 are issued and 10 wait for the window; Pebble saw 70 orders.
     @Test(.timeLimit(.minutes(8))) func theBudgetCountsIssuedCertificatesAndReleasesFailedOnes() async throws {
-        let world = try await World.make("acme-budget", pebbleEnvironment: ["PEBBLE_AUTHZREUSE": "0"])
-        do {
+        try await World.with("acme-budget", pebbleEnvironment: ["PEBBLE_AUTHZREUSE": "0"]) { world in
             try world.startScheduler()
             try world.startWorker(concurrency: 4)
             try await world.application().test(.live) { client in
@@ -214,17 +215,12 @@ import X509
                 #expect(counts == ["valid:": 50, "pending:rate_limit_budget": 10], "\(counts); processes: \(world.env.processStatus)")
                 #expect(try world.pebble.ordersCreated() == 70)
             }
-        } catch {
-            await world.tearDown()
-            throw error
         }
-        await world.tearDown()
     }
 
     /// RFC 8738: an IP address is issued over http-01 and lands in an IP SAN; dns-01 is refused.
     @Test func anIPAddressIsIssuedOverHTTP01() async throws {
-        let world = try await World.make("acme-ip")
-        do {
+        try await World.with("acme-ip") { world in
             try world.startScheduler()
             try await world.startChallengeReplica()
             try world.startWorker()
@@ -241,16 +237,11 @@ import X509
                 let text = try TestStack.run("/usr/bin/openssl", ["x509", "-in", file.path, "-noout", "-ext", "subjectAltName"])
                 #expect(text.contains("IP Address:127.0.0.1"), "\(text)")
             }
-        } catch {
-            await world.tearDown()
-            throw error
         }
-        await world.tearDown()
     }
 
     @Test func issueRenewRevokeAcrossChallengeTypes() async throws {
-        let world = try await World.make("acme-api")
-        do {
+        try await World.with("acme-api") { world in
             try world.startScheduler()
             try await world.startChallengeReplica()
             try world.startWorker()
@@ -343,11 +334,7 @@ import X509
                 #expect(types.contains("issued") && types.contains("revoked") && types.contains("deleted"), "\(types)")
             }
             #expect(try world.pebble.ordersCreated() == 5, "three issuances and two renewals")
-        } catch {
-            await world.tearDown()
-            throw error
         }
-        await world.tearDown()
     }
 
     /// Accounts: EAB required by the CA and given; an imported key; listed without keys; an
@@ -355,8 +342,7 @@ import X509
     @Test func acmeAccountsRegisterImportListAndIssue() async throws {
         let kid = "kid-certfleet"
         let mac = Base64URL.encode(Array("certfleet-test-eab-mac-key-0123456789abcdef".utf8))
-        let world = try await World.make("acme-accounts", pebbleEnvironment: ["CERTFLEET_PEBBLE_EAB_KEYS": "\(kid)=\(mac)"])
-        do {
+        try await World.with("acme-accounts", pebbleEnvironment: ["CERTFLEET_PEBBLE_EAB_KEYS": "\(kid)=\(mac)"]) { world in
             try world.startScheduler()
             try world.startWorker()
             try await world.application().test(.live) { client in
@@ -414,11 +400,7 @@ import X509
                 let used = try await world.env.db.query("SELECT acme_account_id FROM certificates WHERE id = \(UUID(uuidString: issued.uuid)!)")
                 #expect(try used.first?.decode(UUID?.self, "acme_account_id") == UUID(uuidString: importedID))
             }
-        } catch {
-            await world.tearDown()
-            throw error
         }
-        await world.tearDown()
     }
 
     /// Kills the worker (SIGKILL) right after it saved a checkpoint at a random ACME step,

@@ -31,6 +31,18 @@ final class APIEnvironment: Sendable {
         otherProject = try await Projects.ensure(services.db, name: "other")
     }
 
+    /// Runs BODY in a fresh environment, torn down whether BODY throws or not.
+    static func with(_ body: (APIEnvironment) async throws -> Void) async throws {
+        let env = try await APIEnvironment()
+        do {
+            try await body(env)
+        } catch {
+            await env.tearDown()
+            throw error
+        }
+        await env.tearDown()
+    }
+
     /// A key of PROJECT (default: the test project) with SCOPES; returns the secret.
     func key(_ scopes: [String], project: UUID? = nil) async throws -> String {
         try await APIKeys.create(db, project: project ?? self.project, name: "test", scopes: scopes).secret

@@ -17,8 +17,7 @@ import TestSupport
     let fixtures = APIFixtures.shared
 
     @Test(.timeLimit(.minutes(10))) func everyRouteRefusesStrangersAndHostileBodiesWithoutServerErrors() async throws {
-        let env = try await APIEnvironment()
-        do {
+        try await APIEnvironment.with { env in
             try env.start(["worker"])
             let port = TestStack.freePort()
             try env.start(["api", "--port", "\(port)", "--write-rate", "0", "--read-rate", "0",
@@ -93,10 +92,6 @@ import TestSupport
                 SELECT count(*)::int8 AS n FROM bindings b JOIN certificates c ON c.id = b.certificate_id WHERE c.name = 'victim-cert'
                 """).first?.decode(Int.self, "n")
             #expect(bound == 1)
-        } catch {
-            await env.tearDown()
-            throw error
         }
-        await env.tearDown()
     }
 }

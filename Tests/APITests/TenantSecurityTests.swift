@@ -18,8 +18,7 @@ import TestSupport
     static let idempotencyKey = HeaderName("Idempotency-Key")!
 
     @Test func aKeyGrantsOnlyScopesItHoldsAndOnlySystemCreatesProjects() async throws {
-        let env = try await APIEnvironment()
-        do {
+        try await APIEnvironment.with { env in
             let admin = try await env.key(["admin", "certificates:read", "certificates:write"])
             let exporter = try await env.key(["admin", "keys:export"])
             let system = try await env.key(["system"])
@@ -44,16 +43,11 @@ import TestSupport
                 let created = try await client.call(.post, "/v1/projects", key: system, body: #"{"name":"tenant-c"}"#)
                 #expect(created.status == .created, "\(created.text)")
             }
-        } catch {
-            await env.tearDown()
-            throw error
         }
-        await env.tearDown()
     }
 
     @Test func theUnitSocketNeverAdoptsAProjectItDidNotCreate() async throws {
-        let env = try await APIEnvironment()
-        do {
+        try await APIEnvironment.with { env in
             // A tenant got the name first: the socket refuses to manage it.
             _ = try #require(try await Projects.create(env.db, name: "unit-squatted"))
             #expect(try await Projects.unitSocketProject(env.db, name: "unit-squatted") == nil)
@@ -72,16 +66,11 @@ import TestSupport
             // A name nobody holds is created for the socket, and found again.
             let fresh = try #require(try await Projects.unitSocketProject(env.db, name: "unit-fresh"))
             #expect(try await Projects.unitSocketProject(env.db, name: "unit-fresh") == fresh)
-        } catch {
-            await env.tearDown()
-            throw error
         }
-        await env.tearDown()
     }
 
     @Test func issuanceIsLimitedToZonesTheProjectVerified() async throws {
-        let env = try await APIEnvironment()
-        do {
+        try await APIEnvironment.with { env in
             let admin = try await env.key(["admin"])
             let stranger = try await env.key(["admin"], project: env.otherProject)
             let system = try await env.key(["system"])
@@ -130,11 +119,7 @@ import TestSupport
                 #expect(try await issue(admin, ["www.shop.\(zone)"]).errorCode == "domain_not_owned")
                 #expect(try await client.call(.delete, "/v1/domains/shop.\(zone)", key: admin).status == .notFound)
             }
-        } catch {
-            await env.tearDown()
-            throw error
         }
-        await env.tearDown()
     }
 
     /// A TXT record in the stack's DNS (challtestsrv), which the API's resolver asks.
@@ -168,8 +153,7 @@ import TestSupport
     }
 
     @Test func clientIdempotencyKeysCannotReplayTheSchedulersOrAnotherKindsJob() async throws {
-        let env = try await APIEnvironment()
-        do {
+        try await APIEnvironment.with { env in
             let writer = try await env.key(["certificates:read", "certificates:write"])
             try await env.application().test(.live) { client in
                 let uploaded = try await client.call(.post, "/v1/certificates", key: writer, body: fixtures.body(name: "keyed"))
@@ -194,16 +178,11 @@ import TestSupport
                                                    headers: [Self.idempotencyKey: "client-key-1"])
                 #expect(replay.first?["job"] == first.first?["job"])
             }
-        } catch {
-            await env.tearDown()
-            throw error
         }
-        await env.tearDown()
     }
 
     @Test func nulCharactersAreRefusedNamingTheFieldNeverTruncated() async throws {
-        let env = try await APIEnvironment()
-        do {
+        try await APIEnvironment.with { env in
             // The wrapper refuses a text parameter it would otherwise cut at the NUL.
             await #expect(throws: PostgresError.self) { try await env.db.query("SELECT \("before\u{0}after")::text AS t") }
             let writer = try await env.key(["certificates:read", "certificates:write"])
@@ -216,16 +195,11 @@ import TestSupport
                 #expect(refused.errorCode == "nul_in_subject_common_name", "\(refused.text)")
             }
             #expect(try await env.db.query("SELECT count(*)::int8 AS n FROM certificates").first!.decode(Int.self, "n") == 0)
-        } catch {
-            await env.tearDown()
-            throw error
         }
-        await env.tearDown()
     }
 
     @Test func namesAndPagesAreCapped() async throws {
-        let env = try await APIEnvironment()
-        do {
+        try await APIEnvironment.with { env in
             let writer = try await env.key(["certificates:read", "certificates:write"])
             let sans = (0...100).map { "DNS:n\($0).example.com" }.joined(separator: ",")
             let wide = try SelfSignedFixture.make(subject: "/CN=n0.example.com", sans: sans)
@@ -241,16 +215,11 @@ import TestSupport
                 }
                 #expect(try await client.call(.get, "/v1/certificates/list?limit=1000", key: writer).status == .ok)
             }
-        } catch {
-            await env.tearDown()
-            throw error
         }
-        await env.tearDown()
     }
 
     @Test func invalidKeysAreLimitedPerAddressAndMetricsAreASnapshot() async throws {
-        let env = try await APIEnvironment()
-        do {
+        try await APIEnvironment.with { env in
             let reader = try await env.key(["certificates:read"])
             var configuration = APIConfiguration(port: 0)
             configuration.failedAuthenticationRate = 0.01
@@ -290,11 +259,7 @@ import TestSupport
                 // The main port's 404 for /metrics, counted and shown on the metrics port.
                 #expect(text.contains(#"method="GET",status="404"} 1"#), "\(text)")
             }
-        } catch {
-            await env.tearDown()
-            throw error
         }
-        await env.tearDown()
     }
 
     @Test(.timeLimit(.minutes(5))) func malformedIntakeRequestsAreDeadLetteredWithoutSecrets() async throws {

@@ -3,8 +3,9 @@ import NIOHTTP1
 import NIOPosix
 
 /// A minimal HTTP/1.1 server answering `GET /.well-known/acme-challenge/{token}`
-/// from a token store: for tests and the benchmark, on the port the CA
-/// validates. (The API process serves the same path through its router.)
+/// from a token store, on the port the CA validates (80 in production):
+/// `certfleet api --acme-http-port` runs one beside its router, which serves the same
+/// path on the API's port; the tests and the benchmark run their own.
 public final class HTTP01Responder: Sendable {
     /// The bound port (useful with port 0).
     public let port: Int
