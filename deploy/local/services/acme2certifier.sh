@@ -2,13 +2,14 @@
 # data and logs under $CERTFLEET_STACK_DIR/acme2certifier: the PyPI package in the git-ignored
 # .venv-acme2certifier, served over HTTPS by acme2certifier_server.py (stdlib WSGI), signing
 # with its openssl_ca_handler from an intermediate CA made here, SQLite ("wsgi") database.
-# Not in the default CERTFLEET_SERVICES; `ctl start acme2certifier` starts it by name.
+# Part of the default stack (after pebble, whose challtestsrv it shares); tests start private ones.
 # Clients beware: its contact check wants 3+ characters before the domain's last dot
 # (mailto:a@b.test is invalidContact, mailto:ops@certfleet-test.com is fine).
 # Every port is overridable so a test can run a private instance next to the shared one:
 #   CERTFLEET_A2C_PORT               ACME HTTPS listener, directory at /directory (default 14100)
 #   CERTFLEET_A2C_HTTP_PORT          where http-01 is validated on 127.0.0.1 (default CERTFLEET_ACME_HTTP_PORT, 5002)
-#   CERTFLEET_A2C_DNS_PORT           its pebble-challtestsrv DNS: every name is 127.0.0.1 (default A2C_PORT + 53)
+#   CERTFLEET_A2C_DNS_PORT           a private pebble-challtestsrv's DNS: every name is 127.0.0.1 (default: share
+#                                    Pebble's, CERTFLEET_CHALLTESTSRV_DNS_PORT, with CERTFLEET_A2C_SHARE_DNS=1)
 #   CERTFLEET_A2C_CHALLTESTSRV_PORT  that challtestsrv's management API, dns-01 TXT records (default A2C_PORT + 55)
 #   CERTFLEET_A2C_VALIDATION=0       accept every challenge unchecked (acme2certifier's challenge_validation_disable)
 #   CERTFLEET_A2C_PROFILES           JSON {"name": "description"}: advertised in meta.profiles, newOrder's
@@ -20,7 +21,14 @@
 #   CERTFLEET_A2C_RETRY_AFTER        ARI: the Retry-After of its answers, seconds (default 86400)
 CERTFLEET_A2C_PORT="${CERTFLEET_A2C_PORT:-14100}"
 CERTFLEET_A2C_HTTP_PORT="${CERTFLEET_A2C_HTTP_PORT:-${CERTFLEET_ACME_HTTP_PORT:-5002}}"
-CERTFLEET_A2C_DNS_PORT="${CERTFLEET_A2C_DNS_PORT:-$((CERTFLEET_A2C_PORT + 53))}"
+# In the shared stack it resolves through Pebble's challtestsrv (started before it), so the
+# dns-01 records the workers write reach both CAs; a private instance (a test names its own
+# DNS port) runs a challtestsrv of its own.
+if [ -z "${CERTFLEET_A2C_DNS_PORT:-}" ]; then
+    CERTFLEET_A2C_SHARE_DNS="${CERTFLEET_A2C_SHARE_DNS:-1}"
+    CERTFLEET_A2C_DNS_PORT="${CERTFLEET_CHALLTESTSRV_DNS_PORT:-8053}"
+    CERTFLEET_A2C_CHALLTESTSRV_PORT="${CERTFLEET_A2C_CHALLTESTSRV_PORT:-${CERTFLEET_CHALLTESTSRV_PORT:-8055}}"
+fi
 CERTFLEET_A2C_CHALLTESTSRV_PORT="${CERTFLEET_A2C_CHALLTESTSRV_PORT:-$((CERTFLEET_A2C_PORT + 55))}"
 A2C_DIR="$CERTFLEET_STACK_DIR/acme2certifier"
 A2C_PACKAGE="acme2certifier==0.46.3"
@@ -36,12 +44,21 @@ acme2certifier_env() {
     echo "export CERTFLEET_A2C_DNS_SERVER='127.0.0.1:$CERTFLEET_A2C_DNS_PORT'"
     echo "export CERTFLEET_A2C_CHALLTESTSRV_URL='http://127.0.0.1:$CERTFLEET_A2C_CHALLTESTSRV_PORT'"
     echo "export CERTFLEET_A2C_LOG='$A2C_DIR/acme2certifier.log'"
+    # Accounts may be registered at it (besides Let's Encrypt's), and its HTTPS is trusted.
+    echo "export CERTFLEET_ACME_DIRECTORIES='https://acme-v02.api.letsencrypt.org/directory,https://acme-staging-v02.api.letsencrypt.org/directory,https://127.0.0.1:$CERTFLEET_A2C_PORT/directory'"
+    if [ -s "$(_a2c_trust_bundle)" ]; then echo "export CERTFLEET_ACME_CA_FILE='$(_a2c_trust_bundle)'"; fi
 }
 
 _a2c_pidof() { [ -f "$A2C_DIR/$1.pid" ] && head -n1 "$A2C_DIR/$1.pid" | tr -dc '0-9'; }
 _a2c_alive() { pid_alive "$(_a2c_pidof "$1" || true)"; }
 
-acme2certifier_running() { _a2c_alive acme2certifier && _a2c_alive challtestsrv; }
+acme2certifier_running() { _a2c_alive acme2certifier && { _a2c_shares_dns || _a2c_alive challtestsrv; }; }
+
+_a2c_shares_dns() { [ "${CERTFLEET_A2C_SHARE_DNS:-0}" = 1 ]; }
+
+# The trust file for both local CAs' HTTPS (Pebble's TLS CA and acme2certifier's root), so one
+# CERTFLEET_ACME_CA_FILE serves a project whose CA chain holds both.
+_a2c_trust_bundle() { echo "$CERTFLEET_STACK_DIR/acme-ca-bundle.pem"; }
 
 # The virtual environment, built like ensure_python_tools builds .venv-tools: under a file
 # lock (parallel callers build it once), the marker written last (a half-built one is rebuilt).
@@ -139,7 +156,11 @@ acme2certifier_start() {
     [ "${CERTFLEET_A2C_VALIDATION:-1}" = 0 ] && unchecked=1
     mkdir -p "$A2C_DIR/certs"
     _a2c_venv
-    if ! _a2c_alive challtestsrv; then
+    if _a2c_shares_dns; then
+        (exec 3<>"/dev/tcp/127.0.0.1/$CERTFLEET_A2C_DNS_PORT") 2>/dev/null || true
+        port_free "$CERTFLEET_A2C_CHALLTESTSRV_PORT" &&
+            die "acme2certifier shares Pebble's challtestsrv, which does not answer on :$CERTFLEET_A2C_CHALLTESTSRV_PORT (start pebble first)"
+    elif ! _a2c_alive challtestsrv; then
         require_port_free "$CERTFLEET_A2C_CHALLTESTSRV_PORT" CERTFLEET_A2C_CHALLTESTSRV_PORT
         require_port_free "$CERTFLEET_A2C_DNS_PORT" CERTFLEET_A2C_DNS_PORT
         # Only DNS and management: its default http-01 listener would take ports we validate on.
@@ -162,10 +183,19 @@ acme2certifier_start() {
         "$CERTFLEET_A2C_DNS_PORT" "$CERTFLEET_A2C_HTTP_PORT"
     wait_daemon_ready acme2certifier "$A2C_DIR" acme2certifier \
         curl -sf --cacert "$A2C_DIR/ca/root.pem" "https://127.0.0.1:$CERTFLEET_A2C_PORT/directory"
+    if [ -s "$CERTFLEET_STACK_DIR/pebble/tls/ca.pem" ]; then
+        cat "$CERTFLEET_STACK_DIR/pebble/tls/ca.pem" "$A2C_DIR/ca/root.pem" > "$(_a2c_trust_bundle)"
+    fi
 }
 
 acme2certifier_stop() {
     if _a2c_alive acme2certifier; then log "stopping acme2certifier (pid $(_a2c_pidof acme2certifier))"; fi
     stop_pidfile "$A2C_DIR/acme2certifier.pid" TERM 10
-    stop_pidfile "$A2C_DIR/challtestsrv.pid" TERM 10
+    if _a2c_shares_dns; then
+        # The last user of Pebble's challtestsrv stops it when Pebble itself is already down.
+        pid_alive "$(head -n1 "$CERTFLEET_STACK_DIR/pebble/pebble.pid" 2>/dev/null | tr -dc '0-9')" ||
+            stop_pidfile "$CERTFLEET_STACK_DIR/pebble/challtestsrv.pid" TERM 10
+    else
+        stop_pidfile "$A2C_DIR/challtestsrv.pid" TERM 10
+    fi
 }
