@@ -77,9 +77,8 @@ actor RateLimiter {
     /// The seconds until bucket ID has a token (nil: it has one now), taking none.
     func waitWithoutTaking(id: String, write: Bool) -> Double? {
         let limit = write ? writes : reads
-        guard limit.rate > 0, let bucket = buckets["\(id)-\(write)"] else { return nil }
-        let elapsed = ContinuousClock.now - bucket.at
-        let tokens = min(limit.burst, bucket.tokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * limit.rate)
+        guard limit.rate > 0 else { return nil }
+        let tokens = refilled("\(id)-\(write)", limit, now: ContinuousClock.now).tokens
         return tokens >= 1 ? nil : (1 - tokens) / limit.rate
     }
 
@@ -89,17 +88,20 @@ actor RateLimiter {
         guard limit.rate > 0 else { return nil }
         let id = "\(key)-\(write)"
         if buckets.count > 100_000 { buckets.removeAll() }
-        let now = ContinuousClock.now
-        var bucket = buckets[id] ?? (limit.burst, now)
-        let elapsed = now - bucket.at
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        bucket.tokens = min(limit.burst, bucket.tokens + seconds * limit.rate)
-        bucket.at = now
+        var bucket = refilled(id, limit, now: ContinuousClock.now)
         defer { buckets[id] = bucket }
         if bucket.tokens >= 1 {
             bucket.tokens -= 1
             return nil
         }
         return (1 - bucket.tokens) / limit.rate
+    }
+
+    /// Bucket ID as of NOW: full when new, else topped up by the time since it was last used.
+    private func refilled(_ id: String, _ limit: Limit, now: ContinuousClock.Instant) -> (tokens: Double, at: ContinuousClock.Instant) {
+        guard let bucket = buckets[id] else { return (limit.burst, now) }
+        let elapsed = now - bucket.at
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return (min(limit.burst, bucket.tokens + seconds * limit.rate), now)
     }
 }

@@ -1,7 +1,6 @@
 import ACME
 import Foundation
 import Jobs
-import X509
 
 /// The CA directories the API consults before accepting an issue request (the profiles a
 /// CA offers), fetched with a short timeout and kept for ten minutes per URL. A directory
@@ -18,12 +17,7 @@ actor DirectoryCache {
 
     func directory(_ url: String) async -> ACMEDirectory? {
         if let entry = entries[url], ContinuousClock.now - entry.at < ttl { return entry.directory }
-        var configuration = settings.configuration(directoryURL: url)
-        configuration.requestTimeout = .seconds(5)
-        // The directory is a plain GET: any key will do for a client that never signs.
-        guard let key = try? PrivateKey.generate(.ecP256), let client = try? ACMEClient(configuration: configuration, accountKey: key) else {
-            return nil
-        }
+        guard let client = try? settings.unsignedClient(directoryURL: url, timeout: .seconds(5)) else { return nil }
         let directory = try? await client.directory()
         await client.shutdown()
         entries[url] = (directory, ContinuousClock.now)

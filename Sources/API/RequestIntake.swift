@@ -190,11 +190,7 @@ public final class RequestIntake: Service, Sendable {
         }
         let caller = Identity(keyID: key.id, projectID: key.projectID, scopes: Set(key.scopes))
         try caller.require("certificates:write")
-        if let wait = await limiter.take(key: key.id, write: true) {
-            let seconds = max(1, Int(wait.rounded(.up)))
-            throw APIError(.tooManyRequests, "rate_limited", "too many requests for this API key; retry in \(seconds) s",
-                           details: [("retry_after", .int(seconds))])
-        }
+        if let wait = await limiter.take(key: key.id, write: true) { throw RateLimiter.tooMany(wait, what: "requests for this API key") }
         guard delivery.body.count <= bodyLimit else { throw APIError.tooLarge(bodyLimit) }
         guard let object = try? JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any] else {
             throw Malformed(reason: "the body is not a JSON object")

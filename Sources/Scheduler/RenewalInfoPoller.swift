@@ -54,9 +54,7 @@ actor RenewalInfoPoller {
 
     private func client(_ directoryURL: String) throws -> ACMEClient {
         if let client = clients[directoryURL] { return client }
-        var configuration = settings.configuration(directoryURL: directoryURL)
-        configuration.requestTimeout = .seconds(10)
-        let client = try ACMEClient(configuration: configuration, accountKey: try PrivateKey.generate(.ecP256))
+        let client = try settings.unsignedClient(directoryURL: directoryURL, timeout: .seconds(10))
         clients[directoryURL] = client
         return client
     }

@@ -61,7 +61,7 @@ public struct IssuanceBudget: Sendable {
         let registered = Set(domains.map(RegisteredDomain.of)).sorted()
         return try await db.transaction { tx -> IssuanceDeferral? in
             // Per CA: the domain and duplicate limits count across accounts.
-            try await tx.query("SELECT pg_advisory_xact_lock(hashtext('issuance_budget:' || \(ca)::text))")
+            try await Self.lock(tx, ca: ca)
             if let job, try await !tx.query("SELECT 1 FROM issuance_ledger WHERE job_id = \(job) AND kind = 'order'").isEmpty {
                 return nil
             }
@@ -109,7 +109,7 @@ public struct IssuanceBudget: Sendable {
     public func reserveAccount(ca: String, project: UUID?, now: Date = Date()) async throws -> IssuanceDeferral? {
         let window = limits(for: ca).accountsPerIP
         return try await db.transaction { tx -> IssuanceDeferral? in
-            try await tx.query("SELECT pg_advisory_xact_lock(hashtext('issuance_budget:' || \(ca)::text))")
+            try await Self.lock(tx, ca: ca)
             if let until = try await wait(tx, window, now: now, kind: "account", ca: ca, account: "registration") {
                 return IssuanceDeferral(limit: .accountsPerIP, until: until)
             }
@@ -119,6 +119,11 @@ public struct IssuanceBudget: Sendable {
                 """)
             return nil
         }
+    }
+
+    /// Serialises the reservations of one CA (its limits count across accounts).
+    private static func lock(_ tx: PostgresTransaction, ca: String) async throws {
+        try await tx.query("SELECT pg_advisory_xact_lock(hashtext('issuance_budget:' || \(ca)::text))")
     }
 
     /// Records that the CA failed to validate HOSTNAMES for ACCOUNT (the job has ended; the

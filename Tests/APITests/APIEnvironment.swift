@@ -33,14 +33,7 @@ final class APIEnvironment: Sendable {
 
     /// Runs BODY in a fresh environment, torn down whether BODY throws or not.
     static func with(_ body: (APIEnvironment) async throws -> Void) async throws {
-        let env = try await APIEnvironment()
-        do {
-            try await body(env)
-        } catch {
-            await env.tearDown()
-            throw error
-        }
-        await env.tearDown()
+        try await TestStack.using(try await APIEnvironment(), tearDown: { await $0.tearDown() }, body)
     }
 
     /// A key of PROJECT (default: the test project) with SCOPES; returns the secret.

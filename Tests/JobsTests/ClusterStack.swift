@@ -53,14 +53,7 @@ final class ClusterStack: Sendable {
     /// Starts the cluster, runs BODY with it, and stops it afterwards, also when BODY
     /// throws (a failed run must not leave three RabbitMQ nodes running).
     static func run(_ services: [String], name: String, _ body: (ClusterStack) async throws -> Void) async throws {
-        let cluster = try await start(services, name: name)
-        do {
-            try await body(cluster)
-        } catch {
-            await cluster.stop()
-            throw error
-        }
-        await cluster.stop()
+        try await TestStack.using(try await start(services, name: name), tearDown: { await $0.stop() }, body)
     }
 
     /// A base port P with P+offset free for every offset.

@@ -58,6 +58,19 @@ public enum TestStack {
         return output
     }
 
+    /// Runs BODY with RESOURCE and then TEARDOWN, also when BODY throws: a failed test must
+    /// not leave its processes, databases or clusters behind.
+    public static func using<Resource>(_ resource: Resource, tearDown: (Resource) async -> Void,
+                                       _ body: (Resource) async throws -> Void) async throws {
+        do {
+            try await body(resource)
+        } catch {
+            await tearDown(resource)
+            throw error
+        }
+        await tearDown(resource)
+    }
+
     /// `run` on a thread of its own, so waiting for the child never blocks the cooperative pool.
     @discardableResult
     public static func runDetached(_ program: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {

@@ -117,6 +117,14 @@ public struct ACMESettings: Sendable {
     public func configuration(directoryURL: String) -> ACMEConfiguration {
         ACMEConfiguration(directoryURL: directoryURL, trustedCAFile: trustedCAFile)
     }
+
+    /// A client for the CA's plain GETs (the directory, `renewalInfo`), which no account
+    /// signs: any key will do. The caller shuts it down.
+    public func unsignedClient(directoryURL: String, timeout: Duration) throws -> ACMEClient {
+        var configuration = configuration(directoryURL: directoryURL)
+        configuration.requestTimeout = timeout
+        return try ACMEClient(configuration: configuration, accountKey: try PrivateKey.generate(.ecP256))
+    }
 }
 
 /// A new account would exceed the CA's accounts-per-IP limit: the job waits for the window.

@@ -41,11 +41,11 @@ public struct IssueJob: JobHandler {
         // A certificate being deleted is not ordered for (the commit cancels the job).
         guard let target = try await target(job) else { return .failed(code: "certificate_gone", message: "the certificate is deleted or being deleted") }
         let fence = JobFence(db: db, job: job)
+        var checkpoint = try await fence.loadCheckpoint(IssuanceCheckpoint.self)
         // The project's CA chain: a job that starts afresh starts at its first CA.
         let chain = CAChain(accounts: try await ACMEAccounts.chain(db, project: target.projectID))
         var assigned = target.accountID
-        if let first = chain.first, assigned.map(chain.contains) ?? true, job.attempt <= 1,
-           try await fence.loadCheckpoint(IssuanceCheckpoint.self) == nil {
+        if let first = chain.first, assigned.map(chain.contains) ?? true, job.attempt <= 1, checkpoint == nil {
             assigned = first.id
             try await db.query("UPDATE certificates SET acme_account_id = \(first.id) WHERE id = \(job.certificateID)")
         }
@@ -76,7 +76,6 @@ public struct IssueJob: JobHandler {
             if error.classification.disposition != .validationFailed, let moved = try await fallBack(error.classification.code) { return moved }
             return ACMEFailure.result(error, attempt: job.attempt, backoff: context.backoff)
         }
-        var checkpoint = try await fence.loadCheckpoint(IssuanceCheckpoint.self)
         if let saved = checkpoint, saved.accountURL != nil && saved.accountURL != client.accountURL { checkpoint = nil }
         let identifiers = checkpoint?.identifiers ?? target.identifiers
         let manual = target.challenge == "dns-01-manual"
@@ -206,17 +205,16 @@ public struct IssueJob: JobHandler {
 enum ACMEFailure {
     static func result(_ error: ACMEError, attempt: Int, backoff: BackoffPolicy, now: Date = Date()) -> JobResult {
         let outcome = error.classification
+        let message = String((outcome.disposition == .validationFailed ? validationMessage(error) : error.description).prefix(1000))
         switch outcome.disposition {
-        case .validationFailed:
-            return .failed(code: outcome.code, message: String(validationMessage(error).prefix(1000)))
-        case .permanent:
-            return .failed(code: outcome.code, message: String(error.description.prefix(1000)))
+        case .validationFailed, .permanent:
+            return .failed(code: outcome.code, message: message)
         case .retryImmediately:
-            return .retry(code: outcome.code, message: String(error.description.prefix(1000)), notBefore: now)
+            return .retry(code: outcome.code, message: message, notBefore: now)
         case .retryLater(let seconds):
             let notBefore = seconds.map { now.addingTimeInterval($0) }
                 ?? backoff.nextAttempt(after: attempt, now: now) ?? now.addingTimeInterval(60)
-            return .retry(code: outcome.code, message: String(error.description.prefix(1000)), notBefore: notBefore)
+            return .retry(code: outcome.code, message: message, notBefore: notBefore)
         }
     }
 
