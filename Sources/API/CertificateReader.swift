@@ -7,37 +7,11 @@ import Store
 struct CertificateReader {
     let db: PostgresClient
 
-    static let columns = """
-        c.id, c.name, c.created_at, c.common_name, c.state, c.validation_attempt, c.next_attempt_at, c.sans, c.source,
-        c.usage, c.renew_at, extract(epoch FROM c.renew_before)::bigint AS renew_before, c.last_error_code, c.last_error_message, c.version, c.current_version,
-        c.profile, c.ari_window_start, c.ari_window_end, c.ari_explanation_url, c.ari_checked_at,
-        (SELECT json_build_object('account', a.name, 'directory_url', a.directory_url)::text
-           FROM acme_accounts a WHERE a.id = c.acme_account_id) AS ca,
-        v.subject, v.issuer, v.serial, v.not_before, v.not_after, v.details::text AS details, v.lint::text AS lint,
-        (v.client_ca_pem IS NOT NULL) AS two_way,
-        (SELECT coalesce(json_agg(json_build_object('uuid', b.id, 'name', b.consumer) ORDER BY b.consumer), '[]')::text
-           FROM bindings b WHERE b.certificate_id = c.id) AS bindings
-        """
-    static let from = """
-        FROM certificates c LEFT JOIN certificate_versions v ON v.certificate_id = c.id
-          AND v.version = coalesce(c.current_version, (SELECT max(version) FROM certificate_versions w WHERE w.certificate_id = c.id))
-        """
-
     /// One live certificate of PROJECT by uuid or name.
     func find(project: UUID, reference: String) async throws -> Document? {
-        let rows: PostgresRows
-        if let id = UUID(uuidString: reference) {
-            rows = try await db.query("""
-                SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
-                WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.id = \(id)
-                """)
-        } else {
-            rows = try await db.query("""
-                SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
-                WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.name = \(reference)
-                """)
-        }
-        return try rows.first.map(Document.init)
+        let query = UUID(uuidString: reference).map { CertificateQueries.byID(project: project, id: $0) }
+            ?? CertificateQueries.byName(project: project, name: reference)
+        return try await db.query(query).first.map(Document.init)
     }
 
     /// The live certificates of PROJECT among REFERENCES (uuids or names), in one query,
@@ -46,11 +20,7 @@ struct CertificateReader {
         guard !references.isEmpty else { return [] }
         let uuids = references.compactMap { UUID(uuidString: $0)?.uuidString.lowercased() }
         let names = references.filter { UUID(uuidString: $0) == nil }
-        let documents = try await db.query("""
-            SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
-            WHERE c.project_id = \(project) AND c.deleted_at IS NULL
-              AND (c.id = ANY(\(uuids)::uuid[]) OR c.name = ANY(\(names)::text[]))
-            """).map(Document.init)
+        let documents = try await db.query(CertificateQueries.byReferences(project: project, uuids: uuids, names: names)).map(Document.init)
         return references.map { reference in
             if let id = UUID(uuidString: reference) { return documents.first { $0.id == id } }
             return documents.first { $0.name == reference }
@@ -67,11 +37,7 @@ struct CertificateReader {
 
     /// The candidates for SNI HOST (exact SAN or the matching wildcard).
     func candidates(project: UUID, host: String, wildcard: String?) async throws -> [Document] {
-        try await db.query("""
-            SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
-            WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.current_version IS NOT NULL
-              AND c.sans && ARRAY[\(host), \(wildcard)]::text[]
-            """).map(Document.init)
+        try await db.query(CertificateQueries.matchCandidates(project: project, host: host, wildcard: wildcard)).map(Document.init)
     }
 
     struct Document {

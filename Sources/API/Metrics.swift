@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Postgres
+import Store
 
 /// Request counts and latencies by route and status, kept in this process and
 /// served as Prometheus text on `/metrics`, with the cluster-wide job and certificate
@@ -107,37 +108,28 @@ actor DatabaseGauges {
     }
 
     private static func read(_ db: PostgresClient) async -> String {
+        // Maintained counts (migration 0013), never an aggregate over the tables: folding the
+        // pending deltas here too keeps the read small when no scheduler runs.
+        _ = try? await StateCounts.fold(db)
+        guard let counts = try? await StateCounts.read(db) else { return "" }
         var text = "# HELP certfleet_jobs Jobs by kind and state.\n# TYPE certfleet_jobs gauge\n"
+        for (kind, states) in counts.jobs.sorted(by: { $0.key < $1.key }) {
+            for (state, n) in states.sorted(by: { $0.key < $1.key }) {
+                text += "certfleet_jobs{kind=\"\(kind)\",state=\"\(state)\"} \(n)\n"
+            }
+        }
         text += "# HELP certfleet_certificates Live certificates by state.\n# TYPE certfleet_certificates gauge\n"
+        for (state, n) in counts.certificates.sorted(by: { $0.key < $1.key }) {
+            text += "certfleet_certificates{state=\"\(state)\"} \(n)\n"
+        }
         text += "# HELP certfleet_outbox_unpublished Outbox messages not yet published.\n# TYPE certfleet_outbox_unpublished gauge\n"
-        if let jobs = try? await db.query("SELECT kind, state, count(*)::int8 AS n FROM jobs GROUP BY kind, state ORDER BY kind, state") {
-            for row in jobs {
-                text += "certfleet_jobs{kind=\"\((try? row.decode(String.self, "kind")) ?? "")\",state=\"\((try? row.decode(String.self, "state")) ?? "")\"} "
-                    + "\((try? row.decode(Int.self, "n")) ?? 0)\n"
-            }
-        }
-        if let certificates = try? await db.query("SELECT state, count(*)::int8 AS n FROM certificates WHERE deleted_at IS NULL GROUP BY state ORDER BY state") {
-            for row in certificates {
-                text += "certfleet_certificates{state=\"\((try? row.decode(String.self, "state")) ?? "")\"} \((try? row.decode(Int.self, "n")) ?? 0)\n"
-            }
-        }
-        if let outbox = try? await db.query("SELECT count(*)::int8 AS n FROM outbox WHERE published_at IS NULL").first {
-            text += "certfleet_outbox_unpublished \((try? outbox.decode(Int.self, "n")) ?? 0)\n"
-        }
-        text += "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n# TYPE certfleet_renewals_due gauge\n"
-        text += "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n# TYPE certfleet_certificates_expiring gauge\n"
-        if let row = try? await db.query("""
-            SELECT count(*) FILTER (WHERE c.source = 'acme' AND c.state IN ('valid', 'expired') AND c.renew_at <= now())::int8 AS due,
-                   count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '30 days')::int8 AS d30,
-                   count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '7 days')::int8 AS d7,
-                   count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '1 day')::int8 AS d1
-            FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-            WHERE c.deleted_at IS NULL
-            """).first {
-            text += "certfleet_renewals_due \((try? row.decode(Int.self, "due")) ?? 0)\n"
-            for days in ["30", "7", "1"] {
-                text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \((try? row.decode(Int.self, "d\(days)")) ?? 0)\n"
-            }
+        text += "certfleet_outbox_unpublished \(counts.outboxUnpublished)\n"
+        text += "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n"
+        text += "# TYPE certfleet_renewals_due gauge\ncertfleet_renewals_due \(counts.renewalsDue)\n"
+        text += "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n"
+        text += "# TYPE certfleet_certificates_expiring gauge\n"
+        for days in StateCounts.expiringWindows {
+            text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \(counts.expiring[days] ?? 0)\n"
         }
         return text
     }

@@ -24,12 +24,16 @@ public struct SchedulerConfiguration: Sendable {
     public var renewalBackoff: BackoffPolicy
     /// Queued jobs untouched this long with no message waiting get a new message.
     public var staleQueuedAfter: Duration
+    /// What is deleted when (nil: nothing is), and how often a retention pass runs.
+    public var retention: RetentionPolicy?
+    public var retentionInterval: Duration
     public var schedulerID: String
 
     public init(relayInterval: Duration = .seconds(1), reapInterval: Duration = .seconds(5), expiryInterval: Duration = .seconds(60),
                 expiringThresholds: [Int] = Maintenance.defaultExpiringThresholds, renewalInterval: Duration = .seconds(60),
                 renewalBackoff: BackoffPolicy = .renewal,
                 staleQueuedAfter: Duration = .seconds(120),
+                retention: RetentionPolicy? = .defaults, retentionInterval: Duration = .seconds(300),
                 schedulerID: String = "scheduler-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)") {
         self.relayInterval = relayInterval
         self.reapInterval = reapInterval
@@ -38,6 +42,8 @@ public struct SchedulerConfiguration: Sendable {
         self.renewalInterval = renewalInterval
         self.renewalBackoff = renewalBackoff
         self.staleQueuedAfter = staleQueuedAfter
+        self.retention = retention
+        self.retentionInterval = retentionInterval
         self.schedulerID = schedulerID
     }
 }
@@ -83,30 +89,13 @@ public final class SchedulerService: Service, Sendable {
         try? await cancelWhenGracefulShutdown {
           await withDiscardingTaskGroup { group in
             group.addTask { await self.relayLoop(listener: listener) }
-            group.addTask {
-                await self.every(self.configuration.reapInterval, "reaper") {
-                    let (reaped, outbox) = try await self.maintenance.reapExpiredLeases()
-                    if reaped > 0 { self.logger.info("requeued jobs with expired leases", metadata: ["count": "\(reaped)"]) }
-                    await self.publisher.publishNow(outbox)
-                    let stale = try await self.maintenance.redeliverStaleQueuedJobs(age: self.configuration.staleQueuedAfter)
-                    if !stale.isEmpty { self.logger.warning("redelivering stale queued jobs", metadata: ["count": "\(stale.count)"]) }
-                    await self.publisher.publishNow(stale)
-                }
+            group.addTask { await self.every(self.configuration.reapInterval, "reaper") { _ = try await self.reapTick() } }
+            if self.configuration.retention != nil {
+                group.addTask { await self.every(self.configuration.retentionInterval, "retention") { _ = try await self.retentionTick() } }
             }
-            group.addTask {
-                await self.every(self.configuration.expiryInterval, "expiry") {
-                    let (expired, outbox) = try await self.maintenance.expireCertificates()
-                    if expired > 0 { self.logger.info("certificates expired", metadata: ["count": "\(expired)"]) }
-                    await self.publisher.publishNow(outbox)
-                    let (expiring, notices) = try await self.maintenance.announceExpiring(thresholds: self.configuration.expiringThresholds)
-                    if expiring > 0 { self.logger.info("certificates expiring", metadata: ["count": "\(expiring)"]) }
-                    await self.publisher.publishNow(notices)
-                }
-            }
-            if let renew = self.renew {
-                group.addTask {
-                    await self.every(self.configuration.renewalInterval, "renewal") { try await self.renewDue(renew) }
-                }
+            group.addTask { await self.every(self.configuration.expiryInterval, "expiry") { _ = try await self.expiryTick() } }
+            if self.renew != nil {
+                group.addTask { await self.every(self.configuration.renewalInterval, "renewal") { _ = try await self.renewalTick() } }
             }
             if let poller = self.renewalInfo {
                 group.addTask {
@@ -122,10 +111,90 @@ public final class SchedulerService: Service, Sendable {
         logger.info("scheduler stopped")
     }
 
-    /// Claims the due renewals and submits one renew job each. A claim already moved the
-    /// certificate's `renew_at` to the next try, so a failure here is retried then.
-    private func renewDue(_ renew: RenewalSubmitter) async throws {
-        for due in try await maintenance.claimDueRenewals(backoff: configuration.renewalBackoff) {
+    // MARK: - one tick of each loop (public: `certfleet bench scale` times them)
+
+    /// Requeues jobs whose lease ran out (batch after batch), redelivers stale queued jobs,
+    /// folds the /metrics count deltas. Returns the jobs requeued.
+    public func reapTick() async throws -> Int {
+        var total = 0, reaped = 0
+        repeat {
+            let (count, outbox) = try await maintenance.reapExpiredLeases(limit: Self.batch)
+            reaped = count
+            total += count
+            await publisher.publishNow(outbox)
+        } while reaped == Self.batch && !Task.isCancelled
+        if total > 0 { logger.info("requeued jobs with expired leases", metadata: ["count": "\(total)"]) }
+        let stale = try await maintenance.redeliverStaleQueuedJobs(age: configuration.staleQueuedAfter)
+        if !stale.isEmpty { logger.warning("redelivering stale queued jobs", metadata: ["count": "\(stale.count)"]) }
+        await publisher.publishNow(stale)
+        try await StateCounts.fold(db)
+        return total
+    }
+
+    /// `expired` past `not_after`, then `expiring` at the thresholds, batch after batch.
+    public func expiryTick() async throws -> (expired: Int, expiring: Int) {
+        var expired = 0, expiring = 0, count = 0
+        repeat {
+            let (n, outbox) = try await maintenance.expireCertificates(limit: Self.batch)
+            count = n
+            expired += n
+            await publisher.publishNow(outbox)
+        } while count == Self.batch && !Task.isCancelled
+        repeat {
+            let (n, outbox) = try await maintenance.announceExpiring(thresholds: configuration.expiringThresholds, limit: Self.batch)
+            count = n
+            expiring += n
+            await publisher.publishNow(outbox)
+        } while count == Self.batch && !Task.isCancelled
+        if expired > 0 { logger.info("certificates expired", metadata: ["count": "\(expired)"]) }
+        if expiring > 0 { logger.info("certificates expiring", metadata: ["count": "\(expiring)"]) }
+        return (expired, expiring)
+    }
+
+    /// One retention pass (`RetentionPolicy`); nothing when retention is off.
+    public func retentionTick() async throws -> RetentionReport {
+        guard let policy = configuration.retention else { return RetentionReport() }
+        let report = try await Retention(db: db, policy: policy).run()
+        if report.total > 0 {
+            logger.info("retention deleted rows", metadata: [
+                "outbox": "\(report.outbox)", "jobs": "\(report.jobs)", "events": "\(report.events)", "versions": "\(report.versions)"])
+        }
+        return report
+    }
+
+    /// Publishes every due outbox message; returns how many.
+    public func relayTick() async throws -> Int {
+        var total = 0, published = 0
+        repeat {
+            published = try await publisher.relay()
+            total += published
+        } while published > 0 && !Task.isShuttingDownGracefully && !Task.isCancelled
+        return total
+    }
+
+    /// Claims the due renewals and submits one renew job each, batch after batch until nothing
+    /// is due: a CA revoking tens of thousands at once must not wait a tick per 50 (the
+    /// worker's issuance budget spreads what the CA would refuse). A claim already moved the
+    /// certificate's `renew_at` to the next try, so a failed submission is retried then.
+    /// Returns the renewals claimed.
+    public func renewalTick() async throws -> Int {
+        guard let renew else { return 0 }
+        var claimed = 0, total = 0
+        repeat {
+            let batch = try await maintenance.claimDueRenewals(backoff: configuration.renewalBackoff, limit: Self.renewalBatch)
+            claimed = batch.count
+            total += claimed
+            try await submit(batch, renew)
+        } while claimed == Self.renewalBatch && !Task.isCancelled && !Task.isShuttingDownGracefully
+        return total
+    }
+
+    /// Rows per scan statement: one short transaction each.
+    static let batch = 100
+    static let renewalBatch = 50
+
+    private func submit(_ batch: [DueRenewal], _ renew: RenewalSubmitter) async throws {
+        for due in batch {
             let metadata: Logger.Metadata = [
                 "certificate_id": "\(due.certificateID.uuidString.lowercased())", "version": "\(due.version)", "attempt": "\(due.attempt)"]
             do {
@@ -159,11 +228,8 @@ public final class SchedulerService: Service, Sendable {
                 for await _ in ticks {
                     if Task.isShuttingDownGracefully || Task.isCancelled { break }
                     do {
-                        var published = 0
-                        repeat {
-                            published = try await self.publisher.relay()
-                            if published > 0 { self.logger.debug("relayed outbox messages", metadata: ["count": "\(published)"]) }
-                        } while published > 0 && !Task.isShuttingDownGracefully
+                        let published = try await self.relayTick()
+                        if published > 0 { self.logger.debug("relayed outbox messages", metadata: ["count": "\(published)"]) }
                     } catch {
                         self.logger.warning("relay failed; retrying", metadata: ["error": "\(error)"])
                     }

@@ -14,21 +14,9 @@ extension Maintenance {
     /// automatically, so for them this is the only warning. Returns outbox ids to publish.
     public func announceExpiring(thresholds: [Int] = Maintenance.defaultExpiringThresholds, limit: Int = 100) async throws -> (announced: Int, outboxIDs: [Int64]) {
         let thresholds = Array(Set(thresholds.filter { $0 > 0 })).sorted()
-        guard let widest = thresholds.last else { return (0, []) }
-        let days = thresholds.map(String.init)
+        guard !thresholds.isEmpty else { return (0, []) }
         return try await db.transaction { tx in
-            let rows = try await tx.query("""
-                SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, v.not_after, v.serial,
-                       extract(epoch FROM v.not_after - now())::float8 AS remaining
-                FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-                WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL
-                  AND v.not_after > now() AND v.not_after <= now() + \(Int32(widest)) * interval '1 day'
-                  AND EXISTS (SELECT 1 FROM unnest(\(days)::int[]) AS t(days)
-                              WHERE v.not_after <= now() + t.days * interval '1 day'
-                                AND NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.certificate_id = c.id
-                                                AND n.version = c.current_version AND n.threshold_days = t.days))
-                ORDER BY v.not_after LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
-                """)
+            let rows = try await tx.query(Self.expiringQuery(thresholds: thresholds, limit: limit))
             var outbox: [Int64] = []
             for row in rows {
                 let certificate = try Certificates.snapshot(row)
@@ -56,5 +44,25 @@ extension Maintenance {
             }
             return (outbox.count, outbox)
         }
+    }
+
+    /// The `expiring` scan's SELECT. The current version is the one `valid` version of a
+    /// certificate, so the partial index on `not_after` finds the few near their end.
+    /// THRESHOLDS: sorted, positive days.
+    public static func expiringQuery(thresholds: [Int], limit: Int) -> PostgresQuery {
+        let widest = thresholds.last ?? 0
+        let days = thresholds.map(String.init)
+        return """
+            SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, v.not_after, v.serial,
+                   extract(epoch FROM v.not_after - now())::float8 AS remaining
+            FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+            WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL AND v.state = 'valid'
+              AND v.not_after > now() AND v.not_after <= now() + \(Int32(widest)) * interval '1 day'
+              AND EXISTS (SELECT 1 FROM unnest(\(days)::int[]) AS t(days)
+                          WHERE v.not_after <= now() + t.days * interval '1 day'
+                            AND NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.certificate_id = c.id
+                                            AND n.version = c.current_version AND n.threshold_days = t.days))
+            ORDER BY v.not_after LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
+            """
     }
 }

@@ -8,10 +8,13 @@ struct JobCommit {
     let tx: PostgresTransaction
     let job: ClaimedJob
 
+    /// The commit's first statement: lock the job if this worker still owns it.
+    static func fenceQuery(job: UUID, owner: String) -> PostgresQuery {
+        "SELECT 1 FROM jobs WHERE id = \(job) AND lease_owner = \(owner) AND state = 'running' FOR UPDATE"
+    }
+
     func apply(_ result: JobResult) async throws -> CommitReport {
-        let owned = try await tx.query("""
-            SELECT 1 FROM jobs WHERE id = \(job.id) AND lease_owner = \(job.owner) AND state = 'running' FOR UPDATE
-            """)
+        let owned = try await tx.query(Self.fenceQuery(job: job.id, owner: job.owner))
         guard owned.count == 1 else { throw LeaseLost(jobID: job.id) }
         let certificate = try await Certificates.lock(tx, id: job.certificateID)
         // An ACME job of a certificate being deleted has nothing left to do, whatever it reports.

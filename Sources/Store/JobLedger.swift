@@ -83,14 +83,7 @@ public struct JobLedger: Sendable {
 
     /// Step 2, claim: one conditional UPDATE. nil means a duplicate or stale delivery.
     public func claim(jobID: UUID, owner: String, lease: Duration) async throws -> ClaimedJob? {
-        guard let row = try await db.query("""
-            UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = \(owner),
-                   lease_expires_at = now() + \(Self.seconds(lease)) * interval '1 second',
-                   started_at = coalesce(started_at, now()), updated_at = now()
-            WHERE id = \(jobID) AND state = 'queued' AND not_before <= now() AND attempt < max_attempts
-            RETURNING id, project_id, certificate_id, certificate_version, kind, attempt, max_attempts,
-                      parameters::text AS parameters, greatest(created_at, not_before) AS ready_since
-            """).first else { return nil }
+        guard let row = try await db.query(Self.claimQuery(jobID: jobID, owner: owner, lease: lease)).first else { return nil }
         return ClaimedJob(
             id: try row.decode(UUID.self, "id"), projectID: try row.decode(UUID.self, "project_id"),
             certificateID: try row.decode(UUID.self, "certificate_id"), certificateVersion: try row.decode(Int?.self, "certificate_version"),
@@ -98,6 +91,18 @@ public struct JobLedger: Sendable {
             maxAttempts: try row.decode(Int.self, "max_attempts"),
             parameters: (try? PostgresJSON(text: row.decode(String.self, "parameters")).decode([String: String].self)) ?? [:],
             owner: owner, readySince: try row.decode(Date.self, "ready_since"))
+    }
+
+    /// The claim's UPDATE (by primary key).
+    public static func claimQuery(jobID: UUID, owner: String, lease: Duration) -> PostgresQuery {
+        """
+        UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = \(owner),
+               lease_expires_at = now() + \(Self.seconds(lease)) * interval '1 second',
+               started_at = coalesce(started_at, now()), updated_at = now()
+        WHERE id = \(jobID) AND state = 'queued' AND not_before <= now() AND attempt < max_attempts
+        RETURNING id, project_id, certificate_id, certificate_version, kind, attempt, max_attempts,
+                  parameters::text AS parameters, greatest(created_at, not_before) AS ready_since
+        """
     }
 
     /// Step 3, long work extends the lease. False: the lease is lost (stop working).

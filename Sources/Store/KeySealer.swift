@@ -55,6 +55,25 @@ public struct KeySealer: Sendable {
         return try AESGCM.open(sealed, key: key, associatedData: Array(context.utf8))
     }
 
+    /// An HMAC-SHA-256 of DATA under a key derived from the current master key for PURPOSE
+    /// (API cursors): tokens the API hands out that a client must not be able to alter.
+    public func authenticate(_ data: [UInt8], purpose: String) -> [UInt8] {
+        Self.mac(data, purpose: purpose, key: keys[currentKeyID]!)
+    }
+
+    /// Whether TAG is `authenticate(DATA, PURPOSE)` under any loaded master key (a rotation
+    /// keeps tokens made under the previous key valid).
+    public func verify(_ tag: [UInt8], for data: [UInt8], purpose: String) -> Bool {
+        keys.values.contains { key in
+            let expected = Self.mac(data, purpose: purpose, key: key).prefix(tag.count)
+            return tag.count >= 16 && zip(expected, tag).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+        }
+    }
+
+    private static func mac(_ data: [UInt8], purpose: String, key: [UInt8]) -> [UInt8] {
+        Digest.hmacSHA256(key: Digest.hmacSHA256(key: key, data: Array("certfleet:mac:\(purpose)".utf8)), data: data)
+    }
+
     /// The associated data of a certificate version's private key.
     public static func certificateKeyContext(certificate: UUID, version: Int) -> String {
         "certfleet:certificate-key:\(certificate.uuidString.lowercased()):\(version)"

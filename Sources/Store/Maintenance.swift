@@ -18,12 +18,7 @@ public struct Maintenance: Sendable {
     /// or to `failed` when that was their last attempt. Returns outbox ids to publish.
     public func reapExpiredLeases(limit: Int = 100) async throws -> (reaped: Int, outboxIDs: [Int64]) {
         try await db.transaction { tx in
-            let rows = try await tx.query("""
-                SELECT id, project_id, certificate_id, certificate_version, kind, attempt, max_attempts,
-                       parameters::text AS parameters, lease_owner, created_at
-                FROM jobs WHERE state = 'running' AND lease_expires_at < now()
-                ORDER BY lease_expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                """)
+            let rows = try await tx.query(Self.reapQuery(limit: limit))
             var outbox: [Int64] = []
             for row in rows {
                 let owner = try row.decode(String.self, "lease_owner")
@@ -45,12 +40,7 @@ public struct Maintenance: Sendable {
     /// Valid certificates whose current version is past `not_after` become `expired`.
     public func expireCertificates(limit: Int = 100) async throws -> (expired: Int, outboxIDs: [Int64]) {
         try await db.transaction { tx in
-            let rows = try await tx.query("""
-                SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, v.not_after, v.serial
-                FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-                WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL AND v.not_after < now()
-                LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
-                """)
+            let rows = try await tx.query(Self.expiredQuery(limit: limit))
             var outbox: [Int64] = []
             for row in rows {
                 let certificate = try Certificates.snapshot(row)
@@ -69,14 +59,7 @@ public struct Maintenance: Sendable {
     /// the outbox get a new message (a safety net for a message lost outside our control).
     public func redeliverStaleQueuedJobs(age: Duration = .seconds(120), limit: Int = 100) async throws -> [Int64] {
         try await db.transaction { tx in
-            let rows = try await tx.query("""
-                SELECT j.id, j.certificate_id, j.project_id, j.kind FROM jobs j
-                WHERE j.state = 'queued' AND j.not_before <= now()
-                  AND j.updated_at < now() - \(JobLedger.seconds(age)) * interval '1 second'
-                  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.published_at IS NULL
-                                  AND o.ordering_key = 'jobs:' || j.certificate_id::text)
-                ORDER BY j.not_before LIMIT \(limit) FOR UPDATE OF j SKIP LOCKED
-                """)
+            let rows = try await tx.query(Self.staleQueuedQuery(age: age, limit: limit))
             var outbox: [Int64] = []
             for row in rows {
                 let id = try row.decode(UUID.self, "id")
@@ -87,5 +70,37 @@ public struct Maintenance: Sendable {
             }
             return outbox
         }
+    }
+
+    /// The reaper's SELECT: running jobs whose lease ran out (`jobs_lease_expiry`).
+    public static func reapQuery(limit: Int) -> PostgresQuery {
+        """
+            SELECT id, project_id, certificate_id, certificate_version, kind, attempt, max_attempts,
+                   parameters::text AS parameters, lease_owner, created_at
+            FROM jobs WHERE state = 'running' AND lease_expires_at < now()
+            ORDER BY lease_expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            """
+    }
+
+    /// The expiry scan's SELECT: served certificates past `not_after` (the one `valid` version).
+    public static func expiredQuery(limit: Int) -> PostgresQuery {
+        """
+            SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, v.not_after, v.serial
+            FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+            WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL AND v.state = 'valid' AND v.not_after < now()
+            LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
+            """
+    }
+
+    /// The SELECT of queued jobs nobody touched for AGE (`jobs_queued_due`).
+    public static func staleQueuedQuery(age: Duration, limit: Int) -> PostgresQuery {
+        """
+            SELECT j.id, j.certificate_id, j.project_id, j.kind FROM jobs j
+            WHERE j.state = 'queued' AND j.not_before <= now()
+              AND j.updated_at < now() - \(JobLedger.seconds(age)) * interval '1 second'
+              AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.published_at IS NULL
+                              AND o.ordering_key = 'jobs:' || j.certificate_id::text)
+            ORDER BY j.not_before LIMIT \(limit) FOR UPDATE OF j SKIP LOCKED
+            """
     }
 }

@@ -16,6 +16,30 @@ public struct Migration: Sendable, Equatable {
     }
 }
 
+extension Migration {
+    /// The first line of a migration that must run outside a transaction.
+    static let noTransactionMarker = "-- certfleet:no-transaction"
+
+    var runsOutsideTransaction: Bool { sql.hasPrefix(Self.noTransactionMarker) }
+
+    /// The statements of a no-transaction migration: split where a line ends with `;`
+    /// (such files hold plain DDL, no function bodies); comment lines and blanks dropped.
+    var statements: [String] {
+        var statements: [String] = [], current = ""
+        for line in sql.split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("--") || trimmed.isEmpty { continue }
+            current += line + "\n"
+            if trimmed.hasSuffix(";") {
+                statements.append(current)
+                current = ""
+            }
+        }
+        if !current.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { statements.append(current) }
+        return statements
+    }
+}
+
 /// Why migrating refused or failed.
 public enum MigrationError: Error, CustomStringConvertible, Equatable {
     /// An applied migration's file was edited afterwards: the database and the files disagree.
@@ -37,8 +61,9 @@ public enum MigrationError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Applies pending migrations in order, each in its own transaction, recording
-/// each with a checksum. Safe to run from several processes at once: an advisory
+/// Applies pending migrations in order, each in its own transaction (or, marked
+/// `-- certfleet:no-transaction`, statement by statement for `CREATE INDEX CONCURRENTLY`),
+/// recording each with a checksum. Safe to run from several processes at once: an advisory
 /// lock serialises them, and the loser finds everything applied.
 public struct Migrator: Sendable {
     /// Key of the advisory lock (any constant; 'cfmigrat' in ASCII).
@@ -89,37 +114,62 @@ public struct Migrator: Sendable {
     }
 
     /// Applies what is pending and returns it (empty when the database is current).
+    ///
+    /// One connection holds a session advisory lock for the whole run; a concurrent migrator
+    /// polls for it with `pg_try_advisory_lock` between short sleeps instead of blocking in a
+    /// statement, because `CREATE INDEX CONCURRENTLY` waits for every open snapshot, a
+    /// blocked lock request's included (that wait would be a deadlock).
     @discardableResult
     public func migrate() async throws -> [Migration] {
+        try await db.withConnection { connection -> [Migration] in
+            while try await !connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey)) AS locked").first!.decode(Bool.self, "locked") {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 50...150)))
+            }
+            do {
+                let applied = try await applyPending(on: connection)
+                try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+                return applied
+            } catch {
+                _ = try? await connection.simpleQuery("ROLLBACK")
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+                throw error
+            }
+        }
+    }
+
+    private func applyPending(on connection: PostgresTransaction) async throws -> [Migration] {
+        try await connection.simpleQuery("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now())
+            """)
         var applied: [Migration] = []
         for migration in migrations {
-            let didApply = try await db.transaction { tx -> Bool in
-                // Held until this transaction ends: concurrent migrators wait here, then see the row.
-                try await tx.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))")
-                // Inside the lock: two first runs would otherwise race on creating the table.
-                try await tx.simpleQuery("""
-                    CREATE TABLE IF NOT EXISTS schema_migrations (
-                        version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
-                        applied_at timestamptz NOT NULL DEFAULT now())
-                    """)
-                let checksum = try await tx.query("SELECT encode(sha256(convert_to(\(migration.sql), 'UTF8')), 'hex') AS c")
-                    .first!.decode(String.self, "c")
-                if let recorded = try await tx.query("SELECT checksum FROM schema_migrations WHERE version = \(migration.version)").first {
-                    guard try recorded.decode(String.self, "checksum") == checksum else {
-                        throw MigrationError.checksumMismatch(version: migration.version, name: migration.name)
-                    }
-                    return false
+            let checksum = try await connection.query("SELECT encode(sha256(convert_to(\(migration.sql), 'UTF8')), 'hex') AS c")
+                .first!.decode(String.self, "c")
+            if let recorded = try await connection.query("SELECT checksum FROM schema_migrations WHERE version = \(migration.version)").first {
+                guard try recorded.decode(String.self, "checksum") == checksum else {
+                    throw MigrationError.checksumMismatch(version: migration.version, name: migration.name)
                 }
-                try await tx.simpleQuery(migration.sql)
-                try await tx.query("""
-                    INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(checksum))
-                    """)
-                return true
+                continue
             }
-            if didApply {
-                logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
-                applied.append(migration)
+            let record: PostgresQuery = """
+                INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(checksum))
+                """
+            if migration.runsOutsideTransaction {
+                // Statement by statement (CREATE INDEX CONCURRENTLY refuses a transaction); each is
+                // idempotent, so a run that stopped half-way repeats the ones done.
+                for statement in migration.statements { try await connection.simpleQuery(statement) }
+                try await connection.query(record)
+            } else {
+                // The file and its record commit together, or neither does.
+                try await connection.simpleQuery("BEGIN")
+                try await connection.simpleQuery(migration.sql)
+                try await connection.query(record)
+                try await connection.simpleQuery("COMMIT")
             }
+            logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            applied.append(migration)
         }
         return applied
     }

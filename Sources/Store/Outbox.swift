@@ -64,16 +64,21 @@ public enum Outbox {
     /// A row is only taken when no older due, unpublished row of the same ordering key exists,
     /// so the due messages about one certificate leave in order.
     public static func lockDue(_ tx: PostgresTransaction, limit: Int) async throws -> [OutboxMessage] {
-        try await tx.query("""
-            SELECT o.id, o.exchange, o.routing_key, o.message_id, o.body::text AS body, o.headers::text AS headers, o.ordering_key
-            FROM outbox o
-            WHERE o.published_at IS NULL AND o.deliver_after <= now()
-              AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.published_at IS NULL AND e.deliver_after <= now()
-                              AND e.ordering_key = o.ordering_key AND e.id < o.id)
-            ORDER BY o.id
-            LIMIT \(limit)
-            FOR UPDATE OF o SKIP LOCKED
-            """).map(decode)
+        try await tx.query(lockDueQuery(limit: limit)).map(decode)
+    }
+
+    /// The relay's SELECT (the partial index of unpublished rows).
+    public static func lockDueQuery(limit: Int) -> PostgresQuery {
+        """
+        SELECT o.id, o.exchange, o.routing_key, o.message_id, o.body::text AS body, o.headers::text AS headers, o.ordering_key
+        FROM outbox o
+        WHERE o.published_at IS NULL AND o.deliver_after <= now()
+          AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.published_at IS NULL AND e.deliver_after <= now()
+                          AND e.ordering_key = o.ordering_key AND e.id < o.id)
+        ORDER BY o.id
+        LIMIT \(limit)
+        FOR UPDATE OF o SKIP LOCKED
+        """
     }
 
     /// The unpublished messages with these ids that nobody else is publishing right now.

@@ -32,15 +32,7 @@ extension Maintenance {
     /// schedulers share the work and a scheduler that dies mid-check is retried later.
     public func claimRenewalInfoChecks(limit: Int = 20, now: Date = Date()) async throws -> [DueRenewalInfoCheck] {
         try await db.transaction { tx in
-            let rows = try await tx.query("""
-                SELECT c.id, a.directory_url, v.chain_pem
-                FROM certificates c
-                JOIN acme_accounts a ON a.id = c.acme_account_id
-                JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-                WHERE c.source = 'acme' AND c.deleted_at IS NULL AND c.state IN ('valid', 'renewing', 'expired')
-                  AND v.chain_pem IS NOT NULL AND coalesce(c.ari_next_check_at, '-infinity') <= \(now)
-                ORDER BY c.ari_next_check_at NULLS FIRST LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
-                """)
+            let rows = try await tx.query(Self.renewalInfoDueQuery(limit: limit, now: now))
             var due: [DueRenewalInfoCheck] = []
             for row in rows {
                 let id = try row.decode(UUID.self, "id")
@@ -50,6 +42,20 @@ extension Maintenance {
             }
             return due
         }
+    }
+
+    /// The ARI scan's SELECT, never-asked first: the expression index `certificates_ari_next`
+    /// (migration 0012) bounds it to the due rows, NULL ("never asked") sorting as -infinity.
+    public static func renewalInfoDueQuery(limit: Int, now: Date) -> PostgresQuery {
+        """
+            SELECT c.id, a.directory_url, v.chain_pem
+            FROM certificates c
+            JOIN acme_accounts a ON a.id = c.acme_account_id
+            JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+            WHERE c.source = 'acme' AND c.deleted_at IS NULL AND c.state IN ('valid', 'renewing', 'expired')
+              AND v.chain_pem IS NOT NULL AND coalesce(c.ari_next_check_at, '-infinity'::timestamptz) <= \(now)
+            ORDER BY coalesce(c.ari_next_check_at, '-infinity'::timestamptz) LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
+            """
     }
 
     /// Records the CA's answer for CERTIFICATE. A window moves `renew_at` to FRACTION of the

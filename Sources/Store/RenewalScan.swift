@@ -30,15 +30,7 @@ extension Maintenance {
     public func claimDueRenewals(backoff: BackoffPolicy, limit: Int = 50, now: Date = Date(),
                                  random: @Sendable () -> Double = { Double.random(in: 0.5...1) }) async throws -> [DueRenewal] {
         try await db.transaction { tx in
-            let rows = try await tx.query("""
-                SELECT c.id, c.project_id, c.current_version, v.not_after,
-                       (SELECT count(*) FROM jobs j WHERE j.certificate_id = c.id AND j.kind = 'renew'
-                          AND (j.idempotency_key = 'renew:' || c.id::text || ':' || c.current_version::text
-                               OR j.idempotency_key LIKE 'renew:' || c.id::text || ':' || c.current_version::text || ':%')) AS tries
-                FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-                WHERE c.source = 'acme' AND c.state IN ('valid', 'expired') AND c.deleted_at IS NULL AND c.renew_at <= now()
-                ORDER BY c.renew_at LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
-                """)
+            let rows = try await tx.query(Self.dueRenewalsQuery(limit: limit))
             var due: [DueRenewal] = []
             for row in rows {
                 let id = try row.decode(UUID.self, "id")
@@ -51,6 +43,19 @@ extension Maintenance {
             }
             return due
         }
+    }
+
+    /// The renewal scan's SELECT (the `certificates_renew_due` index, soonest first).
+    public static func dueRenewalsQuery(limit: Int) -> PostgresQuery {
+        """
+            SELECT c.id, c.project_id, c.current_version, v.not_after,
+                   (SELECT count(*) FROM jobs j WHERE j.certificate_id = c.id AND j.kind = 'renew'
+                      AND (j.idempotency_key = 'renew:' || c.id::text || ':' || c.current_version::text
+                           OR j.idempotency_key LIKE 'renew:' || c.id::text || ':' || c.current_version::text || ':%')) AS tries
+            FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+            WHERE c.source = 'acme' AND c.state IN ('valid', 'expired') AND c.deleted_at IS NULL AND c.renew_at <= now()
+            ORDER BY c.renew_at LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
+            """
     }
 
     /// When to try renewing again if try ATTEMPT fails: the backoff, but before `not_after`

@@ -173,10 +173,7 @@ public struct Submissions: Sendable {
     /// unrelated job.
     func replay(_ scope: IdempotencyScope) async throws -> SubmittedJob? {
         guard let key = scope.key else { return nil }
-        guard let row = try await db.query("""
-            SELECT j.id, j.certificate_id, j.kind, c.name FROM jobs j JOIN certificates c ON c.id = j.certificate_id
-            WHERE j.project_id = \(scope.project) AND j.idempotency_key = \(key)
-            """).first else { return nil }
+        guard let row = try await db.query(Self.replayQuery(project: scope.project, key: key)).first else { return nil }
         let certificateID = try row.decode(UUID.self, "certificate_id"), name = try row.decode(String.self, "name")
         let kind = try row.decode(String.self, "kind")
         guard kind == scope.kind.rawValue, let jobKind = JobKind(rawValue: kind) else { throw StoreError.idempotencyKeyReused(kind: kind) }
@@ -185,6 +182,14 @@ public struct Submissions: Sendable {
         }
         return SubmittedJob(jobID: try row.decode(UUID.self, "id"), certificateID: certificateID, certificateName: name, kind: jobKind,
                             outboxID: nil, isReplay: true)
+    }
+
+    /// The idempotency lookup (`jobs_idempotency`).
+    static func replayQuery(project: UUID, key: String) -> PostgresQuery {
+        """
+        SELECT j.id, j.certificate_id, j.kind, c.name FROM jobs j JOIN certificates c ON c.id = j.certificate_id
+        WHERE j.project_id = \(project) AND j.idempotency_key = \(key)
+        """
     }
 
     func insertVersion(_ tx: PostgresTransaction, certificate: UUID, version: Int, chain: String, clientCA: String?, sealed: (sealed: [UInt8], keyID: String)) async throws {

@@ -73,6 +73,10 @@ struct APICommand: AsyncParsableCommand {
         configuration.unitWait = .seconds(unitWait ?? Environment.int("CERTFLEET_UNIT_WAIT") ?? 30)
         configuration.metricsPort = metricsPort ?? Environment.int("CERTFLEET_API_METRICS_PORT")
         configuration.metricsHost = metricsHost ?? Environment.string("CERTFLEET_API_METRICS_HOST") ?? configuration.metricsHost
+        // How long /metrics reuses its database counts (0: every scrape reads them; `bench scale` times that).
+        if let seconds = Environment.int("CERTFLEET_API_METRICS_SNAPSHOT_SECONDS"), seconds >= 0 {
+            configuration.metricsSnapshotInterval = .seconds(seconds)
+        }
         configuration.consumerTLSWritesPerHour = consumerTLSWritesPerHour
             ?? Environment.string("CERTFLEET_CONSUMER_TLS_WRITES_PER_HOUR").flatMap(Double.init) ?? configuration.consumerTLSWritesPerHour
         configuration.consumerTLSReadsPerHour = consumerTLSReadsPerHour

@@ -16,5 +16,5 @@ struct CertFleet: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure CertFleet against a baseline tool in the same run.",
-        subcommands: [BenchPostgres.self, BenchAMQP.self, BenchX509.self, BenchJobs.self, BenchACME.self, BenchAPI.self, BenchIssue.self])
+        subcommands: [BenchPostgres.self, BenchAMQP.self, BenchX509.self, BenchJobs.self, BenchACME.self, BenchAPI.self, BenchIssue.self, BenchScale.self])
 }

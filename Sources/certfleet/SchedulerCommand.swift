@@ -1,3 +1,4 @@
+import Foundation
 import AMQP
 import ArgumentParser
 import CertFleetCore
@@ -44,6 +45,10 @@ struct SchedulerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let expiringThresholds = try thresholds()
+        let retention: RetentionPolicy
+        do { retention = try RetentionPolicy.from(environment: ProcessInfo.processInfo.environment) } catch {
+            throw ValidationError(error.description)
+        }
         TerminationSignals.restoreDefaults()
         let logger = logging.makeLogger("certfleet.scheduler")
         let db = database.makeClient(applicationName: "certfleet-scheduler")
@@ -59,7 +64,9 @@ struct SchedulerCommand: AsyncParsableCommand {
                 reapInterval: .seconds(reapInterval),
                 expiryInterval: .seconds(expiryInterval ?? Environment.int("CERTFLEET_EXPIRY_INTERVAL") ?? 60),
                 expiringThresholds: expiringThresholds,
-                renewalInterval: .seconds(renewalInterval ?? Environment.int("CERTFLEET_RENEWAL_INTERVAL") ?? 60)),
+                renewalInterval: .seconds(renewalInterval ?? Environment.int("CERTFLEET_RENEWAL_INTERVAL") ?? 60),
+                retention: retention,
+                retentionInterval: .seconds(Environment.int("CERTFLEET_RETENTION_INTERVAL") ?? 300)),
             renew: { due, actor in
                 _ = try await submitter.renew(project: due.projectID, reference: due.certificateID.uuidString,
                                               idempotencyKey: due.idempotencyKey, actor: actor)

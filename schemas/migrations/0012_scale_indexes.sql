@@ -1,0 +1,23 @@
+-- certfleet:no-transaction
+-- Indexes for one million certificates (issue 20). Built CONCURRENTLY so an upgrade of
+-- a live installation never blocks writes on these tables; the migrator runs a file
+-- marked `certfleet:no-transaction` statement by statement, outside a transaction.
+-- IF NOT EXISTS: a run interrupted half-way applies the rest when it is run again.
+
+-- GET /v1/certificates/list pages in uuid order within a project (cursor paging).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS certificates_project_id_live ON certificates (project_id, id) WHERE deleted_at IS NULL;
+-- list?state=… : a rare state (error, pending) must not walk the whole project.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS certificates_project_state_live ON certificates (project_id, state, id) WHERE deleted_at IS NULL;
+-- The ARI scan: certificates never asked (NULL) first, then by when to ask again; an
+-- expression, so "due" is one range of the index and not a filter over every ACME row.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS certificates_ari_next ON certificates ((coalesce(ari_next_check_at, '-infinity'::timestamptz)))
+    WHERE deleted_at IS NULL AND source = 'acme' AND state IN ('valid', 'renewing', 'expired');
+-- The relay takes unpublished rows in id order; without this the planner may walk the
+-- primary key through every published row to find them.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS outbox_unpublished_id ON outbox (id) WHERE published_at IS NULL;
+-- Retention (the scheduler deletes in small batches, oldest first).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS events_project_created ON events (project_id, created_at);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS certificate_versions_retired ON certificate_versions (created_at)
+    WHERE state IN ('superseded', 'invalid');
