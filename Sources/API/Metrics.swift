@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import Postgres
 import Store
 
 /// Request counts and latencies by route and status, kept in this process and
@@ -85,12 +84,12 @@ struct MetricsController {
 /// rate: `/metrics` needs no key, so each scrape must not cost aggregate queries.
 /// Concurrent scrapes during a refresh share it.
 actor DatabaseGauges {
-    private let db: PostgresClient
+    private let db: Database
     private let interval: Duration
     private var snapshot: (text: String, at: ContinuousClock.Instant)?
     private var refreshing: Task<String, Never>?
 
-    init(db: PostgresClient, interval: Duration = .seconds(15)) {
+    init(db: Database, interval: Duration = .seconds(15)) {
         self.db = db
         self.interval = interval
     }
@@ -107,29 +106,27 @@ actor DatabaseGauges {
         return text
     }
 
-    private static func read(_ db: PostgresClient) async -> String {
-        // Maintained counts (migration 0013), never an aggregate over the tables: folding the
-        // pending deltas here too keeps the read small when no scheduler runs.
-        _ = try? await StateCounts.fold(db)
-        guard let counts = try? await StateCounts.read(db) else { return "" }
+    private static func read(_ db: Database) async -> String {
+        let counts = await FleetCounts.read(db)
         var text = "# HELP certfleet_jobs Jobs by kind and state.\n# TYPE certfleet_jobs gauge\n"
-        for (kind, states) in counts.jobs.sorted(by: { $0.key < $1.key }) {
-            for (state, n) in states.sorted(by: { $0.key < $1.key }) {
-                text += "certfleet_jobs{kind=\"\(kind)\",state=\"\(state)\"} \(n)\n"
-            }
-        }
         text += "# HELP certfleet_certificates Live certificates by state.\n# TYPE certfleet_certificates gauge\n"
-        for (state, n) in counts.certificates.sorted(by: { $0.key < $1.key }) {
-            text += "certfleet_certificates{state=\"\(state)\"} \(n)\n"
-        }
         text += "# HELP certfleet_outbox_unpublished Outbox messages not yet published.\n# TYPE certfleet_outbox_unpublished gauge\n"
-        text += "certfleet_outbox_unpublished \(counts.outboxUnpublished)\n"
+        for job in counts.jobs {
+            text += "certfleet_jobs{kind=\"\(job.kind)\",state=\"\(job.state)\"} \(job.count)\n"
+        }
+        for certificate in counts.certificates {
+            text += "certfleet_certificates{state=\"\(certificate.state)\"} \(certificate.count)\n"
+        }
+        if let unpublished = counts.outboxUnpublished { text += "certfleet_outbox_unpublished \(unpublished)\n" }
         text += "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n"
-        text += "# TYPE certfleet_renewals_due gauge\ncertfleet_renewals_due \(counts.renewalsDue)\n"
+            + "# TYPE certfleet_renewals_due gauge\n"
         text += "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n"
-        text += "# TYPE certfleet_certificates_expiring gauge\n"
-        for days in StateCounts.expiringWindows {
-            text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \(counts.expiring[days] ?? 0)\n"
+            + "# TYPE certfleet_certificates_expiring gauge\n"
+        if let due = counts.renewalsDue {
+            text += "certfleet_renewals_due \(due)\n"
+            for (days, count) in counts.expiringWithinDays {
+                text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \(count)\n"
+            }
         }
         return text
     }

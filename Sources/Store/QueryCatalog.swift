@@ -44,25 +44,27 @@ public enum QueryCatalog {
     public static func entries(_ s: Sample, retention: RetentionPolicy = .defaults) -> [Entry] {
         let page = 100
         var entries: [Entry] = [
-            Entry(name: "get by uuid", query: CertificateQueries.byID(project: s.project, id: s.certificate)),
-            Entry(name: "get by name", query: CertificateQueries.byName(project: s.project, name: s.name)),
-            Entry(name: "batch get", query: CertificateQueries.byReferences(
+            Entry(name: "get by uuid", query: CertificateDocuments.byIDQuery(project: s.project, id: s.certificate)),
+            Entry(name: "get by name", query: CertificateDocuments.byNameQuery(project: s.project, name: s.name)),
+            Entry(name: "batch get", query: CertificateDocuments.byReferencesQuery(
                 project: s.project, uuids: [s.certificate.uuidString.lowercased()], names: [s.name])),
-            Entry(name: "match", query: CertificateQueries.matchCandidates(project: s.project, host: s.host, wildcard: s.wildcard)),
+            Entry(name: "match", query: CertificateDocuments.matchQuery(project: s.project, host: s.host, wildcard: s.wildcard)),
         ]
-        let filters: [(String, CertificateListFilter)] = [
-            ("list", CertificateListFilter()),
-            ("list after cursor", CertificateListFilter(after: s.certificate)),
-            ("list common_name", CertificateListFilter(commonName: s.commonName)),
-            ("list domain", CertificateListFilter(domain: s.host, wildcard: s.wildcard)),
-            ("list domain after cursor", CertificateListFilter(after: s.certificate, domain: s.host, wildcard: s.wildcard)),
-            ("list state=valid", CertificateListFilter(state: "valid")),
-            ("list state=error", CertificateListFilter(state: "error")),
-            ("list state=valid after cursor", CertificateListFilter(after: s.certificate, state: "valid")),
-            ("list expires_before", CertificateListFilter(expiresBefore: s.expiresBefore)),
-            ("list expires_before after cursor", CertificateListFilter(after: s.certificate, expiresBefore: s.expiresBefore)),
+        let filters: [(String, CertificateListFilter, UUID?)] = [
+            ("list", CertificateListFilter(), nil),
+            ("list after cursor", CertificateListFilter(), s.certificate),
+            ("list common_name", CertificateListFilter(commonName: s.commonName), nil),
+            ("list domain", CertificateListFilter(domain: s.host), nil),
+            ("list domain after cursor", CertificateListFilter(domain: s.host), s.certificate),
+            ("list state=valid", CertificateListFilter(state: "valid"), nil),
+            ("list state=error", CertificateListFilter(state: "error"), nil),
+            ("list state=valid after cursor", CertificateListFilter(state: "valid"), s.certificate),
+            ("list expires_before", CertificateListFilter(expiresBefore: s.expiresBefore), nil),
+            ("list expires_before after cursor", CertificateListFilter(expiresBefore: s.expiresBefore), s.certificate),
         ]
-        entries += filters.map { Entry(name: $0.0, query: CertificateQueries.listPage(project: s.project, filter: $0.1, limit: page)) }
+        entries += filters.map {
+            Entry(name: $0.0, query: CertificateDocuments.listPageQuery(project: s.project, filter: $0.1, after: $0.2, limit: page))
+        }
         entries += [
             Entry(name: "claim", query: JobLedger.claimQuery(jobID: s.job, owner: "worker", lease: .seconds(60))),
             Entry(name: "commit fence", query: JobCommit.fenceQuery(job: s.job, owner: "worker")),

@@ -1,20 +1,10 @@
 import Foundation
 import Postgres
 
-/// The cluster-wide counts of `/metrics`, read from state the triggers of migration 0013
+/// The cluster-wide counts of `/metrics` (`FleetCounts`), read from state the triggers of migration 0013
 /// maintain (`state_counts` + `state_count_deltas`, `expiry_buckets` + their deltas), so a
 /// scrape or a scheduler tick costs the same at a million certificates as at ten.
 public enum StateCounts {
-    /// Live certificates by state, jobs by kind and state.
-    public struct Snapshot: Sendable, Equatable {
-        public var certificates: [String: Int] = [:]
-        public var jobs: [String: [String: Int]] = [:]
-        /// Served certificates whose current version ends within 30, 7 and 1 days (hour granularity).
-        public var expiring: [Int: Int] = [:]
-        public var outboxUnpublished = 0
-        public var renewalsDue = 0
-    }
-
     public static let expiringWindows = [30, 7, 1]
 
     /// The totals plus the deltas not folded yet: a few hundred rows whatever the fleet size.
@@ -41,26 +31,6 @@ public enum StateCounts {
                (SELECT count(*) FROM certificates WHERE source = 'acme' AND state IN ('valid', 'expired')
                   AND deleted_at IS NULL AND renew_at <= now())::int8 AS due
         """
-
-    public static func read(_ db: PostgresClient) async throws -> Snapshot {
-        var snapshot = Snapshot()
-        for row in try await db.query(readQuery) {
-            let kind = try row.decode(String.self, "kind"), state = try row.decode(String.self, "state")
-            let n = try row.decode(Int.self, "n")
-            switch try row.decode(String.self, "subject") {
-            case "certificates": if n != 0 { snapshot.certificates[state] = n }
-            default: snapshot.jobs[kind, default: [:]][state] = n
-            }
-        }
-        if let row = try await db.query(expiringQuery).first {
-            for days in expiringWindows { snapshot.expiring[days] = try row.decode(Int?.self, "d\(days)") ?? 0 }
-        }
-        if let row = try await db.query(backlogQuery).first {
-            snapshot.outboxUnpublished = try row.decode(Int.self, "outbox")
-            snapshot.renewalsDue = try row.decode(Int.self, "due")
-        }
-        return snapshot
-    }
 
     /// Moves up to LIMIT deltas of each kind into the totals (one short transaction each;
     /// concurrent folds skip each other's rows) and drops the buckets of hours gone by.

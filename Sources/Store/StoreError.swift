@@ -30,6 +30,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case zoneOwnedElsewhere(zone: String)
     /// Another account of the project holds this place in the CA chain (409).
     case fallbackOrderTaken(Int)
+    /// The consumer already has a live certificate bound (409): change it instead of creating one.
+    case consumerTaken(String)
 
     public var code: String {
         switch self {
@@ -47,6 +49,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .idempotencyKeyReused: return "idempotency_key_reused"
         case .zoneOwnedElsewhere: return "zone_owned_elsewhere"
         case .fallbackOrderTaken: return "fallback_order_taken"
+        case .consumerTaken: return "tls_exists"
         }
     }
 
@@ -69,6 +72,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "zone '\(zone)' is verified by another project; only the system scope can reassign it"
         case .fallbackOrderTaken(let order):
             return "another ACME account of the project is number \(order) in its CA chain; choose another fallback_order"
+        case .consumerTaken(let consumer): return "consumer '\(consumer)' already has a TLS configuration; change it with PUT"
         }
     }
 }

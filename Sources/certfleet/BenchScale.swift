@@ -1,7 +1,7 @@
 import AMQP
 import ArgumentParser
 import Foundation
-import Jobs
+import Messaging
 import Logging
 import Scheduler
 import Store

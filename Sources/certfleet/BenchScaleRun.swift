@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Jobs
+import Messaging
 import Logging
 import Scheduler
 import Store
@@ -120,7 +120,7 @@ struct ScaleRun {
     // MARK: - scheduler ticks
 
     private func scans(into table: inout ScaleTable, probe: ScaleProbe) async throws {
-        let submitter = JobSubmitter(db: bench.db, sealer: bench.sealer, amqp: bench.amqp, topology: bench.topology, logger: logger)
+        let submitter = Submissions.publishing(db: bench.db, sealer: bench.sealer, amqp: bench.amqp, topology: bench.topology, logger: logger)
         let scheduler = SchedulerService(
             db: bench.db, connectionString: bench.databaseURL, amqp: bench.amqp, topology: bench.topology,
             configuration: SchedulerConfiguration(retention: nil, schedulerID: "bench-scale"),
