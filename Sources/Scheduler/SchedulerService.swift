@@ -141,8 +141,8 @@ public final class SchedulerService: Service, Sendable {
             await publisher.publishNow(outbox)
         } while count == Self.batch && !Task.isCancelled
         repeat {
-            let (n, outbox) = try await maintenance.announceExpiring(thresholds: configuration.expiringThresholds, limit: Self.batch)
-            count = n
+            let (n, outbox, visited) = try await maintenance.announceExpiring(thresholds: configuration.expiringThresholds, limit: Self.batch)
+            count = visited
             expiring += n
             await publisher.publishNow(outbox)
         } while count == Self.batch && !Task.isCancelled

@@ -214,8 +214,10 @@ public struct CertificateDocuments: Sendable {
         if let cursor { sql += " AND c.id > \(bind(cursor))" }
         if let commonName = filter.commonName { sql += " AND c.common_name = \(bind(commonName))" }
         if let state = filter.state { sql += " AND c.state = \(bind(state))" }
-        // The current version is a certificate's one `valid` version: the partial index on not_after.
-        if let expiresBefore = filter.expiresBefore { sql += " AND v.state = 'valid' AND v.not_after < \(bind(expiresBefore))" }
+        // The current version is a certificate's one `valid` version: `certificate_versions_valid_until`.
+        if let expiresBefore = filter.expiresBefore {
+            sql += " AND (CASE WHEN v.state = 'valid' THEN v.not_after END) < \(bind(expiresBefore))"
+        }
         sql += " ORDER BY c.id LIMIT \(limit + 1)"
         return PostgresQuery(sql: sql, binds: binds)
     }

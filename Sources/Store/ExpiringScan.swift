@@ -11,17 +11,28 @@ extension Maintenance {
     /// key, and the event's dedupe key). When several thresholds are crossed at once (a
     /// certificate uploaded 5 days before it expires), only the tightest is announced and
     /// the wider ones are recorded as passed over. Uploaded certificates are never renewed
-    /// automatically, so for them this is the only warning. Returns outbox ids to publish.
-    public func announceExpiring(thresholds: [Int] = Maintenance.defaultExpiringThresholds, limit: Int = 100) async throws -> (announced: Int, outboxIDs: [Int64]) {
+    /// automatically, so for them this is the only warning.
+    ///
+    /// Only certificates whose `expiring_check_at` has come are visited; each visit schedules
+    /// the next one at the next threshold its version crosses (`ExpiringSchedule`),
+    /// so a tick with nothing to announce reads nothing, whatever the fleet size. Thresholds
+    /// changed in the configuration apply from each certificate's next visit.
+    /// Returns the events announced, their outbox ids, and the certificates visited.
+    public func announceExpiring(thresholds: [Int] = Maintenance.defaultExpiringThresholds, limit: Int = 100)
+        async throws -> (announced: Int, outboxIDs: [Int64], visited: Int) {
         let thresholds = Array(Set(thresholds.filter { $0 > 0 })).sorted()
-        guard !thresholds.isEmpty else { return (0, []) }
+        guard !thresholds.isEmpty else { return (0, [], 0) }
         return try await db.transaction { tx in
-            let rows = try await tx.query(Self.expiringQuery(thresholds: thresholds, limit: limit))
+            let rows = try await tx.query(Self.expiringQuery(limit: limit))
             var outbox: [Int64] = []
             for row in rows {
                 let certificate = try Certificates.snapshot(row)
-                guard let version = certificate.currentVersion else { continue }
                 let remaining = try row.decode(Double.self, "remaining")
+                try await tx.query("""
+                    UPDATE certificates SET expiring_check_at = \(ExpiringSchedule.nextCheck(remaining: remaining, thresholds: thresholds, now: Date()))
+                    WHERE id = \(certificate.id)
+                    """)
+                guard let version = certificate.currentVersion, remaining > 0 else { continue }
                 let crossed = thresholds.filter { remaining <= Double($0) * 86400 }
                 let recorded = Set(try await tx.query("""
                     SELECT threshold_days FROM expiry_notices WHERE certificate_id = \(certificate.id) AND version = \(Int32(version))
@@ -42,27 +53,20 @@ extension Maintenance {
                     outbox.append(id)
                 }
             }
-            return (outbox.count, outbox)
+            return (outbox.count, outbox, rows.count)
         }
     }
 
-    /// The `expiring` scan's SELECT. The current version is the one `valid` version of a
-    /// certificate, so the partial index on `not_after` finds the few near their end.
-    /// THRESHOLDS: sorted, positive days.
-    public static func expiringQuery(thresholds: [Int], limit: Int) -> PostgresQuery {
-        let widest = thresholds.last ?? 0
-        let days = thresholds.map(String.init)
-        return """
-            SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, v.not_after, v.serial,
-                   extract(epoch FROM v.not_after - now())::float8 AS remaining
-            FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-            WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL AND v.state = 'valid'
-              AND v.not_after > now() AND v.not_after <= now() + \(Int32(widest)) * interval '1 day'
-              AND EXISTS (SELECT 1 FROM unnest(\(days)::int[]) AS t(days)
-                          WHERE v.not_after <= now() + t.days * interval '1 day'
-                            AND NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.certificate_id = c.id
-                                            AND n.version = c.current_version AND n.threshold_days = t.days))
-            ORDER BY v.not_after LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
-            """
+    /// The `expiring` scan's SELECT: the certificates whose check has come
+    /// (`certificates_expiring_check`), never-checked first.
+    public static func expiringQuery(limit: Int) -> PostgresQuery {
+        """
+        SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, v.not_after, v.serial,
+               extract(epoch FROM v.not_after - now())::float8 AS remaining
+        FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+        WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL AND c.current_version IS NOT NULL
+          AND coalesce(c.expiring_check_at, '-infinity'::timestamptz) <= now() AND v.not_after IS NOT NULL
+        ORDER BY coalesce(c.expiring_check_at, '-infinity'::timestamptz) LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
+        """
     }
 }

@@ -82,13 +82,15 @@ public struct Maintenance: Sendable {
             """
     }
 
-    /// The expiry scan's SELECT: served certificates past `not_after` (the one `valid` version).
+    /// The expiry scan's SELECT: served certificates past `not_after`. The current version is
+    /// a certificate's one `valid` version; the expression is `certificate_versions_valid_until`'s.
     public static func expiredQuery(limit: Int) -> PostgresQuery {
         """
             SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, v.not_after, v.serial
             FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-            WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL AND v.state = 'valid' AND v.not_after < now()
-            LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
+            WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL
+              AND (CASE WHEN v.state = 'valid' THEN v.not_after END) < now()
+            ORDER BY (CASE WHEN v.state = 'valid' THEN v.not_after END) LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
             """
     }
 

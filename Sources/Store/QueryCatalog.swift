@@ -71,7 +71,7 @@ public enum QueryCatalog {
             Entry(name: "commit lock certificate", query: Certificates.lockByIDQuery(s.certificate)),
             Entry(name: "idempotency replay", query: Submissions.replayQuery(project: s.project, key: s.idempotencyKey)),
             Entry(name: "renewal scan", query: Maintenance.dueRenewalsQuery(limit: 50)),
-            Entry(name: "expiring scan", query: Maintenance.expiringQuery(thresholds: Maintenance.defaultExpiringThresholds, limit: 100)),
+            Entry(name: "expiring scan", query: Maintenance.expiringQuery(limit: 100)),
             Entry(name: "expiry scan", query: Maintenance.expiredQuery(limit: 100)),
             Entry(name: "reaper", query: Maintenance.reapQuery(limit: 100)),
             Entry(name: "stale queued jobs", query: Maintenance.staleQueuedQuery(age: .seconds(120), limit: 100)),

@@ -75,7 +75,8 @@ public struct ScaleSeed: Sendable {
         var rows = 0
         rows += try await db.query("""
             INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, key_type, challenge, acme_account_id,
-                                      current_version, renew_at, ari_next_check_at, validation_attempt, created_at, updated_at)
+                                      current_version, renew_at, ari_next_check_at, expiring_check_at, validation_attempt,
+                                      created_at, updated_at)
             SELECT md5('c' || i)::uuid, (\(projects)::uuid[])[1 + i % \(projects.count)], 'cert-' || i,
                    'h' || i || '.z' || (i % 100) || '.example.net',
                    CASE WHEN i % 10 = 0 THEN ARRAY['h' || i || '.z' || (i % 100) || '.example.net', '*.w' || i || '.example.net']
@@ -87,6 +88,7 @@ public struct ScaleSeed: Sendable {
                    CASE WHEN i % 500 = 11 THEN NULL ELSE 2 END,
                    now() + interval '1 hour' + (i % 997) * interval '1 hour' * 0.72,
                    CASE WHEN i % 3 = 0 THEN NULL ELSE now() + interval '1 hour' + (i % 360) * interval '1 minute' END,
+                   now() + interval '1 day' + (i % 59) * interval '1 day',
                    1, now() - (i % 365) * interval '1 day', now() - (i % 30) * interval '1 day'
             FROM \(unescaped: range)
             """).affectedRows

@@ -105,9 +105,9 @@ struct ScaleRun {
     /// A cursor half-way through the measured project, reached by paging as a client would.
     private func deepCursor() throws -> String {
         var cursor: String?
-        let pages = max(1, size / projects / 2 / 1000)
-        for _ in 0..<pages {
-            let uri = "\(base)/v1/certificates/list?limit=1000" + (cursor.map { "&cursor=\($0)" } ?? "")
+        let depth = max(2, size / projects / 2), pageSize = min(1000, depth)
+        for _ in 0..<max(1, depth / pageSize) {
+            let uri = "\(base)/v1/certificates/list?limit=\(pageSize)" + (cursor.map { "&cursor=\($0)" } ?? "")
             let page = try runTool("curl", ["-fsS", "-H", "Authorization: Bearer \(secret)", uri])
             guard let object = try JSONSerialization.jsonObject(with: Data(page.utf8)) as? [String: Any],
                   let data = object["data"] as? [String: Any], let next = data["next_cursor"] as? String else { break }

@@ -186,7 +186,8 @@ load_services() {
 
 # Packages the Swift build needs, whatever services run.
 # publicsuffix: the Public Suffix List the issuance budget counts registered domains with.
-build_packages() { echo libpq-dev libssl-dev librabbitmq-dev pkg-config publicsuffix; }
+# wrk: the paced HTTP load of `certfleet bench api` and `bench scale`.
+build_packages() { echo libpq-dev libssl-dev librabbitmq-dev pkg-config publicsuffix wrk; }
 
 ensure_all_packages() {
     local pkgs=() name

@@ -4,6 +4,20 @@ ALTER TABLE projects
     ADD COLUMN event_retention_days int CHECK (event_retention_days BETWEEN 1 AND 36500),
     ADD COLUMN version_retention_days int CHECK (version_retention_days BETWEEN 1 AND 36500);
 
+-- The `expiring` scan's schedule: when the scan must look at this certificate next (the
+-- next threshold its current version crosses); NULL: as soon as possible. The scan then
+-- visits only certificates with something to announce, not every one inside the widest
+-- threshold each tick. A new current version, or its end moved, starts over (triggers below).
+ALTER TABLE certificates ADD COLUMN expiring_check_at timestamptz;
+
+CREATE FUNCTION certfleet_new_current_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.current_version IS DISTINCT FROM OLD.current_version THEN NEW.expiring_check_at := NULL; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER certificates_new_current_version BEFORE UPDATE OF current_version ON certificates
+    FOR EACH ROW EXECUTE FUNCTION certfleet_new_current_version();
+
 -- /metrics counts from maintained state instead of aggregating the tables per scrape.
 -- Triggers append one delta row per change (no hot row: concurrent transactions never
 -- wait on each other here); `StateCounts.fold` moves the deltas into the totals in small
@@ -72,6 +86,29 @@ BEGIN
 END $$;
 CREATE TRIGGER certificates_count AFTER INSERT OR UPDATE OF state, deleted_at, current_version OR DELETE ON certificates
     FOR EACH ROW EXECUTE FUNCTION certfleet_count_certificates();
+
+-- A current version whose end moves (a repair by hand, a test) moves its expiry bucket and
+-- is checked for `expiring` again.
+CREATE FUNCTION certfleet_version_end_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    served boolean;
+BEGIN
+    SELECT deleted_at IS NULL AND state IN ('valid', 'renewing') INTO served
+    FROM certificates WHERE id = NEW.certificate_id AND current_version = NEW.version;
+    IF NOT FOUND THEN RETURN NULL; END IF;
+    UPDATE certificates SET expiring_check_at = NULL WHERE id = NEW.certificate_id;
+    IF served AND date_trunc('hour', OLD.not_after) IS DISTINCT FROM date_trunc('hour', NEW.not_after) THEN
+        IF OLD.not_after IS NOT NULL THEN
+            INSERT INTO expiry_bucket_deltas (hour, delta) VALUES (date_trunc('hour', OLD.not_after), -1);
+        END IF;
+        IF NEW.not_after IS NOT NULL THEN
+            INSERT INTO expiry_bucket_deltas (hour, delta) VALUES (date_trunc('hour', NEW.not_after), 1);
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER certificate_versions_end_moved AFTER UPDATE OF not_after ON certificate_versions
+    FOR EACH ROW WHEN (OLD.not_after IS DISTINCT FROM NEW.not_after) EXECUTE FUNCTION certfleet_version_end_moved();
 
 CREATE FUNCTION certfleet_count_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -12,6 +12,15 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS certificates_project_state_live ON certi
 -- expression, so "due" is one range of the index and not a filter over every ACME row.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS certificates_ari_next ON certificates ((coalesce(ari_next_check_at, '-infinity'::timestamptz)))
     WHERE deleted_at IS NULL AND source = 'acme' AND state IN ('valid', 'renewing', 'expired');
+-- The `expiring` scan: certificates whose next check has come (NULL: a new version, first).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS certificates_expiring_check ON certificates ((coalesce(expiring_check_at, '-infinity'::timestamptz)))
+    WHERE deleted_at IS NULL AND state IN ('valid', 'renewing') AND current_version IS NOT NULL;
+-- When the serving version ends, for the expiry scan and list?expires_before. An expression,
+-- not a partial index, so ANALYZE keeps statistics on it: superseded versions (about half the
+-- table, most of them long ended) made the planner expect thousands of rows where there are
+-- none, and scan the table. Replaces 0001's partial index on not_after.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS certificate_versions_valid_until ON certificate_versions ((CASE WHEN state = 'valid' THEN not_after END));
+DROP INDEX CONCURRENTLY IF EXISTS certificate_versions_not_after;
 -- The relay takes unpublished rows in id order; without this the planner may walk the
 -- primary key through every published row to find them.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS outbox_unpublished_id ON outbox (id) WHERE published_at IS NULL;
