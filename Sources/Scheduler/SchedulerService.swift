@@ -184,7 +184,7 @@ public final class SchedulerService: Service, Sendable {
             let batch = try await maintenance.claimDueRenewals(backoff: configuration.renewalBackoff, limit: Self.renewalBatch)
             claimed = batch.count
             total += claimed
-            try await submit(batch, renew)
+            await submit(batch, renew)
         } while claimed == Self.renewalBatch && !Task.isCancelled && !Task.isShuttingDownGracefully
         return total
     }
@@ -193,22 +193,34 @@ public final class SchedulerService: Service, Sendable {
     static let batch = 100
     static let renewalBatch = 50
 
-    private func submit(_ batch: [DueRenewal], _ renew: RenewalSubmitter) async throws {
-        for due in batch {
-            let metadata: Logger.Metadata = [
-                "certificate_id": "\(due.certificateID.uuidString.lowercased())", "version": "\(due.version)", "attempt": "\(due.attempt)"]
-            do {
-                try await renew(due, configuration.schedulerID)
-                logger.info("renewal submitted", metadata: metadata)
-            } catch let error as StoreError {
-                // A renewal forced through the API runs already, or the certificate moved on.
-                logger.info("renewal not submitted", metadata: metadata.merging(["reason": "\(error.code)"]) { $1 })
-            } catch {
-                logger.warning("renewal submission failed; retried at the next try",
-                               metadata: metadata.merging(["error": "\(error)", "next_try": "\(due.nextTry)"]) { $1 })
+    /// Submissions in flight at once: each is a short transaction and a publish, independent
+    /// of the others (one certificate each), so a storm is not one round trip after another.
+    static let submitConcurrency = 8
+
+    private func submit(_ batch: [DueRenewal], _ renew: @escaping RenewalSubmitter) async {
+        await withTaskGroup(of: Void.self) { group in
+            for (index, due) in batch.enumerated() {
+                if index >= Self.submitConcurrency { await group.next() }
+                group.addTask { await self.submit(due, renew) }
             }
         }
     }
+
+    private func submit(_ due: DueRenewal, _ renew: RenewalSubmitter) async {
+        let metadata: Logger.Metadata = [
+            "certificate_id": "\(due.certificateID.uuidString.lowercased())", "version": "\(due.version)", "attempt": "\(due.attempt)"]
+        do {
+            try await renew(due, configuration.schedulerID)
+            logger.info("renewal submitted", metadata: metadata)
+        } catch let error as StoreError {
+            // A renewal forced through the API runs already, or the certificate moved on.
+            logger.info("renewal not submitted", metadata: metadata.merging(["reason": "\(error.code)"]) { $1 })
+        } catch {
+            logger.warning("renewal submission failed; retried at the next try",
+                           metadata: metadata.merging(["error": "\(error)", "next_try": "\(due.nextTry)"]) { $1 })
+        }
+    }
+
 
     /// Publishes everything due; sleeps until the next tick or a NOTIFY, whichever comes first.
     private func relayLoop(listener: OutboxWakeups) async {
