@@ -78,6 +78,8 @@ public enum QueryCatalog {
             Entry(name: "renewal info scan", query: Maintenance.renewalInfoDueQuery(limit: 20, now: Date())),
             Entry(name: "outbox relay", query: Outbox.lockDueQuery(limit: 100)),
             Entry(name: "metrics counts", query: StateCounts.readQuery),
+            Entry(name: "metrics expiring", query: StateCounts.expiringQuery),
+            Entry(name: "metrics backlogs", query: StateCounts.backlogQuery),
         ]
         entries += Retention.queries(retention, project: s.project).map { Entry(name: "retention \($0.0)", query: $0.1) }
         return entries

@@ -91,14 +91,8 @@ public struct Retention: Sendable {
             guard !rows.isEmpty else { return 0 }
             let ids = try rows.map { try $0.decode(UUID.self, "certificate_id").uuidString.lowercased() }
             let versions = try rows.map { try $0.decode(Int.self, "version") }
-            try await tx.query("""
-                DELETE FROM expiry_notices n USING unnest(\(ids)::uuid[], \(versions.map(String.init))::int[]) AS d(id, version)
-                WHERE n.certificate_id = d.id AND n.version = d.version
-                """)
-            return try await tx.query("""
-                DELETE FROM certificate_versions v USING unnest(\(ids)::uuid[], \(versions.map(String.init))::int[]) AS d(id, version)
-                WHERE v.certificate_id = d.id AND v.version = d.version
-                """).affectedRows
+            try await tx.query(Self.deleteNoticesQuery(ids: ids, versions: versions))
+            return try await tx.query(Self.deleteVersionsQuery(ids: ids, versions: versions)).affectedRows
         }
     }
 
@@ -142,6 +136,20 @@ public struct Retention: Sendable {
         """
     }
 
+    static func deleteNoticesQuery(ids: [String], versions: [Int]) -> PostgresQuery {
+        """
+        DELETE FROM expiry_notices n USING unnest(\(ids)::uuid[], \(versions.map(String.init))::int[]) AS d(id, version)
+        WHERE n.certificate_id = d.id AND n.version = d.version
+        """
+    }
+
+    static func deleteVersionsQuery(ids: [String], versions: [Int]) -> PostgresQuery {
+        """
+        DELETE FROM certificate_versions v USING unnest(\(ids)::uuid[], \(versions.map(String.init))::int[]) AS d(id, version)
+        WHERE v.certificate_id = d.id AND v.version = d.version
+        """
+    }
+
     /// The statements of a pass, for the plan test (with the policy's ages; a kind kept forever has none).
     public static func queries(_ policy: RetentionPolicy, project: UUID) -> [(String, PostgresQuery)] {
         var queries: [(String, PostgresQuery)] = []
@@ -151,7 +159,12 @@ public struct Retention: Sendable {
             queries.append(("jobs unlink events", unlinkEventsQuery(jobs: [UUID().uuidString.lowercased()])))
         }
         if let age = policy.events { queries.append(("events", eventsQuery(project: project, age: age, limit: policy.batchSize))) }
-        if let age = policy.retiredVersions { queries.append(("versions", versionsQuery(project: project, age: age, limit: policy.batchSize))) }
+        if let age = policy.retiredVersions {
+            queries.append(("versions", versionsQuery(project: project, age: age, limit: policy.batchSize)))
+            let sample = ([UUID().uuidString.lowercased()], [1])
+            queries.append(("versions' notices delete", deleteNoticesQuery(ids: sample.0, versions: sample.1)))
+            queries.append(("versions delete", deleteVersionsQuery(ids: sample.0, versions: sample.1)))
+        }
         return queries
     }
 }
