@@ -1,3 +1,4 @@
+import CertFleetOptions
 import AMQP
 import ArgumentParser
 import Foundation
