@@ -71,8 +71,9 @@ struct BenchScale: AsyncParsableCommand {
         for size in sizes {
             let (rows, seconds) = try await seeder.grow(to: size)
             try await probe.analyze()
-            print("seeded \(size) certificates: \(rows) rows in \(String(format: "%.1f", seconds)) s (\(Int(Double(rows) / max(seconds, 0.001))) rows/s)")
-            table.set("seed rows/s (this step)", size, String(Int(Double(rows) / max(seconds, 0.001))))
+            let rowsPerSecond = Int(Double(rows) / max(seconds, 0.001))
+            print("seeded \(size) certificates: \(rows) rows in \(String(format: "%.1f", seconds)) s (\(rowsPerSecond) rows/s)")
+            table.set("seed rows/s (this step)", size, String(rowsPerSecond))
             let run = ScaleRun(bench: bench, secret: secret, size: size, projects: projects, rate: rate, listRate: listRate,
                                duration: duration, due: due, port: port, logger: logger)
             try await run.measure(into: &table, probe: probe)

@@ -154,7 +154,8 @@ struct ScaleRun {
                 if n == 0 { break }
             }
             let elapsed = durationSeconds(ContinuousClock.now - start)
-            table.set("\(label), \(made) due: s (per second)", size, String(format: "%.1f (%d/s)", elapsed, Int(Double(done) / max(elapsed, 0.001))))
+            table.set("\(label), \(due) made due: s (per second)", size,
+                      String(format: "%d in %.1f s (%d/s)", made, elapsed, Int(Double(done) / max(elapsed, 0.001))))
         }
         try await timed("renewal: claim + submit each", made: try await probe.makeRenewalsDue(due)) { try await scheduler.renewalTick() }
         try await timed("reaper: requeue", made: try await probe.makeLeasesExpired(due)) { try await scheduler.reapTick() }

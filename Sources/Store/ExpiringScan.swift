@@ -28,10 +28,8 @@ extension Maintenance {
             for row in rows {
                 let certificate = try Certificates.snapshot(row)
                 let remaining = try row.decode(Double.self, "remaining")
-                try await tx.query("""
-                    UPDATE certificates SET expiring_check_at = \(ExpiringSchedule.nextCheck(remaining: remaining, thresholds: thresholds, now: Date()))
-                    WHERE id = \(certificate.id)
-                    """)
+                let next = ExpiringSchedule.nextCheck(remaining: remaining, thresholds: thresholds, now: Date())
+                try await tx.query("UPDATE certificates SET expiring_check_at = \(next) WHERE id = \(certificate.id)")
                 guard let version = certificate.currentVersion, remaining > 0 else { continue }
                 let crossed = thresholds.filter { remaining <= Double($0) * 86400 }
                 let recorded = Set(try await tx.query("""
