@@ -66,33 +66,33 @@ struct BenchScale: AsyncParsableCommand {
         let (_, secret) = try await APIKeys.create(bench.db, project: bench.project, name: "bench", scopes: ["certificates:read"])
         var seeder = try ScaleSeeder(db: bench.db, projects: projectIDs, sealer: bench.sealer)
         let probe = ScaleProbe(db: bench.db)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; wrk \(duration) s per row, paced at the offered rate")
+        emit("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; wrk \(duration) s per row, paced at the offered rate")
         var table = ScaleTable(sizes: sizes)
         for size in sizes {
             let (rows, seconds) = try await seeder.grow(to: size)
             try await probe.analyze()
             let rowsPerSecond = Int(Double(rows) / max(seconds, 0.001))
-            print("seeded \(size) certificates: \(rows) rows in \(String(format: "%.1f", seconds)) s (\(rowsPerSecond) rows/s)")
+            emit("seeded \(size) certificates: \(rows) rows in \(String(format: "%.1f", seconds)) s (\(rowsPerSecond) rows/s)")
             table.set("seed rows/s (this step)", size, String(rowsPerSecond))
             let run = ScaleRun(bench: bench, secret: secret, size: size, projects: projects, rate: rate, listRate: listRate,
                                duration: duration, due: due, port: port, logger: logger)
             try await run.measure(into: &table, probe: probe)
             try await probe.settle()
-            print(table.render())
+            emit(table.render())
         }
-        print("\n## Retention over the simulated year (defaults: outbox 1 d after publishing, jobs 90 d, events 365 d, versions 90 d)")
+        emit("\n## Retention over the simulated year (defaults: outbox 1 d after publishing, jobs 90 d, events 365 d, versions 90 d)")
         let before = try await probe.sizes()
         let start = ContinuousClock.now
         let report = try await Retention(db: bench.db, policy: .defaults).run(maxBatches: .max)
         let elapsed = durationSeconds(ContinuousClock.now - start)
         let after = try await probe.sizes()
-        print("table | rows before | MB before | rows after | MB after (before VACUUM)")
+        emit("table | rows before | MB before | rows after | MB after (before VACUUM)")
         for (b, a) in zip(before, after) {
-            print("\(b.table) | \(b.rows) | \(b.bytes / 1_000_000) | \(a.rows) | \(a.bytes / 1_000_000)")
+            emit("\(b.table) | \(b.rows) | \(b.bytes / 1_000_000) | \(a.rows) | \(a.bytes / 1_000_000)")
         }
-        print(String(format: "deleted %d outbox, %d jobs, %d events, %d versions in %.1f s", report.outbox, report.jobs, report.events,
+        emit(String(format: "deleted %d outbox, %d jobs, %d events, %d versions in %.1f s", report.outbox, report.jobs, report.events,
                      report.versions, elapsed))
-        print("\n" + table.render())
+        emit("\n" + table.render())
     }
 }
 
@@ -117,4 +117,10 @@ struct ScaleTable {
         }
         return text
     }
+}
+
+/// Written at once (unbuffered), so each size's table is out as soon as it is measured,
+/// also when the output goes to a file.
+func emit(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }

@@ -29,8 +29,10 @@ public struct ScaleProbe: Sendable {
         return sizes
     }
 
+    /// After a bulk load: statistics, and the visibility map and GIN pending lists an
+    /// installation's autovacuum would have settled by now.
     public func analyze() async throws {
-        try await db.query("ANALYZE")
+        try await db.query("VACUUM (ANALYZE)")
     }
 
     /// The uuid at FRACTION (0…1) of PROJECT's list order: where a client paging deep would be.
