@@ -170,6 +170,8 @@ func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies,
         .addRoutes(to: router.group(RouterPath(configuration.unitPrefix)).add(middleware: auth))
     ACMEAccountsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("acme/accounts"))
     DomainsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("domains"))
+    Console(dependencies: dependencies, keys: keys, limiter: limiter, failedAuthentications: failedAuthentications,
+            bodyLimit: configuration.bodyLimit).addRoutes(to: router)
     return router
 }
 

@@ -188,6 +188,10 @@ load_services() {
 # publicsuffix: the Public Suffix List the issuance budget counts registered domains with.
 build_packages() { echo libpq-dev libssl-dev librabbitmq-dev pkg-config publicsuffix; }
 
+# The console's browser tests (Tests/Fixtures/console/browser.py): Debian's chromium and its
+# chromedriver, driven by Selenium from .venv-tools; fonts so that screenshots show text.
+browser_packages() { echo chromium chromium-driver fonts-dejavu-core; }
+
 ensure_all_packages() {
     local pkgs=() name
     read -r -a pkgs <<< "$(build_packages)"
