@@ -33,13 +33,13 @@ public struct ExpiryTimeline: Sendable {
             SELECT 'expiring' AS series, floor(extract(epoch FROM v.not_after - now()) / 86400)::int AS day, count(*)::int8 AS n
             FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id AND v.version = c.current_version
             WHERE c.project_id = \(project) AND c.deleted_at IS NULL
-              AND v.not_after >= now() AND v.not_after < now() + make_interval(days => \(days))
+              AND v.not_after >= now() AND v.not_after < now() + make_interval(days => \(days)::int)
             GROUP BY 2
             UNION ALL
             SELECT 'renewing', floor(extract(epoch FROM c.renew_at - now()) / 86400)::int, count(*)::int8
             FROM certificates c
             WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.state IN ('valid', 'expired')
-              AND c.renew_at >= now() AND c.renew_at < now() + make_interval(days => \(days))
+              AND c.renew_at >= now() AND c.renew_at < now() + make_interval(days => \(days)::int)
             GROUP BY 2
             """)
         for row in rows {

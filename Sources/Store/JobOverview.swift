@@ -28,7 +28,7 @@ public struct JobOverview: Sendable {
     public func counts(project: UUID, days: Int = 7) async throws -> [(state: String, kind: String, count: Int)] {
         try await db.query("""
             SELECT state, kind, count(*)::int8 AS n FROM jobs
-            WHERE project_id = \(project) AND created_at > now() - make_interval(days => \(days))
+            WHERE project_id = \(project) AND created_at > now() - make_interval(days => \(days)::int)
             GROUP BY state, kind ORDER BY state, kind
             """).map { (try $0.decode(String.self, "state"), try $0.decode(String.self, "kind"), try $0.decode(Int.self, "n")) }
     }

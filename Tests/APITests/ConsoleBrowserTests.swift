@@ -1,5 +1,6 @@
 import API
 import Foundation
+import Postgres
 import ServiceTestSupport
 import Store
 import Testing
@@ -41,7 +42,44 @@ import TestSupport
                 "other_certificate": String(foreign),
             ])
             #expect(checks >= 40)
+
+            // The timeline against known rows: 120 certificates spread over the next 90 days.
+            let expected = try await Self.seedTimeline(env)
+            let timelineChecks = try await Self.runBrowser(env, [
+                "mode": "timeline", "base": base, "keys": ["writer": writer], "expected": expected,
+            ])
+            #expect(timelineChecks >= 4)
         }
+    }
+
+    /// 120 certificates (SQL copies) expiring one to 90 days from now, a third of them renewing
+    /// within the window; every 10th failing, every 15th deferred by the budget, every 12th
+    /// ACME one overdue. Returns the counts the timeline must show.
+    static func seedTimeline(_ env: APIEnvironment) async throws -> [String: Int] {
+        _ = try await env.db.query("""
+            INSERT INTO certificates (project_id, name, common_name, sans, source, state, current_version, renew_at,
+                                      last_error_code, last_error_message)
+            SELECT \(env.project), 'fleet-' || lpad(i::text, 3, '0'), 'svc' || i || '.fleet.test', ARRAY['svc' || i || '.fleet.test'],
+                   CASE WHEN i % 2 = 0 THEN 'acme' ELSE 'uploaded' END,
+                   CASE WHEN i % 10 = 0 THEN 'error' ELSE 'valid' END, 1,
+                   CASE WHEN i % 12 = 0 THEN now() - interval '1 day' ELSE now() + (i % 90) * interval '1 day' - interval '20 days' END,
+                   CASE WHEN i % 15 = 0 THEN 'rate_limit_budget' END, CASE WHEN i % 15 = 0 THEN 'deferred' END
+            FROM generate_series(1, 120) i
+            """)
+        _ = try await env.db.query("""
+            INSERT INTO certificate_versions (certificate_id, version, chain_pem, serial, not_before, not_after, subject, issuer, state)
+            SELECT id, 1, 'seeded', md5(name), now() - interval '60 days',
+                   now() + (substring(name from 7)::int % 90) * interval '1 day' + interval '1 hour', 'CN=' || common_name, 'CN=Fleet CA', 'valid'
+            FROM certificates WHERE project_id = \(env.project) AND name LIKE 'fleet-%'
+            """)
+        let counts = try #require(try await env.db.query("""
+            SELECT count(*) FILTER (WHERE source = 'acme' AND state IN ('valid', 'expired') AND renew_at < now())::int8 AS overdue,
+                   count(*) FILTER (WHERE state = 'error')::int8 AS failing,
+                   count(*) FILTER (WHERE last_error_code = 'rate_limit_budget')::int8 AS deferred
+            FROM certificates WHERE project_id = \(env.project) AND deleted_at IS NULL
+            """).first)
+        return ["overdue": try counts.decode(Int.self, "overdue"), "failing": try counts.decode(Int.self, "failing"),
+                "deferred": try counts.decode(Int.self, "deferred")]
     }
 
     /// The issue page through a private Pebble: a worker orders, an API process answers http-01

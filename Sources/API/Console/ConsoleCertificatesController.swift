@@ -103,6 +103,8 @@ struct ConsoleCertificatesController {
         if document.currentVersion != nil, caller.holds("keys:export") { types.append("key") }
         values["downloads"] = types.map { ["type": $0, "href": "\(base)/pem?type=\($0)"] }
         values["reasons"] = RevocationReason.allCases.map { "\($0)" }
+        // Renewal and revocation are the CA's: an uploaded certificate is replaced, not renewed.
+        values["isACME"] = document.source == "acme"
         return renderer.page("certificate", values, context: context, status: status, flash: flash)
     }
 

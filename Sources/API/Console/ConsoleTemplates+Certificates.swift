@@ -67,11 +67,13 @@ extension ConsoleTemplates {
           <p>Download:
             {{#downloads}}<a href="{{href}}" class="download" id="download-{{type}}">{{type}}</a> {{/downloads}}</p>
           {{#canWrite}}
+          {{#isACME}}
           <form method="post" action="{{base}}/renew" class="inline"><input type="hidden" name="csrf" value="{{csrf}}">
             <button type="submit" id="renew">Renew</button></form>
           <form method="post" action="{{base}}/revoke" class="inline"><input type="hidden" name="csrf" value="{{csrf}}">
             <select name="reason" id="revoke-reason">{{#reasons}}<option value="{{.}}">{{.}}</option>{{/reasons}}</select>
             <button type="submit" id="revoke">Revoke</button></form>
+          {{/isACME}}
           <form method="post" action="{{base}}/delete" class="inline"><input type="hidden" name="csrf" value="{{csrf}}">
             <button type="submit" id="delete" class="danger">Delete</button></form>
           {{/canWrite}}

@@ -18,6 +18,7 @@ from selenium.common.exceptions import NoAlertPresentException, StaleElementRefe
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 config = json.load(open(sys.argv[1]))
@@ -91,14 +92,21 @@ def session_cookie():
     return "cf_console=" + cookie["value"] if cookie else ""
 
 
+def submit(element):
+    """Clicks a form's button and waits until the next page replaced this one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(staleness_of(page))
+
+
 def sign_in(key):
     driver.get(base + "/console/login")
     driver.find_element(By.ID, "key").send_keys(key)
-    driver.find_element(By.ID, "signin").click()
+    submit(driver.find_element(By.ID, "signin"))
 
 
 def sign_out():
-    driver.find_element(By.CSS_SELECTOR, ".signout button").click()
+    submit(driver.find_element(By.CSS_SELECTOR, ".signout button"))
 
 
 def write(name, content):
@@ -114,7 +122,7 @@ def upload(name, bundle):
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "chain").send_keys(bundle["chain"])
     driver.find_element(By.ID, "pkey_file").send_keys(write(name + ".key.pem", bundle["key"]))
-    driver.find_element(By.ID, "upload").click()
+    submit(driver.find_element(By.ID, "upload"))
     return wait_text("#certificate-state", ["valid", "error"])
 
 
@@ -174,7 +182,7 @@ def console_flow():
         Select(driver.find_element(By.ID, "source")).select_by_value(source)
         if sort:
             Select(driver.find_element(By.ID, "sort")).select_by_value(sort)
-        driver.find_element(By.ID, "search").click()
+        submit(driver.find_element(By.ID, "search"))
         return [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#certificates tbody a.certificate-link")]
 
     found = search("console")
@@ -215,7 +223,7 @@ def console_flow():
     status, _ = http("PUT", f"/v1/certificates/{web_id}/bindings/edge-gateway-1", key=keys["writer"])
     check("bound through the API", status in (200, 201), status)
     driver.get(web_url)
-    driver.find_element(By.ID, "delete").click()
+    submit(driver.find_element(By.ID, "delete"))
     flash = text("#flash") or ""
     check("delete is refused while bound and says by whom", "edge-gateway-1" in flash and "certificate_in_use" in flash, flash)
     shot("certificate-delete-refused")
@@ -307,7 +315,7 @@ def issue_flow():
     driver.find_element(By.ID, "domains").send_keys(config["domain"])
     driver.find_element(By.ID, "name").send_keys("console-issued")
     Select(driver.find_element(By.ID, "challenge")).select_by_value("http-01")
-    driver.find_element(By.ID, "issue").click()
+    submit(driver.find_element(By.ID, "issue"))
     seen, deadline, captured = [], time.time() + 120, False
     while time.time() < deadline:
         try:
@@ -326,14 +334,30 @@ def issue_flow():
     check("the job page showed the job in progress before it ended", any(j in ("queued", "running") for j, _ in seen), seen)
     check("the finished job page stops refreshing", not driver.find_elements(By.CSS_SELECTOR, "meta[http-equiv=refresh]"))
     shot("job-issued")
-    driver.find_element(By.ID, "certificate-link").click()
+    submit(driver.find_element(By.ID, "certificate-link"))
     check("the issued certificate names its domain", config["domain"] in (text("#sans") or ""), text("#sans"))
     check("the issued certificate comes from Pebble", "Pebble" in driver.page_source, text("#subject"))
     shot("certificate-issued")
 
 
+def timeline_flow():
+    """The timeline and a fuller table, over rows the test seeded with known counts."""
+    sign_in(config["keys"]["writer"])
+    driver.get(base + "/console/timeline")
+    bars = driver.find_elements(By.CSS_SELECTOR, "#timeline-chart svg rect.expiry")
+    check("the chart has a bar for each day a seeded certificate expires", len(bars) >= 80, len(bars))
+    for name, wanted in config["expected"].items():
+        check(f"the timeline counts {name}", text("#" + name) == str(wanted), f"{text('#' + name)} != {wanted}")
+    shot("timeline")
+    driver.get(base + "/console/certificates?sort=expires")
+    shot("certificates")
+    driver.get(base + "/console/jobs")
+    shot("jobs")
+
+
+flows = {"issue": issue_flow, "timeline": timeline_flow}
 try:
-    issue_flow() if config.get("mode") == "issue" else console_flow()
+    flows.get(config.get("mode"), console_flow)()
 finally:
     driver.quit()
 
