@@ -19,6 +19,8 @@ import TestSupport
             let writer = try await env.key(["certificates:read", "certificates:write"])
             let reader = try await env.key(["certificates:read"])
             let exporter = try await env.key(["certificates:read", "keys:export"])
+            let admin = try await env.key(["admin"])
+            let system = try await env.key(["system"])
             let web = try SelfSignedFixture.make(subject: "/CN=api.example.com/O=CertFleet Console Test",
                                                  sans: "DNS:api.example.com,DNS:*.api.example.com")
             let xss = try SelfSignedFixture.make(subject: "/CN=<script>document.title='pwned';alert(1)<\\/script>",
@@ -37,7 +39,7 @@ import TestSupport
             let foreign = try #require(answer.firstMatch(of: /"uuid":"([0-9a-f-]{36})"/)?.1, "\(answer)")
 
             let checks = try await Self.runBrowser(env, [
-                "base": base, "keys": ["writer": writer, "reader": reader, "exporter": exporter],
+                "base": base, "keys": ["writer": writer, "reader": reader, "exporter": exporter, "admin": admin, "system": system],
                 "bundles": ["web": ["chain": web.chain, "key": web.key], "xss": ["chain": xss.chain, "key": xss.key]],
                 "other_certificate": String(foreign),
             ])

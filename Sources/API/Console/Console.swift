@@ -20,6 +20,7 @@ struct Console {
         ConsoleCertificatesController(dependencies: dependencies, renderer: renderer).addRoutes(to: signedIn)
         ConsoleJobsController(dependencies: dependencies, renderer: renderer).addRoutes(to: signedIn)
         ConsoleTimelineController(dependencies: dependencies, renderer: renderer).addRoutes(to: signedIn)
+        ConsoleAdminController(db: dependencies.db, keys: keys, renderer: renderer).addRoutes(to: signedIn)
         signIn.addSignedInRoutes(to: signedIn)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Mustache
+import Store
 
 /// Renders the console's templates into responses carrying the console's security headers.
 struct ConsoleRenderer: Sendable {
@@ -46,6 +47,7 @@ struct ConsoleRenderer: Sendable {
     static func frame(_ context: APIRequestContext) -> [String: Any] {
         guard let identity = context.identity, let session = context.consoleSession else { return ["signedIn": false] }
         return ["signedIn": true, "csrf": session.csrf, "canWrite": identity.holds("certificates:write"),
+                "isAdmin": identity.holds("admin"), "isSystem": identity.holds(APIKeys.system),
                 "scopes": identity.scopes.sorted().joined(separator: " "),
                 "project": "project " + identity.projectID.uuidString.lowercased().prefix(8)]
     }

@@ -45,13 +45,16 @@ struct ConsoleSignInController {
                              flash: ConsoleFlash(RateLimiter.tooMany(wait, what: "failed sign-ins from this address")))
         }
         let secret = form["key"] ?? ""
-        guard secret.hasPrefix("cf_"), secret.count < 200, try await keys.authenticate(secret: secret) != nil else {
+        guard secret.hasPrefix("cf_"), secret.count < 200, let key = try await keys.authenticate(secret: secret) else {
             _ = await failedAuthentications.take(id: address, write: true)
             return loginForm(context: context, status: .unauthorized,
                              flash: ConsoleFlash("That API key is not valid: it is unknown, revoked or mistyped.", code: "invalid_api_key"))
         }
         let session = await sessions.create(secret: secret)
-        var response = ConsoleRenderer.redirect("/console/certificates")
+        // The first page this key may see (a `system`-only key manages projects, nothing else).
+        let identity = Identity(keyID: key.id, projectID: key.projectID, scopes: Set(key.scopes))
+        let start = identity.holds("certificates:read") ? "certificates" : identity.holds(APIKeys.system) ? "projects" : "keys"
+        var response = ConsoleRenderer.redirect("/console/\(start)")
         response.setCookie(Cookie(name: ConsoleAuthMiddleware.cookie, value: session.id, path: "/console", httpOnly: true, sameSite: .strict))
         response.setCookie(Cookie(name: Self.loginCookie, value: "", maxAge: 0, path: "/console/login", httpOnly: true, sameSite: .strict))
         return response

@@ -43,6 +43,8 @@ enum ConsoleStyle {
         .san { display: inline-block; background: #eef0f6; border-radius: 3px; padding: 0 .3rem; margin: 0 .2rem .2rem 0; }
         .paging a { margin-right: 1rem; }
         .big { font-size: 2rem; margin: .2rem 0; font-weight: 700; }
+        fieldset { border: 1px solid var(--line); margin-top: .6rem; } fieldset label { display: block; font-weight: 400; }
+        .secret { border-color: #2a5bd7; background: #eef3ff; } .secret code { font-size: 1rem; word-break: break-all; }
         .chart svg { width: 100%; height: auto; }
         .chart .expiry { fill: #d9534f; } .chart .renewal { fill: #2a5bd7; } .chart text { font-size: 10px; fill: #6b7385; }
         """

@@ -88,7 +88,8 @@ extension ConsoleTemplates {
         {{#hasChallenges}}
         <h2>dns-01 records to create</h2>
         <table><thead><tr><th>Domain</th><th>Record</th><th>Type</th><th>Content</th><th>Status</th></tr></thead><tbody>
-        {{#challenges}}<tr><td>{{domain}}</td><td><code>{{name}}</code></td><td>TXT</td><td><code>{{value}}</code></td><td>{{status}}</td></tr>{{/challenges}}
+        {{#challenges}}<tr><td>{{domain}}</td><td><code>{{name}}</code></td><td>TXT</td><td><code>{{value}}</code></td>
+          <td>{{status}}</td></tr>{{/challenges}}
         </tbody></table>
         {{/hasChallenges}}
         <h2>Jobs</h2>

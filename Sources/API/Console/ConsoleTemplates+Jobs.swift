@@ -73,7 +73,8 @@ extension ConsoleTemplates {
         <h1>Jobs</h1>
         <h2>Last 7 days by state and kind</h2>
         <table id="job-counts"><thead><tr><th>State</th><th>Kind</th><th>Jobs</th></tr></thead><tbody>
-        {{#counts}}<tr><td><a href="{{href}}"><span class="badge job-{{state}}">{{state}}</span></a></td><td>{{kind}}</td><td>{{count}}</td></tr>{{/counts}}
+        {{#counts}}<tr><td><a href="{{href}}"><span class="badge job-{{state}}">{{state}}</span></a></td><td>{{kind}}</td>
+          <td>{{count}}</td></tr>{{/counts}}
         </tbody></table>
         <h2>{{listTitle}}</h2>
         <table id="recent-jobs"><thead><tr><th>Job</th><th>Certificate</th><th>Kind</th><th>State</th><th>Attempt</th><th>Error</th>

@@ -5,6 +5,7 @@ enum ConsoleTemplates {
         ["header": header, "footer": footer, "login": login, "error": error]
             .merging(certificatePages) { a, _ in a }
             .merging(jobPages) { a, _ in a }
+            .merging(adminPages) { a, _ in a }
     }
 
     static let header = """
@@ -26,6 +27,8 @@ enum ConsoleTemplates {
             <a href="/console/timeline">Expiry timeline</a>
             <a href="/console/jobs">Jobs</a>
             {{#canWrite}}<a href="/console/upload">Upload</a> <a href="/console/issue">Issue</a>{{/canWrite}}
+            {{#isAdmin}}<a href="/console/keys">API keys</a>{{/isAdmin}}
+            {{#isSystem}}<a href="/console/projects">Projects</a>{{/isSystem}}
           </nav>
           <form class="signout" method="post" action="/console/logout">
             <input type="hidden" name="csrf" value="{{csrf}}">

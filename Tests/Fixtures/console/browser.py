@@ -301,6 +301,40 @@ def console_flow():
     driver.get(base + "/console/upload")
     check("a read-only key gets 403 on the upload page", text("#error-code") == "missing_scope", text("#error-code"))
 
+    # API keys (admin): create one (the secret shown once), sign in with it, revoke it.
+    sign_out()
+    sign_in(keys["admin"])
+    driver.get(base + "/console/keys")
+    check("an admin cannot grant keys:export it does not hold", not driver.find_elements(By.ID, "scope-keys:export"))
+    driver.find_element(By.ID, "key-name").send_keys("console-made")
+    driver.find_element(By.ID, "scope-certificates:read").click()
+    submit(driver.find_element(By.ID, "create-key"))
+    secret = text("#new-secret") or ""
+    check("a new key's secret is shown once", secret.startswith("cf_"), secret)
+    shot("keys")
+    driver.get(base + "/console/keys")
+    check("the secret is not shown again", secret not in driver.page_source and not driver.find_elements(By.ID, "new-secret"))
+    sign_out()
+    sign_in(secret)
+    check("the console-made key signs in", driver.current_url.endswith("/console/certificates"), driver.current_url)
+    sign_out()
+    sign_in(keys["admin"])
+    driver.get(base + "/console/keys")
+    row = [r for r in driver.find_elements(By.CSS_SELECTOR, "#keys tbody tr") if "console-made" in r.text][0]
+    submit(row.find_element(By.CSS_SELECTOR, "button.revoke-key"))
+    check("the key is revoked", "revoked" in (text("#flash") or ""), text("#flash"))
+    sign_out()
+    sign_in(secret)
+    check("a revoked key cannot sign in", "invalid_api_key" in (text("#flash") or ""), text("#flash"))
+
+    # Projects (system): a new project and its first admin key, shown once.
+    sign_in(keys["system"])
+    check("a system key starts on the projects page", driver.current_url.endswith("/console/projects"), driver.current_url)
+    driver.find_element(By.ID, "project-name").send_keys("console-tenant")
+    submit(driver.find_element(By.ID, "create-project"))
+    check("a new project shows its admin key once", (text("#new-secret") or "").startswith("cf_"), text("#created-project"))
+    shot("projects")
+
     # An exporter key sees the key download.
     sign_out()
     sign_in(keys["exporter"])
