@@ -88,12 +88,19 @@ struct ConsoleCertificatesController {
         let jobs = try await records.jobs(project: caller.projectID, certificate: document.id)
         let events = try await records.events(project: caller.projectID, certificate: document.id)
         let challenges = try await ACMEChallenges(db: dependencies.db).dnsRecords(project: caller.projectID, certificate: document.id)
+        let versions = try await VersionHistory(db: dependencies.db).versions(project: caller.projectID, certificate: document.id)
         let base = "/console/certificates/\(document.id.uuidString.lowercased())"
         var values = CertificatePageView(document: document).values
         values["title"] = document.name
         values["base"] = base
         values["jobs"] = jobs.reversed().map(ConsoleViews.job)
         values["events"] = events.reversed().map(ConsoleViews.event)
+        values["versions"] = versions.map { entry -> [String: Any] in
+            ConsoleViews.values([("version", entry.version), ("state", entry.state), ("serial", entry.serial),
+                                 ("notBefore", ConsoleViews.date(entry.notBefore)), ("notAfter", ConsoleViews.date(entry.notAfter)),
+                                 ("created", ConsoleViews.date(entry.createdAt)),
+                                 ("current", entry.version == document.currentVersion ? true : nil)])
+        }
         values["hasChallenges"] = !challenges.isEmpty
         values["challenges"] = challenges.map { record -> [String: Any] in
             ConsoleViews.values([("domain", record.identifier), ("name", record.recordName), ("value", record.recordValue),

@@ -1,5 +1,7 @@
+import AMQP
 import Foundation
 import Hummingbird
+import Messaging
 import Store
 
 /// Upload and issue (both through `CertificateRequests`), a job's live progress and the jobs
@@ -106,8 +108,11 @@ struct ConsoleJobsController {
         let rows = try await overview.recent(project: caller.projectID, state: state, kind: kind)
         let counts = try await overview.counts(project: caller.projectID)
         let title = [state, kind].compactMap { $0 }.joined(separator: " ")
+        // Unparseable job messages wait in the dead-letter queue (the whole installation's, ids only).
+        let deadLetters = try? await dependencies.amqp.queueStatus(dependencies.topology.deadLetterQueue).messages
         return renderer.page("jobs", [
             "title": "Jobs", "listTitle": title.isEmpty ? "Newest jobs" : "Newest \(title) jobs",
+            "deadLetters": deadLetters.map(String.init) ?? "unknown (broker unreachable)",
             "counts": counts.map { count -> [String: Any] in
                 ["state": count.state, "kind": count.kind, "count": count.count,
                  "href": ConsoleViews.link("/console/jobs", [("state", count.state), ("kind", count.kind)])]

@@ -84,6 +84,11 @@ extension ConsoleTemplates {
         <table><thead><tr><th>#</th><th>Subject</th><th>Issuer</th><th>Valid until</th></tr></thead><tbody>
         {{#chain}}<tr><td>{{index}}</td><td>{{subject}}</td><td>{{issuer}}</td><td>{{until}}</td></tr>{{/chain}}
         </tbody></table>
+        <h2>Versions</h2>
+        <table id="versions"><thead><tr><th>Version</th><th>State</th><th>Serial</th><th>Valid</th><th>Created</th></tr></thead><tbody>
+        {{#versions}}<tr><td>{{version}}{{#current}} (current){{/current}}</td><td>{{state}}</td><td><code>{{serial}}</code></td>
+          <td>{{notBefore}} → {{notAfter}}</td><td>{{created}}</td></tr>{{/versions}}
+        </tbody></table>
         {{#hasLint}}<h2>Lint findings</h2><ul>{{#lint}}<li>{{.}}</li>{{/lint}}</ul>{{/hasLint}}
         {{#hasChallenges}}
         <h2>dns-01 records to create</h2>

@@ -207,6 +207,7 @@ def console_flow():
     check("the detail page shows the subject", "api.example.com" in (text("#subject") or ""), text("#subject"))
     check("the detail page lists the SANs", "*.api.example.com" in (text("#sans") or ""), text("#sans"))
     check("no key download without keys:export", not driver.find_elements(By.ID, "download-key"))
+    check("the versions list the current one", "1 (current)" in (text("#versions") or ""), text("#versions"))
     shot("certificate")
     fullchain_href = driver.find_element(By.ID, "download-fullchain").get_attribute("href")
     status, pem = http("GET", fullchain_href[len(base):], cookie=session_cookie())
@@ -245,6 +246,7 @@ def console_flow():
     # Jobs, timeline, issue pages.
     driver.get(base + "/console/jobs")
     check("the jobs page lists the validate jobs", "validate" in (text("#recent-jobs") or ""))
+    check("the jobs page shows the dead-letter count", text("#dead-letters") == "0", text("#dead-letters"))
     shot("jobs")
     driver.get(base + "/console/timeline")
     check("the timeline draws its chart", driver.find_elements(By.CSS_SELECTOR, "#timeline-chart svg"))
