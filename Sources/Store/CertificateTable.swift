@@ -61,15 +61,22 @@ public struct CertificateTable: Sendable {
         let expiryOnly = query.sort == .expires
         // One statement with every filter bound; a NULL parameter switches its filter off, and
         // libpq's unnamed statements are planned with the values, so the planner drops them.
+        // A search first collects its matches through the three indexes (name and common-name
+        // prefixes, the SAN GIN index); materialized, so the planner cannot trade that for a
+        // walk of the whole name index looking for matches in sort order (133 ms → a few ms at
+        // 100k rows for a search matching 100).
         let rows = try await db.query("""
+            WITH matched AS MATERIALIZED (
+                SELECT id FROM certificates
+                WHERE \(prefix)::text IS NOT NULL AND project_id = \(project) AND deleted_at IS NULL
+                  AND (name LIKE \(prefix) OR common_name LIKE \(prefix) OR sans && ARRAY[\(query.host), \(query.wildcard)]::text[]))
             SELECT c.id, c.name, c.common_name, c.state, c.source, c.sans, c.renew_at, c.created_at, c.last_error_code,
                    v.not_after, a.name AS ca
             FROM certificates c
             LEFT JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
             LEFT JOIN acme_accounts a ON a.id = c.acme_account_id
             WHERE c.project_id = \(project) AND c.deleted_at IS NULL
-              AND (\(prefix)::text IS NULL OR c.name LIKE \(prefix) OR c.common_name LIKE \(prefix)
-                   OR c.sans && ARRAY[\(query.host), \(query.wildcard)]::text[])
+              AND (\(prefix)::text IS NULL OR c.id IN (SELECT id FROM matched))
               AND (\(query.state)::text IS NULL OR c.state = \(query.state))
               AND (\(query.source)::text IS NULL OR c.source = \(query.source))
               AND (\(query.ca)::text IS NULL OR a.name = \(query.ca))

@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 
 /// The console's certificates page with 100,000 certificates in the project (seeded as SQL
-/// copies): the first page, a search, a filter, expiry order and a page deep in the table each
+/// copies, then VACUUM ANALYZE as autovacuum would): the first page, a search, a filter, expiry order and a page deep in the table each
 /// answer in under 200 ms (median of 5, through HTTP, the debug build). Figures are printed.
 @Suite(.serialized) struct ConsoleScaleTests {
     static let count = 100_000
@@ -25,6 +25,7 @@ import TestSupport
                     ("first page", "/console/certificates"),
                     ("search by host (wildcard-aware)", "/console/certificates?q=www.host4242.seed.test"),
                     ("search by name prefix", "/console/certificates?q=seed-0999"),
+                    ("search matching every row", "/console/certificates?q=seed"),
                     ("state filter", "/console/certificates?state=error&source=acme"),
                     ("expiring first", "/console/certificates?sort=expires"),
                     ("expires before + newest first", "/console/certificates?expires_before=2027-06-01&sort=created"),
@@ -72,8 +73,10 @@ import TestSupport
                    now() + ((abs(hashtext(name)) % 700) - 30) * interval '1 day' + interval '1 hour', 'CN=' || common_name, 'CN=Seed CA', 'valid'
             FROM certificates WHERE project_id = \(project) AND name LIKE 'seed-%'
             """)
-        _ = try await db.query("ANALYZE certificates")
-        _ = try await db.query("ANALYZE certificate_versions")
+        // What autovacuum does after a bulk load: statistics, and the SAN index's pending list
+        // flushed (GIN inserts are queued there; until then a SAN search scans the queue: ~70 ms).
+        _ = try await db.query("VACUUM ANALYZE certificates")
+        _ = try await db.query("VACUUM ANALYZE certificate_versions")
     }
 
     /// Signs in through the form (double-submit CSRF cookie); returns the session cookie.
