@@ -33,7 +33,7 @@ struct ConsoleJobsController {
         body.name = form["name"]
         body.chain = form["chain"] ?? form["chain_file"]
         body.pkey = form["pkey"] ?? form["pkey_file"]
-        body.client_ca = form["client_ca"]
+        body.client_ca = form["client_ca"] ?? form["client_ca_file"]
         body.usage = form["usage"]
         do {
             let accepted = try await requests.create(body, caller: caller, idempotencyKey: nil)

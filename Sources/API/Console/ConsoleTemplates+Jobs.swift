@@ -16,6 +16,7 @@ extension ConsoleTemplates {
           <input type="file" id="pkey_file" name="pkey_file" accept=".pem,.key">
           <label for="client_ca">Client CA for two-way TLS (optional, PEM)</label>
           <textarea id="client_ca" name="client_ca" rows="3"></textarea>
+          <input type="file" id="client_ca_file" name="client_ca_file" accept=".pem,.crt,.cer">
           <label for="usage">Usage</label>
           <select id="usage" name="usage"><option value="server">server</option><option value="client">client</option></select>
           <button type="submit" id="upload">Upload</button>
