@@ -108,11 +108,14 @@ struct ConsoleJobsController {
         let rows = try await overview.recent(project: caller.projectID, state: state, kind: kind)
         let counts = try await overview.counts(project: caller.projectID)
         let title = [state, kind].compactMap { $0 }.joined(separator: " ")
-        // Unparseable job messages wait in the dead-letter queue (the whole installation's, ids only).
-        let deadLetters = try? await dependencies.amqp.queueStatus(dependencies.topology.deadLetterQueue).messages
-        return renderer.page("jobs", [
+        // Unparseable job messages wait in the dead-letter queue. It is the whole installation's,
+        // not the project's, so only an admin sees its depth.
+        let deadLetters: String? = caller.holds("admin")
+            ? (try? await dependencies.amqp.queueStatus(dependencies.topology.deadLetterQueue).messages).map(String.init)
+                ?? "unknown (broker unreachable)"
+            : nil
+        var values: [String: Any] = [
             "title": "Jobs", "listTitle": title.isEmpty ? "Newest jobs" : "Newest \(title) jobs",
-            "deadLetters": deadLetters.map(String.init) ?? "unknown (broker unreachable)",
             "counts": counts.map { count -> [String: Any] in
                 ["state": count.state, "kind": count.kind, "count": count.count,
                  "href": ConsoleViews.link("/console/jobs", [("state", count.state), ("kind", count.kind)])]
@@ -123,6 +126,8 @@ struct ConsoleJobsController {
                 values["certificateHref"] = "/console/certificates/\(row.job.certificateID.uuidString.lowercased())"
                 return values
             },
-        ], context: context)
+        ]
+        if let deadLetters { values["deadLetters"] = deadLetters }
+        return renderer.page("jobs", values, context: context)
     }
 }

@@ -72,7 +72,8 @@ extension ConsoleTemplates {
     static let jobs = """
         {{>header}}
         <h1>Jobs</h1>
-        <p>Dead-lettered job messages (unparseable, installation-wide): <strong id="dead-letters">{{deadLetters}}</strong></p>
+        {{#deadLetters}}<p>Dead-lettered job messages (unparseable, installation-wide):
+          <strong id="dead-letters">{{deadLetters}}</strong></p>{{/deadLetters}}
         <h2>Last 7 days by state and kind</h2>
         <table id="job-counts"><thead><tr><th>State</th><th>Kind</th><th>Jobs</th></tr></thead><tbody>
         {{#counts}}<tr><td><a href="{{href}}"><span class="badge job-{{state}}">{{state}}</span></a></td><td>{{kind}}</td>
