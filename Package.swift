@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "CertFleetCore", "Store", "Postgres", "AMQP", "X509", "ACME",
+                "CertFleetCore", "Store", "Postgres", "AMQP", "X509", "ACME", "DNS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -80,11 +80,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
+        // DNS wire format, RFC 2136 UPDATE and TSIG (RFC 8945) in Swift, over NIO UDP/TCP;
+        // HMACs come from X509 (OpenSSL stays there).
+        .target(
+            name: "DNS",
+            dependencies: [
+                "X509",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+
         // RFC 8555 client and challenge solvers over AsyncHTTPClient.
         .target(
             name: "ACME",
             dependencies: [
-                "X509", "CertFleetCore",
+                "X509", "CertFleetCore", "DNS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 // A custom CA for the ACME server (Pebble), the http-01 responder, DNS over UDP.
@@ -98,7 +108,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Store", "Jobs", "X509", "CertFleetCore", "Postgres", "AMQP", "ACME",
+                "Store", "Jobs", "X509", "CertFleetCore", "Postgres", "AMQP", "ACME", "DNS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -125,6 +135,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "X509", "TestSupport"]),
         .testTarget(name: "X509Tests", dependencies: ["X509", "CertFleetCore", "TestSupport"]),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "X509", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "ACME", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),
         .testTarget(
