@@ -58,8 +58,10 @@ extension CertificatesController {
             throw APIError(.unprocessableContent, "invalid_profile", "'profile' must be a profile name the CA offers, such as classic or shortlived",
                            details: [("profile", .string(String(profile.prefix(64))))])
         }
-        return IssueRequest(projectID: project, name: body.name, domains: names, keyType: keyType, challenge: challenge,
-                            acmeAccount: body.acme_account, profile: body.profile, idempotencyKey: idempotencyKey, actor: actor)
+        var request = IssueRequest(projectID: project, name: body.name, domains: names, keyType: keyType, challenge: challenge,
+                                   acmeAccount: body.acme_account, profile: body.profile, idempotencyKey: idempotencyKey, actor: actor)
+        request.dnsProvider = body.dns_provider
+        return request
     }
 
     /// With `CERTFLEET_DOMAIN_POLICY=enforce`, 403 before any order unless every name lies in
@@ -176,7 +178,22 @@ extension CertificatesController {
                 ("status", .string(jobState == "queued" || jobState == "running" ? "pending" : jobState)),
             ])
         }
-        return .success(.object([("challenges", .array(items))]))
+        // Records written through the project's DNS providers, with the last propagation round per nameserver.
+        let written = try await DNSChallengeRecords.list(db, project: caller.projectID, certificate: document.id).map { record -> JSONValue in
+            .object([
+                ("type", .string("dns-01")),
+                ("domain", .string(record.identifier)),
+                ("record_name", .string(record.recordName)),
+                ("record_type", .string("TXT")),
+                ("record_content", .string(record.recordValue)),
+                ("provider", .string(record.provider)),
+                ("record_state", .string(record.state)),
+                ("propagation", record.propagation.flatMap { try? JSONValue.parse($0) } ?? .null),
+                ("status", .string(record.jobState == "queued" || record.jobState == "running" ? "pending" : record.jobState)),
+                ("job", .string(record.jobID.uuidString.lowercased())),
+            ])
+        }
+        return .success(.object([("challenges", .array(items + written))]))
     }
 
     /// `DELETE …?revoke=true[&reason=…]`: revoke at the CA first; the delete follows.

@@ -98,6 +98,8 @@ public struct APIError: Error, Sendable {
             return APIError(.conflict, error.code, error.description, details: [("zone", .string(zone))])
         case .fallbackOrderTaken(let order):
             return APIError(.conflict, error.code, error.description, details: [("fallback_order", .int(order))])
+        case .dnsProviderNotFound(let ref):
+            return APIError(.notFound, error.code, error.description, details: [("dns_provider", .string(ref))])
         case .versionMismatch(let expected, let actual):
             return APIError(.preconditionFailed, error.code, error.description,
                             details: [("expected", .string("\"\(expected)\"")), ("actual", .string("\"\(actual)\""))])

@@ -165,6 +165,8 @@ func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies,
         .addRoutes(to: router.group(RouterPath(configuration.unitPrefix)).add(middleware: auth))
     ACMEAccountsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("acme/accounts"))
     DomainsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("domains"))
+    DNSProvidersController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("dns/providers"))
+    PreflightController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
     return router
 }
 

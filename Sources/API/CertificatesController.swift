@@ -60,6 +60,8 @@ struct CertificatesController {
         var challenge: String?
         var acme_account: String?
         var profile: String?
+        /// The project's DNS provider for dns-01 (its name); nil: the zone map decides.
+        var dns_provider: String?
     }
 
     /// Parses the bundle at once (422 with the X509 code), checks `cn` and `usage`.

@@ -30,6 +30,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case zoneOwnedElsewhere(zone: String)
     /// Another account of the project holds this place in the CA chain (409).
     case fallbackOrderTaken(Int)
+    /// No such DNS provider in the project (404).
+    case dnsProviderNotFound(String)
 
     public var code: String {
         switch self {
@@ -47,6 +49,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .idempotencyKeyReused: return "idempotency_key_reused"
         case .zoneOwnedElsewhere: return "zone_owned_elsewhere"
         case .fallbackOrderTaken: return "fallback_order_taken"
+        case .dnsProviderNotFound: return "dns_provider_not_found"
         }
     }
 
@@ -69,6 +72,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "zone '\(zone)' is verified by another project; only the system scope can reassign it"
         case .fallbackOrderTaken(let order):
             return "another ACME account of the project is number \(order) in its CA chain; choose another fallback_order"
+        case .dnsProviderNotFound(let ref): return "DNS provider '\(ref)' not found in this project (GET /v1/dns/providers lists them)"
         }
     }
 }

@@ -32,6 +32,8 @@ public struct IssueJob: JobHandler {
         var accountID: UUID?
         var currentVersion: Int?
         var profile: String?
+        /// The DNS provider named for dns-01; nil: the project's zone map (or the server's setup).
+        var dnsProvider: String?
         /// The CA's suggested renewal window has begun (ARI): a renewal then is exempt from limits.
         var insideRenewalWindow: Bool
     }
@@ -82,12 +84,42 @@ public struct IssueJob: JobHandler {
         let manualProvider = DatabaseManualDNSProvider(db: db, jobID: job.id)
         let dnsProvider: (any DNS01Provider)? = manual ? manualProvider : clients.settings.challTestSrvURL.map { ChallTestSrvDNSProvider(managementURL: $0) }
         var solvers: [any ChallengeSolver] = [HTTP01Solver(store: DatabaseHTTP01TokenStore(db: db, jobID: job.id))]
-        if let dnsProvider { solvers.append(DNS01Solver(provider: dnsProvider, resolver: clients.settings.resolver)) }
+        // The project's DNS providers (explicit or by zone map) for the names dns-01 solves.
+        var routing: DNSProviderRouting? = nil
+        if !manual {
+            let dnsNames = target.challenge == "dns-01" ? identifiers : identifiers.filter { $0.hasPrefix("*.") }
+            do {
+                routing = dnsNames.isEmpty ? nil : try await DNSProviderRouting.load(
+                    db: db, sealer: context.sealer, project: target.projectID, explicit: target.dnsProvider, identifiers: dnsNames)
+            } catch let unusable as DNSProviderRouting.Unusable {
+                return .failed(code: unusable.code, message: unusable.message)
+            }
+        }
+        var routed: RoutedDNS01Solver? = nil
+        if let routing {
+            do {
+                routed = try routing.solver(db: db, jobID: job.id, defaultResolver: clients.settings.defaultDNSResolver)
+                solvers.append(routed!)
+            } catch let failure as DNS01Failure {
+                return .failed(code: failure.code, message: failure.description)
+            }
+        } else if let dnsProvider {
+            solvers.append(DNS01Solver(provider: dnsProvider, resolver: clients.settings.resolver))
+        }
+        // Before any order: a name that cannot be issued must not spend the CA's limits.
+        if (checkpoint?.step ?? .start) == .start, IssuePreflight.wanted(clients.settings, usesProviders: routing != nil) {
+            let identities = (try? await client.directory())?.meta?.caaIdentities ?? []
+            let dnsNames = target.challenge == "dns-01" ? identifiers : identifiers.filter { $0.hasPrefix("*.") }
+            let outcome = await IssuePreflight.run(identifiers: identifiers, dnsNames: Set(dnsNames), solver: routed,
+                                                   settings: clients.settings, caaIdentities: identities)
+            if let failure = outcome.failure { return .failed(code: failure.code, message: String(failure.message.prefix(1000))) }
+        }
         var log = logger
         log[metadataKey: "acme_account"] = "\(accountID.uuidString.lowercased())"
         // Manual records are looked for briefly; the job then snoozes instead of holding a worker.
         let driver = IssuanceDriver(client: client, solvers: solvers,
-                                    propagationTimeout: manual ? .seconds(2) : clients.settings.propagationTimeout, logger: log)
+                                    propagationTimeout: manual ? .seconds(2) : routing?.propagationTimeout ?? clients.settings.propagationTimeout,
+                                    logger: log)
         var request = IssuanceRequest(identifiers: identifiers, certificateKey: key,
                                       challengeType: target.challenge == "http-01" ? .http01 : .dns01)
         request.profile = target.profile
@@ -132,7 +164,7 @@ public struct IssueJob: JobHandler {
 
     private func target(_ job: ClaimedJob) async throws -> Target? {
         guard let row = try await db.query("""
-            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version, profile,
+            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version, profile, dns_provider,
                    coalesce(ari_window_start <= now(), false) AS inside_window
             FROM certificates WHERE id = \(job.certificateID) AND state NOT IN ('deleting', 'deleted')
             """).first else { return nil }
@@ -143,7 +175,7 @@ public struct IssueJob: JobHandler {
             keyType: KeySpec(rawValue: try row.decode(String?.self, "key_type") ?? "") ?? .ecP256,
             challenge: try row.decode(String?.self, "challenge") ?? "http-01",
             accountID: try row.decode(UUID?.self, "acme_account_id"), currentVersion: try row.decode(Int?.self, "current_version"),
-            profile: try row.decode(String?.self, "profile"), insideRenewalWindow: try row.decode(Bool.self, "inside_window"))
+            profile: try row.decode(String?.self, "profile"), dnsProvider: try row.decode(String?.self, "dns_provider"), insideRenewalWindow: try row.decode(Bool.self, "inside_window"))
     }
 
     /// The key of VERSION: read back when an earlier attempt stored it; else generated
