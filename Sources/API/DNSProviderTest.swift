@@ -1,4 +1,5 @@
 import ACME
+import CertFleetCore
 import DNS
 import Foundation
 import Store

@@ -3,6 +3,7 @@ import CertFleetCore
 import DNS
 import Foundation
 import Hummingbird
+import NIOFoundationEssentialsCompat
 import Store
 import X509
 

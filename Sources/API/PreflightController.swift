@@ -1,7 +1,8 @@
 import ACME
 import Foundation
 import Hummingbird
-import Jobs
+import NIOFoundationEssentialsCompat
+import DNSSolving
 import Store
 
 /// `POST /v1/certificates/preflight`: the issue job's preflight (names resolve, CAA permits the
@@ -25,8 +26,8 @@ struct PreflightController {
         let caller = try context.caller("certificates:read")
         let buffer = try await request.collectBody(upTo: bodyLimit)
         guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer: buffer)), let domains = body.domains, !domains.isEmpty,
-              domains.count <= CertificatesController.maxNames else {
-            throw APIError(.unprocessableContent, "invalid_domains", "'domains' must hold 1–\(CertificatesController.maxNames) host names")
+              domains.count <= CertificateRequests.maxNames else {
+            throw APIError(.unprocessableContent, "invalid_domains", "'domains' must hold 1–\(CertificateRequests.maxNames) host names")
         }
         let challenge = body.challenge ?? dependencies.acme.defaultChallenge
         guard ["http-01", "dns-01"].contains(challenge) else {

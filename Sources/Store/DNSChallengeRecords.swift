@@ -1,8 +1,8 @@
 import Foundation
 import Postgres
 
-/// One TXT value a job wrote through a DNS provider, and where it stands.
-public struct DNSChallengeRecord: Sendable, Equatable {
+/// One TXT value a job wrote through a DNS provider (a `dns_challenge_records` row), and where it stands.
+public struct DNSProviderRecordEntry: Sendable, Equatable {
     public let jobID: UUID
     public let identifier: String
     public let provider: String
@@ -34,7 +34,9 @@ public enum DNSChallengeRecords {
             """)
     }
 
-    public static func saveTrace(_ db: PostgresClient, job: UUID, name: String, value: String, trace: PostgresJSON) async throws {
+    /// Stores JSON (the last propagation round) on the record.
+    public static func saveTrace(_ db: PostgresClient, job: UUID, name: String, value: String, json: String) async throws {
+        let trace = PostgresJSON(text: json)
         try await db.query("""
             UPDATE dns_challenge_records SET propagation = \(trace), updated_at = now()
             WHERE job_id = \(job) AND record_name = \(name) AND record_value = \(value)
@@ -42,7 +44,7 @@ public enum DNSChallengeRecords {
     }
 
     /// The records of CERTIFICATE's jobs in PROJECT, oldest first.
-    public static func list(_ db: PostgresClient, project: UUID, certificate: UUID) async throws -> [DNSChallengeRecord] {
+    public static func list(_ db: PostgresClient, project: UUID, certificate: UUID) async throws -> [DNSProviderRecordEntry] {
         try await db.query("""
             SELECT r.job_id, r.identifier, r.provider, r.record_name, r.record_value, r.state, r.propagation::text AS propagation,
                    r.updated_at, j.state AS job_state
@@ -50,7 +52,7 @@ public enum DNSChallengeRecords {
             WHERE j.project_id = \(project) AND j.certificate_id = \(certificate)
             ORDER BY r.created_at, r.identifier, r.record_value
             """).map { row in
-            DNSChallengeRecord(
+            DNSProviderRecordEntry(
                 jobID: try row.decode(UUID.self, "job_id"), identifier: try row.decode(String.self, "identifier"),
                 provider: try row.decode(String.self, "provider"), recordName: try row.decode(String.self, "record_name"),
                 recordValue: try row.decode(String.self, "record_value"), state: try row.decode(String.self, "state"),

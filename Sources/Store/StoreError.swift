@@ -32,6 +32,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case fallbackOrderTaken(Int)
     /// No such DNS provider in the project (404).
     case dnsProviderNotFound(String)
+    /// The consumer already has a live certificate bound (409): change it instead of creating one.
+    case consumerTaken(String)
 
     public var code: String {
         switch self {
@@ -50,6 +52,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .zoneOwnedElsewhere: return "zone_owned_elsewhere"
         case .fallbackOrderTaken: return "fallback_order_taken"
         case .dnsProviderNotFound: return "dns_provider_not_found"
+        case .consumerTaken: return "tls_exists"
         }
     }
 
@@ -73,6 +76,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .fallbackOrderTaken(let order):
             return "another ACME account of the project is number \(order) in its CA chain; choose another fallback_order"
         case .dnsProviderNotFound(let ref): return "DNS provider '\(ref)' not found in this project (GET /v1/dns/providers lists them)"
+        case .consumerTaken(let consumer): return "consumer '\(consumer)' already has a TLS configuration; change it with PUT"
         }
     }
 }

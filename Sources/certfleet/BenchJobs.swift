@@ -39,7 +39,7 @@ struct BenchJobs: AsyncParsableCommand {
         let bench = try await BenchEnvironment.make(database: database, broker: broker, name: "certfleet_bench_jobs",
                                                      poolSize: concurrency + 2, logger: logger)
         let db = bench.db
-        let submitter = JobSubmitter(db: db, sealer: bench.sealer, amqp: bench.amqp, topology: bench.topology, logger: logger)
+        let submitter = Submissions.publishing(db: db, sealer: bench.sealer, amqp: bench.amqp, topology: bench.topology, logger: logger)
         let bundle = try Self.bundle()
 
         print("jobs per round: \(jobs) (throughput: all submitted first, then drained); latency: \(latencyJobs) jobs at \(latencyRate)/s")

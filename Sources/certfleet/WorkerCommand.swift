@@ -1,3 +1,4 @@
+import ACME
 import AMQP
 import ArgumentParser
 import CertFleetCore

@@ -1,7 +1,6 @@
 import ACME
 import DNS
 import Foundation
-import Postgres
 import Store
 
 /// The preflight of an issuance (see `IssuancePreflight`), shared by the issue job (before any
@@ -15,7 +14,7 @@ public enum IssuePreflight {
 
     /// Runs the checks for IDENTIFIERS of PROJECT solved with CHALLENGE (`http-01`, `dns-01`)
     /// through DNSPROVIDER (nil: the zone map); CAAIDENTITIES come from the CA's directory.
-    public static func run(db: PostgresClient, sealer: KeySealer, project: UUID, jobID: UUID?, identifiers: [String], challenge: String,
+    public static func run(db: Database, sealer: KeySealer, project: UUID, jobID: UUID?, identifiers: [String], challenge: String,
                            dnsProvider: String?, settings: ACMESettings, caaIdentities: [String]) async throws -> Outcome {
         let dnsNames = challenge == "dns-01" ? identifiers : identifiers.filter { $0.hasPrefix("*.") }
         let routing: DNSProviderRouting?
@@ -29,7 +28,7 @@ public enum IssuePreflight {
         return await run(identifiers: identifiers, dnsNames: Set(dnsNames), solver: solver, settings: settings, caaIdentities: caaIdentities)
     }
 
-    static func run(identifiers: [String], dnsNames: Set<String>, solver: RoutedDNS01Solver?, settings: ACMESettings,
+    public static func run(identifiers: [String], dnsNames: Set<String>, solver: RoutedDNS01Solver?, settings: ACMESettings,
                     caaIdentities: [String]) async -> Outcome {
         let fallback = settings.defaultDNSResolver.flatMap(DNSServer.init)
         let preflight = IssuancePreflight(caaIdentities: caaIdentities.isEmpty ? settings.caaIdentities : caaIdentities)
@@ -45,7 +44,7 @@ public enum IssuePreflight {
     }
 
     /// Whether an issuance runs the preflight: `on` always, `auto` when its dns-01 goes through the project's providers.
-    static func wanted(_ settings: ACMESettings, usesProviders: Bool) -> Bool {
+    public static func wanted(_ settings: ACMESettings, usesProviders: Bool) -> Bool {
         settings.preflight == "on" || (settings.preflight == "auto" && usesProviders)
     }
 }

@@ -63,6 +63,21 @@ public struct CertificateEventMessage: Codable, Sendable, Equatable {
         /// `issued`/`renewed` through ACME: the CA's directory URL that issued the version.
         public var ca: String?
 
+        public init(certificateID: UUID, projectID: UUID, name: String, state: String, version: Int? = nil, serial: String? = nil,
+                    notAfter: Date? = nil, reason: String? = nil, jobID: UUID? = nil, thresholdDays: Int? = nil, ca: String? = nil) {
+            self.certificateID = certificateID
+            self.projectID = projectID
+            self.name = name
+            self.state = state
+            self.version = version
+            self.serial = serial
+            self.notAfter = notAfter
+            self.reason = reason
+            self.jobID = jobID
+            self.thresholdDays = thresholdDays
+            self.ca = ca
+        }
+
         enum CodingKeys: String, CodingKey {
             case name, state, version, serial, reason, ca
             case certificateID = "certificate_id"

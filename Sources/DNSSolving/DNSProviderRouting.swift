@@ -2,26 +2,25 @@ import ACME
 import CertFleetCore
 import DNS
 import Foundation
-import Postgres
 import Store
 import X509
 
 /// Which DNS provider solves each name of an issuance: the certificate's `dns_provider`, else
 /// the project's zone map (longest zone). Built once per job run, before any order exists,
 /// so a name no provider covers ends the job (`dns_zone_unmapped`) without spending the CA's limits.
-struct DNSProviderRouting {
+public struct DNSProviderRouting: Sendable {
     /// The provider name per base domain (wildcards stripped).
     let assignments: [String: String]
     let providers: [String: (record: DNSProviderRecord, settings: DNSProviderSettings, secret: DNSProviderSecret)]
 
-    struct Unusable: Error {
-        let code: String
-        let message: String
+    public struct Unusable: Error {
+        public let code: String
+        public let message: String
     }
 
     /// The routing for IDENTIFIERS of PROJECT; nil when the project uses no DNS providers
     /// (no explicit provider and an empty zone map): the server-wide dns-01 setup applies.
-    static func load(db: PostgresClient, sealer: KeySealer, project: UUID, explicit: String?, identifiers: [String]) async throws -> DNSProviderRouting? {
+    public static func load(db: Database, sealer: KeySealer, project: UUID, explicit: String?, identifiers: [String]) async throws -> DNSProviderRouting? {
         let map = try await DNSProviders.zoneMap(db, project: project)
         guard explicit != nil || !map.isEmpty else { return nil }
         var assignments: [String: String] = [:]
@@ -46,10 +45,10 @@ struct DNSProviderRouting {
     }
 
     /// The longest propagation timeout of the providers used.
-    var propagationTimeout: Duration { providers.values.map(\.settings.propagationTimeout).max() ?? .seconds(120) }
+    public var propagationTimeout: Duration { providers.values.map(\.settings.propagationTimeout).max() ?? .seconds(120) }
 
     /// A dns-01 solver routing each task to its provider, every write recorded in the ledger.
-    func solver(db: PostgresClient, jobID: UUID, defaultResolver: String?) throws -> RoutedDNS01Solver {
+    public func solver(db: Database, jobID: UUID, defaultResolver: String?) throws -> RoutedDNS01Solver {
         var solvers: [String: DNS01Solver] = [:]
         for (base, name) in assignments {
             guard let entry = providers[name] else { continue }
@@ -58,8 +57,11 @@ struct DNSProviderRouting {
             solvers[base] = entry.settings.solver(
                 provider: ledgered, defaultResolver: defaultResolver.flatMap(DNSServer.init),
                 trace: { task, recordName, observations in
-                    guard let trace = try? PostgresJSON(encoding: observations) else { return }
-                    try? await DNSChallengeRecords.saveTrace(db, job: jobID, name: recordName, value: task.dnsRecordValue, trace: trace)
+                    let encoder = JSONEncoder()
+                    encoder.dateEncodingStrategy = .iso8601
+                    guard let trace = try? encoder.encode(observations) else { return }
+                    try? await DNSChallengeRecords.saveTrace(db, job: jobID, name: recordName, value: task.dnsRecordValue,
+                                                             json: String(decoding: trace, as: UTF8.self))
                 })
         }
         return RoutedDNS01Solver(solvers: solvers)
@@ -67,9 +69,9 @@ struct DNSProviderRouting {
 }
 
 /// dns-01 through the provider of each task's name.
-struct RoutedDNS01Solver: ChallengeSolver {
+public struct RoutedDNS01Solver: ChallengeSolver {
     let solvers: [String: DNS01Solver]
-    var type: ChallengeType { .dns01 }
+    public var type: ChallengeType { .dns01 }
 
     func solver(_ task: ChallengeTask) throws -> DNS01Solver {
         let base = task.identifier.value.hasPrefix("*.") ? String(task.identifier.value.dropFirst(2)) : task.identifier.value
@@ -98,16 +100,16 @@ struct RoutedDNS01Solver: ChallengeSolver {
         }
     }
 
-    func present(_ task: ChallengeTask) async throws { try await solver(task).present(task) }
-    func waitUntilReady(_ task: ChallengeTask, timeout: Duration) async throws { try await solver(task).waitUntilReady(task, timeout: timeout) }
-    func cleanUp(_ task: ChallengeTask) async throws { try await solver(task).cleanUp(task) }
+    public func present(_ task: ChallengeTask) async throws { try await solver(task).present(task) }
+    public func waitUntilReady(_ task: ChallengeTask, timeout: Duration) async throws { try await solver(task).waitUntilReady(task, timeout: timeout) }
+    public func cleanUp(_ task: ChallengeTask) async throws { try await solver(task).cleanUp(task) }
 }
 
 /// Records every value in `dns_challenge_records` before writing it and after removing it,
 /// so what a job left in a zone is always known.
 struct LedgeredDNSProvider: DNS01Provider {
     let inner: any DNS01Provider
-    let db: PostgresClient
+    let db: Database
     let jobID: UUID
     let providerName: String
 
