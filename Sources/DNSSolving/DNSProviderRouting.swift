@@ -20,7 +20,8 @@ public struct DNSProviderRouting: Sendable {
 
     /// The routing for IDENTIFIERS of PROJECT; nil when the project uses no DNS providers
     /// (no explicit provider and an empty zone map): the server-wide dns-01 setup applies.
-    public static func load(db: Database, sealer: KeySealer, project: UUID, explicit: String?, identifiers: [String]) async throws -> DNSProviderRouting? {
+    public static func load(db: Database, sealer: KeySealer, project: UUID, explicit: String?, identifiers: [String],
+                            settings: ACMESettings) async throws -> DNSProviderRouting? {
         let map = try await DNSProviders.zoneMap(db, project: project)
         guard explicit != nil || !map.isEmpty else { return nil }
         var assignments: [String: String] = [:]
@@ -36,7 +37,14 @@ public struct DNSProviderRouting: Sendable {
         for name in Set(assignments.values) {
             do {
                 let (record, secret) = try await DNSProviders.load(db, sealer: sealer, project: project, name: name)
-                providers[name] = (record, try DNSProviderSettings.decode(record.config), try DNSProviderSecret.opened(secret))
+                let decoded = try DNSProviderSettings.decode(record.config), opened = try DNSProviderSecret.opened(secret)
+                // Checked again where it runs: the operator may have narrowed the allowed hooks since the provider was made.
+                let problems = decoded.problems(kind: record.kind, secret: opened, execDirectory: settings.dnsExecDirectory,
+                                                httpreqPrefixes: settings.dnsHTTPAllowed)
+                guard problems.isEmpty else {
+                    throw Unusable(code: "dns_provider_config", message: "DNS provider '\(name)': \(problems.joined(separator: "; "))")
+                }
+                providers[name] = (record, decoded, opened)
             } catch StoreError.dnsProviderNotFound(let missing) {
                 throw Unusable(code: "dns_provider_not_found", message: "the certificate names DNS provider '\(missing)', which the project does not have")
             }

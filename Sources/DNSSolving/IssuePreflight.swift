@@ -20,7 +20,7 @@ public enum IssuePreflight {
         let routing: DNSProviderRouting?
         do {
             routing = dnsNames.isEmpty ? nil : try await DNSProviderRouting.load(
-                db: db, sealer: sealer, project: project, explicit: dnsProvider, identifiers: dnsNames)
+                db: db, sealer: sealer, project: project, explicit: dnsProvider, identifiers: dnsNames, settings: settings)
         } catch let unusable as DNSProviderRouting.Unusable {
             return Outcome(checks: [], failure: (unusable.code, unusable.message))
         }

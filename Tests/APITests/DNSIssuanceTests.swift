@@ -40,7 +40,7 @@ import X509
             }
             let hooks = env.directory.appendingPathComponent("hooks")
             try FileManager.default.createDirectory(at: hooks, withIntermediateDirectories: true)
-            for script in ["nsupdate-hook.sh", "failing-hook.sh", "hanging-hook.sh"] {
+            for script in ["nsupdate-hook.sh", "raw-hook.sh", "failing-hook.sh", "hanging-hook.sh"] {
                 try FileManager.default.copyItem(at: TestStack.root.appendingPathComponent("Tests/Fixtures/dns/\(script)"),
                                                  to: hooks.appendingPathComponent(script))
             }
@@ -51,6 +51,7 @@ import X509
         var workerEnvironment: [String: String] {
             pebble.certfleetEnvironment.merging([
                 "CERTFLEET_DNS_RESOLVER": dns.server, "CERTFLEET_DNS_EXEC_DIR": hooks.path, "CERTFLEET_ACME_BUDGET": "off",
+                "CERTFLEET_DNS_HTTPREQ_ALLOWED": "http://127.0.0.1:",
                 // Pebble's directory publishes no caaIdentities; this is the identity the CAA records name.
                 "CERTFLEET_ACME_CAA_IDENTITIES": "pebble.test",
             ]) { $1 }
@@ -102,6 +103,14 @@ import X509
             pebble.stop()
             dns.stop()
         }
+    }
+
+    /// Starts one of the Python fixture servers (Tests/Fixtures/dns) on PORT; killed by the caller.
+    static func fixtureServer(_ script: String, _ arguments: [String], port: Int, world: World) async throws -> ChildProcess {
+        let server = try ChildProcess("/usr/bin/python3", [TestStack.root.appendingPathComponent("Tests/Fixtures/dns/\(script)").path] + arguments,
+                                      environment: [:], output: world.env.directory.appendingPathComponent("\(script).log").path)
+        for _ in 0..<100 where !TestStack.isListening(port: port) { try await Task.sleep(for: .milliseconds(100)) }
+        return server
     }
 
     static func zone(_ label: String) -> String { "\(label)-\(UUID().uuidString.prefix(6).lowercased()).certfleet-test.com" }
@@ -159,11 +168,9 @@ import X509
             try world.startWorker()
             let httpPort = TestStack.freePort()
             let tsig = "\(world.dns.algorithm):\(world.dns.keyName):\(world.dns.secret)"
-            let server = try ChildProcess("/usr/bin/python3", [TestStack.root.appendingPathComponent("Tests/Fixtures/dns/httpreq_server.py").path,
-                                                               String(httpPort), "lego", "hook-password", String(world.dns.port), tsig],
-                                          environment: [:], output: world.env.directory.appendingPathComponent("httpreq.log").path)
+            let server = try await Self.fixtureServer("httpreq_server.py", [String(httpPort), "lego", "hook-password", String(world.dns.port), tsig],
+                                                      port: httpPort, world: world)
             defer { server.signal(SIGKILL); _ = server.waitForExit() }
-            for _ in 0..<100 where !TestStack.isListening(port: httpPort) { try await Task.sleep(for: .milliseconds(100)) }
             try await world.application().test(.live) { client in
                 let propagation: JSONValue = .object([("nameserver_port", .int(world.dns.port)), ("timeout_seconds", .int(20))])
                 try await Self.addProvider(client, world, JSONValue.object([
@@ -173,12 +180,25 @@ import X509
                     ("secret", .object([("env", .object([("HOOK_DNS_PORT", .string(String(world.dns.port))), ("HOOK_TSIG", .string(tsig))]))])),
                 ]).serialized())
                 try await Self.addProvider(client, world, JSONValue.object([
-                    ("name", .string("httpreq")), ("kind", .string("httpreq")),
-                    ("config", .object([("endpoint", .string("http://127.0.0.1:\(httpPort)")), ("username", .string("lego")),
+                    ("name", .string("exec-raw")), ("kind", .string("exec")),
+                    ("config", .object([("command", .string(world.hooks.appendingPathComponent("raw-hook.sh").path)), ("mode", .string("raw")),
                                         ("propagation", propagation)])),
-                    ("secret", .object([("password", .string("hook-password"))])),
+                    ("secret", .object([("env", .object([("HOOK_DNS_PORT", .string(String(world.dns.port))), ("HOOK_TSIG", .string(tsig))]))])),
                 ]).serialized())
-                for provider in ["exec", "httpreq"] {
+                for (name, mode) in [("httpreq", "default"), ("httpreq-raw", "raw")] {
+                    try await Self.addProvider(client, world, JSONValue.object([
+                        ("name", .string(name)), ("kind", .string("httpreq")),
+                        ("config", .object([("endpoint", .string("http://127.0.0.1:\(httpPort)")), ("username", .string("lego")),
+                                            ("mode", .string(mode)), ("propagation", propagation)])),
+                        ("secret", .object([("password", .string("hook-password"))])),
+                    ]).serialized())
+                }
+                // A hook outside CERTFLEET_DNS_EXEC_DIR is refused when the provider is made.
+                let outside = try await client.call(.post, "/v1/dns/providers", key: world.key, body: JSONValue.object([
+                    ("name", .string("outside")), ("kind", .string("exec")), ("config", .object([("command", .string("/bin/sh"))])),
+                ]).serialized())
+                #expect(outside.status == .unprocessableContent && outside.errorCode == "invalid_dns_provider", "\(outside.text)")
+                for provider in ["exec", "exec-raw", "httpreq", "httpreq-raw"] {
                     let (item, _) = try await Self.issueAndSettle(
                         client, world, #"{"domains":["*.\#(zone)","\#(zone)"],"challenge":"dns-01","dns_provider":"\#(provider)"}"#, state: "valid")
                     #expect(item["state"]?.stringValue == "valid")
@@ -238,6 +258,16 @@ import X509
                 // Only the hook jobs reached the CA (the provider failed after the order): preflight failures ordered nothing.
                 let orders = try world.pebble.ordersCreated()
                 #expect(orders == 2, "orders: \(orders)")
+                // No secret in any process log, event or job error of this world.
+                for file in world.env.logFiles where !file.hasDirectoryPath {
+                    let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+                    for secret in [wrongSecret, world.dns.secret, "s3cr3t-hook-token"] {
+                        #expect(!text.contains(secret), "\(file.lastPathComponent) holds a secret")
+                    }
+                }
+                let stored = try await world.env.db.query("SELECT coalesce(string_agg(errors::text, ' '), '') AS e FROM jobs")
+                let errors = try stored.first?.decode(String.self, "e") ?? ""
+                #expect(!errors.isEmpty && !errors.contains(world.dns.secret) && !errors.contains("s3cr3t-hook-token"))
             }
         }
     }
@@ -262,6 +292,9 @@ import X509
                 let report = try await client.call(.post, "/v1/certificates/preflight", key: world.key,
                                                    body: #"{"domains":["*.wild.\#(zone)","wild.\#(zone)"],"challenge":"dns-01"}"#)
                 #expect(report.json?["data"]?["error"]?["code"]?.stringValue == "preflight_caa", "\(report.text)")
+                let missing = try await client.call(.post, "/v1/certificates/preflight", key: world.key,
+                                                    body: #"{"domains":["missing.\#(zone)"],"challenge":"http-01"}"#)
+                #expect(missing.json?["data"]?["error"]?["code"]?.stringValue == "preflight_nxdomain", "\(missing.text)")
                 let ok = try await client.call(.post, "/v1/certificates/preflight", key: world.key,
                                                body: #"{"domains":["delegated.\#(zone)"],"challenge":"dns-01"}"#)
                 #expect(ok.json?["data"]?["ok"] == .bool(true), "\(ok.text)")
@@ -270,6 +303,39 @@ import X509
                 let challenges = try await client.call(.get, "/v1/certificates/\(uuid)/challenges", key: world.key)
                 #expect(challenges.text.contains("challenges.target.\(zone)."), "\(challenges.text)")
                 #expect(try world.pebble.ordersCreated() == 1)
+            }
+        }
+    }
+
+    /// acme-dns: the provider registers at creation and shows the CNAME to create; once the user
+    /// created it, a wildcard is issued through `/update`. acme-dns is not packaged for Debian: the
+    /// server here is a minimal compatible responder (Tests/Fixtures/dns/acmedns_server.py) writing into BIND.
+    @Test func wildcardThroughACMEDNS() async throws {
+        let zone = Self.zone("acmedns")
+        try await World.with(.bind9, zone: zone) { world in
+            try world.startWorker()
+            let port = TestStack.freePort()
+            let tsig = "\(world.dns.algorithm):\(world.dns.keyName):\(world.dns.secret)"
+            let server = try await Self.fixtureServer("acmedns_server.py", [String(port), zone, String(world.dns.port), tsig], port: port, world: world)
+            defer { server.signal(SIGKILL); _ = server.waitForExit() }
+            try await world.application().test(.live) { client in
+                let created = try await client.call(.post, "/v1/dns/providers", key: world.key, body: JSONValue.object([
+                    ("name", .string("acme-dns")), ("kind", .string("acme-dns")), ("zones", .strings([zone])),
+                    ("config", .object([("server_url", .string("http://127.0.0.1:\(port)")),
+                                        ("propagation", .object([("nameserver_port", .int(world.dns.port))]))])),
+                ]).serialized())
+                #expect(created.status == .created, "\(created.text)")
+                let item = created.json?["data"]?["dns_providers"]?.arrayValue.first
+                let target = try #require(item?["cname_target"]?.stringValue)
+                #expect(item?["instructions"]?.stringValue?.contains("CNAME \(target)") == true)
+                #expect(!created.text.contains("password"), "\(created.text)")
+                // What the user does once: delegate _acme-challenge to the acme-dns name.
+                try world.dns.nsupdate(["update add _acme-challenge.\(zone). 60 CNAME \(target)."])
+                let (issued, uuid) = try await Self.issueAndSettle(
+                    client, world, #"{"domains":["*.\#(zone)","\#(zone)"],"challenge":"dns-01"}"#, state: "valid")
+                #expect(issued["state"]?.stringValue == "valid")
+                let challenges = try await client.call(.get, "/v1/certificates/\(uuid)/challenges", key: world.key)
+                #expect(challenges.text.contains(target), "the records were checked at the delegated name: \(challenges.text)")
             }
         }
     }

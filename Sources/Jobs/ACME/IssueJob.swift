@@ -91,7 +91,7 @@ public struct IssueJob: JobHandler {
         if !manual, !dnsNames.isEmpty {
             do {
                 routing = try await DNSProviderRouting.load(db: db, sealer: context.sealer, project: target.projectID,
-                                                            explicit: target.dnsProvider, identifiers: dnsNames)
+                                                            explicit: target.dnsProvider, identifiers: dnsNames, settings: clients.settings)
                 routed = try routing?.solver(db: db, jobID: job.id, defaultResolver: clients.settings.defaultDNSResolver)
             } catch let unusable as DNSProviderRouting.Unusable {
                 return .failed(code: unusable.code, message: unusable.message)

@@ -1,7 +1,7 @@
 """A minimal lego-httpreq-compatible endpoint for the tests: POST /present and /cleanup with
-{"fqdn","value"}, basic auth, writing into a BIND/Knot zone with nsupdate.
+{"fqdn","value"} (RAW: {"domain","token","keyAuth"}), basic auth, writing into a BIND/Knot zone with nsupdate.
 Usage: httpreq_server.py PORT USER PASSWORD DNS_PORT TSIG(alg:name:secret)"""
-import base64, json, subprocess, sys
+import base64, hashlib, json, subprocess, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 port, user, password, dns_port, tsig = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
@@ -14,6 +14,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(401); self.end_headers(); self.wfile.write(b"bad credentials"); return
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
         fqdn, value = body.get("fqdn"), body.get("value")
+        if "keyAuth" in body:  # lego's RAW mode: {"domain","token","keyAuth"}
+            fqdn = f"_acme-challenge.{body['domain']}."
+            value = base64.urlsafe_b64encode(hashlib.sha256(body["keyAuth"].encode()).digest()).decode().rstrip("=")
         if self.path not in ("/present", "/cleanup") or not fqdn or not value:
             self.send_response(400); self.end_headers(); self.wfile.write(b"want /present or /cleanup with fqdn and value"); return
         op = f'update add {fqdn} 60 TXT "{value}"' if self.path == "/present" else f'update delete {fqdn} TXT "{value}"'
