@@ -340,6 +340,50 @@ import X509
         }
     }
 
+    /// Issuance time per wildcard certificate, CertFleet (API request → valid, through a worker) vs
+    /// `lego --dns rfc2136` (process start → certificate) against the same BIND and Pebble in the same
+    /// run, 3 each, medians printed. lego cannot ask nameservers on a port other than 53, so its
+    /// propagation check is off (`--dns.disable-cp`) while CertFleet asks the authoritative server.
+    @Test func issuanceTimeVersusLego() async throws {
+        let zone = Self.zone("bench")
+        try await World.with(.bind9, zone: zone) { world in
+            try world.startWorker()
+            var lego: [Duration] = []
+            let ours = try await world.application().test(.live) { client -> [Duration] in
+                var ours: [Duration] = []
+                try await Self.addProvider(client, world, world.rfc2136("auth", zones: [zone]))
+                for index in 0..<3 {
+                    let name = "c\(index).\(zone)"
+                    let started = ContinuousClock.now
+                    _ = try await Self.issueAndSettle(client, world, #"{"domains":["*.\#(name)","\#(name)"],"challenge":"dns-01"}"#, state: "valid")
+                    ours.append(ContinuousClock.now - started)
+                }
+                return ours
+            }
+            let environment = [
+                "RFC2136_NAMESERVER": world.dns.server, "RFC2136_TSIG_KEY": world.dns.keyName + ".", "RFC2136_TSIG_SECRET": world.dns.secret,
+                "RFC2136_TSIG_ALGORITHM": world.dns.algorithm + ".", "RFC2136_PROPAGATION_TIMEOUT": "30", "RFC2136_POLLING_INTERVAL": "1",
+                // Both authorizations share one record name; lego's default waits 60 s between them.
+                "RFC2136_SEQUENCE_INTERVAL": "1", "LEGO_CA_CERTIFICATES": world.pebble.caFile, "PATH": "/usr/bin:/bin",
+            ]
+            for index in 0..<3 {
+                let name = "l\(index).\(zone)"
+                let started = ContinuousClock.now
+                try await TestStack.runDetached("/usr/bin/lego", [
+                    "--server", world.pebble.directoryURL, "--accept-tos", "--email", "bench@example.com",
+                    "--path", world.env.directory.appendingPathComponent("lego").path, "--dns", "rfc2136",
+                    "--dns.resolvers", world.dns.server, "--dns.disable-cp", "--domains", "*.\(name)", "--domains", name, "run",
+                ], environment: environment)
+                lego.append(ContinuousClock.now - started)
+            }
+            func median(_ values: [Duration]) -> Duration { values.sorted()[values.count / 2] }
+            print("issuance time per wildcard certificate (nproc \(ProcessInfo.processInfo.activeProcessorCount)): "
+                  + "certfleet rfc2136 median \(median(ours)) \(ours), lego --dns rfc2136 median \(median(lego)) \(lego)")
+            #expect(try world.pebble.ordersCreated() == 6)
+            #expect(try world.dns.digTXT("_acme-challenge.c0.\(zone)").isEmpty && world.dns.digTXT("_acme-challenge.l0.\(zone)").isEmpty)
+        }
+    }
+
     /// SIGKILL of the worker while the records are in the zone (Pebble's VA sleeps before it
     /// validates): another worker resumes from the checkpoint, the certificate is issued once and
     /// the resumed job removes the records, so none is left.
