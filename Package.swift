@@ -140,11 +140,30 @@ let package = Package(
             ],
             swiftSettings: storeClients),
 
+        // The flags and environment every command shares: database, broker, logging.
+        .target(
+            name: "CertFleetOptions",
+            dependencies: [
+                "Postgres", "AMQP", "Messaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // `certfleet bench …`: each benchmark beside a baseline measured in the same run.
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "CertFleetCore", "CertFleetOptions", "Postgres", "Store", "X509", "AMQP", "ACME", "Messaging", "Jobs",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
         // The executable: commands and wiring only.
         .executableTarget(
             name: "certfleet",
             dependencies: [
-                "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "ACME", "Messaging", "Jobs", "Scheduler", "API",
+                "CertFleetCore", "CertFleetOptions", "Benchmarks", "Postgres", "Store", "X509", "AMQP", "ACME", "Messaging", "Jobs",
+                "Scheduler", "API",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -25,7 +25,8 @@ import TestSupport
 
     @Test func onlyStoreImportsPostgres() throws {
         let modules = try FileManager.default.contentsOfDirectory(atPath: TestStack.root.appendingPathComponent("Sources").path)
-        let allowed: Set<String> = ["Store", "Postgres", "CLibPQ", "certfleet"]
+        // The wiring, its shared options, and the benchmarks that measure the Postgres wrapper itself.
+        let allowed: Set<String> = ["Store", "Postgres", "CLibPQ", "certfleet", "CertFleetOptions", "Benchmarks"]
         var offenders: [String] = []
         for module in modules where !allowed.contains(module) {
             offenders += try imports(of: module).filter { $0.modules.contains("Postgres") }.map(\.file)

@@ -1,3 +1,4 @@
+import CertFleetOptions
 import Messaging
 import AMQP
 import ArgumentParser
