@@ -97,6 +97,8 @@ public struct APIError: Error, Sendable {
             return APIError(.conflict, error.code, error.description, details: [("zone", .string(zone))])
         case .fallbackOrderTaken(let order):
             return APIError(.conflict, error.code, error.description, details: [("fallback_order", .int(order))])
+        case .dnsProviderNameTaken(let name):
+            return APIError(.conflict, error.code, error.description, details: [("name", .string(name))])
         case .dnsProviderNotFound(let ref):
             return APIError(.notFound, error.code, error.description, details: [("dns_provider", .string(ref))])
         case .consumerTaken(let consumer):

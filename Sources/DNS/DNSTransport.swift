@@ -16,7 +16,7 @@ public struct DNSTransport: Sendable {
         do {
             return try await Self.within(timeout, server: server) {
                 if !tcp {
-                    let answer = try await Self.udp(bytes, id: id, server: server)
+                    let answer = try await Self.udp(bytes, id: id, server: server, resendEvery: max(timeout / 3, .milliseconds(300)))
                     if !answer.message.truncated { return answer }
                 }
                 return try await Self.tcp(bytes, id: id, server: server)
@@ -46,7 +46,10 @@ public struct DNSTransport: Sendable {
         try SocketAddress.makeAddressResolvingHost(server.host, port: server.port)
     }
 
-    private static func udp(_ bytes: [UInt8], id: UInt16, server: DNSServer) async throws -> DecodedDNSMessage {
+    /// Sends over UDP and resends every RESENDEVERY until an answer comes (a lost datagram, or a
+    /// server busy at that moment, costs one interval, not the whole timeout); queries and our
+    /// UPDATEs (add or delete one value) are idempotent, so a repeat changes nothing.
+    private static func udp(_ bytes: [UInt8], id: UInt16, server: DNSServer, resendEvery: Duration) async throws -> DecodedDNSMessage {
         let remote = try address(server)
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: remote.protocol == .inet6 ? "::" : "0.0.0.0", port: 0) { channel in
@@ -55,14 +58,31 @@ public struct DNSTransport: Sendable {
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: bytes)))
-            for try await envelope in inbound where envelope.remoteAddress == remote {
-                // Anything that is not the answer to this id (late or spoofed datagrams) is ignored.
-                let data = Array(envelope.data.readableBytesView)
-                guard data.count >= 12, UInt16(data[0]) << 8 | UInt16(data[1]) == id, data[2] & 0x80 != 0 else { continue }
-                return try DNSMessage.decode(data)
+            let datagram = AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: bytes))
+            try await outbound.write(datagram)
+            return try await withThrowingTaskGroup(of: DecodedDNSMessage?.self) { group in
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: resendEvery)
+                        try await outbound.write(datagram)
+                    }
+                }
+                group.addTask {
+                    for try await envelope in inbound where envelope.remoteAddress == remote {
+                        // Anything that is not the answer to this id (late or spoofed datagrams) is ignored.
+                        let data = Array(envelope.data.readableBytesView)
+                        guard data.count >= 12, UInt16(data[0]) << 8 | UInt16(data[1]) == id, data[2] & 0x80 != 0 else { continue }
+                        return try DNSMessage.decode(data)
+                    }
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let answer = result { return answer }
+                    break
+                }
+                throw DNSError.unreachable(server: server.description, reason: "the UDP socket closed")
             }
-            throw DNSError.unreachable(server: server.description, reason: "the UDP socket closed")
         }
     }
 

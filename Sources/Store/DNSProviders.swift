@@ -30,7 +30,7 @@ public enum DNSProviders {
                     \(sealed?.keyID), \(zones))
             ON CONFLICT (project_id, name) DO NOTHING
             RETURNING \(unescaped: columns)
-            """).first else { throw StoreError.nameTaken(name) }
+            """).first else { throw StoreError.dnsProviderNameTaken(name) }
         return try record(row)
     }
 

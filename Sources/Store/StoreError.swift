@@ -32,6 +32,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case fallbackOrderTaken(Int)
     /// No such DNS provider in the project (404).
     case dnsProviderNotFound(String)
+    /// The project already has a DNS provider of this name (409).
+    case dnsProviderNameTaken(String)
     /// The consumer already has a live certificate bound (409): change it instead of creating one.
     case consumerTaken(String)
 
@@ -52,6 +54,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .zoneOwnedElsewhere: return "zone_owned_elsewhere"
         case .fallbackOrderTaken: return "fallback_order_taken"
         case .dnsProviderNotFound: return "dns_provider_not_found"
+        case .dnsProviderNameTaken: return "name_taken"
         case .consumerTaken: return "tls_exists"
         }
     }
@@ -75,6 +78,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "zone '\(zone)' is verified by another project; only the system scope can reassign it"
         case .fallbackOrderTaken(let order):
             return "another ACME account of the project is number \(order) in its CA chain; choose another fallback_order"
+        case .dnsProviderNameTaken(let name): return "a DNS provider named '\(name)' already exists; delete it first or choose another name"
         case .dnsProviderNotFound(let ref): return "DNS provider '\(ref)' not found in this project (GET /v1/dns/providers lists them)"
         case .consumerTaken(let consumer): return "consumer '\(consumer)' already has a TLS configuration; change it with PUT"
         }
