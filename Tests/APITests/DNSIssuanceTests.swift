@@ -25,7 +25,7 @@ import X509
                          _ body: (World) async throws -> Void) async throws {
             let env = try await APIEnvironment()
             let dns: PrivateAuthoritativeDNS
-            do { dns = try PrivateAuthoritativeDNS.start(kind, zone: zone, extraRecords: extraRecords) } catch {
+            do { dns = try await PrivateAuthoritativeDNS.start(kind, zone: zone, extraRecords: extraRecords) } catch {
                 await env.tearDown()
                 throw error
             }

@@ -12,7 +12,7 @@ import TestSupport
 @Suite struct DNSProvidersAPITests {
     @Test func providersThroughAPIAndCLI() async throws {
         try await APIEnvironment.with { env in
-            let dns = try PrivateAuthoritativeDNS.start(.bind9, zone: "cli-\(UUID().uuidString.prefix(6).lowercased()).certfleet-test.com")
+            let dns = try await PrivateAuthoritativeDNS.start(.bind9, zone: "cli-\(UUID().uuidString.prefix(6).lowercased()).certfleet-test.com")
             defer { dns.stop() }
             let key = try await env.key(["certificates:read", "certificates:write"])
             let otherKey = try await env.key(["certificates:read", "certificates:write"], project: env.otherProject)

@@ -13,14 +13,14 @@ import TestSupport
 
     static func with(_ kind: PrivateAuthoritativeDNS.Kind, algorithm: String = "hmac-sha256", extra: String = "",
                      _ body: (PrivateAuthoritativeDNS) async throws -> Void) async throws {
-        try await TestStack.using(try PrivateAuthoritativeDNS.start(kind, algorithm: algorithm, extraRecords: extra),
+        try await TestStack.using(try await PrivateAuthoritativeDNS.start(kind, algorithm: algorithm, extraRecords: extra),
                                   tearDown: { $0.stop() }, body)
     }
 
     @Test(arguments: [(PrivateAuthoritativeDNS.Kind.bind9, "hmac-sha256"), (.bind9, "hmac-sha512"), (.knot, "hmac-sha256"), (.knot, "hmac-sha512")])
     func updatesAreSeenByTheServersTools(kind: PrivateAuthoritativeDNS.Kind, algorithm: String) async throws {
         try await Self.with(kind, algorithm: algorithm) { dns in
-            let client = DNSClient(timeout: .seconds(5))
+            let client = DNSClient(timeout: .seconds(15))
             let server = try #require(DNSServer(dns.server))
             let zone = try DNSName(dns.zone), name = try DNSName("_acme-challenge.\(dns.zone)")
             let key = try Self.key(dns)
@@ -44,7 +44,7 @@ import TestSupport
     @Test(arguments: PrivateAuthoritativeDNS.Kind.allCases)
     func badKeysAndRefusalsAreTypedErrors(kind: PrivateAuthoritativeDNS.Kind) async throws {
         try await Self.with(kind) { dns in
-            let client = DNSClient(timeout: .seconds(5))
+            let client = DNSClient(timeout: .seconds(15))
             let server = try #require(DNSServer(dns.server))
             let zone = try DNSName(dns.zone), name = try DNSName("_acme-challenge.\(dns.zone)")
             let key = try Self.key(dns)
@@ -94,7 +94,7 @@ import TestSupport
         let values = (0..<40).map { String(format: "value-%02d-", $0) + String(repeating: "x", count: 51) }
         let extra = values.map { "big IN TXT \"\($0)\"" }.joined(separator: "\n")
         try await Self.with(.bind9, extra: extra) { dns in
-            let client = DNSClient(timeout: .seconds(5))
+            let client = DNSClient(timeout: .seconds(15))
             let answer = try await client.txt(try DNSName("big.\(dns.zone)"), server: try #require(DNSServer(dns.server)), recursive: false)
             #expect(Set(answer) == Set(values))
         }
@@ -108,7 +108,7 @@ import TestSupport
             a.loop IN CNAME _acme-challenge.loop
             """
         try await Self.with(.bind9, extra: extra) { dns in
-            let client = DNSClient(timeout: .seconds(5))
+            let client = DNSClient(timeout: .seconds(15))
             let server = try #require(DNSServer(dns.server))
             #expect(try await client.resolveCNAME(try DNSName("_acme-challenge.www.\(dns.zone)"), resolver: server)
                     == (try DNSName("_acme-challenge.target.delegated.\(dns.zone)")))

@@ -17,7 +17,7 @@ public struct PrivateAuthoritativeDNS: Sendable {
 
     /// Starts KIND with EXTRA zone-file lines (CAA, CNAME records …).
     public static func start(_ kind: Kind, zone: String = "example.test", algorithm: String = "hmac-sha256",
-                             extraRecords: String = "") throws -> PrivateAuthoritativeDNS {
+                             extraRecords: String = "") async throws -> PrivateAuthoritativeDNS {
         let directory = TestStack.privateStackDirectory(kind.rawValue)
         let port = TestStack.freePort()
         let prefix = kind == .bind9 ? "CERTFLEET_BIND9" : "CERTFLEET_KNOT"
@@ -25,7 +25,8 @@ public struct PrivateAuthoritativeDNS: Sendable {
             "CERTFLEET_STACK_DIR": directory.path, "CERTFLEET_SERVICES": kind.rawValue,
             "\(prefix)_PORT": String(port), "\(prefix)_ZONE": zone, "\(prefix)_TSIG_ALG": algorithm, "\(prefix)_EXTRA": extraRecords,
         ]
-        _ = try TestStack.ctl(["start", kind.rawValue], environment: environment)
+        // On a thread of its own: a blocked cooperative thread (there are two here) starves every other test.
+        _ = try await TestStack.ctlDetached(["start", kind.rawValue], environment: environment)
         let secret = try String(contentsOf: directory.appendingPathComponent("\(kind.rawValue)/tsig.secret"), encoding: .utf8)
         return PrivateAuthoritativeDNS(kind: kind, environment: environment, directory: directory, port: port, zone: zone,
                                        keyName: "certfleet-key", algorithm: algorithm,
