@@ -65,6 +65,8 @@ let package = Package(
             name: "Jobs",
             dependencies: [
                 "CertFleetCore", "Store", "Postgres", "AMQP", "X509", "ACME",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -75,7 +75,7 @@ public struct Topology: Sendable, Hashable {
 /// can run in parallel on one broker without sharing queues.
 public struct CertFleetTopology: Sendable, Hashable {
     /// The job kinds that each get a queue, also the routing keys on the jobs exchange.
-    public static let jobKinds = ["issue", "validate", "renew", "delete", "revoke"]
+    public static let jobKinds = ["issue", "validate", "renew", "delete", "revoke", "deliver"]
 
     public let prefix: String
     public init(prefix: String = "certfleet") { self.prefix = prefix }

@@ -98,6 +98,12 @@ public struct APIError: Error, Sendable {
             return APIError(.conflict, error.code, error.description, details: [("zone", .string(zone))])
         case .fallbackOrderTaken(let order):
             return APIError(.conflict, error.code, error.description, details: [("fallback_order", .int(order))])
+        case .targetNotFound(let ref):
+            return APIError(.notFound, error.code, error.description, details: [("target", .string(ref))])
+        case .targetNameTaken(let name):
+            return APIError(.conflict, error.code, error.description, details: [("name", .string(name))])
+        case .targetInUse(let bindings):
+            return APIError(.conflict, error.code, error.description, details: [("bindings", .strings(bindings))])
         case .versionMismatch(let expected, let actual):
             return APIError(.preconditionFailed, error.code, error.description,
                             details: [("expected", .string("\"\(expected)\"")), ("actual", .string("\"\(actual)\""))])

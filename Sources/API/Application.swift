@@ -157,6 +157,7 @@ func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies,
     KeysController(db: dependencies.db, cache: keys).addRoutes(to: v1.group("keys"))
     ProjectsController(db: dependencies.db).addRoutes(to: v1.group("projects"))
     CertificatesController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
+    TargetsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
     let consumerTLSLimiter = RateLimiter(
         reads: .init(rate: configuration.consumerTLSReadsPerHour / 3600, burst: configuration.consumerTLSReadsPerHour),
         writes: .init(rate: configuration.consumerTLSWritesPerHour / 3600, burst: configuration.consumerTLSWritesPerHour))

@@ -176,7 +176,13 @@ struct CertificatesController {
         let caller = try context.caller("certificates:read")
         let document = try await reader.require(project: caller.projectID, reference: try context.parameters.require("ref"))
         let detailed = request.uri.queryParameters.get("details") != "false"
-        return .success(.object([("certificates", .array([detailed ? document.json : document.summary]))]),
+        var json = document.json
+        // What each bound target holds: the delivery side of the certificate.
+        if detailed, case .object(var fields) = json {
+            fields.append(("deliveries", TargetsController.holdings(try await Deliveries(db: db).holdings(certificate: document.id))))
+            json = .object(fields)
+        }
+        return .success(.object([("certificates", .array([detailed ? json : document.summary]))]),
                         headers: [.eTag: document.etag])
     }
 
@@ -456,31 +462,30 @@ struct CertificatesController {
 
     // MARK: - bindings
 
+    /// `PUT …/bindings/{consumer}`, optionally with `{"target": "<name or uuid>"}`: every new
+    /// valid version is then delivered there (and the current one at once).
     @Sendable func bind(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
         let caller = try context.caller("certificates:write")
         let reference = try context.parameters.require("ref")
         let consumer = try context.parameters.require("consumer")
         guard (1...256).contains(consumer.count) else { throw APIError.malformed("the consumer name must be 1–256 characters") }
-        let binding = try await db.transaction { tx -> (UUID, Bool) in
-            // The row lock orders this against a concurrent delete request.
-            let certificate = try await Certificates.lock(tx, project: caller.projectID, reference: reference)
-            guard certificate.state != .deleting && certificate.state != .deleted else {
-                throw StoreError.transitionRefused(code: "certificate_deleting", state: certificate.state.rawValue)
+        struct Body: Decodable { var target: String? }
+        let buffer = try await request.collectBody(upTo: bodyLimit)
+        var target: DeliveryTarget? = nil
+        if buffer.readableBytes > 0 {
+            guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer: buffer)) else {
+                throw APIError.malformed("the body must be empty or {\"target\": \"<name or uuid>\"}")
             }
-            if let id = try await tx.query("""
-                INSERT INTO bindings (certificate_id, consumer) VALUES (\(certificate.id), \(consumer))
-                ON CONFLICT (certificate_id, consumer) DO NOTHING RETURNING id
-                """).first?.decode(UUID.self, "id") {
-                try await Events.record(tx, project: caller.projectID, certificate: certificate.id, job: nil, type: "bound",
-                                        from: nil, to: nil, reason: consumer, actor: caller.actor)
-                return (id, true)
+            if let name = body.target {
+                target = try await Targets(db: db, sealer: dependencies.sealer).require(project: caller.projectID, reference: name)
             }
-            let id = try await tx.query("SELECT id FROM bindings WHERE certificate_id = \(certificate.id) AND consumer = \(consumer)")
-                .first!.decode(UUID.self, "id")
-            return (id, false)
         }
-        return .success(.object([("uuid", .string(binding.0.uuidString.lowercased())), ("name", .string(consumer))]),
-                        status: binding.1 ? .created : .ok)
+        let binding = try await Deliveries(db: db).bind(project: caller.projectID, reference: reference, consumer: consumer,
+                                                        target: target?.id, actor: caller.actor)
+        await dependencies.submitter.publish(binding.outboxIDs)
+        var fields: [(String, JSONValue)] = [("uuid", .string(binding.id.uuidString.lowercased())), ("name", .string(consumer))]
+        if let target { fields.append(("target", .object([("uuid", .string(target.id.uuidString.lowercased())), ("name", .string(target.name))]))) }
+        return .success(.object(fields), status: binding.created ? .created : .ok)
     }
 
     @Sendable func unbind(_ request: Request, context: APIRequestContext) async throws -> Response {

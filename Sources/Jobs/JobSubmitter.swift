@@ -47,6 +47,11 @@ public struct JobSubmitter: Sendable {
             project: project, reference: reference, reason: reason, idempotencyKey: idempotencyKey, deleteAfter: deleteAfter, actor: actor))
     }
 
+    /// Publishes outbox rows written by another commit (deliver jobs of a new binding).
+    public func publish(_ outboxIDs: [Int64]) async {
+        if !outboxIDs.isEmpty { await publisher.publishNow(outboxIDs) }
+    }
+
     private func published(_ job: SubmittedJob) async throws -> SubmittedJob {
         if let id = job.outboxID { await publisher.publishNow([id]) }
         return job

@@ -14,6 +14,8 @@ struct JobCommit {
             """)
         guard owned.count == 1 else { throw LeaseLost(jobID: job.id) }
         let certificate = try await Certificates.lock(tx, id: job.certificateID)
+        // Deliveries change what a target holds, never the certificate (JobCommit+Delivery.swift).
+        if job.kind == .deliver { return try await applyDelivery(result, certificate: certificate) }
         // An ACME job of a certificate being deleted has nothing left to do, whatever it reports.
         if [.issue, .renew, .revoke].contains(job.kind), certificate.state == .deleting || certificate.state == .deleted {
             return try await superseded(certificate)
@@ -22,6 +24,7 @@ struct JobCommit {
         case .validated(let version): return try await validated(certificate, version)
         case .deleted: return try await deleted(certificate)
         case .revoked: return try await revoked(certificate)
+        case .delivered: return try await failed(certificate, code: "unexpected_result", message: "a \(job.kind.rawValue) job reported a delivery")
         case .snoozed(let code, let message, let notBefore): return try await snoozed(certificate, code: code, message: message, notBefore: notBefore)
         case .failed(let code, let message): return try await failed(certificate, code: code, message: message)
         case .retry(let code, let message, let notBefore):
@@ -69,7 +72,13 @@ struct JobCommit {
         let ca = [.issue, .renew].contains(job.kind) ? try await tx.query("""
             SELECT a.directory_url FROM certificates c JOIN acme_accounts a ON a.id = c.acme_account_id WHERE c.id = \(certificate.id)
             """).first?.decode(String.self, "directory_url") : nil
-        return try await announce(certificate, to: next, event: event, version: version, serial: facts.serial, notAfter: facts.notAfter, ca: ca)
+        let report = try await announce(certificate, to: next, event: event, version: version, serial: facts.serial, notAfter: facts.notAfter, ca: ca)
+        // The new version goes to every target bound to the certificate, in this same commit.
+        let now = CertificateSnapshot(id: certificate.id, projectID: certificate.projectID, name: certificate.name, state: next,
+                                      currentVersion: version, rowVersion: certificate.rowVersion + 1)
+        let deliveries = try await Deliveries.schedule(tx, certificate: now)
+        return CommitReport(jobState: report.jobState, certificateState: report.certificateState, event: report.event,
+                            outboxIDs: report.outboxIDs + deliveries)
     }
 
     private func deleted(_ certificate: CertificateSnapshot) async throws -> CommitReport {
@@ -182,7 +191,7 @@ struct JobCommit {
         return CommitReport(jobState: .cancelled, certificateState: certificate.state, event: nil, outboxIDs: [])
     }
 
-    private func finish(_ state: JobState, code: String? = nil, message: String? = nil) async throws {
+    func finish(_ state: JobState, code: String? = nil, message: String? = nil) async throws {
         try await tx.query("""
             UPDATE jobs SET state = \(state.rawValue), finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
                    error_code = \(code), error_detail = \(message),
@@ -200,7 +209,7 @@ struct JobCommit {
         return CommitReport(jobState: try await currentJobState(), certificateState: next, event: event, outboxIDs: [outboxID])
     }
 
-    private func currentJobState() async throws -> JobState {
+    func currentJobState() async throws -> JobState {
         JobState(rawValue: try await tx.query("SELECT state FROM jobs WHERE id = \(job.id)").first!.decode(String.self, "state"))!
     }
 }

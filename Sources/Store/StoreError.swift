@@ -30,6 +30,12 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case zoneOwnedElsewhere(zone: String)
     /// Another account of the project holds this place in the CA chain (409).
     case fallbackOrderTaken(Int)
+    /// No such delivery target in the project (404; also for other projects' targets).
+    case targetNotFound(String)
+    /// Another live target of the project has this name (409).
+    case targetNameTaken(String)
+    /// The target is named by bindings and cannot be deleted (409).
+    case targetInUse(bindings: [String])
 
     public var code: String {
         switch self {
@@ -47,6 +53,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .idempotencyKeyReused: return "idempotency_key_reused"
         case .zoneOwnedElsewhere: return "zone_owned_elsewhere"
         case .fallbackOrderTaken: return "fallback_order_taken"
+        case .targetNotFound: return "target_not_found"
+        case .targetNameTaken: return "target_name_taken"
+        case .targetInUse: return "target_in_use"
         }
     }
 
@@ -69,6 +78,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "zone '\(zone)' is verified by another project; only the system scope can reassign it"
         case .fallbackOrderTaken(let order):
             return "another ACME account of the project is number \(order) in its CA chain; choose another fallback_order"
+        case .targetNotFound(let ref): return "delivery target '\(ref)' not found"
+        case .targetNameTaken(let name): return "a delivery target named '\(name)' already exists; choose another name"
+        case .targetInUse(let bindings): return "the target is used by the bindings \(bindings.joined(separator: ", ")); unbind them first"
         }
     }
 }

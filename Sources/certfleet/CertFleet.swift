@@ -8,7 +8,7 @@ struct CertFleet: AsyncParsableCommand {
         abstract: "Self-hosted certificate lifecycle service.",
         subcommands: [
             Migrate.self, WorkerCommand.self, SchedulerCommand.self, APICommand.self, KeysCommand.self, Bench.self,
-            CertsCommand.self, JobsCommand.self, CertificateCommand.self,
+            CertsCommand.self, JobsCommand.self, CertificateCommand.self, TargetsCommand.self,
         ])
 }
 

@@ -1,0 +1,17 @@
+/// How a delivery target receives a certificate (`delivery_targets.kind`).
+public enum DeliveryTargetKind: String, Sendable, Codable, CaseIterable {
+    /// `fullchain.pem`, `privkey.pem`, `chain.pem`, `cert.pem` written atomically into a
+    /// directory per certificate, then a reload command (certbot/lego deploy hooks).
+    case files
+    /// HAProxy's runtime API over its stats socket: `set ssl cert` … `commit ssl cert`.
+    case haproxy
+    /// A CloudEvent POSTed in structured mode, signed with HMAC-SHA256.
+    case webhook
+    /// A `certfleet agent` on the edge host fetches and acknowledges (not implemented yet).
+    case agent
+    /// NGINX Unit's control API (not implemented yet).
+    case unit
+
+    /// Kinds a deliver job can run today.
+    public var isDeliverable: Bool { self == .files || self == .haproxy || self == .webhook }
+}

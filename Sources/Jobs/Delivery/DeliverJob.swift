@@ -1,0 +1,115 @@
+import CertFleetCore
+import Foundation
+import Logging
+import Store
+
+/// Puts the certificate's current version on one target (the job names it). Idempotent:
+/// a target that already holds the version gets nothing (the replay after a crash between
+/// delivering and committing re-sends, which every kind tolerates — files are swapped
+/// again, HAProxy takes the same certificate again, a webhook sees the same event id).
+public struct DeliverJob: JobHandler {
+    public let kind = JobKind.deliver
+    let context: JobContext
+    let policy: DeliveryRetryPolicy
+    let metrics: DeliveryMetrics
+
+    public init(context: JobContext, policy: DeliveryRetryPolicy = .standard, metrics: DeliveryMetrics = DeliveryMetrics()) {
+        self.context = context
+        self.policy = policy
+        self.metrics = metrics
+    }
+
+    public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
+        guard let work = try await Deliveries(db: context.db).work(for: job) else {
+            return failure(DeliveryFailure(.bindingRemoved, "the certificate is no longer bound to this target"), job: job, kind: nil, since: Date())
+        }
+        var log = logger
+        log[metadataKey: "target"] = "\(work.target.name)"
+        switch DeliveryPlan.decide(held: work.heldVersion, current: work.currentVersion) {
+        case .nothingValid:
+            return failure(DeliveryFailure(.keyUnavailable, "the certificate has no valid version to deliver"), job: job, kind: work.target.kind, since: work.jobCreatedAt)
+        case .refuseDowngrade(let held, let offered):
+            return failure(DeliveryFailure(.downgradeRefused, "the target holds version \(held); version \(offered) is older"),
+                           job: job, kind: work.target.kind, since: work.jobCreatedAt)
+        case .upToDate(let version):
+            return .delivered(DeliveryReceipt(version: version, fingerprintSHA256: work.fingerprintSHA256 ?? "",
+                                              answer: "already held", alreadyHeld: true))
+        case .deliver(let version):
+            let started = ContinuousClock.now
+            do {
+                let bundle = try bundle(work, version: version, job: job)
+                let answer = try await deliverer(for: work.target).deliver(bundle)
+                metrics.delivered(kind: work.target.kind, duration: ContinuousClock.now - started, since: work.validSince)
+                log.info("delivered", metadata: ["version": "\(version)", "answer": "\(answer.prefix(200))"])
+                return .delivered(DeliveryReceipt(version: version, fingerprintSHA256: bundle.fingerprintSHA256, answer: answer))
+            } catch let failure as DeliveryFailure {
+                log.warning("delivery failed", metadata: ["code": "\(failure.code.rawValue)", "answer": "\(failure.answer.prefix(200))"])
+                return self.failure(failure, job: job, kind: work.target.kind, since: work.jobCreatedAt)
+            }
+        }
+    }
+
+    /// Retry with backoff while the failure may pass and the day is not over; else the end.
+    func failure(_ failure: DeliveryFailure, job: ClaimedJob, kind: DeliveryTargetKind?, since: Date) -> JobResult {
+        switch policy.decide(failure, attempt: job.attempt, firstAttempt: since, now: Date()) {
+        case .retry(let at) where job.attempt < job.maxAttempts:
+            metrics.attemptFailed(kind: kind, code: failure.code.rawValue)
+            return .retry(code: failure.code.rawValue, message: failure.answer, notBefore: at)
+        default:
+            metrics.gaveUp(kind: kind, code: failure.code.rawValue)
+            return .failed(code: failure.code.rawValue, message: failure.answer)
+        }
+    }
+
+    func bundle(_ work: DeliveryWork, version: Int, job: ClaimedJob) throws -> DeliveryBundle {
+        guard let sealed = work.sealedKey, let keyID = work.masterKeyID else {
+            throw DeliveryFailure(.keyUnavailable, "version \(version) has no private key (erased)")
+        }
+        let key: [UInt8]
+        do {
+            key = try context.sealer.open(sealed, keyID: keyID, context: KeySealer.certificateKeyContext(certificate: job.certificateID, version: version))
+        } catch {
+            throw DeliveryFailure(.keyUnavailable, "the master key \(keyID) is not loaded in this worker")
+        }
+        return DeliveryBundle(certificateID: job.certificateID, projectID: job.projectID, certificateName: work.certificateName, version: version,
+                              serial: work.serial ?? "", fingerprintSHA256: work.fingerprintSHA256 ?? "", chainPEM: work.chainPEM,
+                              keyPEM: String(decoding: key, as: UTF8.self))
+    }
+
+    func deliverer(for target: DeliveryTarget) async throws -> any Deliverer {
+        switch target.kind {
+        case .files: return try FilesDeliverer(config: target.config)
+        case .haproxy: return try HAProxyDeliverer(config: target.config)
+        case .webhook:
+            let secret = try await Targets(db: context.db, sealer: context.sealer).secret(target: target.id)
+            return try WebhookDeliverer(config: target.config, secret: secret, targetID: target.id)
+        case .agent, .unit:
+            throw DeliveryFailure(.kindUnsupported, "\(target.kind.rawValue) targets are not delivered by this version of CertFleet")
+        }
+    }
+}
+
+extension DeliverJob {
+    /// Checks a target's kind and settings the way the deliver job will read them, so a
+    /// target that could never work is refused when it is created (422), not a day later.
+    public static func check(kind: DeliveryTargetKind, config: [String: String], secret: String?) throws {
+        switch kind {
+        case .files: _ = try FilesDeliverer(config: config)
+        case .haproxy: _ = try HAProxyDeliverer(config: config)
+        case .webhook: _ = try WebhookDeliverer(config: config, secret: secret.map { Array($0.utf8) }, targetID: UUID())
+        case .agent, .unit:
+            throw DeliveryFailure(.kindUnsupported, "\(kind.rawValue) targets are not delivered by this version of CertFleet")
+        }
+    }
+}
+
+extension DeliveryRetryPolicy {
+    /// `CERTFLEET_DELIVERY_RETRY_FOR` (seconds a failing delivery is retried; default 86400) and
+    /// `CERTFLEET_DELIVERY_BACKOFF_BASE` / `_CAP` (seconds; default 2 and 3600).
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> DeliveryRetryPolicy {
+        func seconds(_ name: String, _ fallback: Int) -> Duration { .seconds(max(1, Int(environment[name] ?? "") ?? fallback)) }
+        let base = seconds("CERTFLEET_DELIVERY_BACKOFF_BASE", 2)
+        let cap = max(base, seconds("CERTFLEET_DELIVERY_BACKOFF_CAP", 3600))
+        return DeliveryRetryPolicy(backoff: BackoffPolicy(base: base, cap: cap), giveUpAfter: seconds("CERTFLEET_DELIVERY_RETRY_FOR", 86400))
+    }
+}

@@ -1,0 +1,43 @@
+import CertFleetCore
+import Foundation
+import Testing
+
+@Suite struct DeliveryPlanTests {
+    /// Every (held, current) pair that matters: first delivery, replay, newer, downgrade, nothing valid.
+    @Test(arguments: [
+        (nil, nil, DeliveryPlan.nothingValid), (3, nil, .nothingValid),
+        (nil, 1, .deliver(version: 1)), (1, 2, .deliver(version: 2)), (1, 5, .deliver(version: 5)),
+        (2, 2, .upToDate(version: 2)), (3, 2, .refuseDowngrade(held: 3, offered: 2)),
+    ] as [(Int?, Int?, DeliveryPlan)])
+    func planFollowsWhatTheTargetHolds(held: Int?, current: Int?, plan: DeliveryPlan) {
+        #expect(DeliveryPlan.decide(held: held, current: current) == plan)
+    }
+
+    @Test func transientFailuresRetryWithBackoffUntilTheDayIsOver() {
+        let policy = DeliveryRetryPolicy(backoff: BackoffPolicy(base: .seconds(2), cap: .seconds(3600)), giveUpAfter: .seconds(86400))
+        let first = Date(timeIntervalSince1970: 1_000_000)
+        let failure = DeliveryFailure(.reloadFailed, "exit 1")
+        // Full ceiling drawn: 2 s after the first, 4 s after the second, capped at 1 h.
+        #expect(policy.decide(failure, attempt: 1, firstAttempt: first, now: first, random: { 1 }) == .retry(at: first.addingTimeInterval(2)))
+        #expect(policy.decide(failure, attempt: 2, firstAttempt: first, now: first, random: { 1 }) == .retry(at: first.addingTimeInterval(4)))
+        #expect(policy.decide(failure, attempt: 30, firstAttempt: first, now: first, random: { 1 }) == .retry(at: first.addingTimeInterval(3600)))
+        // Never less than half the ceiling: a failing target is not hammered.
+        #expect(policy.decide(failure, attempt: 3, firstAttempt: first, now: first, random: { 0 }) == .retry(at: first.addingTimeInterval(4)))
+        // Past 24 h after the first attempt: the dead letter.
+        let late = first.addingTimeInterval(86400 - 10)
+        #expect(policy.decide(failure, attempt: 40, firstAttempt: first, now: late, random: { 1 }) == .giveUp)
+    }
+
+    @Test(arguments: DeliveryFailure.Code.allCases)
+    func permanentFailuresEndAtOnce(code: DeliveryFailure.Code) {
+        let failure = DeliveryFailure(code, "answer")
+        let decision = DeliveryRetryPolicy.standard.decide(failure, attempt: 1, firstAttempt: Date(), now: Date())
+        #expect((decision == .giveUp) == !failure.isTransient)
+        let transient: Set<DeliveryFailure.Code> = [.targetUnreachable, .writeFailed, .reloadFailed, .reloadTimeout, .webhookRejected, .keyUnavailable]
+        #expect(failure.isTransient == transient.contains(code))
+    }
+
+    @Test func answersAreTrimmed() {
+        #expect(DeliveryFailure(.webhookRejected, String(repeating: "x", count: 2000)).answer.count == 500)
+    }
+}
