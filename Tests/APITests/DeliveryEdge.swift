@@ -28,6 +28,8 @@ struct DeliveryEdge: Sendable {
         let environment = [
             "CERTFLEET_STACK_DIR": directory.path, "CERTFLEET_NGINX_PORT": String(nginxPort),
             "CERTFLEET_NGINX_CERT_DIR": "\(filesRoot)/\(certificateName)", "CERTFLEET_HAPROXY_PORT": String(haproxyPort),
+            // Named, not defaulted: `deploy/local/test` exports the shared stack's values.
+            "CERTFLEET_HAPROXY_CERT": directory.appendingPathComponent("haproxy/site.pem").path,
         ]
         _ = try TestStack.ctl(["start", "nginx", "haproxy"], environment: environment)
         return DeliveryEdge(directory: directory, environment: environment, filesRoot: filesRoot, nginxPort: nginxPort, haproxyPort: haproxyPort)

@@ -28,7 +28,7 @@ CERTFLEET_STACK_DIR="${CERTFLEET_STACK_DIR:-$CERTFLEET_ROOT/.stack}"
 # Default: every service defined under services/, in dependency order.
 if [ -z "${CERTFLEET_SERVICES:-}" ]; then
     CERTFLEET_SERVICES=""
-    for _name in postgres rabbitmq pebble acme2certifier nginx haproxy; do
+    for _name in postgres rabbitmq pebble acme2certifier; do
         [ -f "$CERTFLEET_ROOT/deploy/local/services/$_name.sh" ] && CERTFLEET_SERVICES="$CERTFLEET_SERVICES $_name"
     done
     CERTFLEET_SERVICES="${CERTFLEET_SERVICES# }"

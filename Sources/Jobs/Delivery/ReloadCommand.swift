@@ -4,8 +4,9 @@ import Foundation
 import Glibc
 #endif
 
-/// A reload command (`nginx -s reload`, `systemctl reload haproxy`) run through `/bin/sh -c`
-/// in a session of its own, so a timeout kills it and everything it started.
+/// A reload command (`nginx -s reload`, `systemctl reload haproxy`) run through `/bin/sh -c`.
+/// Foundation's `Process` starts it as the leader of its own process group, so a timeout
+/// kills the group: the shell and everything it started.
 struct ReloadCommand: Sendable {
     let command: String
     let timeout: Duration
@@ -17,8 +18,8 @@ struct ReloadCommand: Sendable {
         FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = ["/bin/sh", "-c", command]
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
         process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         // A file, not a pipe: a child left running must not keep us waiting for EOF.
         let handle = try FileHandle(forWritingTo: output)
@@ -37,8 +38,10 @@ struct ReloadCommand: Sendable {
         }
         let text = ((try? String(contentsOf: output, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         if process.isRunning {
-            kill(-process.processIdentifier, SIGKILL)
-            kill(process.processIdentifier, SIGKILL)
+            let pid = process.processIdentifier
+            // The whole group only when the command leads its own (never ours).
+            if getpgid(pid) == pid { kill(-pid, SIGKILL) }
+            kill(pid, SIGKILL)
             process.waitUntilExit()
             throw DeliveryFailure(.reloadTimeout, "the reload command ran longer than \(timeout) and was killed\(text.isEmpty ? "" : ": \(text)")")
         }
