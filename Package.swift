@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The modules above Store hand it the database and never query it themselves: they do not
+// import Postgres, and with member import visibility its API is not reachable through Store's
+// `Database` alias either (a test also checks the imports).
+let storeClients: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 // Module layout follows DESIGN.md: C libraries are wrapped once each
 // (CLibPQ → Postgres, COpenSSL → X509, CRabbitMQ → AMQP); nothing else sees C pointers.
 let package = Package(
@@ -60,27 +65,40 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
-        // Job handlers, the worker loop and the submit API (the job protocol).
+        // The outbox publisher and CertFleet's AMQP names: what API, Scheduler and Jobs share
+        // to put messages on the broker (the message types themselves are pure, in Core).
+        .target(
+            name: "Messaging",
+            dependencies: [
+                "CertFleetCore", "Store", "AMQP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: storeClients),
+
+        // Job handlers and the worker loop (the job protocol).
         .target(
             name: "Jobs",
             dependencies: [
-                "CertFleetCore", "Store", "Postgres", "AMQP", "X509", "ACME",
+                "CertFleetCore", "Store", "Messaging", "AMQP", "X509", "ACME",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ],
+            swiftSettings: storeClients),
 
         // The timer: outbox relay, lease reaper, expiry scan.
         .target(
             name: "Scheduler",
             dependencies: [
-                "CertFleetCore", "Store", "Postgres", "AMQP", "Jobs", "ACME", "X509",
+                "CertFleetCore", "Store", "Messaging", "AMQP", "ACME", "X509",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ],
+            swiftSettings: storeClients),
 
         // RFC 8555 client and challenge solvers over AsyncHTTPClient.
         .target(
@@ -100,18 +118,38 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Store", "Jobs", "X509", "CertFleetCore", "Postgres", "AMQP", "ACME",
+                "Store", "Messaging", "X509", "CertFleetCore", "AMQP", "ACME",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: storeClients),
+
+        // The flags and environment every command shares: database, broker, logging.
+        .target(
+            name: "CertFleetOptions",
+            dependencies: [
+                "Postgres", "AMQP", "Messaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // `certfleet bench …`: each benchmark beside a baseline measured in the same run.
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "CertFleetCore", "CertFleetOptions", "Postgres", "Store", "X509", "AMQP", "ACME", "Messaging", "Jobs",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
 
         // The executable: commands and wiring only.
         .executableTarget(
             name: "certfleet",
             dependencies: [
-                "CertFleetCore", "Postgres", "Store", "X509", "AMQP", "ACME", "Jobs", "Scheduler", "API",
+                "CertFleetCore", "CertFleetOptions", "Benchmarks", "Postgres", "Store", "X509", "AMQP", "ACME", "Messaging", "Jobs",
+                "Scheduler", "API",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -127,12 +165,12 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "X509", "TestSupport"]),
         .testTarget(name: "X509Tests", dependencies: ["X509", "CertFleetCore", "TestSupport"]),
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "ACME", "Scheduler", "Store", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "Messaging", "TestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "ACME", "Scheduler", "Store", "Messaging", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Jobs", "Store", "Postgres", "AMQP", "X509", "CertFleetCore", "TestSupport", "ServiceTestSupport",
+                "API", "Jobs", "Store", "Messaging", "Postgres", "AMQP", "X509", "CertFleetCore", "TestSupport", "ServiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(
@@ -150,6 +188,6 @@ let package = Package(
         // Shared test helpers: locating the checkout, running deploy/local scripts, env.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // A private database, AMQP prefix and master key per test, for the service-level tests.
-        .target(name: "ServiceTestSupport", dependencies: ["Store", "AMQP", "Postgres", "X509", "TestSupport"], path: "Tests/ServiceTestSupport"),
+        .target(name: "ServiceTestSupport", dependencies: ["Store", "Messaging", "AMQP", "Postgres", "X509", "TestSupport"], path: "Tests/ServiceTestSupport"),
     ]
 )

@@ -2,8 +2,7 @@ import ACME
 import CertFleetCore
 import Foundation
 import Hummingbird
-import Jobs
-import Postgres
+import NIOFoundationEssentialsCompat
 import Store
 import X509
 
@@ -113,7 +112,9 @@ struct ACMEAccountsController {
             if imported, let existing = try? await client.findExistingAccount() { return existing }
             // A new account spends the CA's accounts-per-IP limit: within the budget only.
             if dependencies.acme.budgetEnabled,
-               let deferral = try await dependencies.acme.budget(db: dependencies.db).reserveAccount(ca: directory, project: project) {
+               let deferral = try await IssuanceBudget(db: dependencies.db, limitsJSON: dependencies.acme.budgetLimitsJSON,
+                                                       projectShare: dependencies.acme.budgetProjectShare)
+                .reserveAccount(ca: directory, project: project) {
                 let seconds = max(1, Int(deferral.until.timeIntervalSinceNow.rounded(.up)))
                 throw APIError(.tooManyRequests, "rate_limit_budget", deferral.message,
                                details: [("limit", .string(deferral.limit.rawValue)), ("retry_after", .int(seconds))],

@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import Postgres
+import Logging
 import Store
 import X509
 
@@ -48,15 +48,14 @@ public struct APIError: Error, Sendable {
         case let error as StoreError: return from(store: error)
         case let error as X509Error:
             return APIError(.unprocessableContent, error.code, error.message, details: [("x509_code", .string(error.code))])
-        case let error as PostgresError:
-            switch error.kind {
-            case .connectionFailed, .connectionLost, .poolClosed:
+        case let error where DatabaseFailure(error) != nil:
+            switch DatabaseFailure(error)! {
+            case .unavailable:
                 return APIError(.serviceUnavailable, "database_unavailable", "the database is not reachable; retry later",
                                 headers: [.retryAfter: "5"])
-            default:
-                if error.sqlState?.errorClass == "22" {
-                    return APIError(.badRequest, "invalid_value", "a value in the request is not valid for its field")
-                }
+            case .invalidValue:
+                return APIError(.badRequest, "invalid_value", "a value in the request is not valid for its field")
+            case .other:
                 return nil
             }
         case let error as HTTPError:
@@ -104,6 +103,8 @@ public struct APIError: Error, Sendable {
             return APIError(.conflict, error.code, error.description, details: [("name", .string(name))])
         case .targetInUse(let bindings):
             return APIError(.conflict, error.code, error.description, details: [("bindings", .strings(bindings))])
+        case .consumerTaken(let consumer):
+            return APIError(.conflict, error.code, error.description, details: [("consumer", .string(consumer))])
         case .versionMismatch(let expected, let actual):
             return APIError(.preconditionFailed, error.code, error.description,
                             details: [("expected", .string("\"\(expected)\"")), ("actual", .string("\"\(actual)\""))])

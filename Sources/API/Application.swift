@@ -1,9 +1,9 @@
 import AMQP
 import Foundation
 import Hummingbird
-import Jobs
+import ACME
 import Logging
-import Postgres
+import Messaging
 import ServiceLifecycle
 import Store
 
@@ -56,17 +56,18 @@ public struct APIConfiguration: Sendable {
 
 /// The services the API uses; the caller owns and closes them.
 public struct APIDependencies: Sendable {
-    public let db: PostgresClient
+    public let db: Database
     public let sealer: KeySealer
     public let amqp: AMQPConnection
     public let topology: CertFleetTopology
-    public let submitter: JobSubmitter
+    /// The accept step; each committed job message is published at once.
+    public let submissions: Submissions
     /// The default ACME directory and the CA file for its HTTPS (`POST /v1/acme/accounts`).
     public let acme: ACMESettings
     /// CA directories (profiles), for checks before an order exists.
     let directories: DirectoryCache
 
-    public init(db: PostgresClient, sealer: KeySealer, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger,
+    public init(db: Database, sealer: KeySealer, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger,
                 acme: ACMESettings = .fromEnvironment()) {
         self.acme = acme
         self.directories = DirectoryCache(settings: acme)
@@ -74,7 +75,7 @@ public struct APIDependencies: Sendable {
         self.sealer = sealer
         self.amqp = amqp
         self.topology = topology
-        self.submitter = JobSubmitter(db: db, sealer: sealer, amqp: amqp, topology: topology, logger: logger)
+        self.submissions = .publishing(db: db, sealer: sealer, amqp: amqp, topology: topology, logger: logger)
     }
 }
 
@@ -157,6 +158,10 @@ func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies,
     KeysController(db: dependencies.db, cache: keys).addRoutes(to: v1.group("keys"))
     ProjectsController(db: dependencies.db).addRoutes(to: v1.group("projects"))
     CertificatesController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
+    CertificateFilesController(dependencies: dependencies).addRoutes(to: v1)
+    BindingsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
+    JobsController(dependencies: dependencies).addRoutes(to: v1)
+    MatchController(dependencies: dependencies).addRoutes(to: v1)
     TargetsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
     let consumerTLSLimiter = RateLimiter(
         reads: .init(rate: configuration.consumerTLSReadsPerHour / 3600, burst: configuration.consumerTLSReadsPerHour),
@@ -179,7 +184,7 @@ struct HealthController {
             var checks: [(String, JSONValue)] = []
             var ready = true
             do {
-                _ = try await dependencies.db.query("SELECT 1 AS one")
+                try await DatabaseHealth.ping(dependencies.db)
                 checks.append(("database", .string("ok")))
             } catch {
                 ready = false

@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import Postgres
 import Store
 
 /// `Authorization: Bearer cf_…` → the key's identity, or 401. Also applies the

@@ -1,77 +1,30 @@
 import Foundation
-import Postgres
 import Store
 
-/// The certificate document the API shows, read from the certificate row and its
-/// current version (or the newest one before the first is valid). Never the key.
+/// The certificate document the API shows, rendered from Store's `CertificateRecord`. Never the key.
 struct CertificateReader {
-    let db: PostgresClient
+    let documents: CertificateDocuments
 
-    static let columns = """
-        c.id, c.name, c.created_at, c.common_name, c.state, c.validation_attempt, c.next_attempt_at, c.sans, c.source,
-        c.usage, c.renew_at, extract(epoch FROM c.renew_before)::bigint AS renew_before, c.last_error_code, c.last_error_message, c.version, c.current_version,
-        c.profile, c.ari_window_start, c.ari_window_end, c.ari_explanation_url, c.ari_checked_at,
-        (SELECT json_build_object('account', a.name, 'directory_url', a.directory_url)::text
-           FROM acme_accounts a WHERE a.id = c.acme_account_id) AS ca,
-        v.subject, v.issuer, v.serial, v.not_before, v.not_after, v.details::text AS details, v.lint::text AS lint,
-        (v.client_ca_pem IS NOT NULL) AS two_way,
-        (SELECT coalesce(json_agg(json_build_object('uuid', b.id, 'name', b.consumer) ORDER BY b.consumer), '[]')::text
-           FROM bindings b WHERE b.certificate_id = c.id) AS bindings
-        """
-    static let from = """
-        FROM certificates c LEFT JOIN certificate_versions v ON v.certificate_id = c.id
-          AND v.version = coalesce(c.current_version, (SELECT max(version) FROM certificate_versions w WHERE w.certificate_id = c.id))
-        """
+    init(db: Database) { documents = CertificateDocuments(db: db) }
 
     /// One live certificate of PROJECT by uuid or name.
     func find(project: UUID, reference: String) async throws -> Document? {
-        let rows: PostgresRows
-        if let id = UUID(uuidString: reference) {
-            rows = try await db.query("""
-                SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
-                WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.id = \(id)
-                """)
-        } else {
-            rows = try await db.query("""
-                SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
-                WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.name = \(reference)
-                """)
-        }
-        return try rows.first.map(Document.init)
+        try await documents.find(project: project, reference: reference).map { try Document($0) }
     }
 
-    /// The live certificates of PROJECT among REFERENCES (uuids or names), in one query,
-    /// in the order of REFERENCES; nil where a reference names none.
+    /// The live certificates of PROJECT among REFERENCES, in their order; nil where none.
     func find(project: UUID, references: [String]) async throws -> [Document?] {
-        guard !references.isEmpty else { return [] }
-        let uuids = references.compactMap { UUID(uuidString: $0)?.uuidString.lowercased() }
-        let names = references.filter { UUID(uuidString: $0) == nil }
-        let documents = try await db.query("""
-            SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
-            WHERE c.project_id = \(project) AND c.deleted_at IS NULL
-              AND (c.id = ANY(\(uuids)::uuid[]) OR c.name = ANY(\(names)::text[]))
-            """).map(Document.init)
-        return references.map { reference in
-            if let id = UUID(uuidString: reference) { return documents.first { $0.id == id } }
-            return documents.first { $0.name == reference }
-        }
+        try await documents.find(project: project, references: references).map { try $0.map { try Document($0) } }
     }
 
     /// Like `find`, or 404 naming the reference.
     func require(project: UUID, reference: String) async throws -> Document {
-        guard let document = try await find(project: project, reference: reference) else {
-            throw StoreError.certificateNotFound(reference)
-        }
-        return document
+        try Document(try await documents.require(project: project, reference: reference))
     }
 
     /// The candidates for SNI HOST (exact SAN or the matching wildcard).
     func candidates(project: UUID, host: String, wildcard: String?) async throws -> [Document] {
-        try await db.query("""
-            SELECT \(unescaped: Self.columns) \(unescaped: Self.from)
-            WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.current_version IS NOT NULL
-              AND c.sans && ARRAY[\(host), \(wildcard)]::text[]
-            """).map(Document.init)
+        try await documents.candidates(project: project, host: host, wildcard: wildcard).map { try Document($0) }
     }
 
     struct Document {
@@ -88,66 +41,66 @@ struct CertificateReader {
         /// The whole document, in the documented field order.
         let json: JSONValue
 
-        init(_ row: PostgresRow) throws {
-            id = try row.decode(UUID.self, "id")
-            name = try row.decode(String.self, "name")
-            state = try row.decode(String.self, "state")
-            rowVersion = try row.decode(Int64.self, "version")
-            currentVersion = try row.decode(Int?.self, "current_version")
-            sans = try row.decode([String].self, "sans")
-            usage = try row.decode(String.self, "usage")
-            source = try row.decode(String.self, "source")
-            twoWay = try row.decode(Bool?.self, "two_way") ?? false
-            notAfter = try row.decode(Date?.self, "not_after")
-            let details = try row.decode(String?.self, "details").map(JSONValue.parse)
+        init(_ record: CertificateRecord) throws {
+            id = record.id
+            name = record.name
+            state = record.state
+            rowVersion = record.rowVersion
+            currentVersion = record.currentVersion
+            sans = record.sans
+            usage = record.usage
+            source = record.source
+            twoWay = record.twoWay
+            notAfter = record.notAfter
+            let details = try record.detailsJSON.map(JSONValue.parse)
             var fields: [(String, JSONValue)] = [
                 ("status", .string("success")),
                 ("uuid", .string(id.uuidString.lowercased())),
                 ("name", .string(name)),
-                ("created_at", .date(try row.decode(Date.self, "created_at"))),
-                ("common_name", .string(try row.decode(String?.self, "common_name"))),
+                ("created_at", .date(record.createdAt)),
+                ("common_name", .string(record.commonName)),
                 ("state", .string(state)),
             ]
             if state == "pending" || state == "renewing" {
                 fields.append(("validation", .object([
-                    ("attempt", .int(try row.decode(Int.self, "validation_attempt"))),
-                    ("next", .date(try row.decode(Date?.self, "next_attempt_at"))),
+                    ("attempt", .int(record.validationAttempt)),
+                    ("next", .date(record.nextAttemptAt)),
                 ])))
             }
             fields += [
-                ("subject", .string(try row.decode(String?.self, "subject"))),
-                ("issuer", .string(try row.decode(String?.self, "issuer"))),
-                ("serial_number", .string(try row.decode(String?.self, "serial"))),
-                ("not_before", .date(try row.decode(Date?.self, "not_before"))),
+                ("subject", .string(record.subject)),
+                ("issuer", .string(record.issuer)),
+                ("serial_number", .string(record.serial)),
+                ("not_before", .date(record.notBefore)),
                 ("not_after", .date(notAfter)),
-                ("service_groups", try JSONValue.parse(try row.decode(String.self, "bindings"))),
+                ("service_groups", try JSONValue.parse(record.bindingsJSON)),
                 ("sans", .strings(sans)),
                 ("source", .string(source)),
                 ("usage", .string(usage)),
                 ("tls_type", .string(twoWay ? "two-way" : "one-way")),
-                ("renew_at", .date(try row.decode(Date?.self, "renew_at"))),
-                ("renew_before", .int(try row.decode(Int?.self, "renew_before"))),
-                ("profile", .string(try row.decode(String?.self, "profile"))),
+                ("renew_at", .date(record.renewAt)),
+                ("renew_before", .int(record.renewBefore)),
+                ("profile", .string(record.profile)),
                 // The ACME account (and its CA) that issued it, or is issuing it now.
-                ("ca", try row.decode(String?.self, "ca").map(JSONValue.parse) ?? .null),
+                ("ca", try record.caJSON.map(JSONValue.parse) ?? .null),
             ]
             // The CA's suggested renewal window (ARI), once asked.
-            if let start = try row.decode(Date?.self, "ari_window_start") {
+            if let start = record.ariWindowStart {
                 fields.append(("renewal_info", .object([
-                    ("window_start", .date(start)), ("window_end", .date(try row.decode(Date?.self, "ari_window_end"))),
-                    ("explanation_url", .string(try row.decode(String?.self, "ari_explanation_url"))),
-                    ("checked_at", .date(try row.decode(Date?.self, "ari_checked_at"))),
+                    ("window_start", .date(start)), ("window_end", .date(record.ariWindowEnd)),
+                    ("explanation_url", .string(record.ariExplanationURL)),
+                    ("checked_at", .date(record.ariCheckedAt)),
                 ])))
             } else {
                 fields.append(("renewal_info", .null))
             }
-            if let code = try row.decode(String?.self, "last_error_code") {
-                fields.append(("error", .object([("code", .string(code)), ("message", .string(try row.decode(String?.self, "last_error_message")))])))
+            if let code = record.lastErrorCode {
+                fields.append(("error", .object([("code", .string(code)), ("message", .string(record.lastErrorMessage))])))
             } else {
                 fields.append(("error", .null))
             }
             fields += [
-                ("lint", try row.decode(String?.self, "lint").map(JSONValue.parse) ?? .array([])),
+                ("lint", try record.lintJSON.map(JSONValue.parse) ?? .array([])),
                 ("version", .int(Int(rowVersion))),
                 ("key", details?["key"] ?? .null),
                 ("chain", details?["chain"] ?? .array([])),

@@ -1,7 +1,7 @@
 import CertFleetCore
 import Foundation
 import Hummingbird
-import Postgres
+import NIOFoundationEssentialsCompat
 import Store
 import X509
 
@@ -15,7 +15,8 @@ struct ConsumersController {
     /// This resource's own per-key budget (EMQX: 6 writes and 60 reads per hour).
     let limiter: RateLimiter
 
-    var db: PostgresClient { dependencies.db }
+    var db: Database { dependencies.db }
+    var requests: CertificateRequests { CertificateRequests(dependencies: dependencies) }
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.get("consumers/:consumer/tls", use: get)
@@ -46,11 +47,7 @@ struct ConsumersController {
     }
 
     func current(project: UUID, consumer: String) async throws -> Current? {
-        try await db.query("""
-            SELECT c.id, c.state FROM bindings b JOIN certificates c ON c.id = b.certificate_id
-            WHERE c.project_id = \(project) AND b.consumer = \(consumer) AND c.deleted_at IS NULL AND c.state <> 'deleting'
-            ORDER BY b.created_at DESC, c.id LIMIT 1
-            """).first.map { Current(id: try $0.decode(UUID.self, "id"), state: try $0.decode(String.self, "state")) }
+        try await Bindings(db: db).current(project: project, consumer: consumer).map { Current(id: $0.id, state: $0.state) }
     }
 
     func require(project: UUID, consumer: String) async throws -> Current {
@@ -73,9 +70,8 @@ struct ConsumersController {
         if tlsType == "two-way" && (body.cacert ?? "").isEmpty {
             throw APIError(.unprocessableContent, "cacert_missing", "two-way TLS needs 'cacert' (PEM) to authenticate clients")
         }
-        let upload = CertificatesController.UploadBody(chain: body.cert, pkey: body.key, client_ca: tlsType == "two-way" ? body.cacert : nil)
-        return try CertificatesController(dependencies: dependencies, bodyLimit: bodyLimit)
-            .checkedUpload(upload, project: caller.projectID, actor: caller.actor, idempotencyKey: nil)
+        let upload = CertificateRequests.UploadBody(chain: body.cert, pkey: body.key, client_ca: tlsType == "two-way" ? body.cacert : nil)
+        return try requests.checkedUpload(upload, project: caller.projectID, actor: caller.actor, idempotencyKey: nil)
     }
 
     // MARK: - handlers
@@ -91,12 +87,11 @@ struct ConsumersController {
             throw APIError(.conflict, "tls_exists", "consumer '\(consumer)' already has a TLS configuration; change it with PUT",
                            details: [("consumer", .string(consumer))])
         }
-        let job = try await dependencies.submitter.upload(try await submission(request, caller: caller))
-        try await db.transaction { tx in
-            try await tx.query("INSERT INTO bindings (certificate_id, consumer) VALUES (\(job.certificateID), \(consumer)) ON CONFLICT DO NOTHING")
-            try await Events.record(tx, project: caller.projectID, certificate: job.certificateID, job: nil, type: "bound",
-                                    from: nil, to: nil, reason: consumer, actor: caller.actor)
-        }
+        // Upload and binding in one transaction: a crash leaves both or neither, and two concurrent
+        // creates for one consumer cannot both succeed (`tls_exists`).
+        var upload = try await submission(request, caller: caller)
+        upload.bindTo = consumer
+        _ = try await requests.submissions.upload(upload)
         return try await answer(try await require(project: caller.projectID, consumer: consumer))
     }
 
@@ -104,43 +99,36 @@ struct ConsumersController {
         let (caller, consumer) = try await authorize(request, context, "certificates:write")
         let existing = try await require(project: caller.projectID, consumer: consumer)
         // A new version under the same certificate: the current one serves until the new one is valid.
-        _ = try await dependencies.submitter.reimport(try await submission(request, caller: caller), reference: existing.id.uuidString)
+        _ = try await requests.submissions.reimport(try await submission(request, caller: caller), reference: existing.id.uuidString)
         return try await answer(try await require(project: caller.projectID, consumer: consumer))
     }
 
     @Sendable func remove(_ request: Request, context: APIRequestContext) async throws -> Response {
         let (caller, consumer) = try await authorize(request, context, "certificates:write")
         let existing = try await require(project: caller.projectID, consumer: consumer)
-        let othersUse = try await db.transaction { tx -> Bool in
-            let certificate = try await Certificates.lock(tx, project: caller.projectID, reference: existing.id.uuidString)
-            try await tx.query("DELETE FROM bindings WHERE certificate_id = \(certificate.id) AND consumer = \(consumer)")
-            try await Events.record(tx, project: caller.projectID, certificate: certificate.id, job: nil, type: "unbound",
-                                    from: nil, to: nil, reason: consumer, actor: caller.actor)
-            return !(try await Certificates.bindings(tx, certificate: certificate.id)).isEmpty
-        }
-        if !othersUse {
-            _ = try await dependencies.submitter.delete(project: caller.projectID, reference: existing.id.uuidString, actor: caller.actor)
+        let unbound = try await Bindings(db: db).unbind(project: caller.projectID, reference: existing.id.uuidString, consumer: consumer,
+                                                        actor: caller.actor)
+        if !unbound.stillUsed {
+            _ = try await requests.delete(reference: existing.id.uuidString, caller: caller)
         }
         return Response(status: .noContent)
     }
 
     /// `{"tlsType","expire","status"}` of the newest version, plus CertFleet's certificate and state.
     func answer(_ current: Current) async throws -> JSONResponse {
-        guard let row = try await db.query("""
-            SELECT v.chain_pem, (v.client_ca_pem IS NOT NULL) AS two_way, c.name, c.last_error_code, c.last_error_message
-            FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id
-            WHERE v.certificate_id = \(current.id) ORDER BY v.version DESC LIMIT 1
-            """).first else { throw StoreError.certificateNotFound(current.id.uuidString.lowercased()) }
-        let leaf = try CertificateBundle.parse(chain: try row.decode(String.self, "chain_pem"), key: nil).leaf
+        guard let newest = try await CertificateVersions(db: db).newest(certificate: current.id) else {
+            throw StoreError.certificateNotFound(current.id.uuidString.lowercased())
+        }
+        let leaf = try CertificateBundle.parse(chain: newest.chainPEM, key: nil).leaf
         var fields: [(String, JSONValue)] = [
-            ("tlsType", .string(try row.decode(Bool.self, "two_way") ? "two-way" : "one-way")),
+            ("tlsType", .string(newest.twoWay ? "two-way" : "one-way")),
             ("expire", .string(Self.emqxDate(leaf.info.validity.until))),
             ("status", .string(current.state == "valid" ? "running" : "pending")),
-            ("certificate", .object([("uuid", .string(current.id.uuidString.lowercased())), ("name", .string(try row.decode(String.self, "name")))])),
+            ("certificate", .object([("uuid", .string(current.id.uuidString.lowercased())), ("name", .string(newest.certificateName))])),
             ("state", .string(current.state)),
         ]
-        if current.state == "error", let code = try row.decode(String?.self, "last_error_code") {
-            fields.append(("error", .object([("code", .string(code)), ("message", .string(try row.decode(String?.self, "last_error_message")))])))
+        if current.state == "error", let code = newest.lastErrorCode {
+            fields.append(("error", .object([("code", .string(code)), ("message", .string(newest.lastErrorMessage))])))
         }
         return JSONResponse(.object(fields))
     }

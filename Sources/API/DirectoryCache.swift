@@ -1,6 +1,5 @@
 import ACME
 import Foundation
-import Jobs
 
 /// The CA directories the API consults before accepting an issue request (the profiles a
 /// CA offers), fetched with a short timeout and kept for ten minutes per URL. A directory

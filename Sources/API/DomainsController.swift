@@ -1,6 +1,8 @@
+import ACME
 import CertFleetCore
 import Foundation
 import Hummingbird
+import NIOFoundationEssentialsCompat
 import Store
 import X509
 

@@ -1,5 +1,4 @@
 import Foundation
-import Postgres
 import Store
 
 /// Authenticated API keys, remembered for a short time so that a request costs one
@@ -12,7 +11,7 @@ actor KeyCache {
         let fetchedAt: ContinuousClock.Instant
     }
 
-    private let db: PostgresClient
+    private let db: Database
     private let ttl: Duration
     private let touchInterval: Duration
     /// By SHA-256 of the secret, so the secret itself is not kept.
@@ -22,7 +21,7 @@ actor KeyCache {
     private var misses: [[UInt8]: ContinuousClock.Instant] = [:]
     private var touchedAt: [UUID: ContinuousClock.Instant] = [:]
 
-    init(db: PostgresClient, ttl: Duration = .seconds(5), touchInterval: Duration = .seconds(60)) {
+    init(db: Database, ttl: Duration = .seconds(5), touchInterval: Duration = .seconds(60)) {
         self.db = db
         self.ttl = ttl
         self.touchInterval = touchInterval

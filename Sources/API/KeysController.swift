@@ -1,11 +1,11 @@
 import Foundation
 import Hummingbird
-import Postgres
+import NIOFoundationEssentialsCompat
 import Store
 
 /// `/v1/keys`: API keys of the caller's project (admin scope). The secret is shown once.
 struct KeysController {
-    let db: PostgresClient
+    let db: Database
     let cache: KeyCache
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {

@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import Postgres
+import Store
 
 /// Request counts and latencies by route and status, kept in this process and
 /// served as Prometheus text on `/metrics`, with the cluster-wide job and certificate
@@ -84,12 +84,12 @@ struct MetricsController {
 /// rate: `/metrics` needs no key, so each scrape must not cost aggregate queries.
 /// Concurrent scrapes during a refresh share it.
 actor DatabaseGauges {
-    private let db: PostgresClient
+    private let db: Database
     private let interval: Duration
     private var snapshot: (text: String, at: ContinuousClock.Instant)?
     private var refreshing: Task<String, Never>?
 
-    init(db: PostgresClient, interval: Duration = .seconds(15)) {
+    init(db: Database, interval: Duration = .seconds(15)) {
         self.db = db
         self.interval = interval
     }
@@ -106,37 +106,26 @@ actor DatabaseGauges {
         return text
     }
 
-    private static func read(_ db: PostgresClient) async -> String {
+    private static func read(_ db: Database) async -> String {
+        let counts = await FleetCounts.read(db)
         var text = "# HELP certfleet_jobs Jobs by kind and state.\n# TYPE certfleet_jobs gauge\n"
         text += "# HELP certfleet_certificates Live certificates by state.\n# TYPE certfleet_certificates gauge\n"
         text += "# HELP certfleet_outbox_unpublished Outbox messages not yet published.\n# TYPE certfleet_outbox_unpublished gauge\n"
-        if let jobs = try? await db.query("SELECT kind, state, count(*)::int8 AS n FROM jobs GROUP BY kind, state ORDER BY kind, state") {
-            for row in jobs {
-                text += "certfleet_jobs{kind=\"\((try? row.decode(String.self, "kind")) ?? "")\",state=\"\((try? row.decode(String.self, "state")) ?? "")\"} "
-                    + "\((try? row.decode(Int.self, "n")) ?? 0)\n"
-            }
+        for job in counts.jobs {
+            text += "certfleet_jobs{kind=\"\(job.kind)\",state=\"\(job.state)\"} \(job.count)\n"
         }
-        if let certificates = try? await db.query("SELECT state, count(*)::int8 AS n FROM certificates WHERE deleted_at IS NULL GROUP BY state ORDER BY state") {
-            for row in certificates {
-                text += "certfleet_certificates{state=\"\((try? row.decode(String.self, "state")) ?? "")\"} \((try? row.decode(Int.self, "n")) ?? 0)\n"
-            }
+        for certificate in counts.certificates {
+            text += "certfleet_certificates{state=\"\(certificate.state)\"} \(certificate.count)\n"
         }
-        if let outbox = try? await db.query("SELECT count(*)::int8 AS n FROM outbox WHERE published_at IS NULL").first {
-            text += "certfleet_outbox_unpublished \((try? outbox.decode(Int.self, "n")) ?? 0)\n"
-        }
-        text += "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n# TYPE certfleet_renewals_due gauge\n"
-        text += "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n# TYPE certfleet_certificates_expiring gauge\n"
-        if let row = try? await db.query("""
-            SELECT count(*) FILTER (WHERE c.source = 'acme' AND c.state IN ('valid', 'expired') AND c.renew_at <= now())::int8 AS due,
-                   count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '30 days')::int8 AS d30,
-                   count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '7 days')::int8 AS d7,
-                   count(*) FILTER (WHERE c.state IN ('valid', 'renewing') AND v.not_after <= now() + interval '1 day')::int8 AS d1
-            FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-            WHERE c.deleted_at IS NULL
-            """).first {
-            text += "certfleet_renewals_due \((try? row.decode(Int.self, "due")) ?? 0)\n"
-            for days in ["30", "7", "1"] {
-                text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \((try? row.decode(Int.self, "d\(days)")) ?? 0)\n"
+        if let unpublished = counts.outboxUnpublished { text += "certfleet_outbox_unpublished \(unpublished)\n" }
+        text += "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n"
+            + "# TYPE certfleet_renewals_due gauge\n"
+        text += "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n"
+            + "# TYPE certfleet_certificates_expiring gauge\n"
+        if let due = counts.renewalsDue {
+            text += "certfleet_renewals_due \(due)\n"
+            for (days, count) in counts.expiringWithinDays {
+                text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \(count)\n"
             }
         }
         return text

@@ -1,13 +1,13 @@
 import Foundation
 import Hummingbird
-import Postgres
+import NIOFoundationEssentialsCompat
 import Store
 
 /// `POST /v1/projects` (`system` scope): a new tenant and its first admin key (shown once).
 /// A project's `admin` cannot create projects: that would let one tenant pre-create a
 /// name another part of the installation adopts.
 struct ProjectsController {
-    let db: PostgresClient
+    let db: Database
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.post(use: create)

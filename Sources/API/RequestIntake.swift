@@ -1,6 +1,8 @@
 import AMQP
 import Foundation
+import HTTPTypes
 import Logging
+import Messaging
 import ServiceLifecycle
 import Store
 
@@ -28,7 +30,7 @@ public final class RequestIntake: Service, Sendable {
     }
 
     let dependencies: APIDependencies
-    let controller: CertificatesController
+    let requests: CertificateRequests
     let logger: Logger
     let prefetch: UInt16
     let bodyLimit: Int
@@ -37,7 +39,7 @@ public final class RequestIntake: Service, Sendable {
 
     public init(dependencies: APIDependencies, configuration: APIConfiguration = APIConfiguration(), prefetch: UInt16 = 8, logger: Logger) {
         self.dependencies = dependencies
-        self.controller = CertificatesController(dependencies: dependencies, bodyLimit: configuration.bodyLimit)
+        self.requests = CertificateRequests(dependencies: dependencies)
         self.prefetch = prefetch
         self.logger = logger
         self.bodyLimit = configuration.bodyLimit
@@ -201,7 +203,7 @@ public final class RequestIntake: Service, Sendable {
         let idempotencyKey = try delivery.messageID.flatMap { $0.isEmpty ? nil : $0 }.map(Submissions.clientKey)
         switch type {
         case .upload, .issue:
-            guard let body = try? JSONDecoder().decode(CertificatesController.UploadBody.self, from: Data(delivery.body)) else {
+            guard let body = try? JSONDecoder().decode(CertificateRequests.UploadBody.self, from: Data(delivery.body)) else {
                 throw APIError.malformed("the request's fields do not match the HTTP body of POST /v1/certificates")
             }
             // The type says which of the two bodies of POST /v1/certificates this is.
@@ -211,15 +213,15 @@ public final class RequestIntake: Service, Sendable {
             if type == .upload && body.domains != nil {
                 throw APIError(.unprocessableContent, "domains_not_allowed", "an upload request carries 'chain' and 'pkey'; use type 'issue' for 'domains'")
             }
-            return try await controller.submitUpload(body, caller: caller, idempotencyKey: idempotencyKey).value
+            return try await requests.create(body, caller: caller, idempotencyKey: idempotencyKey).response.value
         case .delete:
-            return try await controller.submitDelete(reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey).value
+            return try await requests.delete(reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey).response.value
         case .renew:
-            return try await controller.submitRenew(reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey,
-                                                    reuseKey: object["reuse_key"] as? Bool ?? false).value
+            return try await requests.renew(reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey,
+                                            reuseKey: object["reuse_key"] as? Bool ?? false).response.value
         case .revoke:
-            return try await controller.submitRevoke(reference: try reference(object), caller: caller, reason: object["reason"],
-                                                     idempotencyKey: idempotencyKey).value
+            return try await requests.revoke(reference: try reference(object), caller: caller, reason: object["reason"],
+                                             idempotencyKey: idempotencyKey).response.value
         }
     }
 

@@ -1,7 +1,7 @@
 import CertFleetCore
 import Foundation
 import Hummingbird
-import Jobs
+import NIOFoundationEssentialsCompat
 import Store
 
 /// `/v1/targets`: where a project's certificates are delivered (files + reload, HAProxy's
@@ -42,7 +42,7 @@ struct TargetsController {
         }
         let config = body.config ?? [:]
         do {
-            try DeliverJob.check(kind: kind, config: config, secret: body.secret)
+            _ = try DeliveryTargetSettings.parse(kind: kind, config: config, hasSecret: !(body.secret ?? "").isEmpty)
         } catch let failure as DeliveryFailure {
             throw APIError(.unprocessableContent, failure.code.rawValue, failure.answer, details: [("kind", .string(kind.rawValue))])
         }

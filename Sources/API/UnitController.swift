@@ -1,7 +1,6 @@
 import CertFleetCore
 import Foundation
 import Hummingbird
-import Postgres
 import Store
 import X509
 
@@ -22,7 +21,8 @@ struct UnitController {
     let prefix: String
     let wait: Duration
 
-    var db: PostgresClient { dependencies.db }
+    var db: Database { dependencies.db }
+    var requests: CertificateRequests { CertificateRequests(dependencies: dependencies) }
     var waiter: JobWaiter { JobWaiter(db: dependencies.db) }
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
@@ -71,25 +71,19 @@ struct UnitController {
         guard let name else {
             var all: [(String, JSONValue)] = []
             for row in try await servable(project: caller.projectID, name: nil) {
-                all.append((try row.decode(String.self, "name"), try Self.document(try row.decode(String.self, "details"))))
+                all.append((row.name, try Self.document(row.detailsJSON)))
             }
             return Self.answer(.object(all), .ok)
         }
         guard let row = try await servable(project: caller.projectID, name: name).first else { return Self.notFound }
-        let document = try Self.document(try row.decode(String.self, "details"))
+        let document = try Self.document(row.detailsJSON)
         guard case .success(let value) = document.resolve(path) else { return Self.error(.notFound, "Invalid path.") }
         return Self.answer(value, .ok)
     }
 
     /// Certificates Unit would show: a current version exists and no delete is under way.
-    func servable(project: UUID, name: String?) async throws -> PostgresRows {
-        try await db.query("""
-            SELECT c.name, v.details::text AS details FROM certificates c
-            JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-            WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.state <> 'deleting' AND v.details IS NOT NULL
-              AND (\(name)::text IS NULL OR c.name = \(name))
-            ORDER BY c.name
-            """)
+    func servable(project: UUID, name: String?) async throws -> [(name: String, detailsJSON: String)] {
+        try await CertificateDocuments(db: db).servable(project: project, name: name)
     }
 
     /// Unit's certificate object from the stored details: `key`, and per chain entry
@@ -145,7 +139,7 @@ struct UnitController {
         }
         let job: SubmittedJob
         do {
-            job = try await dependencies.submitter.upload(upload)
+            job = try await requests.submissions.upload(upload)
         } catch StoreError.nameTaken {
             return Self.error(.badRequest, "Certificate already exists.")
         }
@@ -154,9 +148,8 @@ struct UnitController {
             return Self.success("Certificate chain uploaded.")
         case .failed(let code, let message):
             // Unit keeps nothing it refused: the refused certificate goes, and its name is free again.
-            if let removal = try? await dependencies.submitter.delete(
-                project: caller.projectID, reference: job.certificateID.uuidString, actor: caller.actor) {
-                _ = try? await waiter.wait(for: removal.jobID, upTo: wait)
+            if let removal = try? await requests.delete(reference: job.certificateID.uuidString, caller: caller) {
+                _ = try? await waiter.wait(for: removal.job.jobID, upTo: wait)
             }
             return Self.error(.badRequest, "Invalid certificate.", detail: "\(code ?? "invalid"): \(message ?? "the bundle was refused")")
         case .timedOut(let state):
@@ -173,9 +166,8 @@ struct UnitController {
         let bundle = try CertificateBundle.parse(bytes: bytes)
         try bundle.validate(at: Date())
         guard let key = bundle.privateKey else { throw X509Error.keyMissing }
-        let body = CertificatesController.UploadBody(name: name, chain: bundle.chain.map(\.pem).joined(), pkey: key.pkcs8PEM())
-        return try CertificatesController(dependencies: dependencies, bodyLimit: bodyLimit)
-            .checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: nil)
+        let body = CertificateRequests.UploadBody(name: name, chain: bundle.chain.map(\.pem).joined(), pkey: key.pkcs8PEM())
+        return try requests.checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: nil)
     }
 
     // MARK: - DELETE
@@ -186,7 +178,7 @@ struct UnitController {
         guard let name = parsed, path.isEmpty else { return Self.invalidName }
         let job: SubmittedJob
         do {
-            job = try await dependencies.submitter.delete(project: caller.projectID, reference: name, actor: caller.actor)
+            job = try await requests.delete(reference: name, caller: caller).job
         } catch StoreError.certificateNotFound, StoreError.transitionRefused, StoreError.jobAlreadyActive {
             // Missing, or already on its way out.
             return Self.notFound
@@ -210,7 +202,7 @@ struct UnitController {
 /// the configured project's certificates, as with Unit's control socket.
 struct TrustedSocketMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
-    let db: PostgresClient
+    let db: Database
     let project: String
     let bodyLimit: Int
     let resolved = ResolvedProject()
@@ -229,7 +221,7 @@ struct TrustedSocketMiddleware: RouterMiddleware {
     actor ResolvedProject {
         private var id: UUID?
 
-        func id(db: PostgresClient, name: String) async throws -> UUID {
+        func id(db: Database, name: String) async throws -> UUID {
             if let id { return id }
             guard let found = try await Projects.unitSocketProject(db, name: name) else {
                 throw APIError(.forbidden, "unit_socket_project_taken",

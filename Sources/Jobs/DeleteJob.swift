@@ -1,7 +1,6 @@
 import CertFleetCore
 import Foundation
 import Logging
-import Postgres
 import Store
 
 /// Deletes a certificate: refused while it is bound (checked again here, because a
@@ -14,9 +13,7 @@ public struct DeleteJob: JobHandler {
     public init(context: JobContext) { self.context = context }
 
     public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
-        let consumers = try await context.db.query("""
-            SELECT consumer FROM bindings WHERE certificate_id = \(job.certificateID) ORDER BY consumer
-            """).map { try $0.decode(String.self, "consumer") }
+        let consumers = try await IssuanceTargets.consumers(context.db, certificate: job.certificateID)
         guard consumers.isEmpty else {
             return .failed(code: "certificate_in_use", message: "the certificate is in use by \(consumers.joined(separator: ", "))")
         }

@@ -1,7 +1,7 @@
 import CertFleetCore
+import ACME
 import Foundation
 import Logging
-import Postgres
 import Store
 
 /// Runs one kind of job. A handler decides; the runtime commits what it returns.
@@ -13,13 +13,13 @@ public protocol JobHandler: Sendable {
 
 /// What handlers share: the database and the key sealer.
 public struct JobContext: Sendable {
-    public let db: PostgresClient
+    public let db: Database
     public let sealer: KeySealer
     public let backoff: BackoffPolicy
     /// CAs and DNS for the issue, renew and revoke jobs.
     public let acme: ACMESettings
 
-    public init(db: PostgresClient, sealer: KeySealer, backoff: BackoffPolicy = BackoffPolicy(), acme: ACMESettings = ACMESettings()) {
+    public init(db: Database, sealer: KeySealer, backoff: BackoffPolicy = BackoffPolicy(), acme: ACMESettings = ACMESettings()) {
         self.db = db
         self.sealer = sealer
         self.backoff = backoff

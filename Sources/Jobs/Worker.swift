@@ -1,9 +1,9 @@
 import AMQP
 import CertFleetCore
 import Foundation
+import Messaging
 import Logging
 import NIOConcurrencyHelpers
-import Postgres
 import ServiceLifecycle
 import Store
 
@@ -38,7 +38,7 @@ public struct WorkerConfiguration: Sendable {
 /// claim → run (lease renewed) → commit → publish the commit's outbox rows → ack.
 /// On graceful shutdown it stops consuming, finishes what is in flight, and returns.
 public final class Worker: Service, Sendable {
-    let db: PostgresClient
+    let db: Database
     let amqp: AMQPConnection
     let topology: CertFleetTopology
     let configuration: WorkerConfiguration
@@ -49,7 +49,7 @@ public final class Worker: Service, Sendable {
     public let metrics: WorkerMetrics
     private let consumers = NIOLockedValueBox([AMQPConsumer]())
 
-    public init(db: PostgresClient, amqp: AMQPConnection, topology: CertFleetTopology, context: JobContext,
+    public init(db: Database, amqp: AMQPConnection, topology: CertFleetTopology, context: JobContext,
                 configuration: WorkerConfiguration, metrics: WorkerMetrics = WorkerMetrics(), logger: Logger) {
         self.db = db
         self.amqp = amqp

@@ -1,6 +1,6 @@
 import ACME
 import Foundation
-import Jobs
+import ACME
 import Logging
 import Store
 import X509

@@ -1,9 +1,9 @@
+import ACME
 import AMQP
 import CertFleetCore
 import Foundation
-import Jobs
+import Messaging
 import Logging
-import Postgres
 import ServiceLifecycle
 import Store
 
@@ -49,7 +49,7 @@ public typealias RenewalSubmitter = @Sendable (DueRenewal, _ actor: String) asyn
 /// scan. Several may run at once:
 /// every step locks rows with `FOR UPDATE SKIP LOCKED`, so they share work, never repeat it.
 public final class SchedulerService: Service, Sendable {
-    let db: PostgresClient
+    let db: Database
     let publisher: OutboxPublisher
     let maintenance: Maintenance
     let configuration: SchedulerConfiguration
@@ -60,7 +60,7 @@ public final class SchedulerService: Service, Sendable {
     let renewalInfo: RenewalInfoPoller?
     let logger: Logger
 
-    public init(db: PostgresClient, connectionString: String, amqp: AMQPConnection, topology: CertFleetTopology,
+    public init(db: Database, connectionString: String, amqp: AMQPConnection, topology: CertFleetTopology,
                 configuration: SchedulerConfiguration, renew: RenewalSubmitter? = nil, acme: ACMESettings? = nil, logger: Logger) {
         self.db = db
         self.renew = renew
@@ -76,7 +76,7 @@ public final class SchedulerService: Service, Sendable {
 
     public func run() async throws {
         logger.info("scheduler started", metadata: ["scheduler_id": "\(configuration.schedulerID)"])
-        let listener = PostgresListener(connectionString: connectionString, channels: [Outbox.channel], logger: logger)
+        let listener = OutboxWakeups(connectionString: connectionString, logger: logger)
         defer { listener.stop() }
         // Graceful shutdown cancels the loops, so a sleeping loop (the expiry scan sleeps a
         // minute) stops at once; work in flight finishes its current statement.
@@ -142,11 +142,11 @@ public final class SchedulerService: Service, Sendable {
     }
 
     /// Publishes everything due; sleeps until the next tick or a NOTIFY, whichever comes first.
-    private func relayLoop(listener: PostgresListener) async {
+    private func relayLoop(listener: OutboxWakeups) async {
         let (ticks, tick) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         await withDiscardingTaskGroup { group in
             group.addTask {
-                for await _ in listener.notifications { tick.yield() }
+                for await _ in listener.wakeups { tick.yield() }
             }
             group.addTask {
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {

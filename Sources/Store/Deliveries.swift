@@ -65,9 +65,9 @@ public struct DeadLetter: Sendable {
 /// The deliveries side of the store: bindings that name targets, deliver jobs, and what
 /// each target holds (`bindings.target_id`, `target_holdings`, `deliveries`).
 public struct Deliveries: Sendable {
-    let db: PostgresClient
+    let db: Database
 
-    public init(db: PostgresClient) { self.db = db }
+    public init(db: Database) { self.db = db }
 
     /// Binds CONSUMER to the certificate, naming TARGET (nil keeps a plain label). A target
     /// named anew gets the current version at once. Returns the binding id, whether it is

@@ -10,7 +10,7 @@ extension JobCommit {
     func applyDelivery(_ result: JobResult, certificate: CertificateSnapshot) async throws -> CommitReport {
         guard let target = job.parameters["target_id"].flatMap(UUID.init(uuidString:)),
               let row = try await tx.query("SELECT name, kind FROM delivery_targets WHERE id = \(target)").first else {
-            try await finish(.failed, code: DeliveryFailure.Code.bindingRemoved.rawValue, message: "the job names no existing target")
+            _ = try await change(job: .finish(.failed, code: DeliveryFailure.Code.bindingRemoved.rawValue, message: "the job names no existing target"))
             return CommitReport(jobState: .failed, certificateState: certificate.state, event: nil, outboxIDs: [])
         }
         let named = DeliveredTo(id: target, name: try row.decode(String.self, "name"), kind: try row.decode(String.self, "kind"))
@@ -32,7 +32,7 @@ extension JobCommit {
     }
 
     private func delivered(_ receipt: DeliveryReceipt, to target: DeliveredTo, certificate: CertificateSnapshot) async throws -> CommitReport {
-        try await finish(.succeeded)
+        _ = try await change(job: .finish(.succeeded, code: nil, message: nil))
         // Never backwards: a slower job for an older version cannot overwrite a newer holding.
         try await tx.query("""
             INSERT INTO target_holdings (target_id, certificate_id, version, fingerprint_sha256, delivered_at, last_outcome, last_code,
@@ -64,7 +64,7 @@ extension JobCommit {
     }
 
     private func deliveryFailed(to target: DeliveredTo, certificate: CertificateSnapshot, code: String, answer: String) async throws -> CommitReport {
-        try await finish(.failed, code: code, message: answer)
+        _ = try await change(job: .finish(.failed, code: code, message: answer))
         try await recordAttempt(target: target, certificate: certificate, outcome: "failed", code: code, answer: answer)
         var outbox: [Int64] = []
         if let version = certificate.currentVersion {
@@ -82,17 +82,9 @@ extension JobCommit {
 
     private func deliveryRetry(to target: DeliveredTo, certificate: CertificateSnapshot, code: String, answer: String,
                                notBefore: Date) async throws -> CommitReport {
-        try await tx.query("""
-            UPDATE jobs SET state = 'queued', not_before = \(notBefore), lease_owner = NULL, lease_expires_at = NULL,
-                   error_code = \(code), error_detail = \(answer), updated_at = now(),
-                   errors = errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code)::text,
-                                                                           'message', \(answer)::text, 'at', now()))
-            WHERE id = \(job.id)
-            """)
+        let outbox = try await change(job: .requeue(notBefore: notBefore, code: code, message: answer, returnsAttempt: false))
         try await recordAttempt(target: target, certificate: certificate, outcome: "retrying", code: code, answer: answer)
-        let outboxID = try await Outbox.enqueueJob(tx, JobMessage(jobID: job.id, certificateID: job.certificateID, projectID: job.projectID,
-                                                                  kind: job.kind), deliverAfter: notBefore)
-        return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outboxIDs: [outboxID])
+        return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outboxIDs: outbox)
     }
 
     private func recordAttempt(target: DeliveredTo, certificate: CertificateSnapshot, outcome: String, code: String, answer: String) async throws {

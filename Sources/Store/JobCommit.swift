@@ -2,8 +2,9 @@ import CertFleetCore
 import Foundation
 import Postgres
 
-/// One commit of a job attempt, inside the caller's transaction. The job row is
-/// locked and fenced first: a worker that lost its lease changes nothing.
+/// One commit of a job attempt, inside the caller's transaction: the job row is locked and
+/// fenced, the certificate locked, then `JobOutcome.decide` says what changes and this
+/// carries it out. A worker that lost its lease changes nothing.
 struct JobCommit {
     let tx: PostgresTransaction
     let job: ClaimedJob
@@ -16,29 +17,95 @@ struct JobCommit {
         let certificate = try await Certificates.lock(tx, id: job.certificateID)
         // Deliveries change what a target holds, never the certificate (JobCommit+Delivery.swift).
         if job.kind == .deliver { return try await applyDelivery(result, certificate: certificate) }
-        // An ACME job of a certificate being deleted has nothing left to do, whatever it reports.
-        if [.issue, .renew, .revoke].contains(job.kind), certificate.state == .deleting || certificate.state == .deleted {
-            return try await superseded(certificate)
+        let deleteAfter = job.parameters[ACMEJobParameter.deleteAfter] == "true"
+        // Bindings decide deletes only; read under the certificate's row lock.
+        let consumers = job.kind == .delete || deleteAfter ? try await Certificates.bindings(tx, certificate: certificate.id) : []
+        let facts = JobFacts(
+            kind: job.kind, attempt: job.attempt, maxAttempts: job.maxAttempts, certificateVersion: job.certificateVersion,
+            deleteAfter: deleteAfter, previousState: job.parameters["previous_state"].flatMap(CertificateState.init(rawValue:)),
+            revocationReason: job.parameters[ACMEJobParameter.reason])
+        let plan = JobOutcome.decide(job: facts, certificate: CertificateFacts(state: certificate.state, currentVersion: certificate.currentVersion,
+                                                                             consumers: consumers), result: result.attempt)
+        var version: ValidatedVersion?
+        if case .validated(let facts) = result { version = facts }
+        try await change(certificate, plan.certificate, version: version)
+        var outboxIDs = try await change(job: plan.job)
+        if let audit = plan.audit {
+            try await Events.record(tx, project: job.projectID, certificate: certificate.id, job: job.id, type: audit.type,
+                                    from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt,
+                                    reason: audit.reason, actor: job.owner)
         }
-        switch result {
-        case .validated(let version): return try await validated(certificate, version)
-        case .deleted: return try await deleted(certificate)
-        case .revoked: return try await revoked(certificate)
-        case .delivered: return try await failed(certificate, code: "unexpected_result", message: "a \(job.kind.rawValue) job reported a delivery")
-        case .snoozed(let code, let message, let notBefore): return try await snoozed(certificate, code: code, message: message, notBefore: notBefore)
-        case .failed(let code, let message): return try await failed(certificate, code: code, message: message)
-        case .retry(let code, let message, let notBefore):
-            guard job.attempt < job.maxAttempts else { return try await failed(certificate, code: code, message: message) }
-            return try await retry(certificate, code: code, message: message, notBefore: notBefore)
+        if let announcement = plan.announcement {
+            // Announced in the state the job left it in (a delete that follows is its own step).
+            var next = plan.certificateState
+            if case .deleteAfterRevoke(let from, _)? = plan.followUp { next = from }
+            outboxIDs.append(try await Events.announce(
+                tx, certificate: certificate, to: next, event: announcement.event, job: job.id, attempt: job.attempt, actor: job.owner,
+                version: announcement.version, serial: version?.serial, notAfter: version?.notAfter, reason: announcement.reason,
+                ca: announcement.event == "issued" || announcement.event == "renewed" ? try await issuingCA(certificate.id) : nil))
+        }
+        if case .deleteAfterRevoke(let from, let to)? = plan.followUp {
+            outboxIDs += try await deleteAfterRevoke(certificate, from: from, to: to)
+        }
+        if case .makeCurrent(let next, let current) = plan.certificate {
+            // The new version goes to every target bound to the certificate, in this same commit.
+            let now = CertificateSnapshot(id: certificate.id, projectID: certificate.projectID, name: certificate.name, state: next,
+                                          currentVersion: current, rowVersion: certificate.rowVersion + 1)
+            outboxIDs += try await Deliveries.schedule(tx, certificate: now)
+        }
+        return CommitReport(jobState: plan.jobState, certificateState: plan.certificateState, event: plan.announcement?.event,
+                            outboxIDs: outboxIDs)
+    }
+
+    /// The certificate (and version) side of the plan.
+    private func change(_ certificate: CertificateSnapshot, _ step: CommitPlan.CertificateStep, version facts: ValidatedVersion?) async throws {
+        switch step {
+        case .unchanged:
+            return
+        case .makeCurrent(let next, let version):
+            guard let facts else { preconditionFailure("a valid version commits with its facts") }
+            try await makeCurrent(certificate, next: next, version: version, facts: facts)
+        case .delete(let next):
+            // The keys are erased, not just hidden; the name is free again (deleted_at set).
+            try await tx.query("""
+                UPDATE certificate_versions SET private_key_sealed = NULL, master_key_id = NULL WHERE certificate_id = \(certificate.id)
+                """)
+            try await tx.query("""
+                UPDATE certificates SET state = \(next.rawValue), deleted_at = now(), renew_at = NULL, version = version + 1, updated_at = now()
+                WHERE id = \(certificate.id)
+                """)
+        case .revoke(let next):
+            try await tx.query("""
+                UPDATE certificates SET state = \(next.rawValue), renew_at = NULL, version = version + 1, updated_at = now()
+                WHERE id = \(certificate.id)
+                """)
+        case .fail(let next, let code, let message, let invalidVersion):
+            if let invalidVersion {
+                try await tx.query("""
+                    UPDATE certificate_versions SET state = 'invalid' WHERE certificate_id = \(certificate.id) AND version = \(Int32(invalidVersion))
+                    """)
+            }
+            try await tx.query("""
+                UPDATE certificates SET state = \(next.rawValue), last_error_code = \(code),
+                       last_error_message = \(message), validation_attempt = \(Int32(job.attempt)), next_attempt_at = NULL,
+                       version = version + 1, updated_at = now()
+                WHERE id = \(certificate.id)
+                """)
+        case .awaitRetry(let notBefore):
+            try await tx.query("""
+                UPDATE certificates SET validation_attempt = \(Int32(job.attempt)), next_attempt_at = \(notBefore), updated_at = now()
+                WHERE id = \(certificate.id)
+                """)
+        case .awaitUser(let notBefore, let code, let message):
+            // The reason stays visible on the certificate until the job ends.
+            try await tx.query("""
+                UPDATE certificates SET next_attempt_at = \(notBefore), last_error_code = \(code), last_error_message = \(message), updated_at = now()
+                WHERE id = \(certificate.id)
+                """)
         }
     }
 
-    private func validated(_ certificate: CertificateSnapshot, _ facts: ValidatedVersion) async throws -> CommitReport {
-        guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .jobSucceeded),
-              let version = job.certificateVersion
-        else { return try await superseded(certificate) }
-        // First valid version: issued; any later one: renewed.
-        let event = certificate.currentVersion == nil ? "issued" : "renewed"
+    private func makeCurrent(_ certificate: CertificateSnapshot, next: CertificateState, version: Int, facts: ValidatedVersion) async throws {
         try await tx.query("""
             UPDATE certificate_versions SET state = 'valid', serial = \(facts.serial), not_before = \(facts.notBefore),
                    not_after = \(facts.notAfter), fingerprint_sha256 = \(facts.fingerprintSHA256), issuer = \(facts.issuer),
@@ -67,149 +134,74 @@ struct JobCommit {
                                                             THEN renew_before END))
             WHERE id = \(certificate.id)
             """)
-        try await finish(.succeeded)
-        // Events of ACME issuance name the CA that issued (with a CA chain it may be the second one).
-        let ca = [.issue, .renew].contains(job.kind) ? try await tx.query("""
-            SELECT a.directory_url FROM certificates c JOIN acme_accounts a ON a.id = c.acme_account_id WHERE c.id = \(certificate.id)
-            """).first?.decode(String.self, "directory_url") : nil
-        let report = try await announce(certificate, to: next, event: event, version: version, serial: facts.serial, notAfter: facts.notAfter, ca: ca)
-        // The new version goes to every target bound to the certificate, in this same commit.
-        let now = CertificateSnapshot(id: certificate.id, projectID: certificate.projectID, name: certificate.name, state: next,
-                                      currentVersion: version, rowVersion: certificate.rowVersion + 1)
-        let deliveries = try await Deliveries.schedule(tx, certificate: now)
-        return CommitReport(jobState: report.jobState, certificateState: report.certificateState, event: report.event,
-                            outboxIDs: report.outboxIDs + deliveries)
     }
 
-    private func deleted(_ certificate: CertificateSnapshot) async throws -> CommitReport {
-        guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .deleteCompleted) else {
-            return try await superseded(certificate)
+    /// The job side of the plan; returns the outbox row of a requeued job's delayed message.
+    func change(job step: CommitPlan.JobStep) async throws -> [Int64] {
+        switch step {
+        case .finish(let state, let code, let message):
+            try await tx.query("""
+                UPDATE jobs SET state = \(state.rawValue), finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+                       error_code = \(code), error_detail = \(message),
+                       errors = CASE WHEN \(code)::text IS NULL THEN errors
+                                ELSE errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code)::text,
+                                                                                   'message', \(message)::text, 'at', now())) END
+                WHERE id = \(job.id)
+                """)
+            return []
+        case .requeue(let notBefore, let code, let message, let returnsAttempt):
+            if returnsAttempt {
+                // The attempt is given back: waiting for the user is not a failure.
+                try await tx.query("""
+                    UPDATE jobs SET state = 'queued', attempt = attempt - 1, not_before = \(notBefore), lease_owner = NULL,
+                           lease_expires_at = NULL, error_code = \(code), error_detail = \(message), updated_at = now()
+                    WHERE id = \(job.id)
+                    """)
+            } else {
+                try await tx.query("""
+                    UPDATE jobs SET state = 'queued', not_before = \(notBefore), lease_owner = NULL, lease_expires_at = NULL,
+                           error_code = \(code), error_detail = \(message), updated_at = now(),
+                           errors = errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code)::text,
+                                                                                  'message', \(message)::text, 'at', now()))
+                    WHERE id = \(job.id)
+                    """)
+            }
+            let message = JobMessage(jobID: job.id, certificateID: job.certificateID, projectID: job.projectID, kind: job.kind)
+            return [try await Outbox.enqueueJob(tx, message, deliverAfter: notBefore)]
         }
-        // Checked again under the certificate's row lock: a binding added after the request
-        // was accepted wins over the delete.
-        let consumers = try await Certificates.bindings(tx, certificate: certificate.id)
-        guard consumers.isEmpty else {
-            return try await failed(certificate, code: "certificate_in_use", message: "the certificate is in use by \(consumers.joined(separator: ", "))")
-        }
-        // The keys are erased, not just hidden; the name is free again (deleted_at set).
-        try await tx.query("""
-            UPDATE certificate_versions SET private_key_sealed = NULL, master_key_id = NULL WHERE certificate_id = \(certificate.id)
-            """)
-        try await tx.query("""
-            UPDATE certificates SET state = \(next.rawValue), deleted_at = now(), renew_at = NULL, version = version + 1, updated_at = now()
-            WHERE id = \(certificate.id)
-            """)
-        try await finish(.succeeded)
-        return try await announce(certificate, to: next, event: "deleted", version: certificate.currentVersion)
     }
 
-    private func revoked(_ certificate: CertificateSnapshot) async throws -> CommitReport {
-        guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .revoked) else {
-            return try await superseded(certificate)
-        }
-        try await tx.query("""
-            UPDATE certificates SET state = \(next.rawValue), renew_at = NULL, version = version + 1, updated_at = now() WHERE id = \(certificate.id)
-            """)
-        try await finish(.succeeded)
-        let report = try await announce(certificate, to: next, event: "revoked", version: job.certificateVersion, reason: job.parameters[ACMEJobParameter.reason])
-        guard job.parameters[ACMEJobParameter.deleteAfter] == "true" else { return report }
-        // `DELETE …?revoke=true`: the delete follows in the same transaction as the revocation.
-        guard case .success(let deleting) = CertificateStateMachine.next(next, on: .deleteRequested),
-              try await Certificates.bindings(tx, certificate: certificate.id).isEmpty else { return report }
+    /// `DELETE …?revoke=true`: the delete follows in the same transaction as the revocation.
+    private func deleteAfterRevoke(_ certificate: CertificateSnapshot, from: CertificateState, to deleting: CertificateState) async throws -> [Int64] {
         try await tx.query("UPDATE certificates SET state = \(deleting.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
         try await Events.record(tx, project: job.projectID, certificate: certificate.id, job: job.id, type: "delete_requested",
-                                from: next.rawValue, to: deleting.rawValue, actor: job.owner)
+                                from: from.rawValue, to: deleting.rawValue, actor: job.owner)
         let delete = try await Submissions.insertJob(
             tx, project: job.projectID, certificate: certificate.id, name: certificate.name, kind: .delete, version: nil, key: nil,
-            maxAttempts: job.maxAttempts, parameters: ["previous_state": next.rawValue])
-        return CommitReport(jobState: report.jobState, certificateState: deleting, event: report.event,
-                            outboxIDs: report.outboxIDs + [delete.outboxID].compactMap { $0 })
+            maxAttempts: job.maxAttempts, parameters: ["previous_state": from.rawValue])
+        return [delete.outboxID].compactMap { $0 }
     }
 
-    private func snoozed(_ certificate: CertificateSnapshot, code: String, message: String, notBefore: Date) async throws -> CommitReport {
-        // The attempt is given back: waiting for the user is not a failure.
-        try await tx.query("""
-            UPDATE jobs SET state = 'queued', attempt = attempt - 1, not_before = \(notBefore), lease_owner = NULL, lease_expires_at = NULL,
-                   error_code = \(code), error_detail = \(message), updated_at = now()
-            WHERE id = \(job.id)
-            """)
-        // The reason stays visible on the certificate until the job ends.
-        try await tx.query("""
-            UPDATE certificates SET next_attempt_at = \(notBefore), last_error_code = \(code), last_error_message = \(message), updated_at = now()
-            WHERE id = \(certificate.id)
-            """)
-        let outboxID = try await Outbox.enqueueJob(tx, JobMessage(jobID: job.id, certificateID: job.certificateID, projectID: job.projectID, kind: job.kind), deliverAfter: notBefore)
-        return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outboxIDs: [outboxID])
+    /// Events of ACME issuance name the CA that issued (with a CA chain it may be the second one).
+    private func issuingCA(_ certificate: UUID) async throws -> String? {
+        guard [.issue, .renew].contains(job.kind) else { return nil }
+        return try await tx.query("""
+            SELECT a.directory_url FROM certificates c JOIN acme_accounts a ON a.id = c.acme_account_id WHERE c.id = \(certificate)
+            """).first?.decode(String.self, "directory_url")
     }
+}
 
-    private func failed(_ certificate: CertificateSnapshot, code: String, message: String) async throws -> CommitReport {
-        let next: CertificateState?
-        if job.kind == .delete, let previous = job.parameters["previous_state"].flatMap(CertificateState.init(rawValue:)) {
-            // A refused delete (bound meanwhile) leaves the certificate as it was before.
-            next = previous
-        } else {
-            next = try? CertificateStateMachine.next(certificate.state, on: .jobFailed).get()
+extension JobResult {
+    /// The result as the pure decision sees it (the valid version's facts stay with the executor).
+    var attempt: AttemptResult {
+        switch self {
+        case .validated: return .validated
+        case .deleted: return .deleted
+        case .revoked: return .revoked
+        case .failed(let code, let message): return .failed(code: code, message: message)
+        case .retry(let code, let message, let notBefore): return .retry(code: code, message: message, notBefore: notBefore)
+        case .snoozed(let code, let message, let notBefore): return .snoozed(code: code, message: message, notBefore: notBefore)
+        case .delivered: return .failed(code: "unexpected_result", message: "only a deliver job reports a delivery")
         }
-        if let version = job.certificateVersion {
-            try await tx.query("""
-                UPDATE certificate_versions SET state = 'invalid' WHERE certificate_id = \(certificate.id) AND version = \(Int32(version))
-                """)
-        }
-        try await tx.query("""
-            UPDATE certificates SET state = \(next?.rawValue ?? certificate.state.rawValue), last_error_code = \(code),
-                   last_error_message = \(message), validation_attempt = \(Int32(job.attempt)), next_attempt_at = NULL,
-                   version = version + 1, updated_at = now()
-            WHERE id = \(certificate.id)
-            """)
-        try await finish(.failed, code: code, message: message)
-        return try await announce(certificate, to: next ?? certificate.state, event: "failed", version: job.certificateVersion, reason: code)
-    }
-
-    private func retry(_ certificate: CertificateSnapshot, code: String, message: String, notBefore: Date) async throws -> CommitReport {
-        try await tx.query("""
-            UPDATE jobs SET state = 'queued', not_before = \(notBefore), lease_owner = NULL, lease_expires_at = NULL,
-                   error_code = \(code), error_detail = \(message), updated_at = now(),
-                   errors = errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code)::text, 'message', \(message)::text, 'at', now()))
-            WHERE id = \(job.id)
-            """)
-        try await tx.query("""
-            UPDATE certificates SET validation_attempt = \(Int32(job.attempt)), next_attempt_at = \(notBefore), updated_at = now()
-            WHERE id = \(certificate.id)
-            """)
-        try await Events.record(tx, project: job.projectID, certificate: certificate.id, job: job.id, type: "retry_scheduled",
-                                from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt, reason: code, actor: job.owner)
-        let outboxID = try await Outbox.enqueueJob(tx, JobMessage(jobID: job.id, certificateID: job.certificateID, projectID: job.projectID, kind: job.kind), deliverAfter: notBefore)
-        return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outboxIDs: [outboxID])
-    }
-
-    /// The certificate moved on (deleted, deleting) while the job ran: the job's effect no
-    /// longer applies, so it ends cancelled and changes nothing else.
-    private func superseded(_ certificate: CertificateSnapshot) async throws -> CommitReport {
-        try await finish(.cancelled, code: "superseded", message: "the certificate is \(certificate.state.rawValue); this job's result no longer applies")
-        try await Events.record(tx, project: job.projectID, certificate: certificate.id, job: job.id, type: "job_cancelled",
-                                from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt, reason: "superseded", actor: job.owner)
-        return CommitReport(jobState: .cancelled, certificateState: certificate.state, event: nil, outboxIDs: [])
-    }
-
-    func finish(_ state: JobState, code: String? = nil, message: String? = nil) async throws {
-        try await tx.query("""
-            UPDATE jobs SET state = \(state.rawValue), finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
-                   error_code = \(code), error_detail = \(message),
-                   errors = CASE WHEN \(code)::text IS NULL THEN errors
-                            ELSE errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code)::text, 'message', \(message)::text, 'at', now())) END
-            WHERE id = \(job.id)
-            """)
-    }
-
-    private func announce(_ certificate: CertificateSnapshot, to next: CertificateState, event: String, version: Int?,
-                          serial: String? = nil, notAfter: Date? = nil, reason: String? = nil, ca: String? = nil) async throws -> CommitReport {
-        let outboxID = try await Events.announce(
-            tx, certificate: certificate, to: next, event: event, job: job.id, attempt: job.attempt, actor: job.owner,
-            version: version, serial: serial, notAfter: notAfter, reason: reason, ca: ca)
-        return CommitReport(jobState: try await currentJobState(), certificateState: next, event: event, outboxIDs: [outboxID])
-    }
-
-    func currentJobState() async throws -> JobState {
-        JobState(rawValue: try await tx.query("SELECT state FROM jobs WHERE id = \(job.id)").first!.decode(String.self, "state"))!
     }
 }

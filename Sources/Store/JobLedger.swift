@@ -46,6 +46,14 @@ public struct ValidatedVersion: Sendable {
         self.details = details
         self.lint = lint
     }
+
+    /// The same, with the certificate's details and lint findings as the values to store as JSON.
+    public init(commonName: String?, sans: [String], serial: String, notBefore: Date, notAfter: Date,
+                fingerprintSHA256: String, issuer: String, subject: String, details: some Encodable, lint: some Encodable) throws {
+        self.init(commonName: commonName, sans: sans, serial: serial, notBefore: notBefore, notAfter: notAfter,
+                  fingerprintSHA256: fingerprintSHA256, issuer: issuer, subject: subject,
+                  details: try PostgresJSON(encoding: details), lint: try PostgresJSON(encoding: lint))
+    }
 }
 
 /// How a job attempt ended, as the worker commits it.

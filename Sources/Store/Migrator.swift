@@ -43,6 +43,10 @@ public enum MigrationError: Error, CustomStringConvertible, Equatable {
 public struct Migrator: Sendable {
     /// Key of the advisory lock (any constant; 'cfmigrat' in ASCII).
     static let lockKey: Int64 = 0x6366_6D69_6772_6174
+
+    /// Applied migrations whose file later changed in comments only: the checksum recorded
+    /// before the change is still accepted (and replaced). 0003 named a 0002 that never existed.
+    static let amendedComments = ["0003": "d30d829f4a62c601bd1734c6001f47a3d42776568d50a2452ebbd6a5be9586cc"]
     let db: PostgresClient
     let migrations: [Migration]
     let logger: Logger
@@ -104,8 +108,13 @@ public struct Migrator: Sendable {
                     """)
                 let checksum = try await tx.query("SELECT encode(sha256(convert_to(\(migration.sql), 'UTF8')), 'hex') AS c")
                     .first!.decode(String.self, "c")
-                if let recorded = try await tx.query("SELECT checksum FROM schema_migrations WHERE version = \(migration.version)").first {
-                    guard try recorded.decode(String.self, "checksum") == checksum else {
+                if let row = try await tx.query("SELECT checksum FROM schema_migrations WHERE version = \(migration.version)").first {
+                    let recorded = try row.decode(String.self, "checksum")
+                    if recorded != checksum && Self.amendedComments[migration.version] == recorded {
+                        try await tx.query("UPDATE schema_migrations SET checksum = \(checksum) WHERE version = \(migration.version)")
+                        return false
+                    }
+                    guard recorded == checksum else {
                         throw MigrationError.checksumMismatch(version: migration.version, name: migration.name)
                     }
                     return false

@@ -3,7 +3,7 @@ import Foundation
 import Postgres
 
 /// Where an outbox message goes. Stored by logical name; the publisher maps it to the
-/// broker's exchange names (the AMQP module's `CertFleetTopology`, the one place they are spelled).
+/// broker's exchange names (the Messaging module's `CertFleetTopology`, the one place they are spelled).
 public enum OutboxDestination: String, Sendable {
     /// The jobs exchange; the routing key is the job kind.
     case jobs
@@ -63,6 +63,28 @@ public enum Outbox {
     /// Locks up to LIMIT due, unpublished messages (skipping rows another relay holds), oldest first.
     /// A row is only taken when no older due, unpublished row of the same ordering key exists,
     /// so the due messages about one certificate leave in order.
+    /// What a publisher did with a batch of locked messages.
+    public struct SendResult: Sendable {
+        public var published: [Int64] = []
+        public var failed: [(id: Int64, error: String)] = []
+        public init() {}
+    }
+
+    /// Locks the rows IDS (still unpublished and due) — or, with IDS nil, up to LIMIT due rows in
+    /// order — hands them to SEND while locked, and records what SEND reports, in one transaction:
+    /// two publishers never send the same row at the same time.
+    public static func send(_ db: Database, ids: [Int64]?, limit: Int = 200,
+                            _ send: @escaping @Sendable ([OutboxMessage]) async -> SendResult) async throws -> Int {
+        try await db.transaction { tx in
+            let messages: [OutboxMessage]
+            if let ids { messages = try await lockUnpublished(tx, ids: ids) } else { messages = try await lockDue(tx, limit: limit) }
+            let result = await send(messages)
+            for failure in result.failed { try await recordFailure(tx, id: failure.id, error: failure.error) }
+            try await markPublished(tx, ids: result.published)
+            return result.published.count
+        }
+    }
+
     public static func lockDue(_ tx: PostgresTransaction, limit: Int) async throws -> [OutboxMessage] {
         try await tx.query("""
             SELECT o.id, o.exchange, o.routing_key, o.message_id, o.body::text AS body, o.headers::text AS headers, o.ordering_key

@@ -36,6 +36,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case targetNameTaken(String)
     /// The target is named by bindings and cannot be deleted (409).
     case targetInUse(bindings: [String])
+    /// The consumer already has a live certificate bound (409): change it instead of creating one.
+    case consumerTaken(String)
 
     public var code: String {
         switch self {
@@ -56,6 +58,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .targetNotFound: return "target_not_found"
         case .targetNameTaken: return "target_name_taken"
         case .targetInUse: return "target_in_use"
+        case .consumerTaken: return "tls_exists"
         }
     }
 
@@ -81,6 +84,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .targetNotFound(let ref): return "delivery target '\(ref)' not found"
         case .targetNameTaken(let name): return "a delivery target named '\(name)' already exists; choose another name"
         case .targetInUse(let bindings): return "the target is used by the bindings \(bindings.joined(separator: ", ")); unbind them first"
+        case .consumerTaken(let consumer): return "consumer '\(consumer)' already has a TLS configuration; change it with PUT"
         }
     }
 }

@@ -28,6 +28,8 @@ public struct UploadRequest: Sendable {
     public var idempotencyKey: String?
     /// Who asked (API key id, `amqp:<key id>`, `cli`): kept in the audit trail.
     public var actor: String
+    /// A consumer to bind in the same transaction (EMQX's create: upload and bind, or neither).
+    public var bindTo: String?
 
     public init(projectID: UUID, name: String?, commonName: String, sans: [String], chainPEM: String, privateKeyPEM: String,
                 clientCAPEM: String? = nil, usage: String = "server", idempotencyKey: String? = nil, actor: String) {
@@ -45,16 +47,21 @@ public struct UploadRequest: Sendable {
 }
 
 /// The accept step of the job protocol: one transaction writes the certificate, its
-/// version, the job and the job's outbox row. Publishing happens after commit.
+/// version, the job and the job's outbox row. After commit, `afterCommit` publishes the
+/// job message at once; a crash in between leaves the outbox row for the relay.
 public struct Submissions: Sendable {
     let db: PostgresClient
     let sealer: KeySealer
     /// Attempts a job gets before it fails for good.
     public var maxAttempts = 8
+    /// Called with the new outbox row of each committed submission (the outbox publisher's
+    /// `publishNow`); nil leaves every message to the relay.
+    public var afterCommit: (@Sendable ([Int64]) async -> Void)?
 
-    public init(db: PostgresClient, sealer: KeySealer) {
+    public init(db: PostgresClient, sealer: KeySealer, afterCommit: (@Sendable ([Int64]) async -> Void)? = nil) {
         self.db = db
         self.sealer = sealer
+        self.afterCommit = afterCommit
     }
 
     /// A new certificate from an upload → `pending`, and a validate job.
@@ -73,6 +80,10 @@ public struct Submissions: Sendable {
             try await insertVersion(tx, certificate: certificateID, version: 1, chain: request.chainPEM, clientCA: request.clientCAPEM, sealed: sealed)
             try await Events.record(tx, project: request.projectID, certificate: certificateID, job: nil, type: "created",
                                     from: nil, to: CertificateState.pending.rawValue, actor: request.actor)
+            if let consumer = request.bindTo {
+                try await Bindings.claimConsumer(tx, project: request.projectID, consumer: consumer)
+                _ = try await Bindings.insert(tx, project: request.projectID, certificate: certificateID, consumer: consumer, actor: request.actor)
+            }
             return try await insertJob(tx, project: request.projectID, certificate: certificateID, name: name, kind: .validate,
                                        version: 1, key: request.idempotencyKey)
         }
@@ -161,7 +172,9 @@ public struct Submissions: Sendable {
     func submitting(_ scope: IdempotencyScope, _ body: @escaping @Sendable (PostgresTransaction) async throws -> SubmittedJob) async throws -> SubmittedJob {
         if let replay = try await replay(scope) { return replay }
         do {
-            return try await db.transaction { tx in try await body(tx) }
+            let job = try await db.transaction { tx in try await body(tx) }
+            if let outboxID = job.outboxID, let afterCommit { await afterCommit([outboxID]) }
+            return job
         } catch let error as PostgresError where error.sqlState == .uniqueViolation && error.constraint == "jobs_idempotency" {
             if let replay = try await replay(scope) { return replay }
             throw error

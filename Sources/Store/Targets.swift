@@ -33,10 +33,10 @@ public struct NewDeliveryTarget: Sendable {
 /// `delivery_targets`: one project's targets; every lookup is filtered by the project,
 /// so another project's target is "not found", never "forbidden".
 public struct Targets: Sendable {
-    let db: PostgresClient
+    let db: Database
     let sealer: KeySealer
 
-    public init(db: PostgresClient, sealer: KeySealer) {
+    public init(db: Database, sealer: KeySealer) {
         self.db = db
         self.sealer = sealer
     }

@@ -1,3 +1,4 @@
+import CertFleetOptions
 import ACME
 import API
 import ArgumentParser
@@ -90,23 +91,19 @@ struct APICommand: AsyncParsableCommand {
         let app = buildApplication(configuration: configuration, dependencies: dependencies, logger: logger)
         // The AMQP door: the same requests as HTTP, from `certfleet.requests`.
         let intake = RequestIntake(dependencies: dependencies, configuration: configuration, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: intake, successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
         // The CA validates http-01 on port 80 (Pebble: CERTFLEET_ACME_HTTP_PORT); the main port serves the same path.
-        var responder: HTTP01Responder? = nil
         if let challengePort = acmeHTTPPort ?? Environment.int("CERTFLEET_API_ACME_HTTP_PORT") {
-            do {
-                responder = try await HTTP01Responder.start(host: configuration.host, port: challengePort, store: DatabaseHTTP01TokenStore(db: db, jobID: nil))
-                logger.info("answering http-01 challenges", metadata: ["port": "\(challengePort)"])
-            } catch {
-                logger.warning("cannot answer http-01 challenges on the extra port; only the API port serves them",
-                               metadata: ["port": "\(challengePort)", "error": "\(error)"])
-            }
+            services.append(.init(service: HTTP01ResponderService(
+                host: configuration.host, port: challengePort, store: DatabaseHTTP01TokenStore(db: db, jobID: nil), logger: logger),
+                // A port it cannot bind ends only the responder, not the API.
+                successTerminationBehavior: .ignore))
         }
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup),
-                       .init(service: intake, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        await responder?.stop()
         await amqp.close()
         await db.shutdown()
     }

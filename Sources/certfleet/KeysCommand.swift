@@ -1,3 +1,4 @@
+import CertFleetOptions
 import ArgumentParser
 import Foundation
 import Store

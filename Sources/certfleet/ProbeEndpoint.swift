@@ -1,3 +1,4 @@
+import CertFleetOptions
 import ArgumentParser
 import Hummingbird
 import Logging

@@ -1,3 +1,5 @@
+import CertFleetOptions
+import ACME
 import AMQP
 import ArgumentParser
 import CertFleetCore
@@ -52,7 +54,7 @@ struct SchedulerCommand: AsyncParsableCommand {
         // Renew submissions never seal or open a key (the worker makes the new one), so a
         // scheduler without the master key mounted gets a throwaway sealer.
         let sealer = (try? KeySealer.fromEnvironment()) ?? KeySealer(keys: [AESGCM.generateKey()])
-        let submitter = JobSubmitter(db: db, sealer: sealer, amqp: amqp, topology: broker.topology, logger: logger)
+        let submitter = Submissions.publishing(db: db, sealer: sealer, amqp: amqp, topology: broker.topology, logger: logger)
         let scheduler = SchedulerService(
             db: db, connectionString: database.resolvedURL, amqp: amqp, topology: broker.topology,
             configuration: SchedulerConfiguration(

@@ -1,3 +1,5 @@
+import CertFleetOptions
+import ACME
 import AMQP
 import ArgumentParser
 import CertFleetCore

@@ -1,3 +1,5 @@
+import ACME
+import Messaging
 import AMQP
 import API
 import CertFleetCore

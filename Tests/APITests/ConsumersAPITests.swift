@@ -91,4 +91,30 @@ import TestSupport
         }
         await env.tearDown()
     }
+
+    /// Upload and binding are one transaction: concurrent creates for one consumer leave exactly
+    /// one certificate bound to it (the others answer 409 `tls_exists`, creating nothing), and a
+    /// retried create after success is refused the same way instead of adding a second certificate.
+    @Test func concurrentAndRetriedCreatesBindOneCertificate() async throws {
+        try await APIEnvironment.with { env in
+            let key = try await env.key(["certificates:read", "certificates:write"])
+            try await env.application().test(.live) { client in
+                let body = tlsBody("one-way")
+                let answers = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for _ in 0..<4 {
+                        group.addTask { Int(try await client.call(.post, "/v1/consumers/edge-1/tls", key: key, body: body).status.code) }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(answers.filter { $0 == 200 }.count == 1, "\(answers)")
+                #expect(answers.filter { $0 == 409 }.count == 3, "\(answers)")
+                let retried = try await client.call(.post, "/v1/consumers/edge-1/tls", key: key, body: body)
+                #expect(retried.status == .conflict)
+                #expect(retried.errorCode == "tls_exists")
+                let listed = try await client.call(.get, "/v1/certificates", key: key).json?["data"]?["certificates"]?.arrayValue ?? []
+                #expect(listed.count == 1, "one certificate in the project, not one per request: \(listed.count)")
+                #expect(listed.first?["service_groups"]?.arrayValue.first?["name"] == .string("edge-1"))
+            }
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import ACME
 import API
 import Foundation
 import Hummingbird

@@ -41,3 +41,35 @@ import Testing
         #expect(DeliveryFailure(.webhookRejected, String(repeating: "x", count: 2000)).answer.count == 500)
     }
 }
+
+@Suite struct DeliveryTargetSettingsTests {
+    @Test func validSettingsParse() throws {
+        #expect(try DeliveryTargetSettings.parse(kind: .files, config: ["directory": "/etc/ssl/cf", "reload_command": "nginx -s reload"],
+                                                 hasSecret: false)
+                == .files(directory: "/etc/ssl/cf", reloadCommand: "nginx -s reload", reloadTimeout: .seconds(30)))
+        #expect(try DeliveryTargetSettings.parse(kind: .haproxy, config: ["socket": "/run/haproxy.sock", "certificate": "/etc/haproxy/{name}.pem"],
+                                                 hasSecret: false) == .haproxy(socket: "/run/haproxy.sock", certificate: "/etc/haproxy/{name}.pem"))
+        #expect(try DeliveryTargetSettings.parse(kind: .webhook, config: ["url": "https://hooks.example/x"], hasSecret: true)
+                == .webhook(url: "https://hooks.example/x"))
+    }
+
+    @Test(arguments: [
+        (DeliveryTargetKind.files, ["directory": "relative"], false, DeliveryFailure.Code.targetMisconfigured),
+        (.files, ["directory": "/x", "reload_timeout_seconds": "0"], false, .targetMisconfigured),
+        (.haproxy, ["socket": "/s", "certificate": "a b"], false, .targetMisconfigured),
+        (.haproxy, ["certificate": "/c.pem"], false, .targetMisconfigured),
+        (.webhook, ["url": "ftp://x"], true, .targetMisconfigured),
+        (.webhook, ["url": "https://x.example"], false, .targetMisconfigured),
+        (.agent, [:], false, .kindUnsupported), (.unit, [:], false, .kindUnsupported),
+    ] as [(DeliveryTargetKind, [String: String], Bool, DeliveryFailure.Code)])
+    func unusableSettingsAreRefused(kind: DeliveryTargetKind, config: [String: String], hasSecret: Bool, code: DeliveryFailure.Code) {
+        #expect(throws: DeliveryFailure.self) { try DeliveryTargetSettings.parse(kind: kind, config: config, hasSecret: hasSecret) }
+        do {
+            _ = try DeliveryTargetSettings.parse(kind: kind, config: config, hasSecret: hasSecret)
+        } catch let failure as DeliveryFailure {
+            #expect(failure.code == code)
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+}

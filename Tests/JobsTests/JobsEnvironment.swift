@@ -1,3 +1,4 @@
+import Messaging
 import AMQP
 import Foundation
 import Jobs
@@ -29,8 +30,8 @@ final class JobsEnvironment: Sendable {
         self.project = project
     }
 
-    func submitter() -> JobSubmitter {
-        JobSubmitter(db: db, sealer: sealer, amqp: amqp, topology: topology, logger: .init(label: "test.submit"))
+    func submitter() -> Submissions {
+        .publishing(db: db, sealer: sealer, amqp: amqp, topology: topology, logger: .init(label: "test.submit"))
     }
 
     /// Starts `certfleet worker ARGS` (or scheduler) as a real process.
@@ -46,6 +47,7 @@ final class JobsEnvironment: Sendable {
     func submitMixed(count: Int, publish: Bool = true) async throws -> [UUID: String] {
         let fixtures = UploadFixtures.shared
         let submitter = submitter()
+        let unpublished = Submissions(db: db, sealer: sealer)
         let project = project
         return try await withThrowingTaskGroup(of: [UUID: String].self) { group in
             for lane in 0..<8 {
@@ -54,7 +56,7 @@ final class JobsEnvironment: Sendable {
                     for index in stride(from: lane, to: count, by: 8) {
                         let good = index % 5 != 0
                         let request = fixtures.upload(project: project, good: good)
-                        let job = publish ? try await submitter.upload(request) : try await submitter.submissions.upload(request)
+                        let job = publish ? try await submitter.upload(request) : try await unpublished.upload(request)
                         expected[job.jobID] = good ? "succeeded" : "failed"
                     }
                     return expected

@@ -1,3 +1,4 @@
+import Messaging
 import AMQP
 import Foundation
 import Postgres

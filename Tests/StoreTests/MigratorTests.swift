@@ -74,6 +74,25 @@ struct MigratorTests {
         await scratch.drop()
     }
 
+    /// An installation that applied 0003 before its comment was corrected keeps starting.
+    @Test func theChecksumOfA0003AppliedBeforeItsCommentWasFixedIsAccepted() async throws {
+        let scratch = try await ScratchDatabase.create()
+        let db = try await scratch.migratedClient(maxConnections: 1)
+        let migrations = try Migrator.load(from: Self.directory)
+        let current = try await db.query("SELECT checksum FROM schema_migrations WHERE version = '0003'").first!.decode(String.self, "checksum")
+        let before = "d30d829f4a62c601bd1734c6001f47a3d42776568d50a2452ebbd6a5be9586cc"
+        #expect(current != before)
+        try await db.query("UPDATE schema_migrations SET checksum = \(before) WHERE version = '0003'")
+        #expect(try await Migrator(db: db, migrations: migrations).migrate().isEmpty)
+        let replaced = try await db.query("SELECT checksum FROM schema_migrations WHERE version = '0003'").first!.decode(String.self, "checksum")
+        #expect(replaced == current)
+        // Any other checksum is still an edited migration.
+        try await db.query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = '0003'")
+        await #expect(throws: MigrationError.self) { try await Migrator(db: db, migrations: migrations).migrate() }
+        await db.shutdown()
+        await scratch.drop()
+    }
+
     @Test func anEditedAppliedMigrationIsRefused() async throws {
         let scratch = try await ScratchDatabase.create()
         let db = PostgresClient(scratch.url, maxConnections: 1)

@@ -1,5 +1,5 @@
 -- Renewal scheduling, `expiring` notices and the issuance rate-limit budget.
--- Independent of 0002 (ACME accounts): nothing here references its objects.
+-- ACME accounts came with 0001; nothing here depends on them.
 
 -- When a version should be renewed: `renew_before` ahead of not_after when set,
 -- else at 2/3 of the lifetime. The one definition (job commits and PATCH use it).

@@ -4,8 +4,8 @@ import NIOPosix
 
 /// A minimal HTTP/1.1 server answering `GET /.well-known/acme-challenge/{token}`
 /// from a token store, on the port the CA validates (80 in production):
-/// `certfleet api --acme-http-port` runs one beside its router, which serves the same
-/// path on the API's port; the tests and the benchmark run their own.
+/// `certfleet api --acme-http-port` runs one as a service of its group (beside its router,
+/// which serves the same path on the API's port); `bench acme` runs its own.
 public final class HTTP01Responder: Sendable {
     /// The bound port (useful with port 0).
     public let port: Int
@@ -27,8 +27,8 @@ public final class HTTP01Responder: Sendable {
                 }
             }
         let bound = server.channel.localAddress?.port ?? port
-        // Unstructured on purpose: the responder outlives the call that starts it
-        // (a test suite's shared responder); stop() cancels it.
+        // Unstructured on purpose: the responder outlives the call that starts it (the API's
+        // service waits for shutdown, then calls stop(), which cancels it).
         let task = Task<Void, Never> {
             do {
                 try await server.executeThenClose { connections in

@@ -2,7 +2,6 @@ import ACME
 import CertFleetCore
 import Foundation
 import Logging
-import Postgres
 import Store
 import X509
 
@@ -22,7 +21,7 @@ public struct IssueJob: JobHandler {
         self.clients = clients
     }
 
-    var db: PostgresClient { context.db }
+    var db: Database { context.db }
 
     struct Target {
         var projectID: UUID
@@ -47,7 +46,7 @@ public struct IssueJob: JobHandler {
         var assigned = target.accountID
         if let first = chain.first, assigned.map(chain.contains) ?? true, job.attempt <= 1, checkpoint == nil {
             assigned = first.id
-            try await db.query("UPDATE certificates SET acme_account_id = \(first.id) WHERE id = \(job.certificateID)")
+            try await IssuanceTargets.assignAccount(db, certificate: job.certificateID, account: first.id)
         }
         guard let accountID = try await clients.accountID(db: db, sealer: context.sealer, certificate: job.certificateID,
                                                          project: target.projectID, assigned: assigned) else {
@@ -57,7 +56,7 @@ public struct IssueJob: JobHandler {
         func fallBack(_ code: String) async throws -> JobResult? {
             guard let next = chain.after(accountID) else { return nil }
             try await fence.saveCheckpoint(IssuanceCheckpoint?.none)
-            try await db.query("UPDATE certificates SET acme_account_id = \(next.id) WHERE id = \(job.certificateID)")
+            try await IssuanceTargets.assignAccount(db, certificate: job.certificateID, account: next.id)
             logger.warning("CA failed; moving to the next CA of the project's chain",
                            metadata: ["reason": "\(code)", "next_acme_directory": "\(next.directoryURL)"])
             return .retry(code: "acme_ca_fallback", message: "the CA failed (\(code)); trying the next CA of the project's chain: \(next.directoryURL)",
@@ -131,19 +130,13 @@ public struct IssueJob: JobHandler {
     }
 
     private func target(_ job: ClaimedJob) async throws -> Target? {
-        guard let row = try await db.query("""
-            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version, profile,
-                   coalesce(ari_window_start <= now(), false) AS inside_window
-            FROM certificates WHERE id = \(job.certificateID) AND state NOT IN ('deleting', 'deleted')
-            """).first else { return nil }
-        let sans = try row.decode([String].self, "sans")
-        let commonName = try row.decode(String?.self, "common_name") ?? sans.first ?? ""
+        guard let target = try await IssuanceTargets.load(db, certificate: job.certificateID) else { return nil }
+        let commonName = target.commonName ?? target.sans.first ?? ""
         return Target(
-            projectID: try row.decode(UUID.self, "project_id"), identifiers: [commonName] + sans.filter { $0 != commonName },
-            keyType: KeySpec(rawValue: try row.decode(String?.self, "key_type") ?? "") ?? .ecP256,
-            challenge: try row.decode(String?.self, "challenge") ?? "http-01",
-            accountID: try row.decode(UUID?.self, "acme_account_id"), currentVersion: try row.decode(Int?.self, "current_version"),
-            profile: try row.decode(String?.self, "profile"), insideRenewalWindow: try row.decode(Bool.self, "inside_window"))
+            projectID: target.projectID, identifiers: [commonName] + target.sans.filter { $0 != commonName },
+            keyType: KeySpec(rawValue: target.keyType ?? "") ?? .ecP256, challenge: target.challenge ?? "http-01",
+            accountID: target.accountID, currentVersion: target.currentVersion, profile: target.profile,
+            insideRenewalWindow: target.insideRenewalWindow)
     }
 
     /// The key of VERSION: read back when an earlier attempt stored it; else generated
@@ -164,19 +157,13 @@ public struct IssueJob: JobHandler {
 
     /// The ARI identifier of VERSION's leaf; nil when it has no chain or no authority key identifier.
     private func replacedCertificateID(_ certificate: UUID, version: Int) async throws -> String? {
-        guard let pem = try await db.query("""
-            SELECT chain_pem FROM certificate_versions WHERE certificate_id = \(certificate) AND version = \(Int32(version))
-            """).first?.decode(String?.self, "chain_pem"), let leaf = try? Certificate(pem: pem) else { return nil }
+        guard let pem = try await CertificateVersions(db: db).material(certificate: certificate, version: version)?.chainPEM,
+              let leaf = try? Certificate(pem: pem) else { return nil }
         return try? ACMEClient.renewalInfoIdentifier(for: leaf)
     }
 
     private func openKey(_ certificate: UUID, version: Int) async throws -> String? {
-        guard let row = try await db.query("""
-            SELECT private_key_sealed, master_key_id FROM certificate_versions WHERE certificate_id = \(certificate) AND version = \(Int32(version))
-            """).first, let sealed = try row.decode(PostgresBytes?.self, "private_key_sealed"), let keyID = try row.decode(String?.self, "master_key_id")
-        else { return nil }
-        let opened = try context.sealer.open(sealed.bytes, keyID: keyID, context: KeySealer.certificateKeyContext(certificate: certificate, version: version))
-        return String(decoding: opened, as: UTF8.self)
+        try await CertificateVersions(db: db).material(certificate: certificate, version: version)?.openKey(with: context.sealer)
     }
 
     private func committed(_ chainPEM: String, key: PrivateKey, job: ClaimedJob, version: Int, fence: JobFence,

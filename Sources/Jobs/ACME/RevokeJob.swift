@@ -2,7 +2,6 @@ import ACME
 import CertFleetCore
 import Foundation
 import Logging
-import Postgres
 import Store
 import X509
 
@@ -15,19 +14,17 @@ public struct RevokeJob: JobHandler {
 
     public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
         guard let version = job.certificateVersion,
-              let row = try await context.db.query("""
-                  SELECT v.chain_pem, c.acme_account_id FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id
-                  WHERE v.certificate_id = \(job.certificateID) AND v.version = \(Int32(version))
-                  """).first else {
+              let material = try await CertificateVersions(db: context.db).material(certificate: job.certificateID, version: version) else {
             return .failed(code: "version_missing", message: "the certificate has no version to revoke")
         }
-        guard let account = try row.decode(UUID?.self, "acme_account_id") else {
+        guard let account = material.acmeAccountID else {
             return .failed(code: "acme_account_missing", message: "the certificate names no ACME account")
         }
         let reason = RevocationReason(rawValue: Int(job.parameters[ACMEJobParameter.reason] ?? "0") ?? 0) ?? .unspecified
         let leaf: Certificate
-        do { leaf = try Certificate(pem: try row.decode(String.self, "chain_pem")) } catch let error as X509Error {
-            return .failed(code: error.code, message: error.message)
+        switch Self.leaf(of: material) {
+        case .success(let certificate): leaf = certificate
+        case .failure(let error): return .failed(code: error.code, message: error.message)
         }
         let client = try await clients.client(db: context.db, sealer: context.sealer, account: account)
         // (A plain catch: the Swift 6.3 compiler crashes on a `catch let … as ACMEError` of a typed throw here.)
@@ -35,5 +32,14 @@ public struct RevokeJob: JobHandler {
         do { try await client.revoke(certificate: leaf, reason: reason) } catch { failure = error }
         guard let failure, failure.problem?.kind != .alreadyRevoked else { return .revoked }
         return ACMEFailure.result(failure, attempt: job.attempt, backoff: context.backoff)
+    }
+
+    /// The version's leaf certificate (a separate function: the 6.3 compiler crashes on this catch inside `run`).
+    private static func leaf(of material: VersionMaterial) -> Result<Certificate, X509Error> {
+        do { return .success(try Certificate(pem: material.chainPEM ?? "")) } catch let error as X509Error {
+            return .failure(error)
+        } catch {
+            return .failure(.noCertificate)
+        }
     }
 }

@@ -77,28 +77,16 @@ public struct DeliverJob: JobHandler {
     }
 
     func deliverer(for target: DeliveryTarget) async throws -> any Deliverer {
-        switch target.kind {
-        case .files: return try FilesDeliverer(config: target.config)
-        case .haproxy: return try HAProxyDeliverer(config: target.config)
-        case .webhook:
-            let secret = try await Targets(db: context.db, sealer: context.sealer).secret(target: target.id)
-            return try WebhookDeliverer(config: target.config, secret: secret, targetID: target.id)
-        case .agent, .unit:
-            throw DeliveryFailure(.kindUnsupported, "\(target.kind.rawValue) targets are not delivered by this version of CertFleet")
-        }
-    }
-}
-
-extension DeliverJob {
-    /// Checks a target's kind and settings the way the deliver job will read them, so a
-    /// target that could never work is refused when it is created (422), not a day later.
-    public static func check(kind: DeliveryTargetKind, config: [String: String], secret: String?) throws {
-        switch kind {
-        case .files: _ = try FilesDeliverer(config: config)
-        case .haproxy: _ = try HAProxyDeliverer(config: config)
-        case .webhook: _ = try WebhookDeliverer(config: config, secret: secret.map { Array($0.utf8) }, targetID: UUID())
-        case .agent, .unit:
-            throw DeliveryFailure(.kindUnsupported, "\(kind.rawValue) targets are not delivered by this version of CertFleet")
+        switch try DeliveryTargetSettings.parse(kind: target.kind, config: target.config, hasSecret: target.hasSecret) {
+        case .files(let directory, let command, let timeout):
+            return FilesDeliverer(directory: directory, reloadCommand: command, reloadTimeout: timeout)
+        case .haproxy(let socket, let certificate):
+            return HAProxyDeliverer(socket: socket, certificatePath: certificate)
+        case .webhook(let url):
+            guard let secret = try await Targets(db: context.db, sealer: context.sealer).secret(target: target.id) else {
+                throw DeliveryFailure(.targetMisconfigured, "the webhook's secret is gone")
+            }
+            return WebhookDeliverer(url: url, secret: secret, targetID: target.id)
         }
     }
 }

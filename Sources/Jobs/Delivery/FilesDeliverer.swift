@@ -15,13 +15,10 @@ struct FilesDeliverer: Deliverer {
     let reloadCommand: String?
     let reloadTimeout: Duration
 
-    init(config: [String: String]) throws {
-        guard let directory = config["directory"], directory.hasPrefix("/") else {
-            throw DeliveryFailure(.targetMisconfigured, "a files target needs an absolute 'directory'")
-        }
+    init(directory: String, reloadCommand: String?, reloadTimeout: Duration) {
         self.directory = directory
-        self.reloadCommand = config["reload_command"].flatMap { $0.isEmpty ? nil : $0 }
-        self.reloadTimeout = .seconds(Int(config["reload_timeout_seconds"] ?? "") ?? 30)
+        self.reloadCommand = reloadCommand
+        self.reloadTimeout = reloadTimeout
     }
 
     func deliver(_ bundle: DeliveryBundle) async throws -> String {

@@ -14,17 +14,6 @@ struct HAProxyDeliverer: Deliverer {
     /// The certificate file as HAProxy knows it (`bind … crt <path>`); `{name}` is the certificate's name.
     let certificatePath: String
 
-    init(config: [String: String]) throws {
-        guard let socket = config["socket"], socket.hasPrefix("/") else {
-            throw DeliveryFailure(.targetMisconfigured, "an haproxy target needs the absolute path of its stats 'socket'")
-        }
-        guard let path = config["certificate"], !path.isEmpty, !path.contains("\n"), !path.contains(" ") else {
-            throw DeliveryFailure(.targetMisconfigured, "an haproxy target needs 'certificate': the crt path of its bind line")
-        }
-        self.socket = socket
-        self.certificatePath = path
-    }
-
     func deliver(_ bundle: DeliveryBundle) async throws -> String {
         let crt = certificatePath.replacingOccurrences(of: "{name}", with: bundle.certificateName)
         // The payload ends at the first empty line: PEM without blank lines, then one.

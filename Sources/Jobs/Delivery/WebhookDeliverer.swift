@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import CertFleetCore
 import Foundation
 import NIOCore
+import NIOHTTP1
 import X509
 
 /// A CloudEvent (HTTP binding, structured mode) POSTed to a URL, signed with the target's
@@ -15,16 +16,6 @@ struct WebhookDeliverer: Deliverer {
     let url: String
     let secret: [UInt8]
     let targetID: UUID
-
-    init(config: [String: String], secret: [UInt8]?, targetID: UUID) throws {
-        guard let url = config["url"], url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            throw DeliveryFailure(.targetMisconfigured, "a webhook target needs an http(s) 'url'")
-        }
-        guard let secret, !secret.isEmpty else { throw DeliveryFailure(.targetMisconfigured, "a webhook target needs a 'secret'") }
-        self.url = url
-        self.secret = secret
-        self.targetID = targetID
-    }
 
     /// The signature header's value for BODY sent at TIMESTAMP.
     static func signature(secret: [UInt8], timestamp: Int, body: [UInt8]) -> String {

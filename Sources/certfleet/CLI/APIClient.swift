@@ -1,3 +1,4 @@
+import CertFleetOptions
 import API
 import ArgumentParser
 import AsyncHTTPClient

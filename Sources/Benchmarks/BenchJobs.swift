@@ -1,3 +1,4 @@
+import CertFleetOptions
 import AMQP
 import ArgumentParser
 import Foundation
@@ -39,17 +40,18 @@ struct BenchJobs: AsyncParsableCommand {
         let bench = try await BenchEnvironment.make(database: database, broker: broker, name: "certfleet_bench_jobs",
                                                      poolSize: concurrency + 2, logger: logger)
         let db = bench.db
-        let submitter = JobSubmitter(db: db, sealer: bench.sealer, amqp: bench.amqp, topology: bench.topology, logger: logger)
+        let submitter = Submissions.publishing(db: db, sealer: bench.sealer, amqp: bench.amqp, topology: bench.topology, logger: logger)
         let bundle = try Self.bundle()
 
         print("jobs per round: \(jobs) (throughput: all submitted first, then drained); latency: \(latencyJobs) jobs at \(latencyRate)/s")
         print("workers | drain jobs/s | machine CPU busy % | submit→commit p50 ms | p99 ms | pgbench -N tps (same clients) | ratio")
         var perWorkerCount: [Int: Double] = [:]
         var busyPerWorkerCount: [Int: Double] = [:]
-        func upload(_ index: Int, round: Int) async throws {
+        let project = bench.project, chain = bundle.chain, key = bundle.key, jobs = jobs
+        let upload: @Sendable (Int, Int) async throws -> Void = { index, round in
             _ = try await submitter.upload(UploadRequest(
-                projectID: bench.project, name: "bench-\(round)-\(index)", commonName: "bench.example.com", sans: ["bench.example.com"],
-                chainPEM: bundle.chain, privateKeyPEM: bundle.key, actor: "bench"))
+                projectID: project, name: "bench-\(round)-\(index)", commonName: "bench.example.com", sans: ["bench.example.com"],
+                chainPEM: chain, privateKeyPEM: key, actor: "bench"))
         }
         func waitUntilFinished() async throws {
             while try await db.query("SELECT count(*) AS n FROM jobs WHERE finished_at IS NULL").first!.decode(Int.self, "n") > 0 {
@@ -61,7 +63,7 @@ struct BenchJobs: AsyncParsableCommand {
             // Throughput: a backlog of JOBS messages, drained by COUNT worker processes.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for lane in 0..<8 {
-                    group.addTask { for index in stride(from: lane, to: jobs, by: 8) { try await upload(index, round: round) } }
+                    group.addTask { for index in stride(from: lane, to: jobs, by: 8) { try await upload(index, round) } }
                 }
                 try await group.waitForAll()
             }
@@ -74,7 +76,7 @@ struct BenchJobs: AsyncParsableCommand {
             // Latency: a steady trickle with the workers idle and ready.
             try await db.query("TRUNCATE events, outbox, jobs, certificate_versions, bindings, certificates CASCADE")
             for index in 0..<latencyJobs {
-                try await upload(index, round: round + 100)
+                try await upload(index, round + 100)
                 try await Task.sleep(for: .milliseconds(1000 / latencyRate))
             }
             try await waitUntilFinished()

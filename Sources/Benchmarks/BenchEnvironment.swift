@@ -1,3 +1,5 @@
+import CertFleetOptions
+import Messaging
 import AMQP
 import ArgumentParser
 import Foundation

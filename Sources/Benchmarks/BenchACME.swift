@@ -1,3 +1,4 @@
+import CertFleetOptions
 import ACME
 import ArgumentParser
 import Foundation

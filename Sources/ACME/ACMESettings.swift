@@ -1,9 +1,5 @@
-import ACME
 import CertFleetCore
 import Foundation
-import Postgres
-import Store
-import Synchronization
 import X509
 
 /// How the ACME jobs reach CAs and DNS, from the environment:
@@ -84,22 +80,17 @@ public struct ACMESettings: Sendable {
             dnsServer: value("CERTFLEET_ACME_DNS_SERVER"),
             manualRecheck: value("CERTFLEET_ACME_MANUAL_RECHECK_SECONDS").flatMap(TimeInterval.init) ?? 10,
             budgetEnabled: value("CERTFLEET_ACME_BUDGET") != "off",
-            budgetLimitsJSON: value(IssuanceBudget.limitsVariable),
+            budgetLimitsJSON: value("CERTFLEET_ACME_RATE_LIMITS"),
             defaultChallenge: value("CERTFLEET_ACME_DEFAULT_CHALLENGE") ?? "http-01",
             allowedDirectories: value("CERTFLEET_ACME_DIRECTORIES").map {
                 $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             } ?? letsEncryptDirectories,
             domainPolicy: value("CERTFLEET_DOMAIN_POLICY").flatMap(DomainOwnership.Policy.init(rawValue:)) ?? .enforce)
-        settings.budgetProjectShare = value(IssuanceBudget.projectShareVariable).flatMap(Double.init) ?? 1
+        settings.budgetProjectShare = value("CERTFLEET_ACME_PROJECT_SHARE").flatMap(Double.init) ?? 1
         return settings
     }
 
-    /// The issuance budget with the configured limits (throws when the JSON is malformed).
-    public func budget(db: PostgresClient) throws -> IssuanceBudget {
-        try IssuanceBudget(db: db, limitsJSON: budgetLimitsJSON, projectShare: budgetProjectShare)
-    }
-
-    var resolver: DNSTXTResolver? { dnsServer.flatMap { DNSTXTResolver(server: $0) } }
+    public var resolver: DNSTXTResolver? { dnsServer.flatMap { DNSTXTResolver(server: $0) } }
 
     /// Where domain-ownership TXT records are looked up: the ACME DNS server when set,
     /// else the system's first nameserver (/etc/resolv.conf).
@@ -124,60 +115,5 @@ public struct ACMESettings: Sendable {
         var configuration = configuration(directoryURL: directoryURL)
         configuration.requestTimeout = timeout
         return try ACMEClient(configuration: configuration, accountKey: try PrivateKey.generate(.ecP256))
-    }
-}
-
-/// A new account would exceed the CA's accounts-per-IP limit: the job waits for the window.
-struct AccountRegistrationDeferred: Error {
-    let deferral: IssuanceDeferral
-}
-
-/// One ACME client per account, shared by the jobs of a worker process (one
-/// connection pool and nonce pool per account). Registers unregistered accounts
-/// (the default account created on first use) before handing them out.
-final class ACMEClients: Sendable {
-    let settings: ACMESettings
-    private let clients = Mutex<[UUID: ACMEClient]>([:])
-
-    init(settings: ACMESettings) { self.settings = settings }
-
-    /// The account a certificate uses: its own, else the project's default (created on first use).
-    func accountID(db: PostgresClient, sealer: KeySealer, certificate: UUID, project: UUID, assigned: UUID?) async throws -> UUID? {
-        if let assigned { return assigned }
-        guard let directory = settings.defaultDirectoryURL else { return nil }
-        let id = try await ACMEAccounts.ensureDefault(db, sealer: sealer, project: project, directoryURL: directory) {
-            try PrivateKey.generate(.ecP256).pkcs8PEM()
-        }
-        try await db.query("UPDATE certificates SET acme_account_id = \(id) WHERE id = \(certificate) AND acme_account_id IS NULL")
-        return id
-    }
-
-    func client(db: PostgresClient, sealer: KeySealer, account: UUID) async throws -> ACMEClient {
-        if let client = clients.withLock({ $0[account] }) { return client }
-        let (record, keyPEM) = try await ACMEAccounts.load(db, sealer: sealer, id: account)
-        let client = try ACMEClient(configuration: settings.configuration(directoryURL: record.directoryURL),
-                                    accountKey: try PrivateKey(pem: keyPEM), accountURL: record.accountURL)
-        if record.accountURL == nil {
-            // newAccount with the same key returns the existing account: safe to repeat.
-            // A client must be shut down before it goes (its HTTP pool traps otherwise).
-            do {
-                if settings.budgetEnabled,
-                   let deferral = try await settings.budget(db: db).reserveAccount(ca: record.directoryURL, project: record.projectID) {
-                    throw AccountRegistrationDeferred(deferral: deferral)
-                }
-                let registered = try await client.register(contact: record.contact, agreeToTermsOfService: true)
-                try await ACMEAccounts.markRegistered(db, id: account, accountURL: registered.url)
-            } catch {
-                await client.shutdown()
-                throw error
-            }
-        }
-        let (winner, loser) = clients.withLock { table -> (ACMEClient, ACMEClient?) in
-            if let existing = table[account] { return (existing, client) }
-            table[account] = client
-            return (client, nil)
-        }
-        if let loser { await loser.shutdown() }
-        return winner
     }
 }

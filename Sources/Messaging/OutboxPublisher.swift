@@ -1,7 +1,6 @@
 import AMQP
 import Foundation
 import Logging
-import Postgres
 import Store
 
 /// Publishes outbox rows with publisher confirms and marks them published.
@@ -11,12 +10,12 @@ import Store
 /// published, so two publishers never send the same row at the same time; a crash after
 /// the confirm and before the mark sends it again — consumers drop duplicates (claim).
 public struct OutboxPublisher: Sendable {
-    let db: PostgresClient
+    let db: Database
     let amqp: AMQPConnection
     let topology: CertFleetTopology
     let logger: Logger
 
-    public init(db: PostgresClient, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger) {
+    public init(db: Database, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger) {
         self.db = db
         self.amqp = amqp
         self.topology = topology
@@ -29,9 +28,7 @@ public struct OutboxPublisher: Sendable {
     public func publishNow(_ ids: [Int64]) async -> Int {
         guard !ids.isEmpty else { return 0 }
         do {
-            return try await db.transaction { tx in
-                try await publish(tx, try await Outbox.lockUnpublished(tx, ids: ids))
-            }
+            return try await Outbox.send(db, ids: ids) { await publish($0) }
         } catch {
             logger.warning("outbox publish deferred to the relay", metadata: ["error": "\(error)", "outbox_ids": "\(ids)"])
             return 0
@@ -40,15 +37,13 @@ public struct OutboxPublisher: Sendable {
 
     /// Publishes up to LIMIT due rows in order; returns how many were published.
     public func relay(limit: Int = 200) async throws -> Int {
-        try await db.transaction { tx in
-            try await publish(tx, try await Outbox.lockDue(tx, limit: limit))
-        }
+        try await Outbox.send(db, ids: nil, limit: limit) { await publish($0) }
     }
 
     /// Publishes in order, marking what was confirmed. A failed message holds back the
     /// later messages of its ordering key (they must not overtake it), not the others.
-    private func publish(_ tx: PostgresTransaction, _ messages: [OutboxMessage]) async throws -> Int {
-        var published: [Int64] = []
+    private func publish(_ messages: [OutboxMessage]) async -> Outbox.SendResult {
+        var result = Outbox.SendResult()
         var blockedKeys = Set<String>()
         for message in messages {
             if let key = message.orderingKey, blockedKeys.contains(key) { continue }
@@ -57,15 +52,14 @@ public struct OutboxPublisher: Sendable {
                 // events may have no subscriber at all, which is not a failure.
                 try await amqp.publish(amqpMessage(message), exchange: exchange(message.destination),
                                        routingKey: message.routingKey, mandatory: message.destination == .jobs)
-                published.append(message.id)
+                result.published.append(message.id)
             } catch {
                 if let key = message.orderingKey { blockedKeys.insert(key) }
-                try await Outbox.recordFailure(tx, id: message.id, error: "\(error)")
+                result.failed.append((message.id, "\(error)"))
                 logger.warning("outbox publish failed", metadata: ["outbox_id": "\(message.id)", "error": "\(error)"])
             }
         }
-        try await Outbox.markPublished(tx, ids: published)
-        return published.count
+        return result
     }
 
     private func exchange(_ destination: OutboxDestination) -> String {

@@ -65,6 +65,23 @@ public struct CertificateEventMessage: Codable, Sendable, Equatable {
         /// `delivered`/`delivery_failed`: the target, and what it answered.
         public var target: EventTarget?
 
+        public init(certificateID: UUID, projectID: UUID, name: String, state: String, version: Int? = nil, serial: String? = nil,
+                    notAfter: Date? = nil, reason: String? = nil, jobID: UUID? = nil, thresholdDays: Int? = nil, ca: String? = nil,
+                    target: EventTarget? = nil) {
+            self.certificateID = certificateID
+            self.projectID = projectID
+            self.name = name
+            self.state = state
+            self.version = version
+            self.serial = serial
+            self.notAfter = notAfter
+            self.reason = reason
+            self.jobID = jobID
+            self.thresholdDays = thresholdDays
+            self.ca = ca
+            self.target = target
+        }
+
         enum CodingKeys: String, CodingKey {
             case name, state, version, serial, reason, ca, target
             case certificateID = "certificate_id"

@@ -1,0 +1,48 @@
+import Foundation
+import Postgres
+
+/// What an issue or renew job orders: the certificate's names, key type, challenge,
+/// account, profile and whether the CA's renewal window (ARI) has opened.
+public struct IssuanceTarget: Sendable {
+    public let projectID: UUID
+    public let commonName: String?
+    public let sans: [String]
+    public let keyType: String?
+    public let challenge: String?
+    public let accountID: UUID?
+    public let currentVersion: Int?
+    public let profile: String?
+    public let insideRenewalWindow: Bool
+}
+
+public enum IssuanceTargets {
+    /// The certificate's order target; nil once it is deleted or being deleted.
+    public static func load(_ db: Database, certificate: UUID) async throws -> IssuanceTarget? {
+        guard let row = try await db.query("""
+            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version, profile,
+                   coalesce(ari_window_start <= now(), false) AS inside_window
+            FROM certificates WHERE id = \(certificate) AND state NOT IN ('deleting', 'deleted')
+            """).first else { return nil }
+        return IssuanceTarget(
+            projectID: try row.decode(UUID.self, "project_id"), commonName: try row.decode(String?.self, "common_name"),
+            sans: try row.decode([String].self, "sans"), keyType: try row.decode(String?.self, "key_type"),
+            challenge: try row.decode(String?.self, "challenge"), accountID: try row.decode(UUID?.self, "acme_account_id"),
+            currentVersion: try row.decode(Int?.self, "current_version"), profile: try row.decode(String?.self, "profile"),
+            insideRenewalWindow: try row.decode(Bool.self, "inside_window"))
+    }
+
+    /// Points the certificate at ACCOUNT (the CA chain's choice); with ONLYIFUNSET, only when it names none yet.
+    public static func assignAccount(_ db: Database, certificate: UUID, account: UUID, onlyIfUnset: Bool = false) async throws {
+        if onlyIfUnset {
+            try await db.query("UPDATE certificates SET acme_account_id = \(account) WHERE id = \(certificate) AND acme_account_id IS NULL")
+        } else {
+            try await db.query("UPDATE certificates SET acme_account_id = \(account) WHERE id = \(certificate)")
+        }
+    }
+
+    /// The consumers bound to CERTIFICATE, sorted (a bound certificate is not deleted).
+    public static func consumers(_ db: Database, certificate: UUID) async throws -> [String] {
+        try await db.query("SELECT consumer FROM bindings WHERE certificate_id = \(certificate) ORDER BY consumer")
+            .map { try $0.decode(String.self, "consumer") }
+    }
+}
