@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import NIOFoundationEssentialsCompat
 import Store
+import X509
 
 /// `/v1/targets`: where a project's certificates are delivered (files + reload, HAProxy's
 /// runtime API, webhooks). Secrets are sealed at rest and never shown again; another
@@ -42,12 +43,19 @@ struct TargetsController {
         }
         let config = body.config ?? [:]
         do {
-            _ = try DeliveryTargetSettings.parse(kind: kind, config: config, hasSecret: !(body.secret ?? "").isEmpty)
+            _ = try DeliveryTargetSettings.parse(kind: kind, config: config, hasSecret: kind == .agent || !(body.secret ?? "").isEmpty)
         } catch let failure as DeliveryFailure {
             throw APIError(.unprocessableContent, failure.code.rawValue, failure.answer, details: [("kind", .string(kind.rawValue))])
         }
-        let target = try await targets.create(project: caller.projectID, NewDeliveryTarget(name: name, kind: kind, config: config, secret: body.secret))
-        return .success(Self.json(target), status: .created)
+        // An agent's key is made here and shown once: `<target uuid>.<secret>`.
+        let secret = kind == .agent ? Base64URL.encode(SecureRandom.bytes(32)) : body.secret
+        let target = try await targets.create(project: caller.projectID, NewDeliveryTarget(name: name, kind: kind, config: config, secret: secret))
+        var json = Self.json(target)
+        if kind == .agent, let secret, case .object(var fields) = json {
+            fields.append(("agent_key", .string("\(target.id.uuidString.lowercased()).\(secret)")))
+            json = .object(fields)
+        }
+        return .success(json, status: .created)
     }
 
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {

@@ -7,11 +7,12 @@ public enum DeliveryTargetKind: String, Sendable, Codable, CaseIterable {
     case haproxy
     /// A CloudEvent POSTed in structured mode, signed with HMAC-SHA256.
     case webhook
-    /// A `certfleet agent` on the edge host fetches and acknowledges (not implemented yet).
+    /// A `certfleet agent` on the edge host fetches the current versions with the target's
+    /// key (HTTP long-poll), applies them as files + command, and acknowledges the fingerprint.
     case agent
     /// NGINX Unit's control API (not implemented yet).
     case unit
 
-    /// Kinds a deliver job can run today.
-    public var isDeliverable: Bool { self == .files || self == .haproxy || self == .webhook }
+    /// Kinds a worker pushes to with a deliver job; an agent pulls instead.
+    public var isPushed: Bool { self == .files || self == .haproxy || self == .webhook }
 }

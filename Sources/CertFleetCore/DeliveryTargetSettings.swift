@@ -11,6 +11,8 @@ public enum DeliveryTargetSettings: Sendable, Equatable {
     case haproxy(socket: String, certificate: String)
     /// `url` (http or https); the HMAC secret is the target's sealed secret.
     case webhook(url: String)
+    /// A `certfleet agent` fetches from the API with the target's key (made at creation).
+    case agent
 
     public static func parse(kind: DeliveryTargetKind, config: [String: String], hasSecret: Bool) throws -> DeliveryTargetSettings {
         switch kind {
@@ -39,7 +41,9 @@ public enum DeliveryTargetSettings: Sendable, Equatable {
             }
             guard hasSecret else { throw DeliveryFailure(.targetMisconfigured, "a webhook target needs a 'secret' to sign with") }
             return .webhook(url: url)
-        case .agent, .unit:
+        case .agent:
+            return .agent
+        case .unit:
             throw DeliveryFailure(.kindUnsupported, "\(kind.rawValue) targets are not delivered by this version of CertFleet")
         }
     }

@@ -102,12 +102,12 @@ public struct Deliveries: Sendable {
     }
 
     /// In the commit that makes a version valid: a deliver job for every target bound to
-    /// the certificate (ONLY: just that one), unless one is already queued or running —
+    /// the certificate (agents excepted: they fetch) (ONLY: just that one), unless one is already queued or running —
     /// that job delivers the current version when it runs, or leaves a follow-up.
     static func schedule(_ tx: PostgresTransaction, certificate: CertificateSnapshot, only: UUID? = nil) async throws -> [Int64] {
         let targets = try await tx.query("""
             SELECT DISTINCT t.id FROM bindings b JOIN delivery_targets t ON t.id = b.target_id
-            WHERE b.certificate_id = \(certificate.id) AND t.deleted_at IS NULL
+            WHERE b.certificate_id = \(certificate.id) AND t.deleted_at IS NULL AND t.kind <> 'agent'
               AND (\(only)::uuid IS NULL OR t.id = \(only))
             ORDER BY t.id
             """).map { try $0.decode(UUID.self, "id") }

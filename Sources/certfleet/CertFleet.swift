@@ -9,6 +9,6 @@ struct CertFleet: AsyncParsableCommand {
         abstract: "Self-hosted certificate lifecycle service.",
         subcommands: [
             Migrate.self, WorkerCommand.self, SchedulerCommand.self, APICommand.self, KeysCommand.self, Bench.self,
-            CertsCommand.self, JobsCommand.self, CertificateCommand.self, TargetsCommand.self,
+            CertsCommand.self, JobsCommand.self, CertificateCommand.self, TargetsCommand.self, AgentCommand.self,
         ])
 }

@@ -51,6 +51,7 @@ import Testing
                                                  hasSecret: false) == .haproxy(socket: "/run/haproxy.sock", certificate: "/etc/haproxy/{name}.pem"))
         #expect(try DeliveryTargetSettings.parse(kind: .webhook, config: ["url": "https://hooks.example/x"], hasSecret: true)
                 == .webhook(url: "https://hooks.example/x"))
+        #expect(try DeliveryTargetSettings.parse(kind: .agent, config: [:], hasSecret: true) == .agent)
     }
 
     @Test(arguments: [
@@ -60,7 +61,7 @@ import Testing
         (.haproxy, ["certificate": "/c.pem"], false, .targetMisconfigured),
         (.webhook, ["url": "ftp://x"], true, .targetMisconfigured),
         (.webhook, ["url": "https://x.example"], false, .targetMisconfigured),
-        (.agent, [:], false, .kindUnsupported), (.unit, [:], false, .kindUnsupported),
+        (.unit, [:], false, .kindUnsupported),
     ] as [(DeliveryTargetKind, [String: String], Bool, DeliveryFailure.Code)])
     func unusableSettingsAreRefused(kind: DeliveryTargetKind, config: [String: String], hasSecret: Bool, code: DeliveryFailure.Code) {
         #expect(throws: DeliveryFailure.self) { try DeliveryTargetSettings.parse(kind: kind, config: config, hasSecret: hasSecret) }

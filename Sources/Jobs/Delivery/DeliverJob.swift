@@ -87,6 +87,8 @@ public struct DeliverJob: JobHandler {
                 throw DeliveryFailure(.targetMisconfigured, "the webhook's secret is gone")
             }
             return WebhookDeliverer(url: url, secret: secret, targetID: target.id)
+        case .agent:
+            throw DeliveryFailure(.kindUnsupported, "agents fetch their certificates; no job pushes to them")
         }
     }
 }
