@@ -39,7 +39,8 @@ struct TargetsController {
             throw APIError(.unprocessableContent, "invalid_name", "'name' must be 1–128 letters, digits, '.', '_' or '-', not a uuid")
         }
         guard let kindName = body.kind, let kind = DeliveryTargetKind(rawValue: kindName) else {
-            throw APIError(.unprocessableContent, "invalid_kind", "'kind' must be one of \(DeliveryTargetKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            let kinds = DeliveryTargetKind.allCases.map(\.rawValue).joined(separator: ", ")
+            throw APIError(.unprocessableContent, "invalid_kind", "'kind' must be one of \(kinds)")
         }
         let config = body.config ?? [:]
         do {
@@ -81,7 +82,8 @@ struct TargetsController {
         let letters = try await Deliveries(db: dependencies.db).deadLetters(target: target.id)
         return .success(.object([("dead_letters", .array(letters.map { letter in
             .object([
-                ("certificate", .object([("uuid", .string(letter.certificateID.uuidString.lowercased())), ("name", .string(letter.certificateName))])),
+                ("certificate", .object([("uuid", .string(letter.certificateID.uuidString.lowercased())),
+                                         ("name", .string(letter.certificateName))])),
                 ("version", .int(letter.version)), ("code", .string(letter.code)), ("answer", .string(letter.answer)),
                 ("attempts", .int(letter.attempts)), ("at", .date(letter.at)),
             ])

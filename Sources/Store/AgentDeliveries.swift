@@ -74,10 +74,12 @@ public struct AgentDeliveries: Sendable {
             ORDER BY c.name
             """).map { row in
             let id = try row.decode(UUID.self, "id"), version = try row.decode(Int.self, "current_version")
-            let key = try sealer.open(try row.decode(PostgresBytes.self, "private_key_sealed").bytes, keyID: try row.decode(String.self, "master_key_id"),
+            let sealed = try row.decode(PostgresBytes.self, "private_key_sealed").bytes
+            let key = try sealer.open(sealed, keyID: try row.decode(String.self, "master_key_id"),
                                       context: KeySealer.certificateKeyContext(certificate: id, version: version))
             return AgentOffer(certificateID: id, name: try row.decode(String.self, "name"), version: version,
-                              serial: try row.decode(String?.self, "serial") ?? "", fingerprintSHA256: try row.decode(String?.self, "fingerprint_sha256") ?? "",
+                              serial: try row.decode(String?.self, "serial") ?? "",
+                              fingerprintSHA256: try row.decode(String?.self, "fingerprint_sha256") ?? "",
                               chainPEM: try row.decode(String.self, "chain_pem"), keyPEM: String(decoding: key, as: UTF8.self))
         }
     }
@@ -95,7 +97,8 @@ public struct AgentDeliveries: Sendable {
             let expected = try row.decode(String?.self, "fingerprint_sha256") ?? ""
             guard Self.sameFingerprint(expected, fingerprint) else { throw AgentRefusal.fingerprintMismatch }
             try await tx.query("""
-                INSERT INTO target_holdings (target_id, certificate_id, version, fingerprint_sha256, delivered_at, last_outcome, last_answer, last_attempt_at)
+                INSERT INTO target_holdings (target_id, certificate_id, version, fingerprint_sha256, delivered_at, last_outcome, last_answer,
+                                             last_attempt_at)
                 VALUES (\(target.id), \(id), \(Int32(version)), \(expected), now(), 'delivered', \(answer), now())
                 ON CONFLICT (target_id, certificate_id) DO UPDATE SET
                     version = EXCLUDED.version, fingerprint_sha256 = EXCLUDED.fingerprint_sha256, delivered_at = now(),

@@ -10,7 +10,8 @@ extension JobCommit {
     func applyDelivery(_ result: JobResult, certificate: CertificateSnapshot) async throws -> CommitReport {
         guard let target = job.parameters["target_id"].flatMap(UUID.init(uuidString:)),
               let row = try await tx.query("SELECT name, kind FROM delivery_targets WHERE id = \(target)").first else {
-            _ = try await change(job: .finish(.failed, code: DeliveryFailure.Code.bindingRemoved.rawValue, message: "the job names no existing target"))
+            _ = try await change(job: .finish(.failed, code: DeliveryFailure.Code.bindingRemoved.rawValue,
+                                              message: "the job names no existing target"))
             return CommitReport(jobState: .failed, certificateState: certificate.state, event: nil, outboxIDs: [])
         }
         let named = DeliveredTo(id: target, name: try row.decode(String.self, "name"), kind: try row.decode(String.self, "kind"))
@@ -18,10 +19,13 @@ extension JobCommit {
         case .delivered(let receipt): return try await delivered(receipt, to: named, certificate: certificate)
         case .failed(let code, let message): return try await deliveryFailed(to: named, certificate: certificate, code: code, answer: message)
         case .retry(let code, let message, let notBefore), .snoozed(let code, let message, let notBefore):
-            guard job.attempt < job.maxAttempts else { return try await deliveryFailed(to: named, certificate: certificate, code: code, answer: message) }
+            guard job.attempt < job.maxAttempts else {
+                return try await deliveryFailed(to: named, certificate: certificate, code: code, answer: message)
+            }
             return try await deliveryRetry(to: named, certificate: certificate, code: code, answer: message, notBefore: notBefore)
         case .validated, .deleted, .revoked:
-            return try await deliveryFailed(to: named, certificate: certificate, code: "unexpected_result", answer: "a deliver job reported no delivery")
+            return try await deliveryFailed(to: named, certificate: certificate, code: "unexpected_result",
+                                            answer: "a deliver job reported no delivery")
         }
     }
 

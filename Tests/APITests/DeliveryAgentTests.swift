@@ -79,7 +79,8 @@ import X509
                 headers[.authorization] = "Bearer \(target).not-the-secret"
                 let wrong = try await client.call(.get, "/agent/v1/deliveries", key: nil, headers: headers)
                 #expect(wrong.status == .unauthorized && wrong.errorCode == "agent_key_invalid", "\(wrong.text)")
-                let other = try await client.call(.post, "/v1/certificates", key: key, body: DeliveryTests.upload(try DeliveryTests.fixture("x"), name: "unbound"))
+                let unbound = DeliveryTests.upload(try DeliveryTests.fixture("x"), name: "unbound")
+                let other = try await client.call(.post, "/v1/certificates", key: key, body: unbound)
                 let otherUUID = try #require(other.first?["uuid"]?.stringValue)
                 headers[.authorization] = "Bearer \(agents["edge-a"]!.key)"
                 let ack = try await client.call(.post, "/agent/v1/acks", key: nil,

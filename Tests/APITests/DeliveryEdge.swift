@@ -43,7 +43,8 @@ struct DeliveryEdge: Sendable {
     /// The serial of the certificate a TLS handshake with 127.0.0.1:PORT gets, upper-case hex.
     static func servedSerial(port: Int) throws -> String {
         let output = try TestStack.run("/bin/sh", ["-c",
-            "/usr/bin/openssl s_client -connect 127.0.0.1:\(port) -servername site.example </dev/null 2>/dev/null | /usr/bin/openssl x509 -noout -serial"])
+            "/usr/bin/openssl s_client -connect 127.0.0.1:\(port) -servername site.example </dev/null 2>/dev/null"
+                + " | /usr/bin/openssl x509 -noout -serial"])
         return normalized(output.replacingOccurrences(of: "serial=", with: ""))
     }
 

@@ -76,7 +76,8 @@ import TestSupport
                 #expect(bound.status == .notFound && bound.errorCode == "target_not_found", "\(bound.text)")
                 // A target in use cannot be deleted; a bad one cannot be made.
                 #expect(try await client.call(.delete, "/v1/targets/gone", key: key).errorCode == "target_in_use")
-                let bad = try await client.call(.post, "/v1/targets", key: key, body: #"{"name":"x","kind":"files","config":{"directory":"relative"}}"#)
+                let bad = try await client.call(.post, "/v1/targets", key: key,
+                                                body: #"{"name":"x","kind":"files","config":{"directory":"relative"}}"#)
                 #expect(bad.status == .unprocessableContent && bad.errorCode == "target_misconfigured", "\(bad.text)")
             }
         }

@@ -39,12 +39,14 @@ import X509
                         ("reload_command", .string("echo x >> \(marker); [ -e \(slow) ] && sleep 3; \(edge.nginxReload)"))]))]),
                     ("haproxy", [("kind", .string("haproxy")), ("config", .object([
                         ("socket", .string(edge.haproxySocket)), ("certificate", .string(edge.haproxyCertificate))]))]),
-                    ("hook", [("kind", .string("webhook")), ("secret", .string(receiver.secret)), ("config", .object([("url", .string(receiver.url))]))]),
+                    ("hook", [("kind", .string("webhook")), ("secret", .string(receiver.secret)),
+                              ("config", .object([("url", .string(receiver.url))]))]),
                     ("edge-agent", [("kind", .string("agent"))]),
                 ]
                 var agentKey = ""
                 for (target, fields) in targets {
-                    let answer = try await client.call(.post, "/v1/targets", key: key, body: JSONValue.object([("name", .string(target))] + fields).serialized())
+                    let body = JSONValue.object([("name", .string(target))] + fields).serialized()
+                    let answer = try await client.call(.post, "/v1/targets", key: key, body: body)
                     #expect(answer.status == .created, "\(answer.text)")
                     if let made = answer.json?["data"]?["agent_key"]?.stringValue { agentKey = made }
                     try await DeliveryTests.bind(client, key: key, certificate: uuid, consumer: target, target: target)
@@ -58,7 +60,8 @@ import X509
                 // A clean forced renewal: measured from `renewed` to each target's `delivered`.
                 try await renew(client, world, uuid)
                 _ = try await DeliveryTests.waitForDeliveries(client, key: key, uuid, env: env, seconds: 180, DeliveryTests.holds(2))
-                try await checkFromOutside(client, world, uuid, edge: edge, receiver: receiver, agentDirectory: agentDirectory, name: name, version: 2)
+                try await checkFromOutside(client, world, uuid, edge: edge, receiver: receiver, agentDirectory: agentDirectory, name: name,
+                                           version: 2)
                 var lags: [String: Double] = [:]
                 for row in try await env.db.query("""
                     SELECT t.kind, extract(epoch FROM d.created_at - r.created_at)::float8 AS lag
@@ -66,7 +69,8 @@ import X509
                     JOIN events r ON r.certificate_id = d.certificate_id AND r.type = 'renewed'
                     WHERE d.certificate_id = \(UUID(uuidString: uuid)!) AND d.version = 2
                     """) { lags[try row.decode(String.self, "kind")] = try row.decode(Double.self, "lag") }
-                print("ACME renewal, renewed→delivered (s): \(lags.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.2f", $0.value))" })")
+                let shown = lags.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.2f", $0.value))" }
+                print("ACME renewal, renewed→delivered (s): \(shown)")
                 #expect(lags.count == 4)
 
                 // A second renewal; the worker dies (kill -9) while nginx's reload runs.
@@ -80,7 +84,8 @@ import X509
                 #expect(victim.waitForExit() == 137)
                 try world.startWorker()
                 _ = try await DeliveryTests.waitForDeliveries(client, key: key, uuid, env: env, seconds: 180, DeliveryTests.holds(3))
-                try await checkFromOutside(client, world, uuid, edge: edge, receiver: receiver, agentDirectory: agentDirectory, name: name, version: 3)
+                try await checkFromOutside(client, world, uuid, edge: edge, receiver: receiver, agentDirectory: agentDirectory, name: name,
+                                           version: 3)
                 #expect(try await DeliveryTests.deliveredEvents(env, certificate: uuid) == ["nginx": 3, "haproxy": 3, "hook": 3, "edge-agent": 3])
                 let rows = try await env.db.query("""
                     SELECT count(*) AS n, count(DISTINCT (version, target_id)) AS distinct_rows FROM deliveries

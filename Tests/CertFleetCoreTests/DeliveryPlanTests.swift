@@ -33,7 +33,9 @@ import Testing
         let failure = DeliveryFailure(code, "answer")
         let decision = DeliveryRetryPolicy.standard.decide(failure, attempt: 1, firstAttempt: Date(), now: Date())
         #expect((decision == .giveUp) == !failure.isTransient)
-        let transient: Set<DeliveryFailure.Code> = [.targetUnreachable, .writeFailed, .reloadFailed, .reloadTimeout, .webhookRejected, .keyUnavailable]
+        let transient: Set<DeliveryFailure.Code> = [
+            .targetUnreachable, .writeFailed, .reloadFailed, .reloadTimeout, .webhookRejected, .keyUnavailable,
+        ]
         #expect(failure.isTransient == transient.contains(code))
     }
 

@@ -27,7 +27,8 @@ public struct DeliverJob: JobHandler {
         log[metadataKey: "target"] = "\(work.target.name)"
         switch DeliveryPlan.decide(held: work.heldVersion, current: work.currentVersion) {
         case .nothingValid:
-            return failure(DeliveryFailure(.keyUnavailable, "the certificate has no valid version to deliver"), job: job, kind: work.target.kind, since: work.jobCreatedAt)
+            return failure(DeliveryFailure(.keyUnavailable, "the certificate has no valid version to deliver"), job: job, kind: work.target.kind,
+                           since: work.jobCreatedAt)
         case .refuseDowngrade(let held, let offered):
             return failure(DeliveryFailure(.downgradeRefused, "the target holds version \(held); version \(offered) is older"),
                            job: job, kind: work.target.kind, since: work.jobCreatedAt)
@@ -67,7 +68,8 @@ public struct DeliverJob: JobHandler {
         }
         let key: [UInt8]
         do {
-            key = try context.sealer.open(sealed, keyID: keyID, context: KeySealer.certificateKeyContext(certificate: job.certificateID, version: version))
+            let aad = KeySealer.certificateKeyContext(certificate: job.certificateID, version: version)
+            key = try context.sealer.open(sealed, keyID: keyID, context: aad)
         } catch {
             throw DeliveryFailure(.keyUnavailable, "the master key \(keyID) is not loaded in this worker")
         }

@@ -93,7 +93,9 @@ struct FilesDeliverer: Deliverer {
             }
         }
         let temporary = "\(live).certfleet-\(UUID().uuidString.prefix(8).lowercased())"
-        guard symlink(destination, temporary) == 0 else { throw DeliveryFailure(.writeFailed, "symlink \(temporary): \(String(cString: strerror(errno)))") }
+        guard symlink(destination, temporary) == 0 else {
+            throw DeliveryFailure(.writeFailed, "symlink \(temporary): \(String(cString: strerror(errno)))")
+        }
         guard rename(temporary, live) == 0 else {
             unlink(temporary)
             throw DeliveryFailure(.writeFailed, "rename to \(live): \(String(cString: strerror(errno)))")
