@@ -128,16 +128,16 @@ public enum ACMEError: Error, Sendable, CustomStringConvertible {
         case .unexpectedResponse(let status, _, _):
             return ACMEErrorClassification.classify(problemType: nil, httpStatus: status)
         case .timedOut(_, let retryAfter):
-            return .init(disposition: .retryLater(retryAfterSeconds: retryAfter), code: "acme_timeout")
+            return .init(disposition: .retryLater(retryAfterSeconds: retryAfter), reason: .acmeTimeout)
         case .notSupported:
-            return .init(disposition: .permanent, code: "acme_not_supported")
+            return .init(disposition: .permanent, reason: .acmeNotSupported)
         case .invalidState:
-            return .init(disposition: .permanent, code: "acme_invalid_state")
+            return .init(disposition: .permanent, reason: .acmeInvalidState)
         case .crypto:
-            return .init(disposition: .permanent, code: "acme_crypto")
+            return .init(disposition: .permanent, reason: .acmeCrypto)
         case .solver:
             // DNS provider APIs and responders fail briefly; the job backs off and retries.
-            return .init(disposition: .retryLater(retryAfterSeconds: nil), code: "acme_solver")
+            return .init(disposition: .retryLater(retryAfterSeconds: nil), reason: .acmeSolver)
         }
     }
 

@@ -27,11 +27,12 @@ public enum ACMEErrorClassification {
         /// `acme_<problem>` for ACME problem types (`acme_rate_limited`,
         /// `acme_bad_nonce` …), `acme_http_<status>` without one, `acme_network`
         /// when no response arrived.
-        public var code: String
+        public var reason: FailureReason
+        public var code: String { reason.code }
 
-        public init(disposition: Disposition, code: String) {
+        public init(disposition: Disposition, reason: FailureReason) {
             self.disposition = disposition
-            self.code = code
+            self.reason = reason
         }
 
         /// Whether the same job may simply try again (CA-side or network trouble).
@@ -70,32 +71,32 @@ public enum ACMEErrorClassification {
     ) -> Outcome {
         if let problemType, !problemType.isEmpty {
             let name = problemType.hasPrefix(namespace) ? String(problemType.dropFirst(namespace.count)) : problemType
-            let code = "acme_" + snakeCase(name)
-            if name == "badNonce" { return Outcome(disposition: .retryImmediately, code: code) }
+            let code = FailureReason.acme(code: "acme_" + snakeCase(name))
+            if name == "badNonce" { return Outcome(disposition: .retryImmediately, reason: code) }
             if name == "compound" {
                 // A compound problem is only as retryable as its worst part.
                 let parts = subproblemTypes.map {
                     classify(problemType: $0, httpStatus: httpStatus, retryAfterSeconds: retryAfterSeconds).disposition
                 }
-                if parts.isEmpty || parts.contains(.permanent) { return Outcome(disposition: .permanent, code: code) }
-                if parts.contains(.validationFailed) { return Outcome(disposition: .validationFailed, code: code) }
-                return Outcome(disposition: .retryLater(retryAfterSeconds: retryAfterSeconds), code: code)
+                if parts.isEmpty || parts.contains(.permanent) { return Outcome(disposition: .permanent, reason: code) }
+                if parts.contains(.validationFailed) { return Outcome(disposition: .validationFailed, reason: code) }
+                return Outcome(disposition: .retryLater(retryAfterSeconds: retryAfterSeconds), reason: code)
             }
             if problemType.hasPrefix(namespace) || !problemType.contains(":") {
-                if transientTypes.contains(name) { return Outcome(disposition: .retryLater(retryAfterSeconds: retryAfterSeconds), code: code) }
-                return Outcome(disposition: validationTypes.contains(name) ? .validationFailed : .permanent, code: code)
+                if transientTypes.contains(name) { return Outcome(disposition: .retryLater(retryAfterSeconds: retryAfterSeconds), reason: code) }
+                return Outcome(disposition: validationTypes.contains(name) ? .validationFailed : .permanent, reason: code)
             }
             // A type outside the ACME namespace (RFC 7807 allows any URI): judge by status.
         }
         guard let httpStatus else {
-            return Outcome(disposition: .retryLater(retryAfterSeconds: retryAfterSeconds), code: "acme_network")
+            return Outcome(disposition: .retryLater(retryAfterSeconds: retryAfterSeconds), reason: .acmeNetwork)
         }
-        let code = "acme_http_\(httpStatus)"
+        let code = FailureReason.acme(code: "acme_http_\(httpStatus)")
         switch httpStatus {
         case 408, 425, 429, 500...599:
-            return Outcome(disposition: .retryLater(retryAfterSeconds: retryAfterSeconds), code: code)
+            return Outcome(disposition: .retryLater(retryAfterSeconds: retryAfterSeconds), reason: code)
         default:
-            return Outcome(disposition: .permanent, code: code)
+            return Outcome(disposition: .permanent, reason: code)
         }
     }
 

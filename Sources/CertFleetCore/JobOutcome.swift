@@ -47,11 +47,11 @@ public enum AttemptResult: Sendable, Equatable {
     case deleted
     case revoked
     /// A permanent failure: never retried.
-    case failed(code: String, message: String)
+    case failed(FailureReason, message: String)
     /// A transient failure: again at NOTBEFORE while attempts are left.
-    case retry(code: String, message: String, notBefore: Date)
+    case retry(FailureReason, message: String, notBefore: Date)
     /// Waiting without spending an attempt (a DNS record not visible yet).
-    case snoozed(code: String, message: String, notBefore: Date)
+    case snoozed(FailureReason, message: String, notBefore: Date)
 }
 
 /// Everything one commit does, decided without the database; `JobCommit` carries it out
@@ -59,9 +59,9 @@ public enum AttemptResult: Sendable, Equatable {
 public struct CommitPlan: Sendable, Equatable {
     public enum JobStep: Sendable, Equatable {
         /// Terminal: succeeded, failed or cancelled, with the reason of a failure.
-        case finish(JobState, code: String? = nil, message: String? = nil)
+        case finish(JobState, reason: FailureReason? = nil, message: String? = nil)
         /// Back to `queued` until NOTBEFORE; a snooze gives the attempt back, a retry records its error.
-        case requeue(notBefore: Date, code: String, message: String, returnsAttempt: Bool)
+        case requeue(notBefore: Date, reason: FailureReason, message: String, returnsAttempt: Bool)
     }
 
     public enum CertificateStep: Sendable, Equatable {
@@ -73,11 +73,11 @@ public struct CommitPlan: Sendable, Equatable {
         case delete(CertificateState)
         case revoke(CertificateState)
         /// The job failed: the certificate's new state and error; the job's version (if any) is invalid.
-        case fail(CertificateState, code: String, message: String, invalidVersion: Int?)
+        case fail(CertificateState, reason: FailureReason, message: String, invalidVersion: Int?)
         /// The job tries again at NOTBEFORE (the attempt is counted).
         case awaitRetry(notBefore: Date)
         /// The job waits for the user until NOTBEFORE; the reason stays visible on the certificate.
-        case awaitUser(notBefore: Date, code: String, message: String)
+        case awaitUser(notBefore: Date, reason: FailureReason, message: String)
     }
 
     /// A lifecycle event announced to subscribers (CloudEvent) and kept in the audit trail.
@@ -96,7 +96,7 @@ public struct CommitPlan: Sendable, Equatable {
     /// An audit-trail entry that is not announced.
     public struct AuditEntry: Sendable, Equatable {
         public var type: String
-        public var reason: String
+        public var reason: FailureReason
     }
 
     public enum FollowUp: Sendable, Equatable {
@@ -143,7 +143,7 @@ public enum JobOutcome {
             }
             // A binding added after the request was accepted wins over the delete.
             guard certificate.consumers.isEmpty else {
-                return failed(job, certificate, code: "certificate_in_use",
+                return failed(job, certificate, reason: .certificateInUse,
                               message: "the certificate is in use by \(certificate.consumers.joined(separator: ", "))")
             }
             return CommitPlan(job: .finish(jobState(job, .succeeded)), certificate: .delete(next), certificateState: next,
@@ -160,20 +160,20 @@ public enum JobOutcome {
                 plan.certificateState = deleting
             }
             return plan
-        case .failed(let code, let message):
-            return failed(job, certificate, code: code, message: message)
-        case .retry(let code, let message, let notBefore):
-            guard jobState(job, .failedTransiently) == .queued else { return failed(job, certificate, code: code, message: message) }
-            return CommitPlan(job: .requeue(notBefore: notBefore, code: code, message: message, returnsAttempt: false),
+        case .failed(let reason, let message):
+            return failed(job, certificate, reason: reason, message: message)
+        case .retry(let reason, let message, let notBefore):
+            guard jobState(job, .failedTransiently) == .queued else { return failed(job, certificate, reason: reason, message: message) }
+            return CommitPlan(job: .requeue(notBefore: notBefore, reason: reason, message: message, returnsAttempt: false),
                               certificate: .awaitRetry(notBefore: notBefore), certificateState: certificate.state,
-                              audit: .init(type: "retry_scheduled", reason: code))
-        case .snoozed(let code, let message, let notBefore):
-            return CommitPlan(job: .requeue(notBefore: notBefore, code: code, message: message, returnsAttempt: true),
-                              certificate: .awaitUser(notBefore: notBefore, code: code, message: message), certificateState: certificate.state)
+                              audit: .init(type: "retry_scheduled", reason: reason))
+        case .snoozed(let reason, let message, let notBefore):
+            return CommitPlan(job: .requeue(notBefore: notBefore, reason: reason, message: message, returnsAttempt: true),
+                              certificate: .awaitUser(notBefore: notBefore, reason: reason, message: message), certificateState: certificate.state)
         }
     }
 
-    static func failed(_ job: JobFacts, _ certificate: CertificateFacts, code: String, message: String) -> CommitPlan {
+    static func failed(_ job: JobFacts, _ certificate: CertificateFacts, reason: FailureReason, message: String) -> CommitPlan {
         let next: CertificateState
         if job.kind == .delete, let previous = job.previousState {
             // A refused delete (bound meanwhile) leaves the certificate as it was before.
@@ -181,17 +181,17 @@ public enum JobOutcome {
         } else {
             next = (try? CertificateStateMachine.next(certificate.state, on: .jobFailed).get()) ?? certificate.state
         }
-        return CommitPlan(job: .finish(.failed, code: code, message: message),
-                          certificate: .fail(next, code: code, message: message, invalidVersion: job.certificateVersion),
-                          certificateState: next, announcement: .init(event: "failed", version: job.certificateVersion, reason: code))
+        return CommitPlan(job: .finish(.failed, reason: reason, message: message),
+                          certificate: .fail(next, reason: reason, message: message, invalidVersion: job.certificateVersion),
+                          certificateState: next, announcement: .init(event: "failed", version: job.certificateVersion, reason: reason.code))
     }
 
     /// The certificate moved on (deleted, deleting) while the job ran: the job ends cancelled
     /// and changes nothing else.
     static func superseded(_ job: JobFacts, _ certificate: CertificateFacts) -> CommitPlan {
-        CommitPlan(job: .finish(jobState(job, .cancelled), code: "superseded",
+        CommitPlan(job: .finish(jobState(job, .cancelled), reason: .superseded,
                                 message: "the certificate is \(certificate.state.rawValue); this job's result no longer applies"),
-                   certificate: .unchanged, certificateState: certificate.state, audit: .init(type: "job_cancelled", reason: "superseded"))
+                   certificate: .unchanged, certificateState: certificate.state, audit: .init(type: "job_cancelled", reason: .superseded))
     }
 
     /// The running job's next state; a committing job is running, so every event below is allowed.

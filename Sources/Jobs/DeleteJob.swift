@@ -15,7 +15,7 @@ public struct DeleteJob: JobHandler {
     public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
         let consumers = try await IssuanceTargets.consumers(context.db, certificate: job.certificateID)
         guard consumers.isEmpty else {
-            return .failed(code: "certificate_in_use", message: "the certificate is in use by \(consumers.joined(separator: ", "))")
+            return .failed(.certificateInUse, message: "the certificate is in use by \(consumers.joined(separator: ", "))")
         }
         return .deleted
     }

@@ -14,20 +14,20 @@ public struct ValidateJob: JobHandler {
 
     public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
         guard let version = job.certificateVersion else {
-            return .failed(code: "version_missing", message: "the job names no certificate version")
+            return .failed(.versionMissing, message: "the job names no certificate version")
         }
         guard let material = try await CertificateVersions(db: context.db).material(certificate: job.certificateID, version: version) else {
-            return .failed(code: "version_missing", message: "certificate version \(version) does not exist")
+            return .failed(.versionMissing, message: "certificate version \(version) does not exist")
         }
         let keyPEM: String
         do {
             guard let opened = try material.openKey(with: context.sealer) else {
-                return .failed(code: "key_missing", message: "the version has no private key (erased)")
+                return .failed(.keyMissing, message: "the version has no private key (erased)")
             }
             keyPEM = opened
         } catch let error as KeySealerError {
             // The master key is not loaded here: another worker (or this one, reconfigured) may have it.
-            return .retry(code: "master_key_unavailable", message: error.description, notBefore: nextAttempt(job))
+            return .retry(.masterKeyUnavailable, message: error.description, notBefore: nextAttempt(job))
         }
         let usage = CertificateUsage(rawValue: material.usage)
         do {
@@ -36,11 +36,11 @@ public struct ValidateJob: JobHandler {
             try bundle.validate(at: Date())
             let report = bundle.lint(LintOptions(usage: usage))
             if let blocking = report.findings.first(where: { $0.severity == .error }) {
-                return .failed(code: blocking.code, message: blocking.message)
+                return .failed(.certificate(code: blocking.code), message: blocking.message)
             }
             return .validated(try Self.facts(of: bundle, lint: report))
         } catch let error as X509Error {
-            return .failed(code: error.code, message: error.message)
+            return .failed(.certificate(code: error.code), message: error.message)
         }
     }
 

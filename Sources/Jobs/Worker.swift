@@ -170,7 +170,7 @@ public final class Worker: Service, Sendable {
     /// cancels the handler (the commit will then be refused as well).
     private func runHoldingLease(_ job: ClaimedJob, logger: Logger) async -> JobResult {
         guard let handler = handlers[job.kind] else {
-            return .failed(code: "unsupported_job_kind", message: "this worker has no handler for \(job.kind.rawValue) jobs")
+            return .failed(.unsupportedJobKind, message: "this worker has no handler for \(job.kind.rawValue) jobs")
         }
         let lease = configuration.lease
         let backoff = configuration.backoff
@@ -180,7 +180,7 @@ public final class Worker: Service, Sendable {
                     return try await handler.run(job, logger: logger)
                 } catch {
                     let next = backoff.nextAttempt(after: job.attempt, now: Date()) ?? Date().addingTimeInterval(60)
-                    return .retry(code: "transient_error", message: "\(error)", notBefore: next)
+                    return .retry(.transientError, message: "\(error)", notBefore: next)
                 }
             }
             group.addTask {
@@ -195,16 +195,16 @@ public final class Worker: Service, Sendable {
             while let next = await group.next() {
                 if let result = next { return result }
                 // The renewer gave up: the lease is gone.
-                return .retry(code: "lease_lost", message: "the lease could not be renewed", notBefore: Date())
+                return .retry(.leaseLost, message: "the lease could not be renewed", notBefore: Date())
             }
-            return .retry(code: "lease_lost", message: "the handler did not finish", notBefore: Date())
+            return .retry(.leaseLost, message: "the handler did not finish", notBefore: Date())
         }
     }
 
     static func reason(_ result: JobResult) -> String? {
         switch result {
         case .validated, .deleted, .revoked, .delivered: return nil
-        case .failed(let code, _), .retry(let code, _, _), .snoozed(let code, _, _): return code
+        case .failed(let reason, _), .retry(let reason, _, _), .snoozed(let reason, _, _): return reason.code
         }
     }
 }

@@ -10,21 +10,20 @@ extension JobCommit {
     func applyDelivery(_ result: JobResult, certificate: CertificateSnapshot) async throws -> CommitReport {
         guard let target = job.parameters["target_id"].flatMap(UUID.init(uuidString:)),
               let row = try await tx.query("SELECT name, kind FROM delivery_targets WHERE id = \(target)").first else {
-            _ = try await change(job: .finish(.failed, code: DeliveryFailure.Code.bindingRemoved.rawValue,
-                                              message: "the job names no existing target"))
+            _ = try await change(job: .finish(.failed, reason: .delivery(.bindingRemoved), message: "the job names no existing target"))
             return CommitReport(jobState: .failed, certificateState: certificate.state, event: nil, outboxIDs: [])
         }
         let named = DeliveredTo(id: target, name: try row.decode(String.self, "name"), kind: try row.decode(String.self, "kind"))
         switch result {
         case .delivered(let receipt): return try await delivered(receipt, to: named, certificate: certificate)
-        case .failed(let code, let message): return try await deliveryFailed(to: named, certificate: certificate, code: code, answer: message)
-        case .retry(let code, let message, let notBefore), .snoozed(let code, let message, let notBefore):
+        case .failed(let reason, let message): return try await deliveryFailed(to: named, certificate: certificate, reason: reason, answer: message)
+        case .retry(let reason, let message, let notBefore), .snoozed(let reason, let message, let notBefore):
             guard job.attempt < job.maxAttempts else {
-                return try await deliveryFailed(to: named, certificate: certificate, code: code, answer: message)
+                return try await deliveryFailed(to: named, certificate: certificate, reason: reason, answer: message)
             }
-            return try await deliveryRetry(to: named, certificate: certificate, code: code, answer: message, notBefore: notBefore)
+            return try await deliveryRetry(to: named, certificate: certificate, reason: reason, answer: message, notBefore: notBefore)
         case .validated, .deleted, .revoked:
-            return try await deliveryFailed(to: named, certificate: certificate, code: "unexpected_result",
+            return try await deliveryFailed(to: named, certificate: certificate, reason: .unsupportedJobKind,
                                             answer: "a deliver job reported no delivery")
         }
     }
@@ -36,7 +35,7 @@ extension JobCommit {
     }
 
     private func delivered(_ receipt: DeliveryReceipt, to target: DeliveredTo, certificate: CertificateSnapshot) async throws -> CommitReport {
-        _ = try await change(job: .finish(.succeeded, code: nil, message: nil))
+        _ = try await change(job: .finish(.succeeded))
         // Never backwards: a slower job for an older version cannot overwrite a newer holding.
         try await tx.query("""
             INSERT INTO target_holdings (target_id, certificate_id, version, fingerprint_sha256, delivered_at, last_outcome, last_code,
@@ -67,8 +66,10 @@ extension JobCommit {
         return CommitReport(jobState: .succeeded, certificateState: certificate.state, event: inserted ? "delivered" : nil, outboxIDs: outbox)
     }
 
-    private func deliveryFailed(to target: DeliveredTo, certificate: CertificateSnapshot, code: String, answer: String) async throws -> CommitReport {
-        _ = try await change(job: .finish(.failed, code: code, message: answer))
+    private func deliveryFailed(to target: DeliveredTo, certificate: CertificateSnapshot, reason: FailureReason,
+                                answer: String) async throws -> CommitReport {
+        let code = reason.code
+        _ = try await change(job: .finish(.failed, reason: reason, message: answer))
         try await recordAttempt(target: target, certificate: certificate, outcome: "failed", code: code, answer: answer)
         var outbox: [Int64] = []
         if let version = certificate.currentVersion {
@@ -84,10 +85,10 @@ extension JobCommit {
         return CommitReport(jobState: .failed, certificateState: certificate.state, event: "delivery_failed", outboxIDs: outbox)
     }
 
-    private func deliveryRetry(to target: DeliveredTo, certificate: CertificateSnapshot, code: String, answer: String,
+    private func deliveryRetry(to target: DeliveredTo, certificate: CertificateSnapshot, reason: FailureReason, answer: String,
                                notBefore: Date) async throws -> CommitReport {
-        let outbox = try await change(job: .requeue(notBefore: notBefore, code: code, message: answer, returnsAttempt: false))
-        try await recordAttempt(target: target, certificate: certificate, outcome: "retrying", code: code, answer: answer)
+        let outbox = try await change(job: .requeue(notBefore: notBefore, reason: reason, message: answer, returnsAttempt: false))
+        try await recordAttempt(target: target, certificate: certificate, outcome: "retrying", code: reason.code, answer: answer)
         return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outboxIDs: outbox)
     }
 

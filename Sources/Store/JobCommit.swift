@@ -33,7 +33,7 @@ struct JobCommit {
         if let audit = plan.audit {
             try await Events.record(tx, project: job.projectID, certificate: certificate.id, job: job.id, type: audit.type,
                                     from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt,
-                                    reason: audit.reason, actor: job.owner)
+                                    reason: audit.reason.code, actor: job.owner)
         }
         if let announcement = plan.announcement {
             // Announced in the state the job left it in (a delete that follows is its own step).
@@ -79,7 +79,8 @@ struct JobCommit {
                 UPDATE certificates SET state = \(next.rawValue), renew_at = NULL, version = version + 1, updated_at = now()
                 WHERE id = \(certificate.id)
                 """)
-        case .fail(let next, let code, let message, let invalidVersion):
+        case .fail(let next, let reason, let message, let invalidVersion):
+            let code = reason.code
             if let invalidVersion {
                 try await tx.query("""
                     UPDATE certificate_versions SET state = 'invalid' WHERE certificate_id = \(certificate.id) AND version = \(Int32(invalidVersion))
@@ -96,7 +97,8 @@ struct JobCommit {
                 UPDATE certificates SET validation_attempt = \(Int32(job.attempt)), next_attempt_at = \(notBefore), updated_at = now()
                 WHERE id = \(certificate.id)
                 """)
-        case .awaitUser(let notBefore, let code, let message):
+        case .awaitUser(let notBefore, let reason, let message):
+            let code = reason.code
             // The reason stays visible on the certificate until the job ends.
             try await tx.query("""
                 UPDATE certificates SET next_attempt_at = \(notBefore), last_error_code = \(code), last_error_message = \(message), updated_at = now()
@@ -139,7 +141,8 @@ struct JobCommit {
     /// The job side of the plan; returns the outbox row of a requeued job's delayed message.
     func change(job step: CommitPlan.JobStep) async throws -> [Int64] {
         switch step {
-        case .finish(let state, let code, let message):
+        case .finish(let state, let reason, let message):
+            let code = reason?.code
             try await tx.query("""
                 UPDATE jobs SET state = \(state.rawValue), finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
                        error_code = \(code), error_detail = \(message),
@@ -149,7 +152,8 @@ struct JobCommit {
                 WHERE id = \(job.id)
                 """)
             return []
-        case .requeue(let notBefore, let code, let message, let returnsAttempt):
+        case .requeue(let notBefore, let reason, let message, let returnsAttempt):
+            let code = reason.code
             if returnsAttempt {
                 // The attempt is given back: waiting for the user is not a failure.
                 try await tx.query("""
@@ -198,10 +202,10 @@ extension JobResult {
         case .validated: return .validated
         case .deleted: return .deleted
         case .revoked: return .revoked
-        case .failed(let code, let message): return .failed(code: code, message: message)
-        case .retry(let code, let message, let notBefore): return .retry(code: code, message: message, notBefore: notBefore)
-        case .snoozed(let code, let message, let notBefore): return .snoozed(code: code, message: message, notBefore: notBefore)
-        case .delivered: return .failed(code: "unexpected_result", message: "only a deliver job reports a delivery")
+        case .failed(let reason, let message): return .failed(reason, message: message)
+        case .retry(let reason, let message, let notBefore): return .retry(reason, message: message, notBefore: notBefore)
+        case .snoozed(let reason, let message, let notBefore): return .snoozed(reason, message: message, notBefore: notBefore)
+        case .delivered: return .failed(.unsupportedJobKind, message: "only a deliver job reports a delivery")
         }
     }
 }

@@ -63,12 +63,12 @@ public enum JobResult: Sendable {
     /// The certificate is gone; its keys erased.
     case deleted
     /// A permanent failure: never retried. CODE is a stable reason (`key_mismatch`, …).
-    case failed(code: String, message: String)
+    case failed(FailureReason, message: String)
     /// A transient failure: try again at NOTBEFORE (unless attempts are used up).
-    case retry(code: String, message: String, notBefore: Date)
+    case retry(FailureReason, message: String, notBefore: Date)
     /// Nothing failed; the job waits for something outside (a manual DNS record) and
     /// runs again at NOTBEFORE without spending an attempt.
-    case snoozed(code: String, message: String, notBefore: Date)
+    case snoozed(FailureReason, message: String, notBefore: Date)
     /// The CA revoked the current version.
     case revoked
     /// A deliver job put a version on its target (or found it there already).

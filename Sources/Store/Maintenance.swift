@@ -35,7 +35,7 @@ public struct Maintenance: Sendable {
                     parameters: (try? PostgresJSON(text: row.decode(String.self, "parameters")).decode([String: String].self)) ?? [:],
                     owner: owner, readySince: try row.decode(Date.self, "created_at"))
                 let report = try await JobCommit(tx: tx, job: job).apply(.retry(
-                    code: "lease_expired", message: "worker \(owner) stopped renewing its lease", notBefore: Date()))
+                    .leaseExpired, message: "worker \(owner) stopped renewing its lease", notBefore: Date()))
                 outbox += report.outboxIDs
             }
             return (rows.count, outbox)

@@ -141,7 +141,7 @@ import TestSupport
                 #expect(try await Self.deliveredEvents(env, certificate: uuid) == ["nginx": 2, "haproxy": 2, "hook": 2])
                 let lags = try await Self.lagByKind(env, certificate: uuid, version: 2)
                 let figures = lags.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.2f", $0.value))" }
-                print("delivery lag renewed→delivered (s): \(shown)")
+                print("delivery lag renewed→delivered (s): \(figures)")
                 #expect(lags.count == 3)
             }
         }

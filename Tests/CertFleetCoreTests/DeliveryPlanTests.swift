@@ -39,6 +39,12 @@ import Testing
         #expect(failure.isTransient == transient.contains(code))
     }
 
+    @Test(arguments: DeliveryFailure.Code.allCases)
+    func deliveryCodesAreFailureReasons(code: DeliveryFailure.Code) {
+        #expect(FailureReason(code: code.rawValue) == .delivery(code))
+        #expect(FailureReason.delivery(code).code == code.rawValue)
+    }
+
     @Test func answersAreTrimmed() {
         #expect(DeliveryFailure(.webhookRejected, String(repeating: "x", count: 2000)).answer.count == 500)
     }

@@ -7,8 +7,8 @@ import Testing
 @Suite struct JobOutcomeTests {
     static let later = Date(timeIntervalSince1970: 2_000_000_000)
     static let results: [AttemptResult] = [
-        .validated, .deleted, .revoked, .failed(code: "key_mismatch", message: "no"),
-        .retry(code: "acme_connection", message: "down", notBefore: later), .snoozed(code: "dns_not_visible", message: "wait", notBefore: later),
+        .validated, .deleted, .revoked, .failed(.certificate(code: "key_mismatch"), message: "no"),
+        .retry(.acme(code: "acme_connection"), message: "down", notBefore: later), .snoozed(.dnsRecordPending, message: "wait", notBefore: later),
     ]
 
     func decide(_ kind: JobKind, _ state: CertificateState, _ result: AttemptResult, attempt: Int = 1, current: Int? = nil,
@@ -47,7 +47,7 @@ import Testing
                             if attempt < 3 { #expect(plan.certificateState == state && plan.audit?.type == "retry_scheduled", "\(label)") }
                         case .snoozed:
                             #expect(plan.jobState == .queued && plan.certificateState == state, "\(label)")
-                            #expect(plan.job == .requeue(notBefore: Self.later, code: "dns_not_visible", message: "wait", returnsAttempt: true), "\(label)")
+                            #expect(plan.job == .requeue(notBefore: Self.later, reason: .dnsRecordPending, message: "wait", returnsAttempt: true), "\(label)")
                         case .deleted, .revoked:
                             let event: CertificateEvent = result == .deleted ? .deleteCompleted : .revoked
                             if case .success(let next) = CertificateStateMachine.next(state, on: event) {
@@ -72,7 +72,7 @@ import Testing
         let plan = decide(.delete, .deleting, .deleted, consumers: ["edge-1"], previous: .valid)
         #expect(plan.jobState == .failed)
         #expect(plan.certificateState == .valid)
-        #expect(plan.certificate == .fail(.valid, code: "certificate_in_use", message: "the certificate is in use by edge-1", invalidVersion: nil))
+        #expect(plan.certificate == .fail(.valid, reason: .certificateInUse, message: "the certificate is in use by edge-1", invalidVersion: nil))
         let unbound = decide(.delete, .deleting, .deleted, current: 1, previous: .valid)
         #expect(unbound.certificate == .delete(.deleted))
         #expect(unbound.announcement == .init(event: "deleted", version: 1))
@@ -88,9 +88,16 @@ import Testing
         #expect(bound.certificateState == .revoked)
     }
 
+    @Test func everyReasonCodeReadsBackAsItsReason() {
+        for reason in FailureReason.named { #expect(FailureReason(code: reason.code) == reason) }
+        #expect(FailureReason(code: "acme_rate_limited") == .acme(code: "acme_rate_limited"))
+        #expect(FailureReason(code: "chain_order") == .certificate(code: "chain_order"))
+        #expect(Set(FailureReason.named.map(\.code)).count == FailureReason.named.count)
+    }
+
     @Test func aFailureMarksTheJobsVersionInvalid() {
-        let plan = decide(.validate, .pending, .failed(code: "key_mismatch", message: "no"))
-        #expect(plan.certificate == .fail(.error, code: "key_mismatch", message: "no", invalidVersion: 2))
-        #expect(plan.job == .finish(.failed, code: "key_mismatch", message: "no"))
+        let plan = decide(.validate, .pending, .failed(.certificate(code: "key_mismatch"), message: "no"))
+        #expect(plan.certificate == .fail(.error, reason: .certificate(code: "key_mismatch"), message: "no", invalidVersion: 2))
+        #expect(plan.job == .finish(.failed, reason: .certificate(code: "key_mismatch"), message: "no"))
     }
 }

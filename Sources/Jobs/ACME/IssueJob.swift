@@ -36,9 +36,9 @@ public struct IssueJob: JobHandler {
     }
 
     public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
-        guard let version = job.certificateVersion else { return .failed(code: "version_missing", message: "the job names no certificate version") }
+        guard let version = job.certificateVersion else { return .failed(.versionMissing, message: "the job names no certificate version") }
         // A certificate being deleted is not ordered for (the commit cancels the job).
-        guard let target = try await target(job) else { return .failed(code: "certificate_gone", message: "the certificate is deleted or being deleted") }
+        guard let target = try await target(job) else { return .failed(.certificateGone, message: "the certificate is deleted or being deleted") }
         let fence = JobFence(db: db, job: job)
         var checkpoint = try await fence.loadCheckpoint(IssuanceCheckpoint.self)
         // The project's CA chain: a job that starts afresh starts at its first CA.
@@ -50,16 +50,16 @@ public struct IssueJob: JobHandler {
         }
         guard let accountID = try await clients.accountID(db: db, sealer: context.sealer, certificate: job.certificateID,
                                                          project: target.projectID, assigned: assigned) else {
-            return .failed(code: "acme_account_missing", message: "the project has no ACME account and no default directory is configured (CERTFLEET_ACME_DIRECTORY_URL)")
+            return .failed(.acmeAccountMissing, message: "the project has no ACME account and no default directory is configured (CERTFLEET_ACME_DIRECTORY_URL)")
         }
         /// Moves the job to the next CA of the chain after a failure that CA need not share.
-        func fallBack(_ code: String) async throws -> JobResult? {
+        func fallBack(_ reason: FailureReason) async throws -> JobResult? {
             guard let next = chain.after(accountID) else { return nil }
             try await fence.saveCheckpoint(IssuanceCheckpoint?.none)
             try await IssuanceTargets.assignAccount(db, certificate: job.certificateID, account: next.id)
             logger.warning("CA failed; moving to the next CA of the project's chain",
-                           metadata: ["reason": "\(code)", "next_acme_directory": "\(next.directoryURL)"])
-            return .retry(code: "acme_ca_fallback", message: "the CA failed (\(code)); trying the next CA of the project's chain: \(next.directoryURL)",
+                           metadata: ["reason": "\(reason)", "next_acme_directory": "\(next.directoryURL)"])
+            return .retry(.acmeCAFallback, message: "the CA failed (\(reason)); trying the next CA of the project's chain: \(next.directoryURL)",
                           notBefore: Date())
         }
         let key = try await certificateKey(job, version: version, target: target, fence: fence)
@@ -67,12 +67,12 @@ public struct IssueJob: JobHandler {
         do {
             client = try await clients.client(db: db, sealer: context.sealer, account: accountID)
         } catch let deferred as AccountRegistrationDeferred {
-            if let moved = try await fallBack("rate_limit_budget") { return moved }
-            return .snoozed(code: "rate_limit_budget", message: deferred.deferral.message, notBefore: deferred.deferral.until)
+            if let moved = try await fallBack(.rateLimitBudget) { return moved }
+            return .snoozed(.rateLimitBudget, message: deferred.deferral.message, notBefore: deferred.deferral.until)
         } catch let error as ACMEError {
             // The account could not be registered (the CA down, wanting a contact, EAB …): the next CA
             // of the chain, else the CA's answer by the one table.
-            if error.classification.disposition != .validationFailed, let moved = try await fallBack(error.classification.code) { return moved }
+            if error.classification.disposition != .validationFailed, let moved = try await fallBack(error.classification.reason) { return moved }
             return ACMEFailure.result(error, attempt: job.attempt, backoff: context.backoff)
         }
         if let saved = checkpoint, saved.accountURL != nil && saved.accountURL != client.accountURL { checkpoint = nil }
@@ -100,8 +100,8 @@ public struct IssueJob: JobHandler {
            let deferral = try await clients.settings.budget(db: db).reserve(
                ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(), domains: identifiers, job: job.id,
                project: target.projectID) {
-            if let moved = try await fallBack("rate_limit_budget") { return moved }
-            return .snoozed(code: "rate_limit_budget", message: deferral.message, notBefore: deferral.until)
+            if let moved = try await fallBack(.rateLimitBudget) { return moved }
+            return .snoozed(.rateLimitBudget, message: deferral.message, notBefore: deferral.until)
         }
         do {
             let issued = try await driver.run(request, from: checkpoint) { next in
@@ -112,14 +112,14 @@ public struct IssueJob: JobHandler {
         } catch let error as ACMEError {
             if manual, reached == .challengesPresented, case .timedOut = error {
                 if try await manualProvider.deadlinePassed() {
-                    return .failed(code: "dns_manual_timeout", message: "the TXT records shown at /challenges did not resolve before the deadline")
+                    return .failed(.dnsManualTimeout, message: "the TXT records shown at /challenges did not resolve before the deadline")
                 }
-                return .snoozed(code: "dns_record_pending", message: "waiting for the TXT records shown at /challenges",
+                return .snoozed(.dnsRecordPending, message: "waiting for the TXT records shown at /challenges",
                                 notBefore: Date().addingTimeInterval(clients.settings.manualRecheck))
             }
             if error.requiresNewOrder { try await fence.saveCheckpoint(IssuanceCheckpoint?.none) }
             // The CA down, rate-limited or failing itself: the next CA of the chain may issue now.
-            if case .retryLater = error.classification.disposition, let moved = try await fallBack(error.classification.code) { return moved }
+            if case .retryLater = error.classification.disposition, let moved = try await fallBack(error.classification.reason) { return moved }
             if error.classification.disposition == .validationFailed, clients.settings.budgetEnabled {
                 try await clients.settings.budget(db: db).recordFailedValidations(
                     ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(),
@@ -180,7 +180,7 @@ public struct IssueJob: JobHandler {
             }
             return .validated(facts)
         } catch let error as X509Error {
-            return .failed(code: error.code, message: error.message)
+            return .failed(.certificate(code: error.code), message: error.message)
         }
     }
 }
@@ -195,13 +195,13 @@ enum ACMEFailure {
         let message = String((outcome.disposition == .validationFailed ? validationMessage(error) : error.description).prefix(1000))
         switch outcome.disposition {
         case .validationFailed, .permanent:
-            return .failed(code: outcome.code, message: message)
+            return .failed(outcome.reason, message: message)
         case .retryImmediately:
-            return .retry(code: outcome.code, message: message, notBefore: now)
+            return .retry(outcome.reason, message: message, notBefore: now)
         case .retryLater(let seconds):
             let notBefore = seconds.map { now.addingTimeInterval($0) }
                 ?? backoff.nextAttempt(after: attempt, now: now) ?? now.addingTimeInterval(60)
-            return .retry(code: outcome.code, message: message, notBefore: notBefore)
+            return .retry(outcome.reason, message: message, notBefore: notBefore)
         }
     }
 

@@ -15,16 +15,16 @@ public struct RevokeJob: JobHandler {
     public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
         guard let version = job.certificateVersion,
               let material = try await CertificateVersions(db: context.db).material(certificate: job.certificateID, version: version) else {
-            return .failed(code: "version_missing", message: "the certificate has no version to revoke")
+            return .failed(.versionMissing, message: "the certificate has no version to revoke")
         }
         guard let account = material.acmeAccountID else {
-            return .failed(code: "acme_account_missing", message: "the certificate names no ACME account")
+            return .failed(.acmeAccountMissing, message: "the certificate names no ACME account")
         }
         let reason = RevocationReason(rawValue: Int(job.parameters[ACMEJobParameter.reason] ?? "0") ?? 0) ?? .unspecified
         let leaf: Certificate
         switch Self.leaf(of: material) {
         case .success(let certificate): leaf = certificate
-        case .failure(let error): return .failed(code: error.code, message: error.message)
+        case .failure(let error): return .failed(.certificate(code: error.code), message: error.message)
         }
         let client = try await clients.client(db: context.db, sealer: context.sealer, account: account)
         // (A plain catch: the Swift 6.3 compiler crashes on a `catch let … as ACMEError` of a typed throw here.)
