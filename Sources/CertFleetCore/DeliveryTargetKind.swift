@@ -10,9 +10,10 @@ public enum DeliveryTargetKind: String, Sendable, Codable, CaseIterable {
     /// A `certfleet agent` on the edge host fetches the current versions with the target's
     /// key (HTTP long-poll), applies them as files + command, and acknowledges the fingerprint.
     case agent
-    /// NGINX Unit's control API (not implemented yet).
+    /// NGINX Unit's control API over its control socket: upload under a versioned name, switch
+    /// the listener's `tls/certificate`, delete the old bundle.
     case unit
 
     /// Kinds a worker pushes to with a deliver job; an agent pulls instead.
-    public var isPushed: Bool { self == .files || self == .haproxy || self == .webhook }
+    public var isPushed: Bool { self != .agent }
 }

@@ -13,6 +13,10 @@ public enum DeliveryTargetSettings: Sendable, Equatable {
     case webhook(url: String)
     /// A `certfleet agent` fetches from the API with the target's key (made at creation).
     case agent
+    /// NGINX Unit's control API on `socket` (absolute path of the control socket): the bundle
+    /// goes in under a versioned name, `listener`'s `tls/certificate` is switched to it, the
+    /// previous bundle is deleted.
+    case unit(socket: String, listener: String)
 
     public static func parse(kind: DeliveryTargetKind, config: [String: String], hasSecret: Bool) throws -> DeliveryTargetSettings {
         switch kind {
@@ -44,7 +48,14 @@ public enum DeliveryTargetSettings: Sendable, Equatable {
         case .agent:
             return .agent
         case .unit:
-            throw DeliveryFailure(.kindUnsupported, "\(kind.rawValue) targets are not delivered by this version of CertFleet")
+            guard let socket = config["socket"], socket.hasPrefix("/"), socket.utf8.count < 108 else {
+                throw DeliveryFailure(.targetMisconfigured, "a unit target needs the absolute path of Unit's control 'socket' (under 108 bytes)")
+            }
+            guard let listener = config["listener"], !listener.isEmpty, !listener.contains("/"),
+                  !listener.contains(where: { $0.isWhitespace }) else {
+                throw DeliveryFailure(.targetMisconfigured, "a unit target needs the 'listener' whose tls.certificate it switches (e.g. *:443)")
+            }
+            return .unit(socket: socket, listener: listener)
         }
     }
 }

@@ -174,6 +174,32 @@ public struct Deliveries: Sendable {
         }
     }
 
+    /// The consumer that stands for Unit listener LISTENER on the Unit-compatible surface.
+    public static func unitListenerConsumer(_ listener: String) -> String { "unit-listener:\(listener)" }
+
+    /// The bundle (certificate name) Unit listener LISTENER of PROJECT uses, if any.
+    public func unitListenerCertificate(project: UUID, listener: String) async throws -> String? {
+        try await db.query("""
+            SELECT c.name FROM bindings b JOIN certificates c ON c.id = b.certificate_id
+            WHERE c.project_id = \(project) AND b.consumer = \(Self.unitListenerConsumer(listener)) AND c.deleted_at IS NULL
+            ORDER BY b.created_at DESC LIMIT 1
+            """).first?.decode(String.self, "name")
+    }
+
+    /// Points Unit listener LISTENER at certificate REFERENCE: its binding moves there in one
+    /// transaction, so the previous bundle is free to delete afterwards.
+    public func switchUnitListener(project: UUID, listener: String, to reference: String, actor: String) async throws {
+        let consumer = Self.unitListenerConsumer(listener)
+        try await db.transaction { tx in
+            let certificate = try await Certificates.lock(tx, project: project, reference: reference)
+            try await tx.query("""
+                DELETE FROM bindings b USING certificates c
+                WHERE b.certificate_id = c.id AND c.project_id = \(project) AND b.consumer = \(consumer) AND c.id <> \(certificate.id)
+                """)
+            _ = try await Bindings.insert(tx, project: project, certificate: certificate.id, consumer: consumer, actor: actor)
+        }
+    }
+
     /// The deliveries to TARGET that were given up on, newest first.
     public func deadLetters(target: UUID) async throws -> [DeadLetter] {
         try await db.query("""

@@ -60,6 +60,8 @@ import Testing
         #expect(try DeliveryTargetSettings.parse(kind: .webhook, config: ["url": "https://hooks.example/x"], hasSecret: true)
                 == .webhook(url: "https://hooks.example/x"))
         #expect(try DeliveryTargetSettings.parse(kind: .agent, config: [:], hasSecret: true) == .agent)
+        #expect(try DeliveryTargetSettings.parse(kind: .unit, config: ["socket": "/run/unit.sock", "listener": "*:443"], hasSecret: false)
+                == .unit(socket: "/run/unit.sock", listener: "*:443"))
     }
 
     @Test(arguments: [
@@ -69,7 +71,8 @@ import Testing
         (.haproxy, ["certificate": "/c.pem"], false, .targetMisconfigured),
         (.webhook, ["url": "ftp://x"], true, .targetMisconfigured),
         (.webhook, ["url": "https://x.example"], false, .targetMisconfigured),
-        (.unit, [:], false, .kindUnsupported),
+        (.unit, ["socket": "relative.sock", "listener": "*:443"], false, .targetMisconfigured),
+        (.unit, ["socket": "/run/unit.sock", "listener": "a/b"], false, .targetMisconfigured),
     ] as [(DeliveryTargetKind, [String: String], Bool, DeliveryFailure.Code)])
     func unusableSettingsAreRefused(kind: DeliveryTargetKind, config: [String: String], hasSecret: Bool, code: DeliveryFailure.Code) {
         #expect(throws: DeliveryFailure.self) { try DeliveryTargetSettings.parse(kind: kind, config: config, hasSecret: hasSecret) }

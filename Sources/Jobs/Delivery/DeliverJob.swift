@@ -91,6 +91,8 @@ public struct DeliverJob: JobHandler {
             return WebhookDeliverer(url: url, secret: secret, targetID: target.id)
         case .agent:
             throw DeliveryFailure(.kindUnsupported, "agents fetch their certificates; no job pushes to them")
+        case .unit(let socket, let listener):
+            return UnitDeliverer(socket: socket, listener: listener)
         }
     }
 }

@@ -10,10 +10,11 @@ struct TargetsCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a target: files (directory, reload_command, reload_timeout_seconds), haproxy (socket, certificate), webhook (url).")
+            abstract: "Create a target: files (directory, reload_command, reload_timeout_seconds), haproxy (socket, certificate), "
+                + "webhook (url), unit (socket, listener), agent.")
         @OptionGroup var api: APIClientOptions
         @Argument(help: "Target name.") var name: String
-        @Option(help: "files, haproxy or webhook.") var kind: String
+        @Option(help: "files, haproxy, webhook, unit or agent.") var kind: String
         @Option(name: .customLong("set"), help: "A setting as KEY=VALUE (repeatable), e.g. directory=/etc/ssl/certfleet.") var settings: [String] = []
         @Option(help: "File holding the webhook's HMAC secret (sealed at rest, never shown again).") var secretFile: String?
 
