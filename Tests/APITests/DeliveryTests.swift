@@ -90,7 +90,8 @@ import TestSupport
             defer { edge.stop() }
             let receiver = try await WebhookReceiver.start(in: env.directory, failFirst: 2)
             defer { receiver.stop() }
-            try env.start(["worker", "--lease", "10"])
+            let metricsPort = TestStack.freePort()
+            try env.start(["worker", "--lease", "10", "--metrics-port", String(metricsPort)])
             try env.start(["scheduler", "--reap-interval", "1"])
             let key = try await env.key(["certificates:read", "certificates:write"])
             let first = try Self.fixture(name), second = try Self.fixture(name)
@@ -143,6 +144,14 @@ import TestSupport
                 let figures = lags.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.2f", $0.value))" }
                 print("delivery lag renewed→delivered (s): \(figures)")
                 #expect(lags.count == 3)
+                // The worker's /metrics counts them per kind: 2 each, the webhook's 2 refusals as attempt failures.
+                let metrics = try TestStack.run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(metricsPort)/metrics"])
+                for kind in ["files", "haproxy", "webhook"] {
+                    #expect(metrics.contains(#"certfleet_delivery_total{kind="\#(kind)",outcome="delivered"} 2"#), "\(metrics)")
+                }
+                #expect(metrics.contains(#"certfleet_delivery_attempt_failures_total{code="webhook_rejected",kind="webhook"} 2"#)
+                        || metrics.contains(#"certfleet_delivery_attempt_failures_total{kind="webhook",code="webhook_rejected"} 2"#), "\(metrics)")
+                #expect(metrics.contains("certfleet_delivery_lag_seconds"))
             }
         }
     }
