@@ -10,7 +10,8 @@ extension JobCommit {
     func applyDelivery(_ result: JobResult, certificate: CertificateSnapshot) async throws -> CommitReport {
         guard let target = job.parameters["target_id"].flatMap(UUID.init(uuidString:)),
               let row = try await tx.query("SELECT name, kind FROM delivery_targets WHERE id = \(target)").first else {
-            _ = try await change(job: .finish(.failed, reason: .delivery(.bindingRemoved), message: "the job names no existing target"))
+            _ = try await change(job: .finish(.failed, reason: .delivery(code: DeliveryFailure.Code.bindingRemoved.rawValue),
+                                              message: "the job names no existing target"))
             return CommitReport(jobState: .failed, certificateState: certificate.state, event: nil, outboxIDs: [])
         }
         let named = DeliveredTo(id: target, name: try row.decode(String.self, "name"), kind: try row.decode(String.self, "kind"))

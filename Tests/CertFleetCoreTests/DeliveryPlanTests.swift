@@ -41,8 +41,8 @@ import Testing
 
     @Test(arguments: DeliveryFailure.Code.allCases)
     func deliveryCodesAreFailureReasons(code: DeliveryFailure.Code) {
-        #expect(FailureReason(code: code.rawValue) == .delivery(code))
-        #expect(FailureReason.delivery(code).code == code.rawValue)
+        #expect(FailureReason(code: code.rawValue) == .delivery(code: code.rawValue))
+        #expect(FailureReason.delivery(code: code.rawValue).code == code.rawValue)
     }
 
     @Test func answersAreTrimmed() {

@@ -55,10 +55,10 @@ public struct DeliverJob: JobHandler {
         switch policy.decide(failure, attempt: job.attempt, firstAttempt: since, now: Date()) {
         case .retry(let at) where job.attempt < job.maxAttempts:
             metrics.attemptFailed(kind: kind, code: failure.code.rawValue)
-            return .retry(.delivery(failure.code), message: failure.answer, notBefore: at)
+            return .retry(.delivery(code: failure.code.rawValue), message: failure.answer, notBefore: at)
         default:
             metrics.gaveUp(kind: kind, code: failure.code.rawValue)
-            return .failed(.delivery(failure.code), message: failure.answer)
+            return .failed(.delivery(code: failure.code.rawValue), message: failure.answer)
         }
     }
 
