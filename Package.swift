@@ -80,6 +80,9 @@ let package = Package(
             name: "Jobs",
             dependencies: [
                 "CertFleetCore", "Store", "Messaging", "AMQP", "X509", "ACME", "DNS", "DNSSolving",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -101,6 +101,12 @@ public struct APIError: Error, Sendable {
             return APIError(.conflict, error.code, error.description, details: [("name", .string(name))])
         case .dnsProviderNotFound(let ref):
             return APIError(.notFound, error.code, error.description, details: [("dns_provider", .string(ref))])
+        case .targetNotFound(let ref):
+            return APIError(.notFound, error.code, error.description, details: [("target", .string(ref))])
+        case .targetNameTaken(let name):
+            return APIError(.conflict, error.code, error.description, details: [("name", .string(name))])
+        case .targetInUse(let bindings):
+            return APIError(.conflict, error.code, error.description, details: [("bindings", .strings(bindings))])
         case .consumerTaken(let consumer):
             return APIError(.conflict, error.code, error.description, details: [("consumer", .string(consumer))])
         case .versionMismatch(let expected, let actual):

@@ -16,6 +16,8 @@ public enum FailureReason: Sendable, Hashable, CustomStringConvertible {
     /// What is wrong with the certificate itself: an X509 error or a blocking lint finding
     /// (`key_mismatch`, `chain_order`, `expired`, …), with that module's own code.
     case certificate(code: String)
+    /// A delivery to a target (issue 22): `target_unreachable`, `reload_failed`, … (a `DeliveryFailure.Code`).
+    case delivery(code: String)
 
     public static let named: [FailureReason] = [
         .versionMissing, .keyMissing, .masterKeyUnavailable, .certificateGone, .certificateInUse, .unsupportedJobKind,
@@ -47,7 +49,7 @@ public enum FailureReason: Sendable, Hashable, CustomStringConvertible {
         case .acmeInvalidState: "acme_invalid_state"
         case .acmeCrypto: "acme_crypto"
         case .acmeSolver: "acme_solver"
-        case .acme(let code), .dns(let code), .certificate(let code): code
+        case .acme(let code), .dns(let code), .certificate(let code), .delivery(let code): code
         }
     }
 
@@ -55,6 +57,8 @@ public enum FailureReason: Sendable, Hashable, CustomStringConvertible {
     public init(code: String) {
         if let named = Self.named.first(where: { $0.code == code }) {
             self = named
+        } else if DeliveryFailure.Code(rawValue: code) != nil {
+            self = .delivery(code: code)
         } else {
             if code.hasPrefix("acme_") {
                 self = .acme(code: code)
