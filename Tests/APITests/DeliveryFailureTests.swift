@@ -115,7 +115,9 @@ import TestSupport
                 let result = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
                 print("haproxy swap: \(result.ok) handshakes ok, \(result.failed) failed, \(result.serials.count) certificates seen in order")
                 #expect(result.failed == 0, "\(result.errors)")
-                #expect(result.ok >= 300, "about 50/s for 12 s")
+                // Paced at 50/s for 12 s; a loaded machine gets through fewer, which is not the point:
+                // no handshake failed and the client saw the old certificate, then the new one.
+                #expect(result.ok >= 50, "the client kept handshaking through the swap")
                 #expect(result.serials == [try Self.fingerprint(of: first), try Self.fingerprint(of: second)])
             }
         }
