@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // The console's server-rendered pages (HTML-escaped by default).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // Pure domain: no I/O, imports none of the other modules.
@@ -79,11 +81,31 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "CertFleetCore", "Store", "Messaging", "AMQP", "X509", "ACME",
+                "CertFleetCore", "Store", "Messaging", "AMQP", "X509", "ACME", "DNS", "DNSSolving",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: storeClients),
+
+        // DNS wire format, RFC 2136 UPDATE and TSIG (RFC 8945) in Swift, over NIO UDP/TCP;
+        // HMACs come from X509 (OpenSSL stays there).
+        .target(
+            name: "DNS",
+            dependencies: [
+                "X509",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+
+        // A project's DNS providers put to work: which provider solves which name (zone map),
+        // the ledger of written records and the preflight; shared by the issue job and the API.
+        .target(
+            name: "DNSSolving",
+            dependencies: ["CertFleetCore", "Store", "ACME", "DNS", "X509"],
             swiftSettings: storeClients),
 
         // The timer: outbox relay, lease reaper, expiry scan.
@@ -101,7 +123,7 @@ let package = Package(
         .target(
             name: "ACME",
             dependencies: [
-                "X509", "CertFleetCore",
+                "X509", "CertFleetCore", "DNS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 // A custom CA for the ACME server (Pebble), the http-01 responder, DNS over UDP.
@@ -115,8 +137,9 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Store", "Messaging", "X509", "CertFleetCore", "AMQP", "ACME",
+                "Store", "Messaging", "X509", "CertFleetCore", "AMQP", "ACME", "DNS", "DNSSolving",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -162,6 +185,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "X509", "TestSupport"]),
         .testTarget(name: "X509Tests", dependencies: ["X509", "CertFleetCore", "TestSupport"]),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "X509", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "Messaging", "TestSupport"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "ACME", "Scheduler", "Store", "Messaging", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),
         .testTarget(

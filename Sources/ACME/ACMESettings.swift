@@ -21,6 +21,14 @@ import X509
 /// - `CERTFLEET_ACME_DIRECTORIES`: comma-separated directory URLs a project may register
 ///   accounts at (default: Let's Encrypt production and staging); the default directory
 ///   is always allowed. Anything else is refused before any request leaves the server;
+/// - `CERTFLEET_DNS_RESOLVER`: `host:port` where DNS providers find zones, nameservers and CNAMEs
+///   when a provider names no resolver (default: `CERTFLEET_ACME_DNS_SERVER`, else /etc/resolv.conf);
+/// - `CERTFLEET_DNS_EXEC_DIR`: the directory of hook scripts `exec` providers may run (unset: exec disabled);
+/// - `CERTFLEET_DNS_HTTPREQ_ALLOWED`: comma-separated URL prefixes `httpreq` and `acme-dns` providers may call;
+/// - `CERTFLEET_PREFLIGHT`: `auto` (default: before orders whose dns-01 goes through the project's DNS
+///   providers), `on` (before every order) or `off`;
+/// - `CERTFLEET_ACME_CAA_IDENTITIES`: comma-separated CAA identities of the CA when its directory
+///   publishes none (Pebble), for the CAA preflight;
 /// - `CERTFLEET_DOMAIN_POLICY`: `enforce` (default): a project issues only for names inside
 ///   zones it verified (`/v1/domains`); `off`: any name (a single-tenant or local stack).
 public struct ACMESettings: Sendable {
@@ -42,6 +50,16 @@ public struct ACMESettings: Sendable {
     public var allowedDirectories: [String]
     /// Whether issue requests must name only the project's verified zones.
     public var domainPolicy: DomainOwnership.Policy
+    /// `CERTFLEET_DNS_RESOLVER`.
+    public var dnsResolver: String?
+    /// `CERTFLEET_DNS_EXEC_DIR`: exec providers run only scripts inside it.
+    public var dnsExecDirectory: String?
+    /// `CERTFLEET_DNS_HTTPREQ_ALLOWED`: URL prefixes httpreq and acme-dns providers may call.
+    public var dnsHTTPAllowed: [String] = []
+    /// `CERTFLEET_PREFLIGHT`: auto, on, off.
+    public var preflight: String = "auto"
+    /// `CERTFLEET_ACME_CAA_IDENTITIES`.
+    public var caaIdentities: [String] = []
 
     /// Let's Encrypt production and staging: the allowed directories when none are configured.
     public static let letsEncryptDirectories = [
@@ -87,10 +105,23 @@ public struct ACMESettings: Sendable {
             } ?? letsEncryptDirectories,
             domainPolicy: value("CERTFLEET_DOMAIN_POLICY").flatMap(DomainOwnership.Policy.init(rawValue:)) ?? .enforce)
         settings.budgetProjectShare = value("CERTFLEET_ACME_PROJECT_SHARE").flatMap(Double.init) ?? 1
+        settings.dnsResolver = value("CERTFLEET_DNS_RESOLVER")
+        settings.dnsExecDirectory = value("CERTFLEET_DNS_EXEC_DIR")
+        settings.preflight = value("CERTFLEET_PREFLIGHT") ?? "auto"
+        func list(_ name: String) -> [String] {
+            (value(name) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        settings.caaIdentities = list("CERTFLEET_ACME_CAA_IDENTITIES")
+        settings.dnsHTTPAllowed = list("CERTFLEET_DNS_HTTPREQ_ALLOWED")
         return settings
     }
 
     public var resolver: DNSTXTResolver? { dnsServer.flatMap { DNSTXTResolver(server: $0) } }
+
+    /// Where DNS providers look up zones, nameservers and CNAMEs by default.
+    public var defaultDNSResolver: String? {
+        dnsResolver ?? dnsServer ?? verificationResolver.map { "\($0.host):\($0.port)" }
+    }
 
     /// Where domain-ownership TXT records are looked up: the ACME DNS server when set,
     /// else the system's first nameserver (/etc/resolv.conf).

@@ -102,6 +102,10 @@ public enum ACMEError: Error, Sendable, CustomStringConvertible {
     case crypto(String)
     /// A challenge solver could not publish, check or remove its record.
     case solver(type: ChallengeType, identifier: ACMEIdentifier, reason: String)
+    /// A DNS provider failed in a way that will not heal by retrying the same order (wrong TSIG
+    /// key, refused update, hook exit code, CNAME loop …): a stable `code` (`dns_tsig_badkey`) and
+    /// the server's answer, no secret.
+    case dnsProvider(DNS01Failure)
 
     /// The problem document, when the CA sent one.
     public var problem: ACMEProblem? {
@@ -109,6 +113,12 @@ public enum ACMEError: Error, Sendable, CustomStringConvertible {
         case .problem(let problem), .orderInvalid(let problem): return problem
         default: return nil
         }
+    }
+
+    /// A DNS provider's permanent failure: the job ends, so what was presented is removed at once.
+    public var isDNSProviderFailure: Bool {
+        if case .dnsProvider = self { return true }
+        return false
     }
 
     /// True when the current order can no longer succeed, so a retry must
@@ -138,6 +148,8 @@ public enum ACMEError: Error, Sendable, CustomStringConvertible {
         case .solver:
             // DNS provider APIs and responders fail briefly; the job backs off and retries.
             return .init(disposition: .retryLater(retryAfterSeconds: nil), reason: .acmeSolver)
+        case .dnsProvider(let failure):
+            return .init(disposition: .permanent, reason: .dns(code: failure.code))
         }
     }
 
@@ -152,6 +164,7 @@ public enum ACMEError: Error, Sendable, CustomStringConvertible {
         case .invalidState(let reason): "invalid ACME state: \(reason)"
         case .crypto(let reason): "ACME crypto operation failed: \(reason)"
         case .solver(let type, let identifier, let reason): "\(type.rawValue) solver failed for \(identifier): \(reason)"
+        case .dnsProvider(let failure): failure.description
         }
     }
 }

@@ -97,6 +97,16 @@ public struct APIError: Error, Sendable {
             return APIError(.conflict, error.code, error.description, details: [("zone", .string(zone))])
         case .fallbackOrderTaken(let order):
             return APIError(.conflict, error.code, error.description, details: [("fallback_order", .int(order))])
+        case .dnsProviderNameTaken(let name):
+            return APIError(.conflict, error.code, error.description, details: [("name", .string(name))])
+        case .dnsProviderNotFound(let ref):
+            return APIError(.notFound, error.code, error.description, details: [("dns_provider", .string(ref))])
+        case .targetNotFound(let ref):
+            return APIError(.notFound, error.code, error.description, details: [("target", .string(ref))])
+        case .targetNameTaken(let name):
+            return APIError(.conflict, error.code, error.description, details: [("name", .string(name))])
+        case .targetInUse(let bindings):
+            return APIError(.conflict, error.code, error.description, details: [("bindings", .strings(bindings))])
         case .consumerTaken(let consumer):
             return APIError(.conflict, error.code, error.description, details: [("consumer", .string(consumer))])
         case .versionMismatch(let expected, let actual):

@@ -155,13 +155,15 @@ func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies,
         writes: .init(rate: configuration.failedAuthenticationRate, burst: configuration.failedAuthenticationBurst))
     let auth = AuthMiddleware(keys: keys, limiter: limiter, failedAuthentications: failedAuthentications, bodyLimit: configuration.bodyLimit)
     let v1 = router.group("v1").add(middleware: auth)
+    AgentController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: router.group("agent/v1"))
     KeysController(db: dependencies.db, cache: keys).addRoutes(to: v1.group("keys"))
     ProjectsController(db: dependencies.db).addRoutes(to: v1.group("projects"))
     CertificatesController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
     CertificateFilesController(dependencies: dependencies).addRoutes(to: v1)
-    BindingsController(dependencies: dependencies).addRoutes(to: v1)
+    BindingsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
     JobsController(dependencies: dependencies).addRoutes(to: v1)
     MatchController(dependencies: dependencies).addRoutes(to: v1)
+    TargetsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
     let consumerTLSLimiter = RateLimiter(
         reads: .init(rate: configuration.consumerTLSReadsPerHour / 3600, burst: configuration.consumerTLSReadsPerHour),
         writes: .init(rate: configuration.consumerTLSWritesPerHour / 3600, burst: configuration.consumerTLSWritesPerHour))
@@ -170,6 +172,10 @@ func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies,
         .addRoutes(to: router.group(RouterPath(configuration.unitPrefix)).add(middleware: auth))
     ACMEAccountsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("acme/accounts"))
     DomainsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("domains"))
+    DNSProvidersController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("dns/providers"))
+    PreflightController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
+    Console(dependencies: dependencies, keys: keys, limiter: limiter, failedAuthentications: failedAuthentications,
+            bodyLimit: configuration.bodyLimit).addRoutes(to: router)
     return router
 }
 

@@ -32,6 +32,8 @@ struct CertificateRequests {
         var challenge: String?
         var acme_account: String?
         var profile: String?
+        /// The project's DNS provider for dns-01 (its name); nil: the zone map decides.
+        var dns_provider: String?
     }
 
     /// Parses the bundle at once (422 with the X509 code), checks `cn` and `usage`.
@@ -183,8 +185,10 @@ struct CertificateRequests {
             throw APIError(.unprocessableContent, "invalid_profile", "'profile' must be a profile name the CA offers, such as classic or shortlived",
                            details: [("profile", .string(String(profile.prefix(64))))])
         }
-        return IssueRequest(projectID: project, name: body.name, domains: names, keyType: keyType, challenge: challenge,
-                            acmeAccount: body.acme_account, profile: body.profile, idempotencyKey: idempotencyKey, actor: actor)
+        var request = IssueRequest(projectID: project, name: body.name, domains: names, keyType: keyType, challenge: challenge,
+                                   acmeAccount: body.acme_account, profile: body.profile, idempotencyKey: idempotencyKey, actor: actor)
+        request.dnsProvider = body.dns_provider
+        return request
     }
 
     /// With `CERTFLEET_DOMAIN_POLICY=enforce`, 403 before any order unless every name lies in

@@ -113,7 +113,13 @@ struct CertificatesController {
         let caller = try context.caller("certificates:read")
         let document = try await reader.require(project: caller.projectID, reference: try context.parameters.require("ref"))
         let detailed = request.uri.queryParameters.get("details") != "false"
-        return .success(.object([("certificates", .array([detailed ? document.json : document.summary]))]),
+        var json = document.json
+        // What each bound target holds: the delivery side of the certificate.
+        if detailed, case .object(var fields) = json {
+            fields.append(("deliveries", TargetsController.holdings(try await Deliveries(db: dependencies.db).holdings(certificate: document.id))))
+            json = .object(fields)
+        }
+        return .success(.object([("certificates", .array([detailed ? json : document.summary]))]),
                         headers: [.eTag: document.etag])
     }
 

@@ -37,6 +37,9 @@ public struct APIRequestContext: RequestContext {
     public var maxUploadSize: Int
     /// The client's address (failed authentications are limited per address).
     public let remoteAddress: SocketAddress?
+    /// The console's signed-in session and its submitted form (read once, for the CSRF check).
+    var consoleSession: ConsoleSession?
+    var consoleForm: ConsoleForm?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -88,6 +88,21 @@ struct JobsController {
                 ("status", .string(record.jobState == "queued" || record.jobState == "running" ? "pending" : record.jobState)),
             ])
         }
-        return .success(.object([("challenges", .array(items))]))
+        // Records written through the project's DNS providers, with the last propagation round per nameserver.
+        let written = try await DNSChallengeRecords.list(dependencies.db, project: caller.projectID, certificate: document.id).map { record -> JSONValue in
+            .object([
+                ("type", .string("dns-01")),
+                ("domain", .string(record.identifier)),
+                ("record_name", .string(record.recordName)),
+                ("record_type", .string("TXT")),
+                ("record_content", .string(record.recordValue)),
+                ("provider", .string(record.provider)),
+                ("record_state", .string(record.state)),
+                ("propagation", record.propagation.flatMap { try? JSONValue.parse($0) } ?? .null),
+                ("status", .string(record.jobState == "queued" || record.jobState == "running" ? "pending" : record.jobState)),
+                ("job", .string(record.jobID.uuidString.lowercased())),
+            ])
+        }
+        return .success(.object([("challenges", .array(items + written))]))
     }
 }

@@ -20,18 +20,24 @@ struct ProjectsController {
         guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer: buffer)) else {
             throw APIError.malformed("the body must be {\"name\": …}")
         }
-        guard (1...128).contains(body.name.count), !body.name.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
-            throw APIError(.unprocessableContent, "invalid_name", "a project name has 1–128 characters and no control characters")
-        }
-        guard let project = try await Projects.create(db, name: body.name) else {
-            throw APIError(.conflict, "project_exists", "a project named '\(body.name)' already exists", details: [("name", .string(body.name))])
-        }
-        let key = try await APIKeys.create(db, project: project.id, name: "admin", scopes: APIKeys.projectAdminScopes)
+        let (project, key) = try await Self.create(db, name: body.name)
         return .success(.object([("projects", .array([.object([
             ("id", .string(project.id.uuidString.lowercased())),
             ("name", .string(project.name)),
             ("created_at", .date(project.createdAt)),
             ("key", KeysController.json(key.key, secret: key.secret)),
         ])]))]), status: .created, headers: [.cacheControl: "no-store"])
+    }
+
+    /// A new project and its first admin key; the API and the console both create projects here
+    /// (the caller's `system` scope is checked by the door).
+    static func create(_ db: Database, name: String) async throws -> (Projects.Project, (key: APIKeys.Key, secret: String)) {
+        guard (1...128).contains(name.count), !name.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+            throw APIError(.unprocessableContent, "invalid_name", "a project name has 1–128 characters and no control characters")
+        }
+        guard let project = try await Projects.create(db, name: name) else {
+            throw APIError(.conflict, "project_exists", "a project named '\(name)' already exists", details: [("name", .string(name))])
+        }
+        return (project, try await APIKeys.create(db, project: project.id, name: "admin", scopes: APIKeys.projectAdminScopes))
     }
 }

@@ -26,6 +26,10 @@ struct UnitController {
     var waiter: JobWaiter { JobWaiter(db: dependencies.db) }
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
+        // A listener's certificate (Unit's `/config/listeners/<l>/tls/certificate`), what a unit
+        // delivery target switches; kept as the binding of consumer `unit-listener:<l>`.
+        group.get("config/listeners/:listener/tls/certificate", use: listenerCertificate)
+        group.put("config/listeners/:listener/tls/certificate", use: switchListener)
         for path in ["certificates", "certificates/**"] {
             group.get(RouterPath(path), use: get)
             group.put(RouterPath(path), use: put)
@@ -34,6 +38,30 @@ struct UnitController {
             group.post(RouterPath(path)) { _, _ in Self.error(.methodNotAllowed, "Invalid method.") }
             group.patch(RouterPath(path)) { _, _ in Self.error(.methodNotAllowed, "Invalid method.") }
         }
+    }
+
+    @Sendable func listenerCertificate(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let caller = try context.caller("certificates:read")
+        let listener = try context.parameters.require("listener")
+        guard let name = try await Deliveries(db: db).unitListenerCertificate(project: caller.projectID, listener: listener) else {
+            return Self.error(.notFound, "Value doesn't exist.")
+        }
+        return Self.answer(.string(name), .ok)
+    }
+
+    @Sendable func switchListener(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let caller = try context.caller("certificates:write")
+        let listener = try context.parameters.require("listener")
+        let body = try await request.collectBody(upTo: 4096)
+        guard let name = try? JSONDecoder().decode(String.self, from: Data(body.readableBytesView)), CertificateName.isValid(name) else {
+            return Self.error(.badRequest, "Invalid JSON.", detail: "the value must be a certificate bundle's name, as a JSON string")
+        }
+        do {
+            try await Deliveries(db: db).switchUnitListener(project: caller.projectID, listener: listener, to: name, actor: caller.actor)
+        } catch StoreError.certificateNotFound {
+            return Self.error(.badRequest, "Certificate \"\(name)\" is not found.")
+        }
+        return Self.success("Reconfiguration done.")
     }
 
     // MARK: - answers (Unit's `nxt_controller_response`: `success` below 400, else `error` and `detail`)

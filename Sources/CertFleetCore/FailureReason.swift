@@ -10,9 +10,14 @@ public enum FailureReason: Sendable, Hashable, CustomStringConvertible {
     /// The CA's answer: `acme_<problem type>` (`acme_rate_limited`, `acme_caa`, …) or `acme_http_<status>`,
     /// as `ACMEErrorClassification` names it.
     case acme(code: String)
+    /// dns-01 through a project's DNS provider, and the preflight before any order: `dns_tsig_badkey`,
+    /// `dns_refused`, `dns_hook_exit`, `dns_zone_unmapped`, `preflight_caa`, `preflight_nxdomain`, `preflight_provider` …
+    case dns(code: String)
     /// What is wrong with the certificate itself: an X509 error or a blocking lint finding
     /// (`key_mismatch`, `chain_order`, `expired`, …), with that module's own code.
     case certificate(code: String)
+    /// A delivery to a target (issue 22): `target_unreachable`, `reload_failed`, … (a `DeliveryFailure.Code`).
+    case delivery(code: String)
 
     public static let named: [FailureReason] = [
         .versionMissing, .keyMissing, .masterKeyUnavailable, .certificateGone, .certificateInUse, .unsupportedJobKind,
@@ -44,7 +49,7 @@ public enum FailureReason: Sendable, Hashable, CustomStringConvertible {
         case .acmeInvalidState: "acme_invalid_state"
         case .acmeCrypto: "acme_crypto"
         case .acmeSolver: "acme_solver"
-        case .acme(let code), .certificate(let code): code
+        case .acme(let code), .dns(let code), .certificate(let code), .delivery(let code): code
         }
     }
 
@@ -52,8 +57,16 @@ public enum FailureReason: Sendable, Hashable, CustomStringConvertible {
     public init(code: String) {
         if let named = Self.named.first(where: { $0.code == code }) {
             self = named
+        } else if DeliveryFailure.Code(rawValue: code) != nil {
+            self = .delivery(code: code)
         } else {
-            self = code.hasPrefix("acme_") ? .acme(code: code) : .certificate(code: code)
+            if code.hasPrefix("acme_") {
+                self = .acme(code: code)
+            } else if code.hasPrefix("dns_") || code.hasPrefix("preflight_") {
+                self = .dns(code: code)
+            } else {
+                self = .certificate(code: code)
+            }
         }
     }
 

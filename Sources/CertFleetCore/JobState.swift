@@ -1,6 +1,6 @@
 /// The kinds of work a worker does; each has its own queue (`certfleet.jobs.<kind>`).
 public enum JobKind: String, Sendable, Codable, CaseIterable {
-    case issue, validate, renew, delete, revoke
+    case issue, validate, renew, delete, revoke, deliver
 }
 
 /// The state of one job row.

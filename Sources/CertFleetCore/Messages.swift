@@ -62,9 +62,12 @@ public struct CertificateEventMessage: Codable, Sendable, Equatable {
         public var thresholdDays: Int?
         /// `issued`/`renewed` through ACME: the CA's directory URL that issued the version.
         public var ca: String?
+        /// `delivered`/`delivery_failed`: the target, and what it answered.
+        public var target: EventTarget?
 
         public init(certificateID: UUID, projectID: UUID, name: String, state: String, version: Int? = nil, serial: String? = nil,
-                    notAfter: Date? = nil, reason: String? = nil, jobID: UUID? = nil, thresholdDays: Int? = nil, ca: String? = nil) {
+                    notAfter: Date? = nil, reason: String? = nil, jobID: UUID? = nil, thresholdDays: Int? = nil, ca: String? = nil,
+                    target: EventTarget? = nil) {
             self.certificateID = certificateID
             self.projectID = projectID
             self.name = name
@@ -76,15 +79,40 @@ public struct CertificateEventMessage: Codable, Sendable, Equatable {
             self.jobID = jobID
             self.thresholdDays = thresholdDays
             self.ca = ca
+            self.target = target
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, state, version, serial, reason, ca
+            case name, state, version, serial, reason, ca, target
             case certificateID = "certificate_id"
             case projectID = "project_id"
             case notAfter = "not_after"
             case jobID = "job_id"
             case thresholdDays = "threshold_days"
+        }
+    }
+
+    /// The target of a `delivered` or `delivery_failed` event (never its secret).
+    public struct EventTarget: Codable, Sendable, Equatable {
+        public var id: UUID
+        public var name: String
+        public var kind: String
+        /// The SHA-256 fingerprint of the leaf the target now holds (`delivered`).
+        public var fingerprintSHA256: String?
+        /// The target's answer, trimmed: a reload's output, HAProxy's reply, an HTTP status.
+        public var answer: String?
+
+        public init(id: UUID, name: String, kind: String, fingerprintSHA256: String?, answer: String?) {
+            self.id = id
+            self.name = name
+            self.kind = kind
+            self.fingerprintSHA256 = fingerprintSHA256
+            self.answer = answer
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, kind, answer
+            case fingerprintSHA256 = "fingerprint_sha256"
         }
     }
 

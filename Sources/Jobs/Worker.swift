@@ -62,6 +62,7 @@ public final class Worker: Service, Sendable {
         let all: [any JobHandler] = [
             ValidateJob(context: context), DeleteJob(context: context), IssueJob(kind: .issue, context: context, clients: clients),
             IssueJob(kind: .renew, context: context, clients: clients), RevokeJob(context: context, clients: clients),
+            DeliverJob(context: context, policy: .fromEnvironment()),
         ]
         for handler in all { handlers[handler.kind] = handler }
         self.handlers = handlers
@@ -202,7 +203,7 @@ public final class Worker: Service, Sendable {
 
     static func reason(_ result: JobResult) -> String? {
         switch result {
-        case .validated, .deleted, .revoked: return nil
+        case .validated, .deleted, .revoked, .delivered: return nil
         case .failed(let reason, _), .retry(let reason, _, _), .snoozed(let reason, _, _): return reason.code
         }
     }

@@ -17,6 +17,8 @@ public struct IssueRequest: Sendable {
     public var acmeAccount: String?
     /// The CA's certificate profile (one of its `meta.profiles`); nil: the CA's default.
     public var profile: String?
+    /// The project's DNS provider for dns-01 (name); nil: the zone map decides.
+    public var dnsProvider: String?
     public var idempotencyKey: String?
     public var actor: String
 
@@ -70,12 +72,17 @@ extension Submissions {
             if let reference = request.acmeAccount {
                 accountID = try await ACMEAccounts.find(tx, project: request.projectID, reference: reference)
             }
+            if let provider = request.dnsProvider,
+               try await tx.query("SELECT 1 AS found FROM dns_providers WHERE project_id = \(request.projectID) AND name = \(provider)").isEmpty {
+                throw StoreError.dnsProviderNotFound(provider)
+            }
             let certificateID = UUID()
             let name = try await Self.insertNamed(request.name, commonName: request.domains[0]) { name in
                 !(try await tx.query("""
-                    INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, key_type, challenge, acme_account_id, profile)
+                    INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, key_type, challenge, acme_account_id, profile,
+                                              dns_provider)
                     VALUES (\(certificateID), \(request.projectID), \(name), \(request.domains[0]), \(request.domains), 'acme', 'pending',
-                            \(request.keyType), \(request.challenge), \(accountID), \(request.profile))
+                            \(request.keyType), \(request.challenge), \(accountID), \(request.profile), \(request.dnsProvider))
                     ON CONFLICT DO NOTHING RETURNING id
                     """).isEmpty)
             }

@@ -112,9 +112,10 @@ extension Events {
         var reason: String?
         var thresholdDays: Int?
         var ca: String?
+        var target: CertificateEventMessage.EventTarget? = nil
     }
 
-    private static func enqueue(
+    static func enqueue(
         _ tx: PostgresTransaction, eventID: Int64?, certificate: CertificateSnapshot, state: CertificateState, event: String,
         job: UUID?, data: VersionFacts
     ) async throws -> Int64 {
@@ -122,7 +123,7 @@ extension Events {
             id: eventID.map { "evt-\($0)" } ?? UUID().uuidString.lowercased(), event: event, time: Date(),
             data: .init(certificateID: certificate.id, projectID: certificate.projectID, name: certificate.name, state: state.rawValue,
                         version: data.version, serial: data.serial, notAfter: data.notAfter, reason: data.reason, jobID: job,
-                        thresholdDays: data.thresholdDays, ca: data.ca))
+                        thresholdDays: data.thresholdDays, ca: data.ca, target: data.target))
         return try await Outbox.enqueueEvent(tx, message, name: event)
     }
 }

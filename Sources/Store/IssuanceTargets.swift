@@ -12,6 +12,8 @@ public struct IssuanceTarget: Sendable {
     public let accountID: UUID?
     public let currentVersion: Int?
     public let profile: String?
+    /// The DNS provider named for dns-01; nil: the project's zone map (or the server's setup).
+    public let dnsProvider: String?
     public let insideRenewalWindow: Bool
 }
 
@@ -19,7 +21,7 @@ public enum IssuanceTargets {
     /// The certificate's order target; nil once it is deleted or being deleted.
     public static func load(_ db: Database, certificate: UUID) async throws -> IssuanceTarget? {
         guard let row = try await db.query("""
-            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version, profile,
+            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version, profile, dns_provider,
                    coalesce(ari_window_start <= now(), false) AS inside_window
             FROM certificates WHERE id = \(certificate) AND state NOT IN ('deleting', 'deleted')
             """).first else { return nil }
@@ -28,7 +30,7 @@ public enum IssuanceTargets {
             sans: try row.decode([String].self, "sans"), keyType: try row.decode(String?.self, "key_type"),
             challenge: try row.decode(String?.self, "challenge"), accountID: try row.decode(UUID?.self, "acme_account_id"),
             currentVersion: try row.decode(Int?.self, "current_version"), profile: try row.decode(String?.self, "profile"),
-            insideRenewalWindow: try row.decode(Bool.self, "inside_window"))
+            dnsProvider: try row.decode(String?.self, "dns_provider"), insideRenewalWindow: try row.decode(Bool.self, "inside_window"))
     }
 
     /// Points the certificate at ACCOUNT (the CA chain's choice); with ONLYIFUNSET, only when it names none yet.

@@ -18,6 +18,8 @@ struct JobCommit {
         let owned = try await tx.query(Self.fenceQuery(job: job.id, owner: job.owner))
         guard owned.count == 1 else { throw LeaseLost(jobID: job.id) }
         let certificate = try await Certificates.lock(tx, id: job.certificateID)
+        // Deliveries change what a target holds, never the certificate (JobCommit+Delivery.swift).
+        if job.kind == .deliver { return try await applyDelivery(result, certificate: certificate) }
         let deleteAfter = job.parameters[ACMEJobParameter.deleteAfter] == "true"
         // Bindings decide deletes only; read under the certificate's row lock.
         let consumers = job.kind == .delete || deleteAfter ? try await Certificates.bindings(tx, certificate: certificate.id) : []
@@ -47,6 +49,12 @@ struct JobCommit {
         }
         if case .deleteAfterRevoke(let from, let to)? = plan.followUp {
             outboxIDs += try await deleteAfterRevoke(certificate, from: from, to: to)
+        }
+        if case .makeCurrent(let next, let current) = plan.certificate {
+            // The new version goes to every target bound to the certificate, in this same commit.
+            let now = CertificateSnapshot(id: certificate.id, projectID: certificate.projectID, name: certificate.name, state: next,
+                                          currentVersion: current, rowVersion: certificate.rowVersion + 1)
+            outboxIDs += try await Deliveries.schedule(tx, certificate: now)
         }
         return CommitReport(jobState: plan.jobState, certificateState: plan.certificateState, event: plan.announcement?.event,
                             outboxIDs: outboxIDs)
@@ -134,7 +142,7 @@ struct JobCommit {
     }
 
     /// The job side of the plan; returns the outbox row of a requeued job's delayed message.
-    private func change(job step: CommitPlan.JobStep) async throws -> [Int64] {
+    func change(job step: CommitPlan.JobStep) async throws -> [Int64] {
         switch step {
         case .finish(let state, let reason, let message):
             let code = reason?.code
@@ -200,6 +208,7 @@ extension JobResult {
         case .failed(let reason, let message): return .failed(reason, message: message)
         case .retry(let reason, let message, let notBefore): return .retry(reason, message: message, notBefore: notBefore)
         case .snoozed(let reason, let message, let notBefore): return .snoozed(reason, message: message, notBefore: notBefore)
+        case .delivered: return .failed(.unsupportedJobKind, message: "only a deliver job reports a delivery")
         }
     }
 }

@@ -71,6 +71,8 @@ public enum JobResult: Sendable {
     case snoozed(FailureReason, message: String, notBefore: Date)
     /// The CA revoked the current version.
     case revoked
+    /// A deliver job put a version on its target (or found it there already).
+    case delivered(DeliveryReceipt)
 }
 
 /// What a commit did, for logs, metrics and tests.

@@ -84,6 +84,11 @@ public struct KeySealer: Sendable {
         "certfleet:acme-account-key:\(account.uuidString.lowercased())"
     }
 
+    /// The associated data of a DNS provider's secrets (TSIG key, hook password, acme-dns credentials).
+    public static func dnsProviderSecretContext(provider: UUID) -> String {
+        "certfleet:dns-provider-secret:\(provider.uuidString.lowercased())"
+    }
+
     private static func readKeyFile(_ path: String) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else { throw KeySealerError.unreadable(path) }
         guard let key = decodeKey([UInt8](data)) else { throw KeySealerError.badMasterKey(path) }

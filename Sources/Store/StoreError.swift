@@ -30,6 +30,16 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case zoneOwnedElsewhere(zone: String)
     /// Another account of the project holds this place in the CA chain (409).
     case fallbackOrderTaken(Int)
+    /// No such DNS provider in the project (404).
+    case dnsProviderNotFound(String)
+    /// The project already has a DNS provider of this name (409).
+    case dnsProviderNameTaken(String)
+    /// No such delivery target in the project (404; also for other projects' targets).
+    case targetNotFound(String)
+    /// Another live target of the project has this name (409).
+    case targetNameTaken(String)
+    /// The target is named by bindings and cannot be deleted (409).
+    case targetInUse(bindings: [String])
     /// The consumer already has a live certificate bound (409): change it instead of creating one.
     case consumerTaken(String)
 
@@ -49,6 +59,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .idempotencyKeyReused: return "idempotency_key_reused"
         case .zoneOwnedElsewhere: return "zone_owned_elsewhere"
         case .fallbackOrderTaken: return "fallback_order_taken"
+        case .dnsProviderNotFound: return "dns_provider_not_found"
+        case .dnsProviderNameTaken: return "name_taken"
+        case .targetNotFound: return "target_not_found"
+        case .targetNameTaken: return "target_name_taken"
+        case .targetInUse: return "target_in_use"
         case .consumerTaken: return "tls_exists"
         }
     }
@@ -72,6 +87,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "zone '\(zone)' is verified by another project; only the system scope can reassign it"
         case .fallbackOrderTaken(let order):
             return "another ACME account of the project is number \(order) in its CA chain; choose another fallback_order"
+        case .dnsProviderNameTaken(let name): return "a DNS provider named '\(name)' already exists; delete it first or choose another name"
+        case .dnsProviderNotFound(let ref): return "DNS provider '\(ref)' not found in this project (GET /v1/dns/providers lists them)"
+        case .targetNotFound(let ref): return "delivery target '\(ref)' not found"
+        case .targetNameTaken(let name): return "a delivery target named '\(name)' already exists; choose another name"
+        case .targetInUse(let bindings): return "the target is used by the bindings \(bindings.joined(separator: ", ")); unbind them first"
         case .consumerTaken(let consumer): return "consumer '\(consumer)' already has a TLS configuration; change it with PUT"
         }
     }

@@ -228,7 +228,7 @@ public struct Submissions: Sendable {
         let rows = try await tx.query("""
             INSERT INTO jobs (project_id, certificate_id, certificate_version, kind, idempotency_key, max_attempts, parameters)
             VALUES (\(project), \(certificate), \(version.map(Int32.init)), \(kind.rawValue), \(key), \(Int32(maxAttempts)), \(try PostgresJSON(encoding: parameters)))
-            ON CONFLICT (certificate_id, kind) WHERE state IN ('queued', 'running') DO NOTHING
+            ON CONFLICT (certificate_id, kind, target_id) WHERE state IN ('queued', 'running') DO NOTHING
             RETURNING id
             """)
         guard let jobID = try rows.first?.decode(UUID.self, "id") else {

@@ -14,18 +14,27 @@ public enum Digest {
 
     /// HMAC-SHA256 (RFC 2104), as ACME External Account Binding uses with `HS256`.
     public static func hmacSHA256(key: [UInt8], data: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
+        hmac(EVP_sha256(), 32, key: key, data: data)
+    }
+
+    /// HMAC-SHA512 (RFC 2104), as TSIG's `hmac-sha512` uses it (RFC 8945).
+    public static func hmacSHA512(key: [UInt8], data: [UInt8]) -> [UInt8] {
+        hmac(EVP_sha512(), 64, key: key, data: data)
+    }
+
+    private static func hmac(_ md: OpaquePointer?, _ size: Int, key: [UInt8], data: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: size)
         var length: UInt32 = 0
         let ok = key.withUnsafeBufferPointer { k in
             data.withUnsafeBufferPointer { d in
                 out.withUnsafeMutableBufferPointer { o in
                     // An empty key is legal HMAC; OpenSSL wants a non-NULL pointer for it.
-                    HMAC(EVP_sha256(), k.baseAddress ?? UnsafePointer(o.baseAddress!), Int32(k.count),
+                    HMAC(md, k.baseAddress ?? UnsafePointer(o.baseAddress!), Int32(k.count),
                          d.baseAddress ?? UnsafePointer(o.baseAddress!), d.count, o.baseAddress, &length) != nil
                 }
             }
         }
-        precondition(ok && length == 32, "HMAC-SHA256 failed: \(OpenSSL.drainErrors())")
+        precondition(ok && Int(length) == size, "HMAC failed: \(OpenSSL.drainErrors())")
         return out
     }
 

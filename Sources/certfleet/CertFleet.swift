@@ -9,6 +9,6 @@ struct CertFleet: AsyncParsableCommand {
         abstract: "Self-hosted certificate lifecycle service.",
         subcommands: [
             Migrate.self, WorkerCommand.self, SchedulerCommand.self, APICommand.self, KeysCommand.self, Bench.self,
-            CertsCommand.self, JobsCommand.self, CertificateCommand.self,
+            CertsCommand.self, JobsCommand.self, CertificateCommand.self, DNSCommand.self, TargetsCommand.self, AgentCommand.self,
         ])
 }

@@ -19,8 +19,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var probe: ProbeOptions
 
-    @Option(help: "Job kinds to consume, comma-separated (issue,validate,renew,delete,revoke).")
-    var queues: String = "issue,validate,renew,delete,revoke"
+    @Option(help: "Job kinds to consume, comma-separated (issue,validate,renew,delete,revoke,deliver).")
+    var queues: String = "issue,validate,renew,delete,revoke,deliver"
 
     @Option(help: "Jobs in flight at once per queue.")
     var concurrency: Int = 4

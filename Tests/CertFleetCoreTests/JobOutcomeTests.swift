@@ -92,6 +92,8 @@ import Testing
         for reason in FailureReason.named { #expect(FailureReason(code: reason.code) == reason) }
         #expect(FailureReason(code: "acme_rate_limited") == .acme(code: "acme_rate_limited"))
         #expect(FailureReason(code: "chain_order") == .certificate(code: "chain_order"))
+        #expect(FailureReason(code: "dns_tsig_badkey") == .dns(code: "dns_tsig_badkey"))
+        #expect(FailureReason(code: "preflight_caa") == .dns(code: "preflight_caa"))
         #expect(Set(FailureReason.named.map(\.code)).count == FailureReason.named.count)
     }
 

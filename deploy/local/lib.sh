@@ -189,6 +189,10 @@ load_services() {
 # wrk: the paced HTTP load of `certfleet bench api` and `bench scale`.
 build_packages() { echo libpq-dev libssl-dev librabbitmq-dev pkg-config publicsuffix wrk; }
 
+# The console's browser tests (Tests/Fixtures/console/browser.py): Debian's chromium and its
+# chromedriver, driven by Selenium from .venv-tools; fonts so that screenshots show text.
+browser_packages() { echo chromium chromium-driver fonts-dejavu-core; }
+
 ensure_all_packages() {
     local pkgs=() name
     read -r -a pkgs <<< "$(build_packages)"

@@ -132,8 +132,14 @@ public struct IssuanceDriver: Sendable {
             let task = ChallengeTask(
                 identifier: authorization.identifier, type: type, token: token,
                 keyAuthorization: try client.keyAuthorization(token: token), challengeURL: challenge.url, authorizationURL: url)
-            try await solving(task) { try await solver.present(task) }
             tasks.append(task)
+            do {
+                try await solving(task) { try await solver.present(task) }
+            } catch let error as ACMEError where error.isDNSProviderFailure {
+                // The job ends here: remove what was already written (cleanup deletes only our values).
+                await cleanUp(tasks, logger)
+                throw error
+            }
         }
         next.challenges = tasks
         next.step = .challengesPresented
@@ -142,7 +148,12 @@ public struct IssuanceDriver: Sendable {
     private func acceptChallenges(_ next: inout IssuanceCheckpoint) async throws {
         for task in next.challenges {
             guard let solver = solvers[task.type] else { throw ACMEError.notSupported("no \(task.type.rawValue) solver configured") }
-            try await solving(task) { try await solver.waitUntilReady(task, timeout: propagationTimeout) }
+            do {
+                try await solving(task) { try await solver.waitUntilReady(task, timeout: propagationTimeout) }
+            } catch let error as ACMEError where error.isDNSProviderFailure {
+                await cleanUp(next.challenges, logger)
+                throw error
+            }
         }
         for task in next.challenges {
             // Only pending challenges: a resumed run must not re-POST one the CA already took.
@@ -237,6 +248,8 @@ public struct IssuanceDriver: Sendable {
     private func solving(_ task: ChallengeTask, _ body: () async throws -> Void) async throws {
         do { try await body() } catch let error as ACMEError {
             throw error
+        } catch let failure as DNS01Failure {
+            throw ACMEError.dnsProvider(failure)
         } catch {
             throw ACMEError.solver(type: task.type, identifier: task.identifier, reason: "\(error)")
         }

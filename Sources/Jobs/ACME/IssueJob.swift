@@ -1,5 +1,6 @@
 import ACME
 import CertFleetCore
+import DNSSolving
 import Foundation
 import Logging
 import Store
@@ -31,6 +32,8 @@ public struct IssueJob: JobHandler {
         var accountID: UUID?
         var currentVersion: Int?
         var profile: String?
+        /// The DNS provider named for dns-01; nil: the project's zone map (or the server's setup).
+        var dnsProvider: String?
         /// The CA's suggested renewal window has begun (ARI): a renewal then is exempt from limits.
         var insideRenewalWindow: Bool
     }
@@ -81,12 +84,39 @@ public struct IssueJob: JobHandler {
         let manualProvider = DatabaseManualDNSProvider(db: db, jobID: job.id)
         let dnsProvider: (any DNS01Provider)? = manual ? manualProvider : clients.settings.challTestSrvURL.map { ChallTestSrvDNSProvider(managementURL: $0) }
         var solvers: [any ChallengeSolver] = [HTTP01Solver(store: DatabaseHTTP01TokenStore(db: db, jobID: job.id))]
-        if let dnsProvider { solvers.append(DNS01Solver(provider: dnsProvider, resolver: clients.settings.resolver)) }
+        // The project's DNS providers (explicit or by zone map) for the names dns-01 solves.
+        let dnsNames = target.challenge == "dns-01" ? identifiers : identifiers.filter { $0.hasPrefix("*.") }
+        var routing: DNSProviderRouting? = nil
+        var routed: RoutedDNS01Solver? = nil
+        if !manual, !dnsNames.isEmpty {
+            do {
+                routing = try await DNSProviderRouting.load(db: db, sealer: context.sealer, project: target.projectID,
+                                                            explicit: target.dnsProvider, identifiers: dnsNames, settings: clients.settings)
+                routed = try routing?.solver(db: db, jobID: job.id, defaultResolver: clients.settings.defaultDNSResolver)
+            } catch let unusable as DNSProviderRouting.Unusable {
+                return .failed(.dns(code: unusable.code), message: unusable.message)
+            } catch let failure as DNS01Failure {
+                return .failed(.dns(code: failure.code), message: failure.description)
+            }
+        }
+        if let routed {
+            solvers.append(routed)
+        } else if let dnsProvider {
+            solvers.append(DNS01Solver(provider: dnsProvider, resolver: clients.settings.resolver))
+        }
+        // Before any order: a name that cannot be issued must not spend the CA's limits.
+        if (checkpoint?.step ?? .start) == .start, IssuePreflight.wanted(clients.settings, usesProviders: routing != nil) {
+            let identities = (try? await client.directory())?.meta?.caaIdentities ?? []
+            let outcome = await IssuePreflight.run(identifiers: identifiers, dnsNames: Set(dnsNames), solver: routed,
+                                                   settings: clients.settings, caaIdentities: identities)
+            if let failure = outcome.failure { return .failed(.dns(code: failure.code), message: String(failure.message.prefix(1000))) }
+        }
         var log = logger
         log[metadataKey: "acme_account"] = "\(accountID.uuidString.lowercased())"
         // Manual records are looked for briefly; the job then snoozes instead of holding a worker.
         let driver = IssuanceDriver(client: client, solvers: solvers,
-                                    propagationTimeout: manual ? .seconds(2) : clients.settings.propagationTimeout, logger: log)
+                                    propagationTimeout: manual ? .seconds(2) : routing?.propagationTimeout ?? clients.settings.propagationTimeout,
+                                    logger: log)
         var request = IssuanceRequest(identifiers: identifiers, certificateKey: key,
                                       challengeType: target.challenge == "http-01" ? .http01 : .dns01)
         request.profile = target.profile
@@ -136,7 +166,7 @@ public struct IssueJob: JobHandler {
             projectID: target.projectID, identifiers: [commonName] + target.sans.filter { $0 != commonName },
             keyType: KeySpec(rawValue: target.keyType ?? "") ?? .ecP256, challenge: target.challenge ?? "http-01",
             accountID: target.accountID, currentVersion: target.currentVersion, profile: target.profile,
-            insideRenewalWindow: target.insideRenewalWindow)
+            dnsProvider: target.dnsProvider, insideRenewalWindow: target.insideRenewalWindow)
     }
 
     /// The key of VERSION: read back when an earlier attempt stored it; else generated

@@ -167,14 +167,17 @@ struct CertsCommand: AsyncParsableCommand {
     }
 
     struct Bind: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record that CONSUMER uses the certificate.")
+        static let configuration = CommandConfiguration(abstract: "Record that CONSUMER uses the certificate (and deliver it to --target).")
         @OptionGroup var api: APIClientOptions
         @Argument(help: "uuid or name") var reference: String
         @Argument(help: "The consumer (service, listener, deployment).") var consumer: String
+        @Option(help: "A delivery target (name or uuid): every new valid version is delivered there.") var target: String?
 
         func run() async throws {
             try await runCLI {
-                let answer = try await api.client.call(.PUT, "/v1/certificates/\(reference.pathEscaped)/bindings/\(consumer.pathEscaped)")
+                let body: JSONValue? = target.map { .object([("target", .string($0))]) }
+                let path = "/v1/certificates/\(reference.pathEscaped)/bindings/\(consumer.pathEscaped)"
+                let answer = try await api.client.call(.PUT, path, json: body)
                 api.json ? Output.json(answer.json) : print("bound \(reference) to \(consumer)")
             }
         }

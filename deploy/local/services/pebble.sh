@@ -8,6 +8,8 @@
 #   CERTFLEET_ACME_HTTP_PORT           where Pebble validates http-01 on 127.0.0.1 (default 5002)
 #   CERTFLEET_ACME_TLS_PORT            where Pebble would validate tls-alpn-01 (default 5001)
 #   CERTFLEET_PEBBLE_EAB_KEYS          "kid=base64urlkey,…": when set, Pebble requires EAB
+#   CERTFLEET_PEBBLE_DNS_SERVER        host:port Pebble resolves through (default: its challtestsrv), e.g. a
+#                                      private BIND serving the test zone (dns-01 against real DNS)
 #   CERTFLEET_PEBBLE_SHARE_DNS=1       use an already running challtestsrv on the DNS/management
 #                                      ports instead of starting one (a private Pebble next to the shared one)
 # Pebble's own PEBBLE_* switches (PEBBLE_WFE_NONCEREJECT, PEBBLE_VA_ALWAYS_VALID …) are
@@ -114,7 +116,7 @@ pebble_start() {
     _pebble_config
     log "starting pebble on https://127.0.0.1:$CERTFLEET_PEBBLE_PORT (http-01 checks on :$CERTFLEET_ACME_HTTP_PORT)"
     PEBBLE_VA_NOSLEEP="${PEBBLE_VA_NOSLEEP:-1}" spawn_daemon "$PEBBLE_DIR/pebble.pid" "$PEBBLE_DIR/pebble.log" \
-        pebble -config "$PEBBLE_DIR/pebble-config.json" -dnsserver "127.0.0.1:$CERTFLEET_CHALLTESTSRV_DNS_PORT"
+        pebble -config "$PEBBLE_DIR/pebble-config.json" -dnsserver "${CERTFLEET_PEBBLE_DNS_SERVER:-127.0.0.1:$CERTFLEET_CHALLTESTSRV_DNS_PORT}"
     wait_daemon_ready pebble "$PEBBLE_DIR" pebble curl -sf --cacert "$PEBBLE_DIR/tls/ca.pem" "https://127.0.0.1:$CERTFLEET_PEBBLE_PORT/dir"
 }
 

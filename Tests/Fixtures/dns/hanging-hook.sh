@@ -1,0 +1,3 @@
+#!/bin/bash
+# Never finishes: the provider's timeout must kill it.
+sleep 300
