@@ -12,7 +12,7 @@ let package = Package(
     name: "CertFleet",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "certfleet", targets: ["certfleet"]),
+        .executable(name: "certfleet", targets: ["certfleet"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -187,7 +187,9 @@ let package = Package(
         .testTarget(name: "X509Tests", dependencies: ["X509", "CertFleetCore", "TestSupport"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "X509", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "Messaging", "TestSupport"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "ACME", "Scheduler", "Store", "Messaging", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),
+        .testTarget(
+            name: "JobsTests",
+            dependencies: ["Jobs", "ACME", "Scheduler", "Store", "Messaging", "Postgres", "AMQP", "X509", "TestSupport", "ServiceTestSupport"]),
         .testTarget(
             name: "APITests",
             dependencies: [
@@ -209,6 +211,8 @@ let package = Package(
         // Shared test helpers: locating the checkout, running deploy/local scripts, env.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // A private database, AMQP prefix and master key per test, for the service-level tests.
-        .target(name: "ServiceTestSupport", dependencies: ["Store", "Messaging", "AMQP", "Postgres", "X509", "TestSupport"], path: "Tests/ServiceTestSupport"),
+        .target(
+            name: "ServiceTestSupport", dependencies: ["Store", "Messaging", "AMQP", "Postgres", "X509", "TestSupport"],
+            path: "Tests/ServiceTestSupport"),
     ]
 )

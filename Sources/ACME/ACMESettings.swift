@@ -71,10 +71,12 @@ public struct ACMESettings: Sendable {
         url == defaultDirectoryURL || allowedDirectories.contains(url)
     }
 
-    public init(defaultDirectoryURL: String? = nil, trustedCAFile: String? = nil, challTestSrvURL: String? = nil, dnsServer: String? = nil,
-                manualRecheck: TimeInterval = 10, propagationTimeout: Duration = .seconds(120), budgetEnabled: Bool = true,
-                budgetLimitsJSON: String? = nil, defaultChallenge: String = "http-01",
-                allowedDirectories: [String] = ACMESettings.letsEncryptDirectories, domainPolicy: DomainOwnership.Policy = .enforce) {
+    public init(
+        defaultDirectoryURL: String? = nil, trustedCAFile: String? = nil, challTestSrvURL: String? = nil, dnsServer: String? = nil,
+        manualRecheck: TimeInterval = 10, propagationTimeout: Duration = .seconds(120), budgetEnabled: Bool = true,
+        budgetLimitsJSON: String? = nil, defaultChallenge: String = "http-01",
+        allowedDirectories: [String] = ACMESettings.letsEncryptDirectories, domainPolicy: DomainOwnership.Policy = .enforce
+    ) {
         self.allowedDirectories = allowedDirectories
         self.domainPolicy = domainPolicy
         self.budgetEnabled = budgetEnabled

@@ -23,7 +23,8 @@ public struct ACMEAuthorization: Codable, Sendable, Hashable {
     /// identifier so the error names the failing domain.
     public var failure: ACMEProblem {
         let failed = challenges.first { $0.error != nil }
-        var problem = failed?.error
+        var problem =
+            failed?.error
             ?? ACMEProblem(type: "urn:ietf:params:acme:error:unauthorized", detail: "authorization is \(status.rawValue)")
         if problem.identifier == nil { problem.identifier = identifier }
         problem.challengeType = failed?.type

@@ -49,6 +49,7 @@ extension ACMEClient {
         guard let start = date(body.suggestedWindow.start), let end = date(body.suggestedWindow.end), start <= end else {
             throw .unexpectedResponse(status: reply.status, url: url, reason: "malformed suggestedWindow")
         }
-        return .window(RenewalInfo(windowStart: start, windowEnd: end, explanationURL: body.explanationURL, retryAfterSeconds: reply.retryAfterSeconds))
+        return .window(
+            RenewalInfo(windowStart: start, windowEnd: end, explanationURL: body.explanationURL, retryAfterSeconds: reply.retryAfterSeconds))
     }
 }

@@ -103,7 +103,9 @@ final class HTTPTransport: Sendable {
         try? await client.shutdown()
     }
 
-    func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, contentType: String? = nil, accept: String? = nil)
+    func send(
+        _ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, contentType: String? = nil, accept: String? = nil
+    )
         async throws(ACMEError) -> HTTPReply
     {
         var request = HTTPClientRequest(url: url)

@@ -13,8 +13,10 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var password: String
     public var vhost: String
 
-    public init(tls: Bool = false, host: String, port: Int? = nil, user: String = "guest",
-                password: String = "guest", vhost: String = "/") {
+    public init(
+        tls: Bool = false, host: String, port: Int? = nil, user: String = "guest",
+        password: String = "guest", vhost: String = "/"
+    ) {
         self.tls = tls
         self.host = host
         self.port = port ?? (tls ? 5671 : 5672)
@@ -61,8 +63,10 @@ public struct AMQPTLSConfiguration: Sendable, Hashable {
     public var verifyPeer: Bool
     public var verifyHostname: Bool
 
-    public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
-                verifyPeer: Bool = true, verifyHostname: Bool = true) {
+    public init(
+        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
+        verifyPeer: Bool = true, verifyHostname: Bool = true
+    ) {
         self.caFile = caFile
         self.certificateFile = certificateFile
         self.keyFile = keyFile
@@ -92,11 +96,13 @@ public struct AMQPConfiguration: Sendable {
     /// How long `close()` waits for outstanding publisher confirms.
     public var shutdownTimeout: Duration
 
-    public init(endpoints: [AMQPEndpoint], connectionName: String = "certfleet",
-                heartbeatSeconds: Int = 30, tls: AMQPTLSConfiguration = .init(),
-                connectTimeout: Duration = .seconds(10), rpcTimeout: Duration = .seconds(30),
-                publishWindow: Int = 1000, reconnect: ReconnectPolicy = .init(),
-                shutdownTimeout: Duration = .seconds(5)) {
+    public init(
+        endpoints: [AMQPEndpoint], connectionName: String = "certfleet",
+        heartbeatSeconds: Int = 30, tls: AMQPTLSConfiguration = .init(),
+        connectTimeout: Duration = .seconds(10), rpcTimeout: Duration = .seconds(30),
+        publishWindow: Int = 1000, reconnect: ReconnectPolicy = .init(),
+        shutdownTimeout: Duration = .seconds(5)
+    ) {
         self.endpoints = endpoints
         self.connectionName = connectionName
         self.heartbeatSeconds = heartbeatSeconds

@@ -27,8 +27,10 @@ public final class AMQPConnection: Sendable {
 
     /// Connects to the first reachable endpoint. Throws `AMQPError.connectFailed`,
     /// or `.broker` with 403 ACCESS_REFUSED / 530 NOT_ALLOWED for bad credentials or vhost.
-    public static func connect(_ configuration: AMQPConfiguration,
-                               logger: Logger = Logger(label: "certfleet.amqp")) async throws -> AMQPConnection {
+    public static func connect(
+        _ configuration: AMQPConfiguration,
+        logger: Logger = Logger(label: "certfleet.amqp")
+    ) async throws -> AMQPConnection {
         let driver = Driver(configuration: configuration, logger: logger)
         driver.start()
         try await driver.perform { driver throws(AMQPError) in

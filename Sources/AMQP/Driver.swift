@@ -1,8 +1,9 @@
 import CRabbitMQ
 import Foundation
 import Logging
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Owns one rabbitmq-c connection and the dedicated thread that is the only

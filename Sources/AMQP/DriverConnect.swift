@@ -1,6 +1,7 @@
 import CRabbitMQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Opening a connection (TCP or TLS, login, channels) and restoring what the
@@ -130,8 +131,10 @@ extension Driver {
     /// Turns an RPC reply into success or a typed error, answering the broker's
     /// close with close-ok as the protocol requires. A channel close leaves the
     /// connection usable; a connection close or library failure drops it.
-    func check(_ reply: amqp_rpc_reply_t, on channel: amqp_channel_t,
-               of connection: amqp_connection_state_t) throws(AMQPError) {
+    func check(
+        _ reply: amqp_rpc_reply_t, on channel: amqp_channel_t,
+        of connection: amqp_connection_state_t
+    ) throws(AMQPError) {
         switch reply.reply_type {
         case AMQP_RESPONSE_NORMAL:
             return
@@ -146,9 +149,10 @@ extension Driver {
             throw .broker(brokerReply)
         case AMQP_RESPONSE_SERVER_EXCEPTION where reply.reply.id == cf_method_connection_close:
             let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-            let error = AMQPError.broker(BrokerReply(
-                code: close.reply_code, text: String(amqp: close.reply_text), scope: .connection,
-                classID: close.class_id, methodID: close.method_id))
+            let error = AMQPError.broker(
+                BrokerReply(
+                    code: close.reply_code, text: String(amqp: close.reply_text), scope: .connection,
+                    classID: close.class_id, methodID: close.method_id))
             var ok = amqp_connection_close_ok_t()
             _ = amqp_send_method(connection, 0, cf_method_connection_close_ok, &ok)
             if connection == conn { connectionLost(error) }

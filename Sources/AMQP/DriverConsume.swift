@@ -12,8 +12,10 @@ final class ConsumerRecord {
     var incarnation = 0
     var cancelled = false
 
-    init(tag: String, queue: String, prefetch: UInt16, channel: amqp_channel_t,
-         continuation: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation) {
+    init(
+        tag: String, queue: String, prefetch: UInt16, channel: amqp_channel_t,
+        continuation: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation
+    ) {
         self.tag = tag
         self.queue = queue
         self.prefetch = prefetch
@@ -30,8 +32,10 @@ enum Settlement {
 }
 
 extension Driver {
-    func addConsumer(queue: String, prefetch: UInt16,
-                     continuation: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation) throws(AMQPError) -> ConsumerRecord {
+    func addConsumer(
+        queue: String, prefetch: UInt16,
+        continuation: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation
+    ) throws(AMQPError) -> ConsumerRecord {
         _ = try requireConnection()
         guard phase == .connected else { throw .closed }
         let channel = nextConsumerChannel
@@ -88,7 +92,7 @@ extension Driver {
 
     func settle(_ delivery: AMQPDelivery, _ settlement: Settlement) throws(AMQPError) {
         guard let connection = conn, let record = consumerByChannel[delivery.channel],
-              record.incarnation != 0, record.incarnation == delivery.generation
+            record.incarnation != 0, record.incarnation == delivery.generation
         else {
             if phase == .closed { throw .closed }
             throw .staleDelivery

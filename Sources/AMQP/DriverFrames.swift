@@ -1,6 +1,7 @@
 import CRabbitMQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A message whose content frames are still arriving on one channel.
@@ -107,15 +108,17 @@ extension Driver {
         switch method.id {
         case cf_method_basic_deliver:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            assemblies[channel] = Assembly(kind: .delivery(
-                consumerTag: String(amqp: deliver.consumer_tag), deliveryTag: deliver.delivery_tag,
-                redelivered: deliver.redelivered != 0, exchange: String(amqp: deliver.exchange),
-                routingKey: String(amqp: deliver.routing_key)))
+            assemblies[channel] = Assembly(
+                kind: .delivery(
+                    consumerTag: String(amqp: deliver.consumer_tag), deliveryTag: deliver.delivery_tag,
+                    redelivered: deliver.redelivered != 0, exchange: String(amqp: deliver.exchange),
+                    routingKey: String(amqp: deliver.routing_key)))
         case cf_method_basic_return:
             let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             let reply = BrokerReply(code: returned.reply_code, text: String(amqp: returned.reply_text), scope: .returned)
-            assemblies[channel] = Assembly(kind: .returned(
-                reply, exchange: String(amqp: returned.exchange), routingKey: String(amqp: returned.routing_key)))
+            assemblies[channel] = Assembly(
+                kind: .returned(
+                    reply, exchange: String(amqp: returned.exchange), routingKey: String(amqp: returned.routing_key)))
         case cf_method_basic_ack where channel == Driver.publishChannel:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             confirms.settle(upTo: ack.delivery_tag, multiple: ack.multiple != 0, acked: true)
@@ -145,9 +148,11 @@ extension Driver {
             let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
             var ok = amqp_connection_close_ok_t()
             _ = amqp_send_method(connection, 0, cf_method_connection_close_ok, &ok)
-            connectionLost(.broker(BrokerReply(
-                code: close.reply_code, text: String(amqp: close.reply_text), scope: .connection,
-                classID: close.class_id, methodID: close.method_id)))
+            connectionLost(
+                .broker(
+                    BrokerReply(
+                        code: close.reply_code, text: String(amqp: close.reply_text), scope: .connection,
+                        classID: close.class_id, methodID: close.method_id)))
         case cf_method_connection_blocked:
             logger.warning("AMQP broker blocked publishing (resource alarm)")
         case cf_method_connection_unblocked:

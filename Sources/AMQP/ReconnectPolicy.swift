@@ -8,8 +8,10 @@ public struct ReconnectPolicy: Sendable, Hashable {
     /// Fraction of the delay that is randomised (0.2 → ±20 %).
     public var jitter: Double
 
-    public init(initialDelay: Duration = .milliseconds(100), maximumDelay: Duration = .seconds(5),
-                multiplier: Double = 2, jitter: Double = 0.2) {
+    public init(
+        initialDelay: Duration = .milliseconds(100), maximumDelay: Duration = .seconds(5),
+        multiplier: Double = 2, jitter: Double = 0.2
+    ) {
         self.initialDelay = initialDelay
         self.maximumDelay = maximumDelay
         self.multiplier = multiplier

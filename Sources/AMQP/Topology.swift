@@ -24,8 +24,10 @@ public struct Topology: Sendable, Hashable {
         public var exclusive: Bool
         public var autoDelete: Bool
         public var arguments: [String: AMQPFieldValue]
-        public init(name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
-                    arguments: [String: AMQPFieldValue] = [:]) {
+        public init(
+            name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
+            arguments: [String: AMQPFieldValue] = [:]
+        ) {
             self.name = name
             self.durable = durable
             self.exclusive = exclusive

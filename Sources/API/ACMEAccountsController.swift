@@ -68,9 +68,10 @@ struct ACMEAccountsController {
         // The server fetches this URL: only CAs the operator allowed, so a tenant cannot
         // make it reach internal addresses (SSRF) or probe ports.
         guard dependencies.acme.allowsDirectory(directory) else {
-            throw APIError(.unprocessableContent, "acme_directory_not_allowed",
-                           "this server registers accounts only at its allowed ACME directories (CERTFLEET_ACME_DIRECTORIES)",
-                           details: [("directory_url", .string(directory))])
+            throw APIError(
+                .unprocessableContent, "acme_directory_not_allowed",
+                "this server registers accounts only at its allowed ACME directories (CERTFLEET_ACME_DIRECTORIES)",
+                details: [("directory_url", .string(directory))])
         }
         if let order = body.fallback_order, !(1...100).contains(order) {
             throw APIError(.unprocessableContent, "invalid_fallback_order", "'fallback_order' is a place in the CA chain from 1 to 100")
@@ -87,8 +88,9 @@ struct ACMEAccountsController {
         } else {
             key = try PrivateKey.generate(.ecP256)
         }
-        let account = try await register(key: key, directory: directory, directoryGiven: body.directory_url != nil, contact: contact, eab: body.eab,
-                                         imported: body.key_pem != nil, project: caller.projectID)
+        let account = try await register(
+            key: key, directory: directory, directoryGiven: body.directory_url != nil, contact: contact, eab: body.eab,
+            imported: body.key_pem != nil, project: caller.projectID)
         let record = try await ACMEAccounts.create(
             dependencies.db, sealer: dependencies.sealer, project: caller.projectID, name: name, directoryURL: directory, contact: contact,
             accountURL: account.url, status: account.status, keyPEM: key.pkcs8PEM(), eabKeyID: body.eab?.kid, fallbackOrder: body.fallback_order)
@@ -96,8 +98,10 @@ struct ACMEAccountsController {
     }
 
     /// Registers KEY at the CA; an imported key finds its existing account first.
-    private func register(key: PrivateKey, directory: String, directoryGiven: Bool, contact: [String], eab: CreateBody.EAB?, imported: Bool,
-                          project: UUID) async throws -> ACMEAccount {
+    private func register(
+        key: PrivateKey, directory: String, directoryGiven: Bool, contact: [String], eab: CreateBody.EAB?, imported: Bool,
+        project: UUID
+    ) async throws -> ACMEAccount {
         // The API answers at once: a directory that does not answer soon is reported, not waited for.
         var configuration = dependencies.acme.configuration(directoryURL: directory)
         configuration.requestTimeout = .seconds(5)
@@ -112,13 +116,17 @@ struct ACMEAccountsController {
             if imported, let existing = try? await client.findExistingAccount() { return existing }
             // A new account spends the CA's accounts-per-IP limit: within the budget only.
             if dependencies.acme.budgetEnabled,
-               let deferral = try await IssuanceBudget(db: dependencies.db, limitsJSON: dependencies.acme.budgetLimitsJSON,
-                                                       projectShare: dependencies.acme.budgetProjectShare)
-                .reserveAccount(ca: directory, project: project) {
+                let deferral = try await IssuanceBudget(
+                    db: dependencies.db, limitsJSON: dependencies.acme.budgetLimitsJSON,
+                    projectShare: dependencies.acme.budgetProjectShare
+                )
+                .reserveAccount(ca: directory, project: project)
+            {
                 let seconds = max(1, Int(deferral.until.timeIntervalSinceNow.rounded(.up)))
-                throw APIError(.tooManyRequests, "rate_limit_budget", deferral.message,
-                               details: [("limit", .string(deferral.limit.rawValue)), ("retry_after", .int(seconds))],
-                               headers: [.retryAfter: String(seconds)])
+                throw APIError(
+                    .tooManyRequests, "rate_limit_budget", deferral.message,
+                    details: [("limit", .string(deferral.limit.rawValue)), ("retry_after", .int(seconds))],
+                    headers: [.retryAfter: String(seconds)])
             }
             let binding = try eab.map { try ExternalAccountBinding(keyID: $0.kid, base64URLMACKey: $0.hmac_key) }
             return try await client.register(contact: contact, agreeToTermsOfService: true, externalAccountBinding: binding)
@@ -131,15 +139,18 @@ struct ACMEAccountsController {
             case .network, .timedOut:
                 // The caller's directory is the caller's problem; the server's default being down is ours.
                 if directoryGiven {
-                    throw APIError(.unprocessableContent, "acme_directory_unreachable", "the ACME directory could not be reached",
-                                   details: [("directory_url", .string(directory))])
+                    throw APIError(
+                        .unprocessableContent, "acme_directory_unreachable", "the ACME directory could not be reached",
+                        details: [("directory_url", .string(directory))])
                 }
-                throw APIError(.serviceUnavailable, "acme_unavailable", "the default ACME directory is not reachable; retry later",
-                               headers: [.retryAfter: "30"])
+                throw APIError(
+                    .serviceUnavailable, "acme_unavailable", "the default ACME directory is not reachable; retry later",
+                    headers: [.retryAfter: "30"])
             default:
                 // Never the remote body: only that registration failed and where.
-                throw APIError(.unprocessableContent, "acme_registration_failed", "the account could not be registered at the ACME directory",
-                               details: [("directory_url", .string(directory))])
+                throw APIError(
+                    .unprocessableContent, "acme_registration_failed", "the account could not be registered at the ACME directory",
+                    details: [("directory_url", .string(directory))])
             }
         }
     }

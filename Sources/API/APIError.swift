@@ -13,8 +13,10 @@ public struct APIError: Error, Sendable {
     public var details: [(String, JSONValue)]
     public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String,
-                details: [(String, JSONValue)] = [], headers: HTTPFields = [:]) {
+    public init(
+        _ status: HTTPResponse.Status, _ code: String, _ message: String,
+        details: [(String, JSONValue)] = [], headers: HTTPFields = [:]
+    ) {
         self.status = status
         self.code = code
         self.message = message
@@ -30,15 +32,18 @@ public struct APIError: Error, Sendable {
 
     /// The error as the item of a batch answer.
     var item: JSONValue {
-        .object([("status", .string("error")), ("message", .string(message)),
-                 ("error", .object([("code", .string(code)), ("details", .object(details))]))])
+        .object([
+            ("status", .string("error")), ("message", .string(message)),
+            ("error", .object([("code", .string(code)), ("details", .object(details))])),
+        ])
     }
 
     func response() -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers,
-                        body: ResponseBody(byteBuffer: ByteBuffer(string: item.serialized())))
+        return Response(
+            status: status, headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(string: item.serialized())))
     }
 
     /// Maps whatever a handler threw to what the client sees.
@@ -51,8 +56,9 @@ public struct APIError: Error, Sendable {
         case let error where DatabaseFailure(error) != nil:
             switch DatabaseFailure(error)! {
             case .unavailable:
-                return APIError(.serviceUnavailable, "database_unavailable", "the database is not reachable; retry later",
-                                headers: [.retryAfter: "5"])
+                return APIError(
+                    .serviceUnavailable, "database_unavailable", "the database is not reachable; retry later",
+                    headers: [.retryAfter: "5"])
             case .invalidValue:
                 return APIError(.badRequest, "invalid_value", "a value in the request is not valid for its field")
             case .other:
@@ -75,8 +81,9 @@ public struct APIError: Error, Sendable {
         case .nameTaken(let name):
             return APIError(.conflict, error.code, error.description, details: [("name", .string(name))])
         case .jobAlreadyActive(let job, let kind):
-            return APIError(.conflict, error.code, error.description,
-                            details: [("job", .string(job.uuidString.lowercased())), ("kind", .string(kind))])
+            return APIError(
+                .conflict, error.code, error.description,
+                details: [("job", .string(job.uuidString.lowercased())), ("kind", .string(kind))])
         case .certificateNotFound(let ref):
             return APIError(.notFound, error.code, error.description, details: [("ref", .string(ref))])
         case .jobNotFound:
@@ -110,8 +117,9 @@ public struct APIError: Error, Sendable {
         case .consumerTaken(let consumer):
             return APIError(.conflict, error.code, error.description, details: [("consumer", .string(consumer))])
         case .versionMismatch(let expected, let actual):
-            return APIError(.preconditionFailed, error.code, error.description,
-                            details: [("expected", .string("\"\(expected)\"")), ("actual", .string("\"\(actual)\""))])
+            return APIError(
+                .preconditionFailed, error.code, error.description,
+                details: [("expected", .string("\"\(expected)\"")), ("actual", .string("\"\(actual)\""))])
         }
     }
 }

@@ -38,13 +38,25 @@ struct AgentController {
             try await Task.sleep(for: .milliseconds(500))
             offers = try await agents.offers(target: target)
         }
-        return .success(.object([("target", .string(target.name)), ("deliveries", .array(offers.map { offer in
+        return .success(
             .object([
-                ("certificate", .object([("uuid", .string(offer.certificateID.uuidString.lowercased())), ("name", .string(offer.name))])),
-                ("version", .int(offer.version)), ("serial", .string(offer.serial)), ("fingerprint_sha256", .string(offer.fingerprintSHA256)),
-                ("chain_pem", .string(offer.chainPEM)), ("key_pem", .string(offer.keyPEM)),
-            ])
-        }))]))
+                ("target", .string(target.name)),
+                (
+                    "deliveries",
+                    .array(
+                        offers.map { offer in
+                            .object([
+                                (
+                                    "certificate",
+                                    .object([("uuid", .string(offer.certificateID.uuidString.lowercased())), ("name", .string(offer.name))])
+                                ),
+                                ("version", .int(offer.version)), ("serial", .string(offer.serial)),
+                                ("fingerprint_sha256", .string(offer.fingerprintSHA256)),
+                                ("chain_pem", .string(offer.chainPEM)), ("key_pem", .string(offer.keyPEM)),
+                            ])
+                        })
+                ),
+            ]))
     }
 
     struct Ack: Decodable {
@@ -61,8 +73,9 @@ struct AgentController {
             throw APIError.malformed("the body must be {\"certificate\": uuid, \"version\": n, \"fingerprint_sha256\": …, \"answer\": …}")
         }
         do {
-            let outbox = try await agents.acknowledge(target: target, certificate: ack.certificate, version: ack.version,
-                                                      fingerprint: ack.fingerprint_sha256, answer: String((ack.answer ?? "installed").prefix(500)))
+            let outbox = try await agents.acknowledge(
+                target: target, certificate: ack.certificate, version: ack.version,
+                fingerprint: ack.fingerprint_sha256, answer: String((ack.answer ?? "installed").prefix(500)))
             if !outbox.isEmpty { await dependencies.submissions.afterCommit?(outbox) }
             return .success(.object([("recorded", .bool(!outbox.isEmpty))]))
         } catch let refusal as AgentRefusal {

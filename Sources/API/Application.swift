@@ -1,7 +1,7 @@
+import ACME
 import AMQP
 import Foundation
 import Hummingbird
-import ACME
 import Logging
 import Messaging
 import ServiceLifecycle
@@ -42,8 +42,10 @@ public struct APIConfiguration: Sendable {
     public var metricsPort: Int?
     public var metricsHost = "127.0.0.1"
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = defaultBodyLimit,
-                readRate: Double = 200, readBurst: Double = 400, writeRate: Double = 20, writeBurst: Double = 40) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = defaultBodyLimit,
+        readRate: Double = 200, readBurst: Double = 400, writeRate: Double = 20, writeBurst: Double = 40
+    ) {
         self.host = host
         self.port = port
         self.bodyLimit = bodyLimit
@@ -67,8 +69,10 @@ public struct APIDependencies: Sendable {
     /// CA directories (profiles), for checks before an order exists.
     let directories: DirectoryCache
 
-    public init(db: Database, sealer: KeySealer, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger,
-                acme: ACMESettings = .fromEnvironment()) {
+    public init(
+        db: Database, sealer: KeySealer, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger,
+        acme: ACMESettings = .fromEnvironment()
+    ) {
         self.acme = acme
         self.directories = DirectoryCache(settings: acme)
         self.db = db
@@ -89,8 +93,12 @@ public func buildApplication(
     if let port = configuration.metricsPort {
         let metricsRouter = Router(context: APIRequestContext.self)
         MetricsController(metrics: observability.requests, gauges: observability.gauges).addRoutes(to: metricsRouter)
-        services.append(Application(router: metricsRouter, configuration: .init(address: .hostname(configuration.metricsHost, port: port),
-                                                                                serverName: "certfleet"), logger: logger))
+        services.append(
+            Application(
+                router: metricsRouter,
+                configuration: .init(
+                    address: .hostname(configuration.metricsHost, port: port),
+                    serverName: "certfleet"), logger: logger))
     }
     if let path = configuration.unitSocketPath {
         services.append(buildUnitSocketApplication(path: path, configuration: configuration, dependencies: dependencies, logger: logger))
@@ -133,8 +141,9 @@ struct Observability {
 }
 
 public func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies) -> Router<APIRequestContext> {
-    buildRouter(configuration: configuration, dependencies: dependencies,
-                observability: Observability(dependencies: dependencies, configuration: configuration))
+    buildRouter(
+        configuration: configuration, dependencies: dependencies,
+        observability: Observability(dependencies: dependencies, configuration: configuration))
 }
 
 func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies, observability: Observability) -> Router<APIRequestContext> {
@@ -174,8 +183,10 @@ func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies,
     DomainsController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("domains"))
     DNSProvidersController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1.group("dns/providers"))
     PreflightController(dependencies: dependencies, bodyLimit: configuration.bodyLimit).addRoutes(to: v1)
-    Console(dependencies: dependencies, keys: keys, limiter: limiter, failedAuthentications: failedAuthentications,
-            bodyLimit: configuration.bodyLimit).addRoutes(to: router)
+    Console(
+        dependencies: dependencies, keys: keys, limiter: limiter, failedAuthentications: failedAuthentications,
+        bodyLimit: configuration.bodyLimit
+    ).addRoutes(to: router)
     return router
 }
 
@@ -201,8 +212,9 @@ struct HealthController {
                 ready = false
                 checks.append(("broker", .string("unavailable")))
             }
-            return JSONResponse(.object([("status", .string(ready ? "ok" : "unavailable")), ("checks", .object(checks))]),
-                                status: ready ? .ok : .serviceUnavailable)
+            return JSONResponse(
+                .object([("status", .string(ready ? "ok" : "unavailable")), ("checks", .object(checks))]),
+                status: ready ? .ok : .serviceUnavailable)
         }
     }
 }

@@ -14,8 +14,9 @@ struct AuthMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            throw APIError(.unauthorized, "unauthorized", "missing API key: send Authorization: Bearer cf_…",
-                           headers: [.wwwAuthenticate: "Bearer"])
+            throw APIError(
+                .unauthorized, "unauthorized", "missing API key: send Authorization: Bearer cf_…",
+                headers: [.wwwAuthenticate: "Bearer"])
         }
         let address = context.remoteAddress?.ipAddress ?? "unknown"
         if let wait = await failedAuthentications.waitWithoutTaking(id: address, write: true) {
@@ -64,8 +65,9 @@ actor RateLimiter {
     /// 429 with `Retry-After` for a bucket that is empty for WAIT seconds.
     static func tooMany(_ wait: Double, what: String) -> APIError {
         let seconds = max(1, Int(wait.rounded(.up)))
-        return APIError(.tooManyRequests, "rate_limited", "too many \(what); retry in \(seconds) s",
-                        details: [("retry_after", .int(seconds))], headers: [.retryAfter: String(seconds)])
+        return APIError(
+            .tooManyRequests, "rate_limited", "too many \(what); retry in \(seconds) s",
+            details: [("retry_after", .int(seconds))], headers: [.retryAfter: String(seconds)])
     }
 
     /// Takes a token; nil when granted, else the seconds until one is available.

@@ -33,28 +33,34 @@ struct BindingsController {
             }
         }
         guard let target else {
-            let binding = try await Bindings(db: dependencies.db).bind(project: caller.projectID, reference: reference, consumer: consumer,
-                                                                       actor: caller.actor)
-            return .success(.object([("uuid", .string(binding.id.uuidString.lowercased())), ("name", .string(consumer))]),
-                            status: binding.created ? .created : .ok)
+            let binding = try await Bindings(db: dependencies.db).bind(
+                project: caller.projectID, reference: reference, consumer: consumer,
+                actor: caller.actor)
+            return .success(
+                .object([("uuid", .string(binding.id.uuidString.lowercased())), ("name", .string(consumer))]),
+                status: binding.created ? .created : .ok)
         }
-        let binding = try await Deliveries(db: dependencies.db).bind(project: caller.projectID, reference: reference, consumer: consumer,
-                                                                     target: target.id, actor: caller.actor)
+        let binding = try await Deliveries(db: dependencies.db).bind(
+            project: caller.projectID, reference: reference, consumer: consumer,
+            target: target.id, actor: caller.actor)
         if !binding.outboxIDs.isEmpty { await dependencies.submissions.afterCommit?(binding.outboxIDs) }
-        return .success(.object([
-            ("uuid", .string(binding.id.uuidString.lowercased())), ("name", .string(consumer)),
-            ("target", .object([("uuid", .string(target.id.uuidString.lowercased())), ("name", .string(target.name))])),
-        ]), status: binding.created ? .created : .ok)
+        return .success(
+            .object([
+                ("uuid", .string(binding.id.uuidString.lowercased())), ("name", .string(consumer)),
+                ("target", .object([("uuid", .string(target.id.uuidString.lowercased())), ("name", .string(target.name))])),
+            ]), status: binding.created ? .created : .ok)
     }
 
     @Sendable func unbind(_ request: Request, context: APIRequestContext) async throws -> Response {
         let caller = try context.caller("certificates:write")
         let reference = try context.parameters.require("ref")
         let consumer = try context.parameters.require("consumer")
-        let outcome = try await Bindings(db: dependencies.db).unbind(project: caller.projectID, reference: reference, consumer: consumer,
-                                                                     actor: caller.actor)
+        let outcome = try await Bindings(db: dependencies.db).unbind(
+            project: caller.projectID, reference: reference, consumer: consumer,
+            actor: caller.actor)
         guard outcome.removed else {
-            throw APIError(.notFound, "binding_not_found", "the certificate is not bound to '\(consumer)'", details: [("consumer", .string(consumer))])
+            throw APIError(
+                .notFound, "binding_not_found", "the certificate is not bound to '\(consumer)'", details: [("consumer", .string(consumer))])
         }
         return Response(status: .noContent)
     }

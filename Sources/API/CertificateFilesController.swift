@@ -23,8 +23,9 @@ struct CertificateFilesController {
         case .success(let value):
             return .success(value, headers: [.eTag: document.etag])
         case .failure(let error):
-            throw APIError(.notFound, "path_not_found", "'\(error.segment)' does not exist in the certificate document",
-                           details: [("segment", .string(error.segment)), ("index", .int(error.index))])
+            throw APIError(
+                .notFound, "path_not_found", "'\(error.segment)' does not exist in the certificate document",
+                details: [("segment", .string(error.segment)), ("index", .int(error.index))])
         }
     }
 
@@ -38,7 +39,8 @@ struct CertificateFilesController {
         if needsKey { try caller.require("keys:export") }
         let document = try await reader.require(project: caller.projectID, reference: try context.parameters.require("ref"))
         guard let version = document.currentVersion else {
-            throw APIError(.conflict, "certificate_not_valid", "the certificate has no valid version yet", details: [("state", .string(document.state))])
+            throw APIError(
+                .conflict, "certificate_not_valid", "the certificate has no valid version yet", details: [("state", .string(document.state))])
         }
         let versions = CertificateVersions(db: dependencies.db)
         guard let material = try await versions.material(certificate: document.id, version: version), let chainPEM = material.chainPEM else {

@@ -62,10 +62,14 @@ struct CertificateReader {
                 ("state", .string(state)),
             ]
             if state == "pending" || state == "renewing" {
-                fields.append(("validation", .object([
-                    ("attempt", .int(record.validationAttempt)),
-                    ("next", .date(record.nextAttemptAt)),
-                ])))
+                fields.append(
+                    (
+                        "validation",
+                        .object([
+                            ("attempt", .int(record.validationAttempt)),
+                            ("next", .date(record.nextAttemptAt)),
+                        ])
+                    ))
             }
             fields += [
                 ("subject", .string(record.subject)),
@@ -86,11 +90,15 @@ struct CertificateReader {
             ]
             // The CA's suggested renewal window (ARI), once asked.
             if let start = record.ariWindowStart {
-                fields.append(("renewal_info", .object([
-                    ("window_start", .date(start)), ("window_end", .date(record.ariWindowEnd)),
-                    ("explanation_url", .string(record.ariExplanationURL)),
-                    ("checked_at", .date(record.ariCheckedAt)),
-                ])))
+                fields.append(
+                    (
+                        "renewal_info",
+                        .object([
+                            ("window_start", .date(start)), ("window_end", .date(record.ariWindowEnd)),
+                            ("explanation_url", .string(record.ariExplanationURL)),
+                            ("checked_at", .date(record.ariCheckedAt)),
+                        ])
+                    ))
             } else {
                 fields.append(("renewal_info", .null))
             }
@@ -110,8 +118,10 @@ struct CertificateReader {
 
         /// `details=false`: only uuid, name and state.
         var summary: JSONValue {
-            .object([("status", .string("success")), ("uuid", .string(id.uuidString.lowercased())),
-                     ("name", .string(name)), ("state", .string(state))])
+            .object([
+                ("status", .string("success")), ("uuid", .string(id.uuidString.lowercased())),
+                ("name", .string(name)), ("state", .string(state)),
+            ])
         }
 
         var etag: String { "\"\(rowVersion)\"" }

@@ -16,8 +16,9 @@ struct CertificateRequests {
     static let maxNames = 100
 
     static func tooManyNames(_ count: Int) -> APIError {
-        APIError(.unprocessableContent, "too_many_names", "a certificate may hold at most \(maxNames) names; this one has \(count)",
-                 details: [("count", .int(count)), ("limit", .int(maxNames))])
+        APIError(
+            .unprocessableContent, "too_many_names", "a certificate may hold at most \(maxNames) names; this one has \(count)",
+            details: [("count", .int(count)), ("limit", .int(maxNames))])
     }
 
     struct UploadBody: Decodable {
@@ -48,8 +49,10 @@ struct CertificateRequests {
             throw APIError(.unprocessableContent, "invalid_usage", "'usage' must be 'server' or 'client'")
         }
         if let name = body.name, !CertificateName.isValid(name) || UUID(uuidString: name) != nil {
-            throw APIError(.unprocessableContent, "invalid_name", "'name' must be 1–128 letters, digits, '.', '_' or '-', not starting with '.' or '-', and not a uuid",
-                           details: [("name", .string(name))])
+            throw APIError(
+                .unprocessableContent, "invalid_name",
+                "'name' must be 1–128 letters, digits, '.', '_' or '-', not starting with '.' or '-', and not a uuid",
+                details: [("name", .string(name))])
         }
         let bundle = try CertificateBundle.parse(chain: chain, key: key, clientCA: body.client_ca)
         let leaf = bundle.leaf
@@ -58,27 +61,31 @@ struct CertificateRequests {
         if let cn = body.cn {
             let matches = leaf.info.subject.commonName?.lowercased() == cn.lowercased() || sans.contains { $0.lowercased() == cn.lowercased() }
             guard matches else {
-                throw APIError(.unprocessableContent, "cn_mismatch", "'cn' does not match the certificate's common name or SANs",
-                               details: [("cn", .string(cn)), ("certificate_cn", .string(leaf.info.subject.commonName))])
+                throw APIError(
+                    .unprocessableContent, "cn_mismatch", "'cn' does not match the certificate's common name or SANs",
+                    details: [("cn", .string(cn)), ("certificate_cn", .string(leaf.info.subject.commonName))])
             }
         }
         let eku = leaf.info.extendedKeyUsage
         let wanted = usage == "server" ? "serverAuth" : "clientAuth"
         if !eku.isEmpty && !eku.contains(wanted) && !eku.contains("anyExtendedKeyUsage") {
-            throw APIError(.unprocessableContent, "usage_mismatch", "the certificate's Extended Key Usage does not allow \(wanted)",
-                           details: [("extended_key_usage", .strings(eku))])
+            throw APIError(
+                .unprocessableContent, "usage_mismatch", "the certificate's Extended Key Usage does not allow \(wanted)",
+                details: [("extended_key_usage", .strings(eku))])
         }
         guard let commonName = body.cn ?? leaf.info.subject.commonName ?? sans.first else {
             throw APIError(.unprocessableContent, "cn_missing", "the certificate has neither a common name nor a SAN")
         }
-        return UploadRequest(projectID: project, name: body.name, commonName: commonName, sans: sans, chainPEM: chain,
-                             privateKeyPEM: key, clientCAPEM: body.client_ca, usage: usage, idempotencyKey: idempotencyKey, actor: actor)
+        return UploadRequest(
+            projectID: project, name: body.name, commonName: commonName, sans: sans, chainPEM: chain,
+            privateKeyPEM: key, clientCAPEM: body.client_ca, usage: usage, idempotencyKey: idempotencyKey, actor: actor)
     }
 
     /// Upload, or with `domains` ACME issuance; a replayed key answers with the certificate as it is now.
     func create(_ body: UploadBody, caller: Identity, idempotencyKey: String?) async throws -> Accepted {
         if let domains = body.domains { return try await issue(body, domains: domains, caller: caller, idempotencyKey: idempotencyKey) }
-        let job = try await submissions.upload(try checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: idempotencyKey))
+        let job = try await submissions.upload(
+            try checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: idempotencyKey))
         return Accepted(job: job, state: job.isReplay ? try await currentState(caller.projectID, job) : "pending")
     }
 
@@ -91,8 +98,10 @@ struct CertificateRequests {
     }
 
     /// A new version of REFERENCE; the name stays, the chain, key, client CA and usage change.
-    func reimport(_ body: UploadBody, reference: String, caller: Identity, idempotencyKey: String?,
-                  expectedVersion: Int64? = nil) async throws -> Accepted {
+    func reimport(
+        _ body: UploadBody, reference: String, caller: Identity, idempotencyKey: String?,
+        expectedVersion: Int64? = nil
+    ) async throws -> Accepted {
         var submission = try checkedUpload(body, project: caller.projectID, actor: caller.actor, idempotencyKey: idempotencyKey)
         submission.name = nil
         let job = try await submissions.reimport(submission, reference: reference, expectedVersion: expectedVersion)
@@ -121,8 +130,10 @@ struct CertificateRequests {
     }
 
     /// Revoke at the CA, then delete; a certificate never issued is only deleted.
-    func revokeThenDelete(reference: String, caller: Identity, reason: RevocationReason, idempotencyKey: String?,
-                          expectedVersion: Int64?) async throws -> Accepted {
+    func revokeThenDelete(
+        reference: String, caller: Identity, reason: RevocationReason, idempotencyKey: String?,
+        expectedVersion: Int64?
+    ) async throws -> Accepted {
         do {
             let job = try await submissions.revoke(
                 project: caller.projectID, reference: reference, reason: reason.rawValue, idempotencyKey: idempotencyKey,
@@ -159,8 +170,9 @@ struct CertificateRequests {
                 continue
             }
             guard let name = Hostname.normalizePattern(domain) else {
-                throw APIError(.unprocessableContent, "invalid_domain", "'\(domain)' is neither a host name, a wildcard nor an IP address",
-                               details: [("domain", .string(domain))])
+                throw APIError(
+                    .unprocessableContent, "invalid_domain", "'\(domain)' is neither a host name, a wildcard nor an IP address",
+                    details: [("domain", .string(domain))])
             }
             if !names.contains(name) { names.append(name) }
         }
@@ -174,19 +186,26 @@ struct CertificateRequests {
             throw APIError(.unprocessableContent, "invalid_challenge", "'challenge' must be one of \(Self.challengeTypes.joined(separator: ", "))")
         }
         if !addresses.isEmpty && challenge != "http-01" {
-            throw APIError(.unprocessableContent, "ip_requires_http01", "IP addresses (\(addresses.joined(separator: ", "))) can only be validated with http-01",
-                           details: [("domains", .strings(addresses))])
+            throw APIError(
+                .unprocessableContent, "ip_requires_http01", "IP addresses (\(addresses.joined(separator: ", "))) can only be validated with http-01",
+                details: [("domains", .strings(addresses))])
         }
         if let name = body.name, !CertificateName.isValid(name) || UUID(uuidString: name) != nil {
-            throw APIError(.unprocessableContent, "invalid_name", "'name' must be 1–128 letters, digits, '.', '_' or '-', not starting with '.' or '-', and not a uuid",
-                           details: [("name", .string(name))])
+            throw APIError(
+                .unprocessableContent, "invalid_name",
+                "'name' must be 1–128 letters, digits, '.', '_' or '-', not starting with '.' or '-', and not a uuid",
+                details: [("name", .string(name))])
         }
-        if let profile = body.profile, !(1...64).contains(profile.count) || !profile.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
-            throw APIError(.unprocessableContent, "invalid_profile", "'profile' must be a profile name the CA offers, such as classic or shortlived",
-                           details: [("profile", .string(String(profile.prefix(64))))])
+        if let profile = body.profile,
+            !(1...64).contains(profile.count) || !profile.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        {
+            throw APIError(
+                .unprocessableContent, "invalid_profile", "'profile' must be a profile name the CA offers, such as classic or shortlived",
+                details: [("profile", .string(String(profile.prefix(64))))])
         }
-        var request = IssueRequest(projectID: project, name: body.name, domains: names, keyType: keyType, challenge: challenge,
-                                   acmeAccount: body.acme_account, profile: body.profile, idempotencyKey: idempotencyKey, actor: actor)
+        var request = IssueRequest(
+            projectID: project, name: body.name, domains: names, keyType: keyType, challenge: challenge,
+            acmeAccount: body.acme_account, profile: body.profile, idempotencyKey: idempotencyKey, actor: actor)
         request.dnsProvider = body.dns_provider
         return request
     }
@@ -197,9 +216,10 @@ struct CertificateRequests {
         guard dependencies.acme.domainPolicy == .enforce else { return }
         let notOwned = try await DomainClaims.namesNotOwned(dependencies.db, project: project, names: names)
         guard notOwned.isEmpty else {
-            throw APIError(.forbidden, "domain_not_owned",
-                           "this project has not verified a zone containing \(notOwned.joined(separator: ", ")); claim and verify it at /v1/domains",
-                           details: [("domains", .strings(notOwned))])
+            throw APIError(
+                .forbidden, "domain_not_owned",
+                "this project has not verified a zone containing \(notOwned.joined(separator: ", ")); claim and verify it at /v1/domains",
+                details: [("domains", .strings(notOwned))])
         }
     }
 
@@ -208,15 +228,19 @@ struct CertificateRequests {
     func requireProfile(_ profile: String, project: UUID, account: String?) async throws {
         let accounts = try await ACMEAccounts.list(dependencies.db, project: project)
         let named = account ?? ACMEAccounts.defaultName
-        let url = accounts.first { $0.name == named || $0.id.uuidString.lowercased() == named.lowercased() }?.directoryURL
+        let url =
+            accounts.first { $0.name == named || $0.id.uuidString.lowercased() == named.lowercased() }?.directoryURL
             ?? dependencies.acme.defaultDirectoryURL
         guard let url, let directory = await dependencies.directories.directory(url) else { return }
         let offered = (directory.meta?.profiles ?? [:]).keys.sorted()
         guard offered.contains(profile) else {
-            let message = offered.isEmpty ? "the CA at \(url) offers no certificate profiles; leave 'profile' out"
+            let message =
+                offered.isEmpty
+                ? "the CA at \(url) offers no certificate profiles; leave 'profile' out"
                 : "the CA offers the profiles \(offered.joined(separator: ", ")); '\(profile)' is not one of them"
-            throw APIError(.unprocessableContent, "profile_not_offered", message,
-                           details: [("profile", .string(profile)), ("offered", .strings(offered))])
+            throw APIError(
+                .unprocessableContent, "profile_not_offered", message,
+                details: [("profile", .string(profile)), ("offered", .strings(offered))])
         }
     }
 
@@ -251,7 +275,8 @@ struct Accepted {
 
     /// 202 with the job's location.
     var response: JSONResponse {
-        .success(.object([("certificates", .array([item]))]), status: .accepted,
-                 headers: [.location: "/v1/jobs/\(job.jobID.uuidString.lowercased())"])
+        .success(
+            .object([("certificates", .array([item]))]), status: .accepted,
+            headers: [.location: "/v1/jobs/\(job.jobID.uuidString.lowercased())"])
     }
 }

@@ -41,8 +41,10 @@ struct CertificatesController {
         let caller = try context.caller("certificates:write")
         let reference = try context.parameters.require("ref")
         let body = try await decode(CertificateRequests.UploadBody.self, request, context: context)
-        return try await requests.reimport(body, reference: reference, caller: caller, idempotencyKey: try idempotencyKey(request),
-                                           expectedVersion: try ifMatch(request)).response
+        return try await requests.reimport(
+            body, reference: reference, caller: caller, idempotencyKey: try idempotencyKey(request),
+            expectedVersion: try ifMatch(request)
+        ).response
     }
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
@@ -51,11 +53,15 @@ struct CertificatesController {
         if request.uri.queryParameters.get("revoke") == "true" {
             // `DELETE …?revoke=true[&reason=…]`: revoke at the CA first; the delete follows.
             let reason = try request.uri.queryParameters.get("reason").map { try CertificateRequests.revocationReason($0) } ?? .unspecified
-            return try await requests.revokeThenDelete(reference: reference, caller: caller, reason: reason,
-                                                       idempotencyKey: try idempotencyKey(request), expectedVersion: try ifMatch(request)).response
+            return try await requests.revokeThenDelete(
+                reference: reference, caller: caller, reason: reason,
+                idempotencyKey: try idempotencyKey(request), expectedVersion: try ifMatch(request)
+            ).response
         }
-        return try await requests.delete(reference: reference, caller: caller, idempotencyKey: try idempotencyKey(request),
-                                         expectedVersion: try ifMatch(request)).response
+        return try await requests.delete(
+            reference: reference, caller: caller, idempotencyKey: try idempotencyKey(request),
+            expectedVersion: try ifMatch(request)
+        ).response
     }
 
     @Sendable func batchDelete(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
@@ -89,7 +95,8 @@ struct CertificatesController {
             }
             reuseKey = body.reuse_key ?? reuseKey
         }
-        return try await requests.renew(reference: reference, caller: caller, idempotencyKey: try idempotencyKey(request), reuseKey: reuseKey).response
+        return try await requests.renew(reference: reference, caller: caller, idempotencyKey: try idempotencyKey(request), reuseKey: reuseKey)
+            .response
     }
 
     /// `{"reason": "keyCompromise"}` or `{"reason": 1}` (RFC 5280 codes ACME accepts).
@@ -104,7 +111,8 @@ struct CertificatesController {
             }
             object = parsed
         }
-        return try await requests.revoke(reference: reference, caller: caller, reason: object["reason"], idempotencyKey: try idempotencyKey(request)).response
+        return try await requests.revoke(reference: reference, caller: caller, reason: object["reason"], idempotencyKey: try idempotencyKey(request))
+            .response
     }
 
     // MARK: - reads
@@ -119,8 +127,9 @@ struct CertificatesController {
             fields.append(("deliveries", TargetsController.holdings(try await Deliveries(db: dependencies.db).holdings(certificate: document.id))))
             json = .object(fields)
         }
-        return .success(.object([("certificates", .array([detailed ? json : document.summary]))]),
-                        headers: [.eTag: document.etag])
+        return .success(
+            .object([("certificates", .array([detailed ? json : document.summary]))]),
+            headers: [.eTag: document.etag])
     }
 
     /// References from `?uuid=a,b&name=c` or a JSON body `[{"uuid":…},{"name":…}]`.
@@ -169,8 +178,9 @@ struct CertificatesController {
     static func pageLimit(_ text: String?, default fallback: Int = 100, maximum: Int = 1000) throws -> Int {
         guard let text else { return fallback }
         guard let limit = Int(text), (1...maximum).contains(limit) else {
-            throw APIError(.badRequest, "invalid_limit", "'limit' must be an integer from 1 to \(maximum)",
-                           details: [("minimum", .int(1)), ("maximum", .int(maximum))])
+            throw APIError(
+                .badRequest, "invalid_limit", "'limit' must be an integer from 1 to \(maximum)",
+                details: [("minimum", .int(1)), ("maximum", .int(maximum))])
         }
         return limit
     }
@@ -223,8 +233,9 @@ struct CertificatesController {
         case .text(let text): seconds = try Self.renewBefore(RenewBefore.seconds(text), value: text)
         case .seconds(let number): seconds = try Self.renewBefore(RenewBefore.validated(number), value: String(number))
         }
-        try await Certificates.setRenewBefore(dependencies.db, project: caller.projectID, reference: reference, seconds: seconds,
-                                              expectedVersion: try ifMatch(request), actor: caller.actor)
+        try await Certificates.setRenewBefore(
+            dependencies.db, project: caller.projectID, reference: reference, seconds: seconds,
+            expectedVersion: try ifMatch(request), actor: caller.actor)
         let document = try await reader.require(project: caller.projectID, reference: reference)
         return .success(.object([("certificates", .array([document.json]))]), headers: [.eTag: document.etag])
     }
@@ -251,9 +262,10 @@ struct CertificatesController {
 
     static func renewBefore(_ seconds: Int?, value: String) throws -> Int {
         guard let seconds else {
-            throw APIError(.unprocessableContent, "invalid_renew_before",
-                           "'renew_before' must be 1 second to 10 years: seconds or a number with s, m, h or d (\"30d\")",
-                           details: [("renew_before", .string(value))])
+            throw APIError(
+                .unprocessableContent, "invalid_renew_before",
+                "'renew_before' must be 1 second to 10 years: seconds or a number with s, m, h or d (\"30d\")",
+                details: [("renew_before", .string(value))])
         }
         return seconds
     }

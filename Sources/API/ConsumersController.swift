@@ -65,7 +65,8 @@ struct ConsumersController {
         }
         let tlsType = body.tlsType ?? "one-way"
         guard tlsType == "one-way" || tlsType == "two-way" else {
-            throw APIError(.unprocessableContent, "invalid_tls_type", "'tlsType' must be 'one-way' or 'two-way'", details: [("tlsType", .string(tlsType))])
+            throw APIError(
+                .unprocessableContent, "invalid_tls_type", "'tlsType' must be 'one-way' or 'two-way'", details: [("tlsType", .string(tlsType))])
         }
         if tlsType == "two-way" && (body.cacert ?? "").isEmpty {
             throw APIError(.unprocessableContent, "cacert_missing", "two-way TLS needs 'cacert' (PEM) to authenticate clients")
@@ -84,8 +85,9 @@ struct ConsumersController {
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
         let (caller, consumer) = try await authorize(request, context, "certificates:write")
         if try await current(project: caller.projectID, consumer: consumer) != nil {
-            throw APIError(.conflict, "tls_exists", "consumer '\(consumer)' already has a TLS configuration; change it with PUT",
-                           details: [("consumer", .string(consumer))])
+            throw APIError(
+                .conflict, "tls_exists", "consumer '\(consumer)' already has a TLS configuration; change it with PUT",
+                details: [("consumer", .string(consumer))])
         }
         // Upload and binding in one transaction: a crash leaves both or neither, and two concurrent
         // creates for one consumer cannot both succeed (`tls_exists`).
@@ -106,8 +108,9 @@ struct ConsumersController {
     @Sendable func remove(_ request: Request, context: APIRequestContext) async throws -> Response {
         let (caller, consumer) = try await authorize(request, context, "certificates:write")
         let existing = try await require(project: caller.projectID, consumer: consumer)
-        let unbound = try await Bindings(db: db).unbind(project: caller.projectID, reference: existing.id.uuidString, consumer: consumer,
-                                                        actor: caller.actor)
+        let unbound = try await Bindings(db: db).unbind(
+            project: caller.projectID, reference: existing.id.uuidString, consumer: consumer,
+            actor: caller.actor)
         if !unbound.stillUsed {
             _ = try await requests.delete(reference: existing.id.uuidString, caller: caller)
         }

@@ -18,8 +18,9 @@ enum DNSProviderTest {
             steps.append(.object(members + extra))
         }
         let token = Base64URL.encode(SecureRandom.bytes(16))
-        let task = ChallengeTask(identifier: .dns(zone), type: .dns01, token: token, keyAuthorization: "\(token).certfleet-provider-test",
-                                 challengeURL: "", authorizationURL: "")
+        let task = ChallengeTask(
+            identifier: .dns(zone), type: .dns01, token: token, keyAuthorization: "\(token).certfleet-provider-test",
+            challengeURL: "", authorizationURL: "")
         var ok = false
         do {
             let settings = try DNSProviderSettings.decode(record.config)

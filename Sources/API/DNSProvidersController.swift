@@ -64,15 +64,18 @@ struct DNSProvidersController {
         }
         let zones = (body.zones ?? []).map { $0.lowercased().hasSuffix(".") ? String($0.lowercased().dropLast()) : $0.lowercased() }
         if let bad = zones.first(where: { !DNSZoneMap.isValidZone($0) }) {
-            throw APIError(.unprocessableContent, "invalid_zone", "'\(bad)' is not a zone (example.com or *.corp.example)",
-                           details: [("zone", .string(bad))])
+            throw APIError(
+                .unprocessableContent, "invalid_zone", "'\(bad)' is not a zone (example.com or *.corp.example)",
+                details: [("zone", .string(bad))])
         }
         let settings = body.config ?? DNSProviderSettings()
         var secret = body.secret ?? DNSProviderSecret()
-        let problems = settings.problems(kind: kind, secret: secret, execDirectory: dependencies.acme.dnsExecDirectory,
-                                         httpreqPrefixes: dependencies.acme.dnsHTTPAllowed)
+        let problems = settings.problems(
+            kind: kind, secret: secret, execDirectory: dependencies.acme.dnsExecDirectory,
+            httpreqPrefixes: dependencies.acme.dnsHTTPAllowed)
         guard problems.isEmpty else {
-            throw APIError(.unprocessableContent, "invalid_dns_provider", problems.joined(separator: "; "), details: [("problems", .strings(problems))])
+            throw APIError(
+                .unprocessableContent, "invalid_dns_provider", problems.joined(separator: "; "), details: [("problems", .strings(problems))])
         }
         if kind == "acme-dns", secret.acmeDNS == nil, let server = settings.serverURL {
             // Registered at once, so a refusal is the caller's answer; the credentials are sealed below.
@@ -99,11 +102,13 @@ struct DNSProvidersController {
         let caller = try context.caller("certificates:write")
         let buffer = try await request.collectBody(upTo: bodyLimit)
         struct Body: Decodable { var zone: String? }
-        guard let zone = (try? JSONDecoder().decode(Body.self, from: Data(buffer: buffer)))?.zone, DNSZoneMap.isValidZone(zone), !zone.hasPrefix("*.") else {
+        guard let zone = (try? JSONDecoder().decode(Body.self, from: Data(buffer: buffer)))?.zone, DNSZoneMap.isValidZone(zone), !zone.hasPrefix("*.")
+        else {
             throw APIError(.unprocessableContent, "invalid_zone", "give 'zone', the zone (or a name in it) to write a test record into")
         }
-        let (record, sealed) = try await DNSProviders.load(dependencies.db, sealer: dependencies.sealer, project: caller.projectID,
-                                                           name: try context.parameters.require("name"))
+        let (record, sealed) = try await DNSProviders.load(
+            dependencies.db, sealer: dependencies.sealer, project: caller.projectID,
+            name: try context.parameters.require("name"))
         let report = await DNSProviderTest.run(record: record, secret: sealed, zone: zone, defaultResolver: dependencies.acme.defaultDNSResolver)
         return .success(report)
     }

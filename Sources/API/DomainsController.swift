@@ -25,11 +25,14 @@ struct DomainsController {
         .object([
             ("zone", .string(claim.zone)),
             ("state", .string(claim.verifiedAt == nil ? "pending" : "verified")),
-            ("verification", .object([
-                ("type", .string("dns-txt")),
-                ("name", .string(DomainOwnership.challengeName(zone: claim.zone))),
-                ("value", .string(claim.token)),
-            ])),
+            (
+                "verification",
+                .object([
+                    ("type", .string("dns-txt")),
+                    ("name", .string(DomainOwnership.challengeName(zone: claim.zone))),
+                    ("value", .string(claim.token)),
+                ])
+            ),
             ("verified_at", .date(claim.verifiedAt)),
             ("verified_by", .string(claim.verifiedBy)),
             ("created_at", .date(claim.createdAt)),
@@ -37,9 +40,10 @@ struct DomainsController {
     }
 
     static func zone(_ text: String) throws -> String {
-        if let address = IPAddress.canonical(text) { return address }  // for IP identifiers; assigned by the system key
+        if let address = IPAddress.canonical(text) { return address } // for IP identifiers; assigned by the system key
         guard let zone = Hostname.normalize(text.hasSuffix(".") ? String(text.dropLast()) : text), zone.contains(".") else {
-            throw APIError(.unprocessableContent, "invalid_zone", "'\(text)' is not a DNS zone such as example.com", details: [("zone", .string(text))])
+            throw APIError(
+                .unprocessableContent, "invalid_zone", "'\(text)' is not a DNS zone such as example.com", details: [("zone", .string(text))])
         }
         return zone
     }
@@ -92,13 +96,15 @@ struct DomainsController {
         do {
             found = try await resolver.txtRecords(name)
         } catch {
-            throw APIError(.unprocessableContent, "domain_verification_failed", "the TXT record \(name) could not be looked up",
-                           details: [("name", .string(name))])
+            throw APIError(
+                .unprocessableContent, "domain_verification_failed", "the TXT record \(name) could not be looked up",
+                details: [("name", .string(name))])
         }
         guard found.contains(claim.token) else {
-            throw APIError(.unprocessableContent, "domain_verification_failed",
-                           "\(name) does not hold this project's token (found \(found.count) TXT value(s)); publish it and retry",
-                           details: [("name", .string(name)), ("value", .string(claim.token))])
+            throw APIError(
+                .unprocessableContent, "domain_verification_failed",
+                "\(name) does not hold this project's token (found \(found.count) TXT value(s)); publish it and retry",
+                details: [("name", .string(name)), ("value", .string(claim.token))])
         }
         let verified = try await DomainClaims.markVerified(dependencies.db, project: caller.projectID, zone: zone, by: "dns") ?? claim
         return .success(.object([("domains", .array([Self.json(verified)]))]))

@@ -135,7 +135,8 @@ extension JSONValue: Decodable {
 
     public init(from decoder: any Decoder) throws {
         if let object = try? decoder.container(keyedBy: Key.self) {
-            self = .object(try object.allKeys.map(\.stringValue).sorted().map { ($0, try object.decode(JSONValue.self, forKey: Key(stringValue: $0))) })
+            self = .object(
+                try object.allKeys.map(\.stringValue).sorted().map { ($0, try object.decode(JSONValue.self, forKey: Key(stringValue: $0))) })
             return
         }
         if var array = try? decoder.unkeyedContainer() {
@@ -145,9 +146,14 @@ extension JSONValue: Decodable {
             return
         }
         let single = try decoder.singleValueContainer()
-        if single.decodeNil() { self = .null }
-        else if let b = try? single.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? single.decode(Double.self) { self = .number(n) }
-        else { self = .string(try single.decode(String.self)) }
+        if single.decodeNil() {
+            self = .null
+        } else if let b = try? single.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? single.decode(Double.self) {
+            self = .number(n)
+        } else {
+            self = .string(try single.decode(String.self))
+        }
     }
 }

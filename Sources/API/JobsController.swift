@@ -89,7 +89,8 @@ struct JobsController {
             ])
         }
         // Records written through the project's DNS providers, with the last propagation round per nameserver.
-        let written = try await DNSChallengeRecords.list(dependencies.db, project: caller.projectID, certificate: document.id).map { record -> JSONValue in
+        let written = try await DNSChallengeRecords.list(dependencies.db, project: caller.projectID, certificate: document.id).map {
+            record -> JSONValue in
             .object([
                 ("type", .string("dns-01")),
                 ("domain", .string(record.identifier)),

@@ -35,8 +35,9 @@ struct KeysController {
             throw APIError.malformed("the body must be {\"name\": …, \"scopes\": [...]}")
         }
         let created = try await Self.mint(db, caller: caller, name: body.name ?? "", scopes: body.scopes)
-        return .success(.object([("keys", .array([Self.json(created.key, secret: created.secret)]))]), status: .created,
-                        headers: [.cacheControl: "no-store"])
+        return .success(
+            .object([("keys", .array([Self.json(created.key, secret: created.secret)]))]), status: .created,
+            headers: [.cacheControl: "no-store"])
     }
 
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
@@ -55,14 +56,16 @@ struct KeysController {
     static func mint(_ db: Database, caller: Identity, name: String, scopes: [String]) async throws -> (key: APIKeys.Key, secret: String) {
         let unknown = scopes.filter { !APIKeys.scopes.contains($0) }
         guard unknown.isEmpty, !scopes.isEmpty else {
-            throw APIError(.unprocessableContent, "invalid_scope", "scopes must be a non-empty subset of \(APIKeys.scopes.joined(separator: ", "))",
-                           details: [("unknown", .strings(unknown))])
+            throw APIError(
+                .unprocessableContent, "invalid_scope", "scopes must be a non-empty subset of \(APIKeys.scopes.joined(separator: ", "))",
+                details: [("unknown", .strings(unknown))])
         }
         // A key hands out only what it may do itself: `admin` cannot mint `keys:export` or `system`.
         let notHeld = scopes.filter { !caller.holds($0) }
         guard notHeld.isEmpty else {
-            throw APIError(.forbidden, "scope_not_held", "a key can only grant scopes it holds; this key lacks \(notHeld.joined(separator: ", "))",
-                           details: [("scopes", .strings(notHeld))])
+            throw APIError(
+                .forbidden, "scope_not_held", "a key can only grant scopes it holds; this key lacks \(notHeld.joined(separator: ", "))",
+                details: [("scopes", .strings(notHeld))])
         }
         return try await APIKeys.create(db, project: caller.projectID, name: name, scopes: Array(Set(scopes)).sorted())
     }

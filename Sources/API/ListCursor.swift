@@ -28,13 +28,16 @@ struct ListCursor {
         return position.withUnsafeBytes { UUID(uuid: $0.load(as: uuid_t.self)) }
     }
 
-    static let invalid = APIError(.badRequest, "invalid_cursor",
-                                  "'cursor' is not a cursor this API returned for these filters; start again without it")
+    static let invalid = APIError(
+        .badRequest, "invalid_cursor",
+        "'cursor' is not a cursor this API returned for these filters; start again without it")
 
     /// What a cursor is valid for: the project and every filter except the position.
     static func scope(project: UUID, filter: CertificateListFilter) -> [UInt8] {
-        let parts = [project.uuidString.lowercased(), filter.commonName ?? "", filter.state ?? "",
-                     filter.expiresBefore.map { String($0.timeIntervalSince1970) } ?? "", filter.domain ?? ""]
+        let parts = [
+            project.uuidString.lowercased(), filter.commonName ?? "", filter.state ?? "",
+            filter.expiresBefore.map { String($0.timeIntervalSince1970) } ?? "", filter.domain ?? "",
+        ]
         return Array(parts.joined(separator: "\u{1F}").utf8)
     }
 

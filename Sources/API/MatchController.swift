@@ -17,7 +17,8 @@ struct MatchController {
     /// beats any other state, then the latest `not_after`.
     @Sendable func match(_ request: Request, context: APIRequestContext) async throws -> JSONResponse {
         let caller = try context.caller("certificates:read")
-        guard let text = request.uri.queryParameters.get("host"), let host = Hostname.normalize(text) ?? (IPAddressText.isIP(text) ? text : nil) else {
+        guard let text = request.uri.queryParameters.get("host"), let host = Hostname.normalize(text) ?? (IPAddressText.isIP(text) ? text : nil)
+        else {
             throw APIError.malformed("'host' must be a host name or IP address")
         }
         var wildcard: String?
@@ -31,13 +32,14 @@ struct MatchController {
         guard let chosen = SNIRanking.best(of: ranked) else {
             throw APIError(.notFound, "no_match", "no certificate matches '\(text)'", details: [("host", .string(text))])
         }
-        return .success(.object([
-            ("host", .string(host)),
-            ("match", .string(chosen.exact ? "exact" : "wildcard")),
-            ("usage", .string(chosen.value.usage)),
-            ("peer_authentication", .bool(chosen.value.twoWay)),
-            ("certificates", .array([chosen.value.json])),
-        ]), headers: [.eTag: chosen.value.etag])
+        return .success(
+            .object([
+                ("host", .string(host)),
+                ("match", .string(chosen.exact ? "exact" : "wildcard")),
+                ("usage", .string(chosen.value.usage)),
+                ("peer_authentication", .bool(chosen.value.twoWay)),
+                ("certificates", .array([chosen.value.json])),
+            ]), headers: [.eTag: chosen.value.etag])
     }
 }
 enum IPAddressText {

@@ -60,8 +60,9 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        await metrics.record(route: context.endpointPath ?? "unmatched", method: request.method.rawValue,
-                             status: response.status.code, seconds: seconds)
+        await metrics.record(
+            route: context.endpointPath ?? "unmatched", method: request.method.rawValue,
+            status: response.status.code, seconds: seconds)
         return response
     }
 }
@@ -73,8 +74,9 @@ struct MetricsController {
     func addRoutes(to router: Router<APIRequestContext>) {
         router.get("metrics") { _, _ -> Response in
             let text = await metrics.render() + (await gauges.text())
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
     }
 }
@@ -118,9 +120,11 @@ actor DatabaseGauges {
             text += "certfleet_certificates{state=\"\(certificate.state)\"} \(certificate.count)\n"
         }
         if let unpublished = counts.outboxUnpublished { text += "certfleet_outbox_unpublished \(unpublished)\n" }
-        text += "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n"
+        text +=
+            "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n"
             + "# TYPE certfleet_renewals_due gauge\n"
-        text += "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n"
+        text +=
+            "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n"
             + "# TYPE certfleet_certificates_expiring gauge\n"
         if let due = counts.renewalsDue {
             text += "certfleet_renewals_due \(due)\n"

@@ -1,8 +1,8 @@
 import ACME
+import DNSSolving
 import Foundation
 import Hummingbird
 import NIOFoundationEssentialsCompat
-import DNSSolving
 import Store
 
 /// `POST /v1/certificates/preflight`: the issue job's preflight (names resolve, CAA permits the
@@ -26,7 +26,8 @@ struct PreflightController {
         let caller = try context.caller("certificates:read")
         let buffer = try await request.collectBody(upTo: bodyLimit)
         guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer: buffer)), let domains = body.domains, !domains.isEmpty,
-              domains.count <= CertificateRequests.maxNames else {
+            domains.count <= CertificateRequests.maxNames
+        else {
             throw APIError(.unprocessableContent, "invalid_domains", "'domains' must hold 1–\(CertificateRequests.maxNames) host names")
         }
         let challenge = body.challenge ?? dependencies.acme.defaultChallenge
@@ -41,7 +42,9 @@ struct PreflightController {
             .object([("name", .string($0.name)), ("check", .string($0.check)), ("ok", .bool($0.ok)), ("detail", .string($0.detail))])
         }
         var members: [(String, JSONValue)] = [("ok", .bool(outcome.failure == nil)), ("checks", .array(checks))]
-        if let failure = outcome.failure { members.append(("error", .object([("code", .string(failure.code)), ("message", .string(failure.message))]))) }
+        if let failure = outcome.failure {
+            members.append(("error", .object([("code", .string(failure.code)), ("message", .string(failure.message))])))
+        }
         return .success(.object(members))
     }
 
@@ -49,7 +52,8 @@ struct PreflightController {
     func caaIdentities(project: UUID, account: String?) async -> [String] {
         let accounts = (try? await ACMEAccounts.list(dependencies.db, project: project)) ?? []
         let named = account ?? ACMEAccounts.defaultName
-        let url = accounts.first { $0.name == named || $0.id.uuidString.lowercased() == named.lowercased() }?.directoryURL
+        let url =
+            accounts.first { $0.name == named || $0.id.uuidString.lowercased() == named.lowercased() }?.directoryURL
             ?? dependencies.acme.defaultDirectoryURL
         guard let url, let directory = await dependencies.directories.directory(url) else { return [] }
         return directory.meta?.caaIdentities ?? []

@@ -21,12 +21,20 @@ struct ProjectsController {
             throw APIError.malformed("the body must be {\"name\": …}")
         }
         let (project, key) = try await Self.create(db, name: body.name)
-        return .success(.object([("projects", .array([.object([
-            ("id", .string(project.id.uuidString.lowercased())),
-            ("name", .string(project.name)),
-            ("created_at", .date(project.createdAt)),
-            ("key", KeysController.json(key.key, secret: key.secret)),
-        ])]))]), status: .created, headers: [.cacheControl: "no-store"])
+        return .success(
+            .object([
+                (
+                    "projects",
+                    .array([
+                        .object([
+                            ("id", .string(project.id.uuidString.lowercased())),
+                            ("name", .string(project.name)),
+                            ("created_at", .date(project.createdAt)),
+                            ("key", KeysController.json(key.key, secret: key.secret)),
+                        ])
+                    ])
+                )
+            ]), status: .created, headers: [.cacheControl: "no-store"])
     }
 
     /// A new project and its first admin key; the API and the console both create projects here

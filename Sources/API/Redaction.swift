@@ -11,11 +11,12 @@ extension JSONValue {
     func redacted() -> JSONValue {
         switch self {
         case .object(let members):
-            return .object(members.map { name, value in
-                let lowered = name.lowercased()
-                if Self.secretMemberMarkers.contains(where: { lowered.contains($0) }) { return (name, .string("[redacted]")) }
-                return (name, value.redacted())
-            })
+            return .object(
+                members.map { name, value in
+                    let lowered = name.lowercased()
+                    if Self.secretMemberMarkers.contains(where: { lowered.contains($0) }) { return (name, .string("[redacted]")) }
+                    return (name, value.redacted())
+                })
         case .array(let items):
             return .array(items.map { $0.redacted() })
         case .string(let text):

@@ -45,8 +45,9 @@ public final class RequestIntake: Service, Sendable {
         self.bodyLimit = configuration.bodyLimit
         self.keys = KeyCache(db: dependencies.db)
         // Every intake request is a write: the HTTP write limit applies per key.
-        self.limiter = RateLimiter(reads: .init(rate: configuration.writeRate, burst: configuration.writeBurst),
-                                   writes: .init(rate: configuration.writeRate, burst: configuration.writeBurst))
+        self.limiter = RateLimiter(
+            reads: .init(rate: configuration.writeRate, burst: configuration.writeBurst),
+            writes: .init(rate: configuration.writeRate, burst: configuration.writeBurst))
     }
 
     public func run() async throws {
@@ -129,9 +130,11 @@ public final class RequestIntake: Service, Sendable {
     /// and the request is acknowledged all the same, so it never runs a second time.
     private func reply(to delivery: AMQPDelivery, _ answer: JSONValue, from consumer: AMQPConsumer, logger: Logger) async {
         if let replyTo = delivery.replyTo, !replyTo.isEmpty {
-            let message = AMQPMessage(answer.serialized(), properties: AMQPProperties(
-                contentType: "application/json", persistent: false, correlationID: delivery.correlationID ?? delivery.messageID,
-                appID: "certfleet"))
+            let message = AMQPMessage(
+                answer.serialized(),
+                properties: AMQPProperties(
+                    contentType: "application/json", persistent: false, correlationID: delivery.correlationID ?? delivery.messageID,
+                    appID: "certfleet"))
             var published = false
             for attempt in 1...3 where !published {
                 do {
@@ -151,9 +154,11 @@ public final class RequestIntake: Service, Sendable {
     /// the original (which may hold a private key or an API key).
     private func deadLetter(_ delivery: AMQPDelivery, reason: String, from consumer: AMQPConsumer, logger: Logger) async {
         let copy = Self.redactedCopy(of: delivery, reason: reason, bodyLimit: bodyLimit)
-        let message = AMQPMessage(copy.serialized(), properties: AMQPProperties(
-            contentType: "application/json", persistent: true, messageID: delivery.messageID.map { String($0.prefix(200)) },
-            appID: "certfleet"))
+        let message = AMQPMessage(
+            copy.serialized(),
+            properties: AMQPProperties(
+                contentType: "application/json", persistent: true, messageID: delivery.messageID.map { String($0.prefix(200)) },
+                appID: "certfleet"))
         do {
             try await dependencies.amqp.publish(message, exchange: "", routingKey: dependencies.topology.requestsDeadLetterQueue)
             try? await consumer.ack(delivery)
@@ -211,17 +216,22 @@ public final class RequestIntake: Service, Sendable {
                 throw APIError(.unprocessableContent, "domains_missing", "an issue request needs 'domains' (ACME issuance)")
             }
             if type == .upload && body.domains != nil {
-                throw APIError(.unprocessableContent, "domains_not_allowed", "an upload request carries 'chain' and 'pkey'; use type 'issue' for 'domains'")
+                throw APIError(
+                    .unprocessableContent, "domains_not_allowed", "an upload request carries 'chain' and 'pkey'; use type 'issue' for 'domains'")
             }
             return try await requests.create(body, caller: caller, idempotencyKey: idempotencyKey).response.value
         case .delete:
             return try await requests.delete(reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey).response.value
         case .renew:
-            return try await requests.renew(reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey,
-                                            reuseKey: object["reuse_key"] as? Bool ?? false).response.value
+            return try await requests.renew(
+                reference: try reference(object), caller: caller, idempotencyKey: idempotencyKey,
+                reuseKey: object["reuse_key"] as? Bool ?? false
+            ).response.value
         case .revoke:
-            return try await requests.revoke(reference: try reference(object), caller: caller, reason: object["reason"],
-                                             idempotencyKey: idempotencyKey).response.value
+            return try await requests.revoke(
+                reference: try reference(object), caller: caller, reason: object["reason"],
+                idempotencyKey: idempotencyKey
+            ).response.value
         }
     }
 
@@ -246,7 +256,9 @@ public final class RequestIntake: Service, Sendable {
 extension APIError {
     /// The error as an intake reply: the HTTP error document, plus the message inside `error`.
     var reply: JSONValue {
-        .object([("status", .string("error")), ("message", .string(message)),
-                 ("error", .object([("code", .string(code)), ("message", .string(message)), ("details", .object(details))]))])
+        .object([
+            ("status", .string("error")), ("message", .string(message)),
+            ("error", .object([("code", .string(code)), ("message", .string(message)), ("details", .object(details))])),
+        ])
     }
 }

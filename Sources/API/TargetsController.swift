@@ -80,14 +80,26 @@ struct TargetsController {
         let caller = try context.caller("certificates:read")
         let target = try await targets.require(project: caller.projectID, reference: try context.parameters.require("ref"))
         let letters = try await Deliveries(db: dependencies.db).deadLetters(target: target.id)
-        return .success(.object([("dead_letters", .array(letters.map { letter in
+        return .success(
             .object([
-                ("certificate", .object([("uuid", .string(letter.certificateID.uuidString.lowercased())),
-                                         ("name", .string(letter.certificateName))])),
-                ("version", .int(letter.version)), ("code", .string(letter.code)), ("answer", .string(letter.answer)),
-                ("attempts", .int(letter.attempts)), ("at", .date(letter.at)),
-            ])
-        }))]))
+                (
+                    "dead_letters",
+                    .array(
+                        letters.map { letter in
+                            .object([
+                                (
+                                    "certificate",
+                                    .object([
+                                        ("uuid", .string(letter.certificateID.uuidString.lowercased())),
+                                        ("name", .string(letter.certificateName)),
+                                    ])
+                                ),
+                                ("version", .int(letter.version)), ("code", .string(letter.code)), ("answer", .string(letter.answer)),
+                                ("attempts", .int(letter.attempts)), ("at", .date(letter.at)),
+                            ])
+                        })
+                )
+            ]))
     }
 
     static func json(_ target: DeliveryTarget) -> JSONValue {
@@ -100,16 +112,22 @@ struct TargetsController {
 
     /// What each target bound to a certificate holds, for the certificate document.
     static func holdings(_ holdings: [TargetHolding]) -> JSONValue {
-        .array(holdings.map { holding in
-            var error: JSONValue = .null
-            if let code = holding.code { error = .object([("code", .string(code)), ("answer", .string(holding.answer))]) }
-            return .object([
-                ("target", .object([("uuid", .string(holding.targetID.uuidString.lowercased())), ("name", .string(holding.target)),
-                                    ("kind", .string(holding.kind.rawValue))])),
-                ("version", .int(holding.version)), ("fingerprint_sha256", .string(holding.fingerprintSHA256)),
-                ("delivered_at", .date(holding.deliveredAt)), ("outcome", .string(holding.outcome ?? "pending")),
-                ("error", error), ("attempted_at", .date(holding.attemptedAt)),
-            ])
-        })
+        .array(
+            holdings.map { holding in
+                var error: JSONValue = .null
+                if let code = holding.code { error = .object([("code", .string(code)), ("answer", .string(holding.answer))]) }
+                return .object([
+                    (
+                        "target",
+                        .object([
+                            ("uuid", .string(holding.targetID.uuidString.lowercased())), ("name", .string(holding.target)),
+                            ("kind", .string(holding.kind.rawValue)),
+                        ])
+                    ),
+                    ("version", .int(holding.version)), ("fingerprint_sha256", .string(holding.fingerprintSHA256)),
+                    ("delivered_at", .date(holding.deliveredAt)), ("outcome", .string(holding.outcome ?? "pending")),
+                    ("error", error), ("attempted_at", .date(holding.attemptedAt)),
+                ])
+            })
     }
 }

@@ -75,8 +75,9 @@ struct UnitController {
     }
 
     static func answer(_ value: JSONValue, _ status: HTTPResponse.Status) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized() + "\r\n")))
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized() + "\r\n")))
     }
 
     static let invalidName = error(.badRequest, "Invalid certificate name.")
@@ -129,16 +130,23 @@ struct UnitController {
         }
         return .object([
             ("key", .string(details.key)),
-            ("chain", .array(details.chain.map { entry in
-                .object([
-                    ("subject", name(entry.subject)),
-                    ("issuer", name(entry.issuer)),
-                    ("validity", .object([
-                        ("since", .string(Timestamp.openSSLStyle(entry.validity.since))),
-                        ("until", .string(Timestamp.openSSLStyle(entry.validity.until))),
-                    ])),
-                ])
-            })),
+            (
+                "chain",
+                .array(
+                    details.chain.map { entry in
+                        .object([
+                            ("subject", name(entry.subject)),
+                            ("issuer", name(entry.issuer)),
+                            (
+                                "validity",
+                                .object([
+                                    ("since", .string(Timestamp.openSSLStyle(entry.validity.since))),
+                                    ("until", .string(Timestamp.openSSLStyle(entry.validity.until))),
+                                ])
+                            ),
+                        ])
+                    })
+            ),
         ])
     }
 
@@ -181,10 +189,12 @@ struct UnitController {
             }
             return Self.error(.badRequest, "Invalid certificate.", detail: "\(code ?? "invalid"): \(message ?? "the bundle was refused")")
         case .timedOut(let state):
-            return Self.error(.internalServerError, "Failed to store certificate.", detail: """
-                validation did not finish within \(wait) (job \(job.jobID.uuidString.lowercased()) is \(state)); \
-                '\(name)' is listed here once the job validates it
-                """)
+            return Self.error(
+                .internalServerError, "Failed to store certificate.",
+                detail: """
+                    validation did not finish within \(wait) (job \(job.jobID.uuidString.lowercased()) is \(state)); \
+                    '\(name)' is listed here once the job validates it
+                    """)
         }
     }
 
@@ -238,8 +248,9 @@ struct TrustedSocketMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let id = try await resolved.id(db: db, name: project)
-        context.identity = Identity(keyID: UUID(uuid: UUID_NULL), projectID: id, scopes: ["certificates:read", "certificates:write"],
-                                    actor: "unix-socket")
+        context.identity = Identity(
+            keyID: UUID(uuid: UUID_NULL), projectID: id, scopes: ["certificates:read", "certificates:write"],
+            actor: "unix-socket")
         context.maxUploadSize = bodyLimit
         return try await next(request, context)
     }
@@ -252,8 +263,9 @@ struct TrustedSocketMiddleware: RouterMiddleware {
         func id(db: Database, name: String) async throws -> UUID {
             if let id { return id }
             guard let found = try await Projects.unitSocketProject(db, name: name) else {
-                throw APIError(.forbidden, "unit_socket_project_taken",
-                               "project '\(name)' was not created for the Unit socket; start the API with another --unit-socket-project")
+                throw APIError(
+                    .forbidden, "unit_socket_project_taken",
+                    "project '\(name)' was not created for the Unit socket; start the API with another --unit-socket-project")
             }
             id = found
             return found

@@ -4,9 +4,10 @@ import ArgumentParser
 public struct Bench: AsyncParsableCommand {
     public init() {}
 
-
     public static let configuration = CommandConfiguration(
         abstract: "Measure CertFleet against a baseline tool in the same run.",
-        subcommands: [BenchPostgres.self, BenchAMQP.self, BenchX509.self, BenchJobs.self, BenchACME.self, BenchAPI.self, BenchIssue.self,
-                      BenchScale.self])
+        subcommands: [
+            BenchPostgres.self, BenchAMQP.self, BenchX509.self, BenchJobs.self, BenchACME.self, BenchAPI.self, BenchIssue.self,
+            BenchScale.self,
+        ])
 }

@@ -1,6 +1,6 @@
-import CertFleetOptions
 import ACME
 import ArgumentParser
+import CertFleetOptions
 import Foundation
 import X509
 
@@ -45,7 +45,8 @@ struct BenchACME: AsyncParsableCommand {
         await responder.stop()
 
         let legoSequential = try LegoBaseline.rate(directory: directory, ca: ca, port: port, work: work, processes: 1, certificates: legoCertificates)
-        print(String(format: "lego, %d sequential:          %6.1f certificates/min (its own listener on :%d)", legoCertificates, legoSequential, port))
+        print(
+            String(format: "lego, %d sequential:          %6.1f certificates/min (its own listener on :%d)", legoCertificates, legoSequential, port))
         let legoParallel = try await LegoBaseline.parallelRate(directory: directory, ca: ca, port: port, work: work, certificates: legoCertificates)
         print(String(format: "lego, 4 processes:             %6.1f certificates/min (--http.webroot)", legoParallel))
 

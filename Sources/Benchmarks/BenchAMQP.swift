@@ -1,8 +1,9 @@
 import AMQP
 import ArgumentParser
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `certfleet bench amqp`: persistent, confirmed publishes/s and consume+ack/s
@@ -23,21 +24,27 @@ struct BenchAMQP: AsyncParsableCommand {
     func run() async throws {
         print("AMQP bench: \(messages) persistent messages of \(size) B, quorum queue, window \(window), prefetch \(prefetch)")
         let swift = try await measure()
-        print(String(format: "certfleet (rabbitmq-c): publish+confirm %8.0f msg/s   consume+ack %8.0f msg/s",
-                     swift.publish, swift.consume))
+        print(
+            String(
+                format: "certfleet (rabbitmq-c): publish+confirm %8.0f msg/s   consume+ack %8.0f msg/s",
+                swift.publish, swift.consume))
         guard !skipBaseline else { return }
         let baseline = try await Baseline(root: Self.root).run(
             url: url, messages: messages, size: size, window: window, prefetch: Int(prefetch))
-        print(String(format: "pika baseline:          publish+confirm %8.0f msg/s   consume+ack %8.0f msg/s",
-                     baseline.publish, baseline.consume))
-        print(String(format: "ratio (certfleet / pika): publish %.2f   consume %.2f   (target >= 1.0)",
-                     swift.publish / baseline.publish, swift.consume / baseline.consume))
+        print(
+            String(
+                format: "pika baseline:          publish+confirm %8.0f msg/s   consume+ack %8.0f msg/s",
+                baseline.publish, baseline.consume))
+        print(
+            String(
+                format: "ratio (certfleet / pika): publish %.2f   consume %.2f   (target >= 1.0)",
+                swift.publish / baseline.publish, swift.consume / baseline.consume))
     }
 
     /// The checkout this binary was built from (for the baseline script and venv).
     static var root: URL {
         var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }  // Sources/certfleet/BenchAMQP.swift
+        for _ in 0..<3 { url.deleteLastPathComponent() } // Sources/certfleet/BenchAMQP.swift
         return url
     }
 
@@ -65,8 +72,11 @@ struct BenchAMQP: AsyncParsableCommand {
                     inFlight -= 1
                 }
                 let batch = (start..<min(start + batchSize, count)).map { index in
-                    AMQPPublish(AMQPMessage(body: body, properties: AMQPProperties(
-                        contentType: "application/json", messageID: "bench-\(index)")),
+                    AMQPPublish(
+                        AMQPMessage(
+                            body: body,
+                            properties: AMQPProperties(
+                                contentType: "application/json", messageID: "bench-\(index)")),
                         exchange: "", routingKey: queue, mandatory: false)
                 }
                 group.addTask {
@@ -112,7 +122,7 @@ struct Baseline {
             let consume_per_s: Double
         }
         guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-              let figures = try? JSONDecoder().decode(Figures.self, from: Data(line.utf8))
+            let figures = try? JSONDecoder().decode(Figures.self, from: Data(line.utf8))
         else { throw ValidationError("baseline printed no figures: \(output)") }
         return (figures.publish_per_s, figures.consume_per_s)
     }

@@ -1,5 +1,5 @@
-import CertFleetOptions
 import ArgumentParser
+import CertFleetOptions
 import Foundation
 import Logging
 import Store
@@ -30,8 +30,9 @@ struct BenchAPI: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "certfleet.bench")
         let bench = try await BenchEnvironment.make(database: database, broker: broker, name: "certfleet_bench_api", poolSize: 8, logger: logger)
-        let (_, secret) = try await APIKeys.create(bench.db, project: bench.project, name: "bench",
-                                                  scopes: ["certificates:read", "certificates:write"])
+        let (_, secret) = try await APIKeys.create(
+            bench.db, project: bench.project, name: "bench",
+            scopes: ["certificates:read", "certificates:write"])
         let unlimited = ["CERTFLEET_API_READ_RATE": "0", "CERTFLEET_API_WRITE_RATE": "0", "CERTFLEET_API_PORT": "\(port)"]
         let processes = [try bench.start(["api"], environment: unlimited), try bench.start(["worker"])]
         do {
@@ -56,11 +57,15 @@ struct BenchAPI: AsyncParsableCommand {
         let body = String(decoding: try JSONSerialization.data(withJSONObject: ["chain": bundle.chain, "pkey": bundle.key]), as: UTF8.self)
         let bodyFile = scratch.appendingPathComponent("upload.json")
         try body.write(to: bodyFile, atomically: true, encoding: .utf8)
-        let accepted = try runTool("curl", ["-fsS", "-X", "POST", "-H", "Authorization: Bearer \(secret)", "-H", "Content-Type: application/json",
-                                            "--data-binary", "@\(bodyFile.path)", "\(base)/v1/certificates"])
+        let accepted = try runTool(
+            "curl",
+            [
+                "-fsS", "-X", "POST", "-H", "Authorization: Bearer \(secret)", "-H", "Content-Type: application/json",
+                "--data-binary", "@\(bodyFile.path)", "\(base)/v1/certificates",
+            ])
         guard let uuid = try JSONSerialization.jsonObject(with: Data(accepted.utf8)) as? [String: Any],
-              let data = uuid["data"] as? [String: Any], let items = data["certificates"] as? [[String: Any]],
-              let id = items.first?["uuid"] as? String
+            let data = uuid["data"] as? [String: Any], let items = data["certificates"] as? [[String: Any]],
+            let id = items.first?["uuid"] as? String
         else { throw ValidationError("unexpected upload answer: \(accepted)") }
         try await waitFor("certificate \(id) to become valid") {
             (try? runTool("curl", ["-fsS", "-H", "Authorization: Bearer \(secret)", "\(base)/v1/certificates/\(id)?details=false"]))?
@@ -73,12 +78,16 @@ struct BenchAPI: AsyncParsableCommand {
         let health = try wrk.run(url: "\(base)/healthz", connections: 10, rate: rate)
         let get = try wrk.run(url: "\(base)/v1/certificates/\(id)", connections: 10, rate: rate)
         let upload = try wrk.run(url: "\(base)/v1/certificates", connections: 2, rate: uploadRate, postBody: body)
-        for (name, result, offered) in [("GET /healthz (baseline)", health, rate), ("GET /v1/certificates/{uuid}", get, rate),
-                                         ("POST /v1/certificates (accept)", upload, uploadRate)] {
+        for (name, result, offered) in [
+            ("GET /healthz (baseline)", health, rate), ("GET /v1/certificates/{uuid}", get, rate),
+            ("POST /v1/certificates (accept)", upload, uploadRate),
+        ] {
             print(String(format: "%@ | %d/s | %.0f | %.2f | %.2f", name, offered, result.rate, result.p50, result.p99))
         }
-        print(String(format: "GET p99 / healthz p99: %.2f; targets: GET p99 < 5 ms at %d/s (%@), accept p99 < 20 ms (%@)",
-                     get.p99 / health.p99, rate, get.p99 < 5 ? "met" : "not met", upload.p99 < 20 ? "met" : "not met"))
+        print(
+            String(
+                format: "GET p99 / healthz p99: %.2f; targets: GET p99 < 5 ms at %d/s (%@), accept p99 < 20 ms (%@)",
+                get.p99 / health.p99, rate, get.p99 < 5 ? "met" : "not met", upload.p99 < 20 ? "met" : "not met"))
     }
 
     private func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {
@@ -120,7 +129,7 @@ struct Wrk {
         try script.write(to: scriptFile, atomically: true, encoding: .utf8)
         let output = try runTool("wrk", ["-t", "2", "-c", "\(connections)", "-d", "\(duration)s", "--latency", "-s", scriptFile.path, url])
         guard let achieved = Self.number(after: "Requests/sec:", in: output),
-              let p50 = Self.milliseconds(percentile: "50%", in: output), let p99 = Self.milliseconds(percentile: "99%", in: output)
+            let p50 = Self.milliseconds(percentile: "50%", in: output), let p99 = Self.milliseconds(percentile: "99%", in: output)
         else { throw ValidationError("cannot read wrk's output:\n\(output)") }
         if let errors = Self.number(after: "Non-2xx or 3xx responses:", in: output), errors > 0 {
             throw ValidationError("wrk saw \(Int(errors)) error responses from \(url)")
@@ -136,7 +145,8 @@ struct Wrk {
     /// `    99%   12.34ms` → 12.34 (also us and s).
     static func milliseconds(percentile: String, in output: String) -> Double? {
         guard let line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(percentile + " ") }),
-              let field = line.split(separator: " ").last else { return nil }
+            let field = line.split(separator: " ").last
+        else { return nil }
         for (unit, scale) in [("us", 0.001), ("ms", 1.0), ("s", 1000.0)] where field.hasSuffix(unit) {
             return Double(field.dropLast(unit.count)).map { $0 * scale }
         }

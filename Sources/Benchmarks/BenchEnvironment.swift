@@ -1,9 +1,9 @@
-import CertFleetOptions
-import Messaging
 import AMQP
 import ArgumentParser
+import CertFleetOptions
 import Foundation
 import Logging
+import Messaging
 import Postgres
 import Store
 import X509
@@ -37,13 +37,16 @@ struct BenchEnvironment {
         let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("certfleet-bench-\(UUID().uuidString).key")
         let key = AESGCM.generateKey()
         try Data(key).base64EncodedString().write(to: keyFile, atomically: true, encoding: .utf8)
-        let environment = ["CERTFLEET_DATABASE_URL": url, "CERTFLEET_AMQP_URL": broker.resolvedURL,
-                           "CERTFLEET_AMQP_PREFIX": topology.prefix, "CERTFLEET_MASTER_KEY_FILE": keyFile.path,
-                           "CERTFLEET_LOG_LEVEL": "warning", "CERTFLEET_DATABASE_POOL_SIZE": "\(poolSize)",
-                           // A private benchmark database: its project issues for Pebble's test names without verified zones.
-                           "CERTFLEET_DOMAIN_POLICY": "off"]
-        return BenchEnvironment(db: db, databaseURL: url, project: project, topology: topology, amqp: amqp,
-                                sealer: KeySealer(keys: [key]), environment: environment, keyFile: keyFile)
+        let environment = [
+            "CERTFLEET_DATABASE_URL": url, "CERTFLEET_AMQP_URL": broker.resolvedURL,
+            "CERTFLEET_AMQP_PREFIX": topology.prefix, "CERTFLEET_MASTER_KEY_FILE": keyFile.path,
+            "CERTFLEET_LOG_LEVEL": "warning", "CERTFLEET_DATABASE_POOL_SIZE": "\(poolSize)",
+            // A private benchmark database: its project issues for Pebble's test names without verified zones.
+            "CERTFLEET_DOMAIN_POLICY": "off",
+        ]
+        return BenchEnvironment(
+            db: db, databaseURL: url, project: project, topology: topology, amqp: amqp,
+            sealer: KeySealer(keys: [key]), environment: environment, keyFile: keyFile)
     }
 
     /// Starts this executable with ARGUMENTS (e.g. `["worker"]`) against the private

@@ -1,5 +1,5 @@
-import CertFleetOptions
 import ArgumentParser
+import CertFleetOptions
 import Foundation
 import Logging
 import Postgres
@@ -38,8 +38,9 @@ struct BenchIssue: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
 
-        let bench = try await BenchEnvironment.make(database: database, broker: broker, name: "certfleet_bench_issue",
-                                                     poolSize: concurrency + 2, logger: Logger(label: "certfleet.bench"))
+        let bench = try await BenchEnvironment.make(
+            database: database, broker: broker, name: "certfleet_bench_issue",
+            poolSize: concurrency + 2, logger: Logger(label: "certfleet.bench"))
         let db = bench.db
         let apiKey = try await APIKeys.create(db, project: bench.project, name: "bench", scopes: ["certificates:read", "certificates:write"]).secret
         let environment = [
@@ -58,16 +59,21 @@ struct BenchIssue: AsyncParsableCommand {
             try await BenchEnvironment.waitUntilReady("http://127.0.0.1:\(port)")
             for (round, count) in counts.enumerated() {
                 let processes = try (0..<count).map {
-                    try bench.start(["worker", "--concurrency", "\(concurrency)", "--queues", "issue"], environment: environment,
-                                    log: work.appendingPathComponent("worker-\(round)-\($0).log"))
+                    try bench.start(
+                        ["worker", "--concurrency", "\(concurrency)", "--queues", "issue"], environment: environment,
+                        log: work.appendingPathComponent("worker-\(round)-\($0).log"))
                 }
                 let tag = UUID().uuidString.prefix(6).lowercased()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for index in 0..<certificates {
                         group.addTask {
                             let body = #"{"name":"r\#(round)-\#(index)","domains":["bench-\#(tag)-\#(index).certfleet-test.com"]}"#
-                            try runTool("curl", ["-sf", "-X", "POST", "-H", "Authorization: Bearer \(apiKey)", "-H", "Content-Type: application/json",
-                                                 "--data", body, "http://127.0.0.1:\(port)/v1/certificates"])
+                            try runTool(
+                                "curl",
+                                [
+                                    "-sf", "-X", "POST", "-H", "Authorization: Bearer \(apiKey)", "-H", "Content-Type: application/json",
+                                    "--data", body, "http://127.0.0.1:\(port)/v1/certificates",
+                                ])
                         }
                     }
                     try await group.waitForAll()
@@ -102,10 +108,12 @@ struct BenchIssue: AsyncParsableCommand {
         let pattern = "r\(round)-%"
         let deadline = Date().addingTimeInterval(900)
         while Date() < deadline {
-            let row = try await db.query("""
+            let row = try await db.query(
+                """
                 SELECT count(*) FILTER (WHERE state = 'valid') AS valid, count(*) FILTER (WHERE state = 'error') AS failed
                 FROM certificates WHERE name LIKE \(pattern)
-                """).first!
+                """
+            ).first!
             if try row.decode(Int.self, "failed") > 0 {
                 let reason = try await db.query("SELECT last_error_message FROM certificates WHERE name LIKE \(pattern) AND state = 'error' LIMIT 1")
                     .first?.decode(String?.self, "last_error_message")
@@ -114,12 +122,15 @@ struct BenchIssue: AsyncParsableCommand {
             if try row.decode(Int.self, "valid") == certificates { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let stats = try await db.query("""
+        let stats = try await db.query(
+            """
             SELECT extract(epoch FROM max(j.finished_at) - min(j.created_at))::float8 AS span,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM j.finished_at - j.created_at)) AS p50,
                    percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM j.finished_at - j.created_at)) AS p99
             FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.name LIKE \(pattern) AND j.state = 'succeeded'
-            """).first!
-        return Round(seconds: try stats.decode(Double.self, "span"), p50: try stats.decode(Double.self, "p50"), p99: try stats.decode(Double.self, "p99"))
+            """
+        ).first!
+        return Round(
+            seconds: try stats.decode(Double.self, "span"), p50: try stats.decode(Double.self, "p50"), p99: try stats.decode(Double.self, "p99"))
     }
 }

@@ -1,6 +1,6 @@
-import CertFleetOptions
 import AMQP
 import ArgumentParser
+import CertFleetOptions
 import Foundation
 import Jobs
 import Logging
@@ -37,8 +37,9 @@ struct BenchJobs: AsyncParsableCommand {
     func run() async throws {
         let counts = workers.split(separator: ",").compactMap { Int($0) }
         let logger = Logger(label: "certfleet.bench")
-        let bench = try await BenchEnvironment.make(database: database, broker: broker, name: "certfleet_bench_jobs",
-                                                     poolSize: concurrency + 2, logger: logger)
+        let bench = try await BenchEnvironment.make(
+            database: database, broker: broker, name: "certfleet_bench_jobs",
+            poolSize: concurrency + 2, logger: logger)
         let db = bench.db
         let submitter = Submissions.publishing(db: db, sealer: bench.sealer, amqp: bench.amqp, topology: bench.topology, logger: logger)
         let bundle = try Self.bundle()
@@ -49,9 +50,10 @@ struct BenchJobs: AsyncParsableCommand {
         var busyPerWorkerCount: [Int: Double] = [:]
         let project = bench.project, chain = bundle.chain, key = bundle.key, jobs = jobs
         let upload: @Sendable (Int, Int) async throws -> Void = { index, round in
-            _ = try await submitter.upload(UploadRequest(
-                projectID: project, name: "bench-\(round)-\(index)", commonName: "bench.example.com", sans: ["bench.example.com"],
-                chainPEM: chain, privateKeyPEM: key, actor: "bench"))
+            _ = try await submitter.upload(
+                UploadRequest(
+                    projectID: project, name: "bench-\(round)-\(index)", commonName: "bench.example.com", sans: ["bench.example.com"],
+                    chainPEM: chain, privateKeyPEM: key, actor: "bench"))
         }
         func waitUntilFinished() async throws {
             while try await db.query("SELECT count(*) AS n FROM jobs WHERE finished_at IS NULL").first!.decode(Int.self, "n") > 0 {
@@ -80,17 +82,21 @@ struct BenchJobs: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(1000 / latencyRate))
             }
             try await waitUntilFinished()
-            let stats = try await db.query("""
+            let stats = try await db.query(
+                """
                 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) * 1000 AS p50,
                        percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) * 1000 AS p99
                 FROM jobs WHERE state = 'succeeded'
-                """).first!
+                """
+            ).first!
             for process in processes { process.stop() }
             perWorkerCount[count] = rate
             busyPerWorkerCount[count] = busy
             let pgbench = try pgbenchWrites(url: bench.databaseURL, clients: count)
-            print(String(format: "%7d | %12.0f | %18.0f | %20.1f | %6.1f | %29.0f | %.2f",
-                         count, rate, busy, try stats.decode(Double.self, "p50"), try stats.decode(Double.self, "p99"), pgbench, rate / pgbench))
+            print(
+                String(
+                    format: "%7d | %12.0f | %18.0f | %20.1f | %6.1f | %29.0f | %.2f",
+                    count, rate, busy, try stats.decode(Double.self, "p50"), try stats.decode(Double.self, "p99"), pgbench, rate / pgbench))
         }
         if let one = perWorkerCount[1], let two = perWorkerCount[2] {
             print(String(format: "scaling 2 workers / 1 worker: %.2f (target >= 1.7 until PostgreSQL is the bound)", two / one))
@@ -106,7 +112,7 @@ struct BenchJobs: AsyncParsableCommand {
         try runTool("pgbench", ["-i", "-s", "1", "-q", url])
         let output = try runTool("pgbench", ["-N", "-c", "\(clients)", "-j", "\(clients)", "-t", "\(2000 / clients)", "-n", url])
         guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-              let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
+            let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
         else { throw ValidationError("cannot read tps from pgbench output:\n\(output)") }
         return value
     }
@@ -117,8 +123,12 @@ struct BenchJobs: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let key = directory.appendingPathComponent("key.pem").path, cert = directory.appendingPathComponent("cert.pem").path
-        try runTool("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-                                "-out", cert, "-subj", "/CN=bench.example.com", "-days", "30", "-addext", "subjectAltName=DNS:bench.example.com"])
+        try runTool(
+            "openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                "-out", cert, "-subj", "/CN=bench.example.com", "-days", "30", "-addext", "subjectAltName=DNS:bench.example.com",
+            ])
         return (try String(contentsOfFile: cert, encoding: .utf8), try String(contentsOfFile: key, encoding: .utf8))
     }
 }

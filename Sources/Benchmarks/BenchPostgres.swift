@@ -1,5 +1,5 @@
-import CertFleetOptions
 import ArgumentParser
+import CertFleetOptions
 import Foundation
 import Postgres
 
@@ -40,7 +40,7 @@ struct BenchPostgres: AsyncParsableCommand {
         // of this (multi-threaded) process may inherit blocked, so -T would never end.
         let output = try runTool("pgbench", ["-S", "-M", "prepared", "-c", "1", "-t", String(seconds * 10_000), "-n", url])
         guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-              let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
+            let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
         else { throw ValidationError("cannot read tps from pgbench output:\n\(output)") }
         return value
     }

@@ -1,9 +1,9 @@
-import CertFleetOptions
 import AMQP
 import ArgumentParser
+import CertFleetOptions
 import Foundation
-import Messaging
 import Logging
+import Messaging
 import Scheduler
 import Store
 
@@ -74,8 +74,9 @@ struct BenchScale: AsyncParsableCommand {
             let rowsPerSecond = Int(Double(rows) / max(seconds, 0.001))
             emit("seeded \(size) certificates: \(rows) rows in \(String(format: "%.1f", seconds)) s (\(rowsPerSecond) rows/s)")
             table.set("seed rows/s (this step)", size, String(rowsPerSecond))
-            let run = ScaleRun(bench: bench, secret: secret, size: size, projects: projects, rate: rate, listRate: listRate,
-                               duration: duration, due: due, port: port, logger: logger)
+            let run = ScaleRun(
+                bench: bench, secret: secret, size: size, projects: projects, rate: rate, listRate: listRate,
+                duration: duration, due: due, port: port, logger: logger)
             try await run.measure(into: &table, probe: probe)
             try await probe.settle()
             emit(table.render())
@@ -90,8 +91,10 @@ struct BenchScale: AsyncParsableCommand {
         for (b, a) in zip(before, after) {
             emit("\(b.table) | \(b.rows) | \(b.bytes / 1_000_000) | \(a.rows) | \(a.bytes / 1_000_000)")
         }
-        emit(String(format: "deleted %d outbox, %d jobs, %d events, %d versions in %.1f s", report.outbox, report.jobs, report.events,
-                     report.versions, elapsed))
+        emit(
+            String(
+                format: "deleted %d outbox, %d jobs, %d events, %d versions in %.1f s", report.outbox, report.jobs, report.events,
+                report.versions, elapsed))
         emit("\n" + table.render())
     }
 }

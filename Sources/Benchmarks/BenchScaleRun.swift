@@ -1,8 +1,8 @@
-import CertFleetOptions
 import ArgumentParser
+import CertFleetOptions
 import Foundation
-import Messaging
 import Logging
+import Messaging
 import Scheduler
 import Store
 
@@ -28,11 +28,17 @@ struct ScaleRun {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         // Nothing is deleted while measuring: retention runs once, at the end, over the simulated year.
-        let quiet = ["CERTFLEET_RETENTION_OUTBOX_DAYS": "off", "CERTFLEET_RETENTION_JOBS_DAYS": "off",
-                     "CERTFLEET_RETENTION_EVENTS_DAYS": "off", "CERTFLEET_RETENTION_VERSIONS_DAYS": "off"]
+        let quiet = [
+            "CERTFLEET_RETENTION_OUTBOX_DAYS": "off", "CERTFLEET_RETENTION_JOBS_DAYS": "off",
+            "CERTFLEET_RETENTION_EVENTS_DAYS": "off", "CERTFLEET_RETENTION_VERSIONS_DAYS": "off",
+        ]
         let apiStart = ContinuousClock.now
-        let api = try bench.start(["api"], environment: ["CERTFLEET_API_READ_RATE": "0", "CERTFLEET_API_WRITE_RATE": "0",
-                                                          "CERTFLEET_API_PORT": "\(port)", "CERTFLEET_API_METRICS_SNAPSHOT_SECONDS": "0"])
+        let api = try bench.start(
+            ["api"],
+            environment: [
+                "CERTFLEET_API_READ_RATE": "0", "CERTFLEET_API_WRITE_RATE": "0",
+                "CERTFLEET_API_PORT": "\(port)", "CERTFLEET_API_METRICS_SNAPSHOT_SECONDS": "0",
+            ])
         let workerStart = ContinuousClock.now
         let worker = try bench.start(["worker"], environment: ["CERTFLEET_METRICS_PORT": "\(port + 1)"])
         let schedulerStart = ContinuousClock.now
@@ -67,8 +73,10 @@ struct ScaleRun {
         let i = (size / 2) / (projects * 20) * (projects * 20)
         let name = ScaleSeed.name(i), host = ScaleSeed.commonName(i)
         let answer = try runTool("curl", ["-fsS", "-H", "Authorization: Bearer \(secret)", "\(base)/v1/certificates/\(name)?details=false"])
-        guard let uuid = answer.range(of: #"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"#, options: .regularExpression)
-            .map({ String(answer[$0]) }) else { throw ValidationError("no uuid in \(answer)") }
+        guard
+            let uuid = answer.range(of: #"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"#, options: .regularExpression)
+                .map({ String(answer[$0]) })
+        else { throw ValidationError("no uuid in \(answer)") }
         let deep = try deepCursor()
         let soon = ISO8601DateFormatter().string(from: Date().addingTimeInterval(35 * 86_400))
         let wrk = Wrk(scratch: scratch, secret: secret, duration: duration)
@@ -99,8 +107,9 @@ struct ScaleRun {
         }
         times.sort()
         let worst = times.last ?? .nan
-        table.set("GET /metrics (uncached) median / worst of 7, ms", size,
-                  String(format: "%.1f / %.1f%@", times[times.count / 2], worst, worst < 100 ? " ✓" : " ✗ (target 100)"))
+        table.set(
+            "GET /metrics (uncached) median / worst of 7, ms", size,
+            String(format: "%.1f / %.1f%@", times[times.count / 2], worst, worst < 100 ? " ✓" : " ✗ (target 100)"))
     }
 
     /// A cursor half-way through the measured project, reached by paging as a client would.
@@ -111,7 +120,8 @@ struct ScaleRun {
             let uri = "\(base)/v1/certificates/list?limit=\(pageSize)" + (cursor.map { "&cursor=\($0)" } ?? "")
             let page = try runTool("curl", ["-fsS", "-H", "Authorization: Bearer \(secret)", uri])
             guard let object = try JSONSerialization.jsonObject(with: Data(page.utf8)) as? [String: Any],
-                  let data = object["data"] as? [String: Any], let next = data["next_cursor"] as? String else { break }
+                let data = object["data"] as? [String: Any], let next = data["next_cursor"] as? String
+            else { break }
             cursor = next
         }
         guard let cursor else { throw ValidationError("the list returned no cursor") }
@@ -126,8 +136,9 @@ struct ScaleRun {
             db: bench.db, connectionString: bench.databaseURL, amqp: bench.amqp, topology: bench.topology,
             configuration: SchedulerConfiguration(retention: nil, schedulerID: "bench-scale"),
             renew: { due, actor in
-                _ = try await submitter.renew(project: due.projectID, reference: due.certificateID.uuidString,
-                                              idempotencyKey: due.idempotencyKey, actor: actor)
+                _ = try await submitter.renew(
+                    project: due.projectID, reference: due.certificateID.uuidString,
+                    idempotencyKey: due.idempotencyKey, actor: actor)
             },
             logger: logger)
         let ticks: [(String, () async throws -> Void)] = [
@@ -154,8 +165,9 @@ struct ScaleRun {
                 if n == 0 { break }
             }
             let elapsed = durationSeconds(ContinuousClock.now - start)
-            table.set("\(label), \(due) made due: s (per second)", size,
-                      String(format: "%d in %.1f s (%d/s)", made, elapsed, Int(Double(done) / max(elapsed, 0.001))))
+            table.set(
+                "\(label), \(due) made due: s (per second)", size,
+                String(format: "%d in %.1f s (%d/s)", made, elapsed, Int(Double(done) / max(elapsed, 0.001))))
         }
         try await timed("renewal: claim + submit each", made: try await probe.makeRenewalsDue(due)) { try await scheduler.renewalTick() }
         try await timed("reaper: requeue", made: try await probe.makeLeasesExpired(due)) { try await scheduler.reapTick() }
@@ -176,8 +188,9 @@ struct ScaleRun {
 
     private func rssMB(_ pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return -1 }
         return kilobytes / 1024
     }
 }

@@ -16,7 +16,8 @@ struct BenchX509: AsyncParsableCommand {
 
     func run() async throws {
         let bundle = try makeBundle()
-        report("X509 benchmark, \(seconds) s per measurement, one thread; rates per second of user CPU time (as openssl speed counts) and of wall time")
+        report(
+            "X509 benchmark, \(seconds) s per measurement, one thread; rates per second of user CPU time (as openssl speed counts) and of wall time")
 
         let inspections = try rate(seconds) {
             _ = try CertificateBundle.parse(pem: bundle).details()
@@ -24,7 +25,7 @@ struct BenchX509: AsyncParsableCommand {
         report("bundle inspections/s    \(format(inspections))  (RSA-2048 leaf + P-256 intermediate + key: PEM, order, verify, details)")
 
         let key = try PrivateKey.generate(.ecP256)
-        let input = Array(String(repeating: "eyJhbGciOiJFUzI1NiJ9.", count: 14).utf8)  // a typical ACME signing input (~300 bytes)
+        let input = Array(String(repeating: "eyJhbGciOiJFUzI1NiJ9.", count: 14).utf8) // a typical ACME signing input (~300 bytes)
         let signs = try rate(seconds) { _ = try JWS.signature(signingInput: input, key: key) }
         report("ES256 JWS signatures/s  \(format(signs))")
 
@@ -42,7 +43,7 @@ struct BenchX509: AsyncParsableCommand {
     /// latter is what `openssl speed` divides by (unless `-elapsed`), so it is
     /// the fair figure on a machine others are using too.
     private func rate(_ seconds: Double, minimumIterations: Int = 100, _ body: () throws -> Void) throws -> (wall: Double, cpu: Double) {
-        try body()  // warm up caches and OpenSSL's algorithm fetch
+        try body() // warm up caches and OpenSSL's algorithm fetch
         let clock = ContinuousClock()
         let start = clock.now
         let cpuStart = threadUserTime()
@@ -96,18 +97,40 @@ struct BenchX509: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-        try "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n[leaf]\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:bench.example.com,DNS:*.bench.example.com\n"
-            .write(toFile: path("ext.cnf"), atomically: true, encoding: .utf8)
-        try runTool(openssl, ["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                              "-keyout", path("root.key"), "-subj", "/CN=Bench Root", "-days", "30", "-out", path("root.crt")])
-        try runTool(openssl, ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                              "-keyout", path("int.key"), "-subj", "/CN=Bench Intermediate", "-out", path("int.csr")])
-        try runTool(openssl, ["x509", "-req", "-in", path("int.csr"), "-CA", path("root.crt"), "-CAkey", path("root.key"),
-                              "-set_serial", "2", "-days", "30", "-extfile", path("ext.cnf"), "-extensions", "ca", "-out", path("int.crt")])
-        try runTool(openssl, ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", path("leaf.key"),
-                              "-subj", "/C=US/O=Bench/CN=bench.example.com", "-out", path("leaf.csr")])
-        try runTool(openssl, ["x509", "-req", "-in", path("leaf.csr"), "-CA", path("int.crt"), "-CAkey", path("int.key"),
-                              "-set_serial", "3", "-days", "30", "-extfile", path("ext.cnf"), "-extensions", "leaf", "-out", path("leaf.crt")])
+        let extensions =
+            "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n[leaf]\nbasicConstraints=CA:FALSE\n"
+            + "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:bench.example.com,DNS:*.bench.example.com\n"
+        try extensions.write(toFile: path("ext.cnf"), atomically: true, encoding: .utf8)
+        try runTool(
+            openssl,
+            [
+                "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", path("root.key"), "-subj", "/CN=Bench Root", "-days", "30", "-out", path("root.crt"),
+            ])
+        try runTool(
+            openssl,
+            [
+                "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", path("int.key"), "-subj", "/CN=Bench Intermediate", "-out", path("int.csr"),
+            ])
+        try runTool(
+            openssl,
+            [
+                "x509", "-req", "-in", path("int.csr"), "-CA", path("root.crt"), "-CAkey", path("root.key"),
+                "-set_serial", "2", "-days", "30", "-extfile", path("ext.cnf"), "-extensions", "ca", "-out", path("int.crt"),
+            ])
+        try runTool(
+            openssl,
+            [
+                "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", path("leaf.key"),
+                "-subj", "/C=US/O=Bench/CN=bench.example.com", "-out", path("leaf.csr"),
+            ])
+        try runTool(
+            openssl,
+            [
+                "x509", "-req", "-in", path("leaf.csr"), "-CA", path("int.crt"), "-CAkey", path("int.key"),
+                "-set_serial", "3", "-days", "30", "-extfile", path("ext.cnf"), "-extensions", "leaf", "-out", path("leaf.crt"),
+            ])
         return try ["leaf.crt", "int.crt", "leaf.key"].map { try String(contentsOfFile: path($0), encoding: .utf8) }.joined()
     }
 

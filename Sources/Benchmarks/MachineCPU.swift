@@ -10,12 +10,12 @@ struct MachineCPU {
     /// A reading now; zeros where /proc/stat is absent (not Linux).
     static func now() -> MachineCPU {
         guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
         else { return MachineCPU(busy: 0, total: 0) }
         let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
         guard ticks.count >= 5 else { return MachineCPU(busy: 0, total: 0) }
         let total = ticks.prefix(8).reduce(0, +)
-        return MachineCPU(busy: total - ticks[3] - ticks[4], total: total)  // idle, iowait
+        return MachineCPU(busy: total - ticks[3] - ticks[4], total: total) // idle, iowait
     }
 
     /// Percent of all cores busy between SINCE and this reading.

@@ -1,5 +1,5 @@
-import CertFleetOptions
 import ArgumentParser
+import CertFleetOptions
 import Foundation
 import Postgres
 import Store
@@ -38,20 +38,33 @@ struct ScaleSeeder {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-        try runTool("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"), "-out", path("ca.pem"),
-                                "-subj", "/C=DE/O=CertFleet Bench/CN=CertFleet Bench CA", "-days", "3650"])
-        try runTool("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("leaf.key"),
-                                "-out", path("leaf.csr"), "-subj", "/CN=h0.z0.example.net"])
+        try runTool(
+            "openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"), "-out", path("ca.pem"),
+                "-subj", "/C=DE/O=CertFleet Bench/CN=CertFleet Bench CA", "-days", "3650",
+            ])
+        try runTool(
+            "openssl",
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("leaf.key"),
+                "-out", path("leaf.csr"), "-subj", "/CN=h0.z0.example.net",
+            ])
         try "subjectAltName=DNS:h0.z0.example.net,DNS:www.h0.z0.example.net\nextendedKeyUsage=serverAuth\n"
             .write(toFile: path("ext.cnf"), atomically: true, encoding: .utf8)
-        try runTool("openssl", ["x509", "-req", "-in", path("leaf.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
-                                "-CAcreateserial", "-out", path("leaf.pem"), "-days", "90", "-extfile", path("ext.cnf")])
+        try runTool(
+            "openssl",
+            [
+                "x509", "-req", "-in", path("leaf.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+                "-CAcreateserial", "-out", path("leaf.pem"), "-days", "90", "-extfile", path("ext.cnf"),
+            ])
         let chain = try String(contentsOfFile: path("leaf.pem"), encoding: .utf8) + String(contentsOfFile: path("ca.pem"), encoding: .utf8)
         let key = try String(contentsOfFile: path("leaf.key"), encoding: .utf8)
         let bundle = try CertificateBundle.parse(chain: chain, key: key)
         let sealed = try sealer.seal(Array(key.utf8), context: KeySealer.certificateKeyContext(certificate: UUID(), version: 2))
-        return ScaleSeed.Template(chainPEM: chain, sealedKey: sealed.sealed, masterKeyID: sealed.keyID,
-                                  detailsJSON: try PostgresJSON(encoding: bundle.details()).text)
+        return ScaleSeed.Template(
+            chainPEM: chain, sealedKey: sealed.sealed, masterKeyID: sealed.keyID,
+            detailsJSON: try PostgresJSON(encoding: bundle.details()).text)
     }
 }
 

@@ -42,7 +42,8 @@ public enum CAAPolicy {
         let wanted = Set(identities.map { $0.lowercased() })
         if wanted.isEmpty { return .permitted }
         if allowed.contains(where: wanted.contains) { return .permitted }
-        return .forbidden("CAA \(property) allows only \(allowed.sorted().joined(separator: ", ")); this CA is \(wanted.sorted().joined(separator: ", "))")
+        return .forbidden(
+            "CAA \(property) allows only \(allowed.sorted().joined(separator: ", ")); this CA is \(wanted.sorted().joined(separator: ", "))")
     }
 
     /// The issuer domain of an issue/issuewild value (`letsencrypt.org; validationmethods=dns-01`); nil for `;` (no CA).

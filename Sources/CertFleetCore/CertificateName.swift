@@ -11,9 +11,10 @@ public enum CertificateName {
     public static func generate<R: RandomNumberGenerator>(commonName: String, using generator: inout R) -> String {
         var base = commonName.lowercased()
         if base.hasPrefix("*.") { base.removeFirst(2) }
-        var safe = String(base.map { char -> Character in
-            (char.isASCII && (char.isLetter || char.isNumber)) || char == "." || char == "-" ? char : "-"
-        })
+        var safe = String(
+            base.map { char -> Character in
+                (char.isASCII && (char.isLetter || char.isNumber)) || char == "." || char == "-" ? char : "-"
+            })
         while safe.hasPrefix("-") || safe.hasPrefix(".") { safe.removeFirst() }
         while safe.hasSuffix("-") || safe.hasSuffix(".") { safe.removeLast() }
         if safe.isEmpty { safe = "certificate" }

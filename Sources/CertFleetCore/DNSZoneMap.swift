@@ -24,9 +24,10 @@ public enum DNSZoneMap {
     public static func isValidZone(_ zone: String) -> Bool {
         let bare = zone.hasPrefix("*.") ? String(zone.dropFirst(2)) : zone
         let labels = Self.labels(bare)
-        return !labels.isEmpty && !bare.contains("..") && !bare.hasPrefix(".") && bare.count <= 253 && labels.allSatisfy { label in
-            (1...63).contains(label.count) && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
-        }
+        return !labels.isEmpty && !bare.contains("..") && !bare.hasPrefix(".") && bare.count <= 253
+            && labels.allSatisfy { label in
+                (1...63).contains(label.count) && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+            }
     }
 
     static func labels(_ name: String) -> [String] {

@@ -43,8 +43,10 @@ public struct DeliveryRetryPolicy: Sendable, Equatable {
     }
 
     /// After ATTEMPT (1-based) failed with FAILURE, first tried at FIRSTATTEMPT.
-    public func decide(_ failure: DeliveryFailure, attempt: Int, firstAttempt: Date, now: Date,
-                       random: () -> Double = { Double.random(in: 0...1) }) -> Decision {
+    public func decide(
+        _ failure: DeliveryFailure, attempt: Int, firstAttempt: Date, now: Date,
+        random: () -> Double = { Double.random(in: 0...1) }
+    ) -> Decision {
         guard failure.isTransient else { return .giveUp }
         let seconds = Double(giveUpAfter.components.seconds)
         let deadline = firstAttempt.addingTimeInterval(seconds)

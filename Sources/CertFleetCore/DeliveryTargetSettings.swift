@@ -35,7 +35,8 @@ public enum DeliveryTargetSettings: Sendable, Equatable {
                 throw DeliveryFailure(.targetMisconfigured, "an haproxy target needs the absolute path of its stats 'socket' (under 108 bytes)")
             }
             guard let certificate = config["certificate"], !certificate.isEmpty,
-                  !certificate.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+                !certificate.contains(where: { $0.isWhitespace || $0.isNewline })
+            else {
                 throw DeliveryFailure(.targetMisconfigured, "an haproxy target needs 'certificate': the crt path of its bind line")
             }
             return .haproxy(socket: socket, certificate: certificate)
@@ -52,7 +53,8 @@ public enum DeliveryTargetSettings: Sendable, Equatable {
                 throw DeliveryFailure(.targetMisconfigured, "a unit target needs the absolute path of Unit's control 'socket' (under 108 bytes)")
             }
             guard let listener = config["listener"], !listener.isEmpty, !listener.contains("/"),
-                  !listener.contains(where: { $0.isWhitespace }) else {
+                !listener.contains(where: { $0.isWhitespace })
+            else {
                 throw DeliveryFailure(.targetMisconfigured, "a unit target needs the 'listener' whose tls.certificate it switches (e.g. *:443)")
             }
             return .unit(socket: socket, listener: listener)

@@ -14,7 +14,7 @@ public enum DomainOwnership {
     /// NAME (a lower-case host name, or `*.` + one) and every parent domain, most specific first:
     /// `*.a.example.com` → `a.example.com`, `example.com`, `com`.
     public static func zones(containing name: String) -> [String] {
-        if isIPAddress(name) { return [name] }  // an address is its own zone (claimed by the system key)
+        if isIPAddress(name) { return [name] } // an address is its own zone (claimed by the system key)
         var host = Substring(name.hasPrefix("*.") ? String(name.dropFirst(2)) : name)
         if host.hasSuffix(".") { host = host.dropLast() }
         var zones: [String] = []

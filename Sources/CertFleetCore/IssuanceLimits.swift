@@ -23,8 +23,10 @@ public struct IssuanceLimits: Sendable, Equatable, Codable {
     /// New accounts per IP address (this installation's registrations at the CA).
     public var accountsPerIP: Window
 
-    public init(ordersPerAccount: Window, certificatesPerRegisteredDomain: Window, duplicateCertificates: Window,
-                failedValidationsPerHostname: Window = .init(5, per: 3600), accountsPerIP: Window = .init(10, per: 3 * 3600)) {
+    public init(
+        ordersPerAccount: Window, certificatesPerRegisteredDomain: Window, duplicateCertificates: Window,
+        failedValidationsPerHostname: Window = .init(5, per: 3600), accountsPerIP: Window = .init(10, per: 3 * 3600)
+    ) {
         self.accountsPerIP = accountsPerIP
         self.ordersPerAccount = ordersPerAccount
         self.certificatesPerRegisteredDomain = certificatesPerRegisteredDomain
@@ -106,7 +108,7 @@ public enum RegisteredDomain {
         var name = host.lowercased()
         if name.hasPrefix("*.") { name.removeFirst(2) }
         if name.hasSuffix(".") { name.removeLast() }
-        if DomainOwnership.isIPAddress(name) { return name }  // an IP identifier counts as itself
+        if DomainOwnership.isIPAddress(name) { return name } // an IP identifier counts as itself
         if let list { return list.registeredDomain(of: name) }
         let labels = name.split(separator: ".").map(String.init)
         guard labels.count > 2 else { return name }
@@ -140,7 +142,7 @@ public struct PublicSuffixList: Sendable {
 
     /// How many trailing labels of NAME's labels form its public suffix.
     func suffixLength(_ labels: [Substring]) -> Int {
-        var longest = 1  // the implicit "*" rule
+        var longest = 1 // the implicit "*" rule
         for count in 1...labels.count {
             let candidate = labels.suffix(count).joined(separator: ".")
             if exceptions.contains(candidate) { return count - 1 }

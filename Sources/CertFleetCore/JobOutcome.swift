@@ -15,8 +15,10 @@ public struct JobFacts: Sendable, Equatable {
     /// Revoke jobs: the RFC 5280 reason code, as the `revoked` event carries it.
     public var revocationReason: String?
 
-    public init(kind: JobKind, attempt: Int, maxAttempts: Int, certificateVersion: Int? = nil, deleteAfter: Bool = false,
-                previousState: CertificateState? = nil, revocationReason: String? = nil) {
+    public init(
+        kind: JobKind, attempt: Int, maxAttempts: Int, certificateVersion: Int? = nil, deleteAfter: Bool = false,
+        previousState: CertificateState? = nil, revocationReason: String? = nil
+    ) {
         self.kind = kind
         self.attempt = attempt
         self.maxAttempts = maxAttempts
@@ -132,30 +134,36 @@ public enum JobOutcome {
         switch result {
         case .validated:
             guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .jobSucceeded),
-                  let version = job.certificateVersion else { return superseded(job, certificate) }
+                let version = job.certificateVersion
+            else { return superseded(job, certificate) }
             // First valid version: issued; any later one: renewed.
             let event = certificate.currentVersion == nil ? "issued" : "renewed"
-            return CommitPlan(job: .finish(jobState(job, .succeeded)), certificate: .makeCurrent(next, version: version), certificateState: next,
-                              announcement: .init(event: event, version: version))
+            return CommitPlan(
+                job: .finish(jobState(job, .succeeded)), certificate: .makeCurrent(next, version: version), certificateState: next,
+                announcement: .init(event: event, version: version))
         case .deleted:
             guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .deleteCompleted) else {
                 return superseded(job, certificate)
             }
             // A binding added after the request was accepted wins over the delete.
             guard certificate.consumers.isEmpty else {
-                return failed(job, certificate, reason: .certificateInUse,
-                              message: "the certificate is in use by \(certificate.consumers.joined(separator: ", "))")
+                return failed(
+                    job, certificate, reason: .certificateInUse,
+                    message: "the certificate is in use by \(certificate.consumers.joined(separator: ", "))")
             }
-            return CommitPlan(job: .finish(jobState(job, .succeeded)), certificate: .delete(next), certificateState: next,
-                              announcement: .init(event: "deleted", version: certificate.currentVersion))
+            return CommitPlan(
+                job: .finish(jobState(job, .succeeded)), certificate: .delete(next), certificateState: next,
+                announcement: .init(event: "deleted", version: certificate.currentVersion))
         case .revoked:
             guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .revoked) else {
                 return superseded(job, certificate)
             }
-            var plan = CommitPlan(job: .finish(jobState(job, .succeeded)), certificate: .revoke(next), certificateState: next,
-                                  announcement: .init(event: "revoked", version: job.certificateVersion, reason: job.revocationReason))
+            var plan = CommitPlan(
+                job: .finish(jobState(job, .succeeded)), certificate: .revoke(next), certificateState: next,
+                announcement: .init(event: "revoked", version: job.certificateVersion, reason: job.revocationReason))
             if job.deleteAfter, certificate.consumers.isEmpty,
-               case .success(let deleting) = CertificateStateMachine.next(next, on: .deleteRequested) {
+                case .success(let deleting) = CertificateStateMachine.next(next, on: .deleteRequested)
+            {
                 plan.followUp = .deleteAfterRevoke(from: next, to: deleting)
                 plan.certificateState = deleting
             }
@@ -164,12 +172,14 @@ public enum JobOutcome {
             return failed(job, certificate, reason: reason, message: message)
         case .retry(let reason, let message, let notBefore):
             guard jobState(job, .failedTransiently) == .queued else { return failed(job, certificate, reason: reason, message: message) }
-            return CommitPlan(job: .requeue(notBefore: notBefore, reason: reason, message: message, returnsAttempt: false),
-                              certificate: .awaitRetry(notBefore: notBefore), certificateState: certificate.state,
-                              audit: .init(type: "retry_scheduled", reason: reason))
+            return CommitPlan(
+                job: .requeue(notBefore: notBefore, reason: reason, message: message, returnsAttempt: false),
+                certificate: .awaitRetry(notBefore: notBefore), certificateState: certificate.state,
+                audit: .init(type: "retry_scheduled", reason: reason))
         case .snoozed(let reason, let message, let notBefore):
-            return CommitPlan(job: .requeue(notBefore: notBefore, reason: reason, message: message, returnsAttempt: true),
-                              certificate: .awaitUser(notBefore: notBefore, reason: reason, message: message), certificateState: certificate.state)
+            return CommitPlan(
+                job: .requeue(notBefore: notBefore, reason: reason, message: message, returnsAttempt: true),
+                certificate: .awaitUser(notBefore: notBefore, reason: reason, message: message), certificateState: certificate.state)
         }
     }
 
@@ -181,17 +191,20 @@ public enum JobOutcome {
         } else {
             next = (try? CertificateStateMachine.next(certificate.state, on: .jobFailed).get()) ?? certificate.state
         }
-        return CommitPlan(job: .finish(.failed, reason: reason, message: message),
-                          certificate: .fail(next, reason: reason, message: message, invalidVersion: job.certificateVersion),
-                          certificateState: next, announcement: .init(event: "failed", version: job.certificateVersion, reason: reason.code))
+        return CommitPlan(
+            job: .finish(.failed, reason: reason, message: message),
+            certificate: .fail(next, reason: reason, message: message, invalidVersion: job.certificateVersion),
+            certificateState: next, announcement: .init(event: "failed", version: job.certificateVersion, reason: reason.code))
     }
 
     /// The certificate moved on (deleted, deleting) while the job ran: the job ends cancelled
     /// and changes nothing else.
     static func superseded(_ job: JobFacts, _ certificate: CertificateFacts) -> CommitPlan {
-        CommitPlan(job: .finish(jobState(job, .cancelled), reason: .superseded,
-                                message: "the certificate is \(certificate.state.rawValue); this job's result no longer applies"),
-                   certificate: .unchanged, certificateState: certificate.state, audit: .init(type: "job_cancelled", reason: .superseded))
+        CommitPlan(
+            job: .finish(
+                jobState(job, .cancelled), reason: .superseded,
+                message: "the certificate is \(certificate.state.rawValue); this job's result no longer applies"),
+            certificate: .unchanged, certificateState: certificate.state, audit: .init(type: "job_cancelled", reason: .superseded))
     }
 
     /// The running job's next state; a committing job is running, so every event below is allowed.

@@ -65,9 +65,11 @@ public struct CertificateEventMessage: Codable, Sendable, Equatable {
         /// `delivered`/`delivery_failed`: the target, and what it answered.
         public var target: EventTarget?
 
-        public init(certificateID: UUID, projectID: UUID, name: String, state: String, version: Int? = nil, serial: String? = nil,
-                    notAfter: Date? = nil, reason: String? = nil, jobID: UUID? = nil, thresholdDays: Int? = nil, ca: String? = nil,
-                    target: EventTarget? = nil) {
+        public init(
+            certificateID: UUID, projectID: UUID, name: String, state: String, version: Int? = nil, serial: String? = nil,
+            notAfter: Date? = nil, reason: String? = nil, jobID: UUID? = nil, thresholdDays: Int? = nil, ca: String? = nil,
+            target: EventTarget? = nil
+        ) {
             self.certificateID = certificateID
             self.projectID = projectID
             self.name = name

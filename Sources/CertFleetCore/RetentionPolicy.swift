@@ -35,7 +35,8 @@ public struct RetentionPolicy: Sendable, Equatable {
     /// `CERTFLEET_RETENTION_BATCH` rows per statement.
     public static let variables = (
         outbox: "CERTFLEET_RETENTION_OUTBOX_DAYS", jobs: "CERTFLEET_RETENTION_JOBS_DAYS",
-        events: "CERTFLEET_RETENTION_EVENTS_DAYS", versions: "CERTFLEET_RETENTION_VERSIONS_DAYS", batch: "CERTFLEET_RETENTION_BATCH")
+        events: "CERTFLEET_RETENTION_EVENTS_DAYS", versions: "CERTFLEET_RETENTION_VERSIONS_DAYS", batch: "CERTFLEET_RETENTION_BATCH"
+    )
 
     /// The defaults with ENVIRONMENT's overrides; a value that is not a positive number of
     /// days (or `off`) is refused with the variable's name.

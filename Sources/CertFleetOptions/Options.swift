@@ -1,8 +1,8 @@
-import Messaging
 import AMQP
 import ArgumentParser
 import Foundation
 import Logging
+import Messaging
 import Postgres
 
 /// The options every `certfleet` command shares (server processes and benchmarks).
@@ -24,8 +24,9 @@ public struct DatabaseOptions: ParsableArguments {
 
     public func makeClient(applicationName: String) -> PostgresClient {
         let size = poolSize ?? Environment.int("CERTFLEET_DATABASE_POOL_SIZE") ?? 8
-        return PostgresClient(configuration: PostgresConfiguration(
-            connectionString: resolvedURL, maxConnections: size, applicationName: applicationName))
+        return PostgresClient(
+            configuration: PostgresConfiguration(
+                connectionString: resolvedURL, maxConnections: size, applicationName: applicationName))
     }
 }
 

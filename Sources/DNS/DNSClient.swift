@@ -26,8 +26,10 @@ public struct DNSClient: Sendable {
 
     /// Sends UPDATE (RFC 2136) for ZONE signed with KEY (nil: unsigned) to SERVER and checks
     /// the answer: the response's TSIG must verify, the RCODE must be NOERROR.
-    public func update(zone: DNSName, prerequisites: [DNSRecord] = [], updates: [DNSRecord], server: DNSServer,
-                       key: TSIGKey?) async throws(DNSError) {
+    public func update(
+        zone: DNSName, prerequisites: [DNSRecord] = [], updates: [DNSRecord], server: DNSServer,
+        key: TSIGKey?
+    ) async throws(DNSError) {
         var message = DNSMessage(id: .random(in: 0...UInt16.max))
         message.opcode = .update
         message.questions = [DNSQuestion(name: zone, type: .soa)]
@@ -90,8 +92,9 @@ public struct DNSClient: Sendable {
                 switch record.data {
                 case .a(let bytes): result.append(bytes.map(String.init).joined(separator: "."))
                 case .aaaa(let bytes):
-                    result.append(stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
-                        .joined(separator: ":"))
+                    result.append(
+                        stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+                            .joined(separator: ":"))
                 default: continue
                 }
             }
@@ -106,9 +109,11 @@ public struct DNSClient: Sendable {
         var current = name
         while true {
             let answer = try await query(current, .cname, server: resolver)
-            guard let target = answer.answers.lazy.compactMap({ record -> DNSName? in
-                if case .cname(let target) = record.data, record.name == current { return target } else { return nil }
-            }).first else { return current }
+            guard
+                let target = answer.answers.lazy.compactMap({ record -> DNSName? in
+                    if case .cname(let target) = record.data, record.name == current { return target } else { return nil }
+                }).first
+            else { return current }
             chain.append(target)
             guard !chain.dropLast().contains(target), chain.count <= maxHops + 1 else {
                 throw .cnameLoop(chain.map(\.description).joined(separator: " → "))

@@ -67,8 +67,10 @@ public struct DNSMessage: Sendable, Hashable {
         message.rcode = DNSResponseCode(rawValue: flags & 0x0F)
         let counts = [Int(try reader.u16()), Int(try reader.u16()), Int(try reader.u16()), Int(try reader.u16())]
         for _ in 0..<counts[0] {
-            message.questions.append(DNSQuestion(name: try reader.name(), type: DNSRecordType(rawValue: try reader.u16()),
-                                                 qClass: DNSClass(rawValue: try reader.u16())))
+            message.questions.append(
+                DNSQuestion(
+                    name: try reader.name(), type: DNSRecordType(rawValue: try reader.u16()),
+                    qClass: DNSClass(rawValue: try reader.u16())))
         }
         for _ in 0..<counts[1] { message.answers.append(try DNSRecord.read(from: &reader)) }
         for _ in 0..<counts[2] { message.authority.append(try DNSRecord.read(from: &reader)) }

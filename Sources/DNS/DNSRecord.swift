@@ -108,8 +108,10 @@ public enum DNSRecordData: Sendable, Hashable {
         case .cname: return .cname(try reader.name())
         case .soa:
             let primary = try reader.name(), mailbox = try reader.name()
-            return .soa(DNSSOA(primary: primary, mailbox: mailbox, serial: try reader.u32(), refresh: try reader.u32(),
-                               retry: try reader.u32(), expire: try reader.u32(), minimum: try reader.u32()))
+            return .soa(
+                DNSSOA(
+                    primary: primary, mailbox: mailbox, serial: try reader.u32(), refresh: try reader.u32(),
+                    retry: try reader.u32(), expire: try reader.u32(), minimum: try reader.u32()))
         case .txt:
             var strings: [[UInt8]] = []
             while reader.offset < end {

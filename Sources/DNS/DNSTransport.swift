@@ -28,8 +28,10 @@ public struct DNSTransport: Sendable {
         }
     }
 
-    private static func within<T: Sendable>(_ timeout: Duration, server: DNSServer,
-                                            _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    private static func within<T: Sendable>(
+        _ timeout: Duration, server: DNSServer,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
@@ -102,7 +104,8 @@ public struct DNSTransport: Sendable {
             for try await var chunk in inbound {
                 received.writeBuffer(&chunk)
                 guard let length = received.getInteger(at: received.readerIndex, as: UInt16.self),
-                      received.readableBytes >= 2 + Int(length) else { continue }
+                    received.readableBytes >= 2 + Int(length)
+                else { continue }
                 let data = Array(received.readableBytesView.dropFirst(2).prefix(Int(length)))
                 let decoded = try DNSMessage.decode(data)
                 guard decoded.message.id == id else { throw DNSError.malformed("TCP answer for another message id") }

@@ -31,7 +31,8 @@ public struct TSIGKey: Sendable, CustomStringConvertible {
     /// A key from its base64 secret (as in `named.conf` / `nsupdate -y`); nil when not base64.
     public init?(name: String, algorithm: Algorithm, base64Secret: String) {
         guard let secret = Data(base64Encoded: base64Secret.trimmingCharacters(in: .whitespacesAndNewlines)), !secret.isEmpty,
-              let name = try? DNSName(name) else { return nil }
+            let name = try? DNSName(name)
+        else { return nil }
         self.init(name: name, algorithm: algorithm, secret: Array(secret))
     }
 
@@ -93,8 +94,9 @@ public enum TSIG {
     /// The wire bytes of MESSAGE with a TSIG record appended, and the request MAC
     /// (needed to verify the response).
     public static func sign(_ message: DNSMessage, key: TSIGKey, now: Date = Date()) -> (bytes: [UInt8], mac: [UInt8]) {
-        var record = TSIGRecord(algorithm: key.algorithm.name, timeSigned: UInt64(now.timeIntervalSince1970), fudge: defaultFudge,
-                                mac: [], originalID: message.id, error: .noError, otherData: [])
+        var record = TSIGRecord(
+            algorithm: key.algorithm.name, timeSigned: UInt64(now.timeIntervalSince1970), fudge: defaultFudge,
+            mac: [], originalID: message.id, error: .noError, otherData: [])
         let unsigned = message.encoded()
         record.mac = key.algorithm.mac(key: key.secret, data: unsigned + record.variables(keyName: key.name))
         var signed = message
@@ -105,8 +107,10 @@ public enum TSIG {
     /// Checks RESPONSE's TSIG against the request's MAC (nil to check a signed request): throws `tsigRejected` when the
     /// server reports a TSIG error (BADKEY/BADSIG/BADTIME), `tsigInvalid` when the
     /// response is unsigned, signed by another key or its MAC/time is wrong.
-    public static func verify(_ response: DecodedDNSMessage, requestMAC: [UInt8]?, key: TSIGKey, server: String,
-                              now: Date = Date()) throws(DNSError) {
+    public static func verify(
+        _ response: DecodedDNSMessage, requestMAC: [UInt8]?, key: TSIGKey, server: String,
+        now: Date = Date()
+    ) throws(DNSError) {
         guard let offset = response.tsigOffset, let record = response.tsig, let owner = response.message.additional.last?.name else {
             // A server that did not understand or accept the key answers NOTAUTH without TSIG.
             throw .tsigInvalid(server: server, reason: "the response is not signed (RCODE \(response.message.rcode.name))")

@@ -20,16 +20,19 @@ public struct DNSProviderRouting: Sendable {
 
     /// The routing for IDENTIFIERS of PROJECT; nil when the project uses no DNS providers
     /// (no explicit provider and an empty zone map): the server-wide dns-01 setup applies.
-    public static func load(db: Database, sealer: KeySealer, project: UUID, explicit: String?, identifiers: [String],
-                            settings: ACMESettings) async throws -> DNSProviderRouting? {
+    public static func load(
+        db: Database, sealer: KeySealer, project: UUID, explicit: String?, identifiers: [String],
+        settings: ACMESettings
+    ) async throws -> DNSProviderRouting? {
         let map = try await DNSProviders.zoneMap(db, project: project)
         guard explicit != nil || !map.isEmpty else { return nil }
         var assignments: [String: String] = [:]
         for identifier in identifiers where IPAddress.canonical(identifier) == nil {
             let base = identifier.hasPrefix("*.") ? String(identifier.dropFirst(2)) : identifier
             guard let name = explicit ?? DNSZoneMap.provider(for: base, entries: map) else {
-                throw Unusable(code: "dns_zone_unmapped",
-                               message: "no DNS provider of the project serves \(identifier): add its zone to a provider's 'zones' or name 'dns_provider'")
+                throw Unusable(
+                    code: "dns_zone_unmapped",
+                    message: "no DNS provider of the project serves \(identifier): add its zone to a provider's 'zones' or name 'dns_provider'")
             }
             assignments[base] = name
         }
@@ -39,14 +42,16 @@ public struct DNSProviderRouting: Sendable {
                 let (record, secret) = try await DNSProviders.load(db, sealer: sealer, project: project, name: name)
                 let decoded = try DNSProviderSettings.decode(record.config), opened = try DNSProviderSecret.opened(secret)
                 // Checked again where it runs: the operator may have narrowed the allowed hooks since the provider was made.
-                let problems = decoded.problems(kind: record.kind, secret: opened, execDirectory: settings.dnsExecDirectory,
-                                                httpreqPrefixes: settings.dnsHTTPAllowed)
+                let problems = decoded.problems(
+                    kind: record.kind, secret: opened, execDirectory: settings.dnsExecDirectory,
+                    httpreqPrefixes: settings.dnsHTTPAllowed)
                 guard problems.isEmpty else {
                     throw Unusable(code: "dns_provider_config", message: "DNS provider '\(name)': \(problems.joined(separator: "; "))")
                 }
                 providers[name] = (record, decoded, opened)
             } catch StoreError.dnsProviderNotFound(let missing) {
-                throw Unusable(code: "dns_provider_not_found", message: "the certificate names DNS provider '\(missing)', which the project does not have")
+                throw Unusable(
+                    code: "dns_provider_not_found", message: "the certificate names DNS provider '\(missing)', which the project does not have")
             }
         }
         return DNSProviderRouting(assignments: assignments, providers: providers)
@@ -68,8 +73,9 @@ public struct DNSProviderRouting: Sendable {
                     let encoder = JSONEncoder()
                     encoder.dateEncodingStrategy = .iso8601
                     guard let trace = try? encoder.encode(observations) else { return }
-                    try? await DNSChallengeRecords.saveTrace(db, job: jobID, name: recordName, value: task.dnsRecordValue,
-                                                             json: String(decoding: trace, as: UTF8.self))
+                    try? await DNSChallengeRecords.saveTrace(
+                        db, job: jobID, name: recordName, value: task.dnsRecordValue,
+                        json: String(decoding: trace, as: UTF8.self))
                 })
         }
         return RoutedDNS01Solver(solvers: solvers)
@@ -109,7 +115,9 @@ public struct RoutedDNS01Solver: ChallengeSolver {
     }
 
     public func present(_ task: ChallengeTask) async throws { try await solver(task).present(task) }
-    public func waitUntilReady(_ task: ChallengeTask, timeout: Duration) async throws { try await solver(task).waitUntilReady(task, timeout: timeout) }
+    public func waitUntilReady(_ task: ChallengeTask, timeout: Duration) async throws {
+        try await solver(task).waitUntilReady(task, timeout: timeout)
+    }
     public func cleanUp(_ task: ChallengeTask) async throws { try await solver(task).cleanUp(task) }
 }
 

@@ -14,13 +14,18 @@ public enum IssuePreflight {
 
     /// Runs the checks for IDENTIFIERS of PROJECT solved with CHALLENGE (`http-01`, `dns-01`)
     /// through DNSPROVIDER (nil: the zone map); CAAIDENTITIES come from the CA's directory.
-    public static func run(db: Database, sealer: KeySealer, project: UUID, jobID: UUID?, identifiers: [String], challenge: String,
-                           dnsProvider: String?, settings: ACMESettings, caaIdentities: [String]) async throws -> Outcome {
+    public static func run(
+        db: Database, sealer: KeySealer, project: UUID, jobID: UUID?, identifiers: [String], challenge: String,
+        dnsProvider: String?, settings: ACMESettings, caaIdentities: [String]
+    ) async throws -> Outcome {
         let dnsNames = challenge == "dns-01" ? identifiers : identifiers.filter { $0.hasPrefix("*.") }
         let routing: DNSProviderRouting?
         do {
-            routing = dnsNames.isEmpty ? nil : try await DNSProviderRouting.load(
-                db: db, sealer: sealer, project: project, explicit: dnsProvider, identifiers: dnsNames, settings: settings)
+            routing =
+                dnsNames.isEmpty
+                ? nil
+                : try await DNSProviderRouting.load(
+                    db: db, sealer: sealer, project: project, explicit: dnsProvider, identifiers: dnsNames, settings: settings)
         } catch let unusable as DNSProviderRouting.Unusable {
             return Outcome(checks: [], failure: (unusable.code, unusable.message))
         }
@@ -28,8 +33,10 @@ public enum IssuePreflight {
         return await run(identifiers: identifiers, dnsNames: Set(dnsNames), solver: solver, settings: settings, caaIdentities: caaIdentities)
     }
 
-    public static func run(identifiers: [String], dnsNames: Set<String>, solver: RoutedDNS01Solver?, settings: ACMESettings,
-                    caaIdentities: [String]) async -> Outcome {
+    public static func run(
+        identifiers: [String], dnsNames: Set<String>, solver: RoutedDNS01Solver?, settings: ACMESettings,
+        caaIdentities: [String]
+    ) async -> Outcome {
         let fallback = settings.defaultDNSResolver.flatMap(DNSServer.init)
         let preflight = IssuancePreflight(caaIdentities: caaIdentities.isEmpty ? settings.caaIdentities : caaIdentities)
         do {

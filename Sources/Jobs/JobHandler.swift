@@ -1,5 +1,5 @@
-import CertFleetCore
 import ACME
+import CertFleetCore
 import Foundation
 import Logging
 import Store

@@ -1,8 +1,8 @@
 import AMQP
 import CertFleetCore
 import Foundation
-import Messaging
 import Logging
+import Messaging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import Store
@@ -19,8 +19,10 @@ public struct WorkerConfiguration: Sendable {
     public var workerID: String
     public var backoff: BackoffPolicy
 
-    public init(kinds: [JobKind] = JobKind.allCases, concurrency: Int = 4, lease: Duration = .seconds(60),
-                workerID: String = WorkerConfiguration.defaultWorkerID(), backoff: BackoffPolicy = BackoffPolicy()) {
+    public init(
+        kinds: [JobKind] = JobKind.allCases, concurrency: Int = 4, lease: Duration = .seconds(60),
+        workerID: String = WorkerConfiguration.defaultWorkerID(), backoff: BackoffPolicy = BackoffPolicy()
+    ) {
         self.kinds = kinds
         self.concurrency = max(1, concurrency)
         self.lease = lease
@@ -49,8 +51,10 @@ public final class Worker: Service, Sendable {
     public let metrics: WorkerMetrics
     private let consumers = NIOLockedValueBox([AMQPConsumer]())
 
-    public init(db: Database, amqp: AMQPConnection, topology: CertFleetTopology, context: JobContext,
-                configuration: WorkerConfiguration, metrics: WorkerMetrics = WorkerMetrics(), logger: Logger) {
+    public init(
+        db: Database, amqp: AMQPConnection, topology: CertFleetTopology, context: JobContext,
+        configuration: WorkerConfiguration, metrics: WorkerMetrics = WorkerMetrics(), logger: Logger
+    ) {
         self.db = db
         self.amqp = amqp
         self.topology = topology
@@ -73,9 +77,12 @@ public final class Worker: Service, Sendable {
     public func run() async throws {
         try await amqp.declare(topology.topology)
         let kinds = configuration.kinds.filter { handlers[$0] != nil }
-        logger.info("worker started", metadata: [
-            "worker_id": "\(configuration.workerID)", "queues": "\(kinds.map(\.rawValue).joined(separator: ","))",
-            "concurrency": "\(configuration.concurrency)"])
+        logger.info(
+            "worker started",
+            metadata: [
+                "worker_id": "\(configuration.workerID)", "queues": "\(kinds.map(\.rawValue).joined(separator: ","))",
+                "concurrency": "\(configuration.concurrency)",
+            ])
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for kind in kinds {
@@ -121,7 +128,8 @@ public final class Worker: Service, Sendable {
         } catch {
             // Never requeued: it would come back forever. Visible in the dead-letter queue.
             metrics.deadLettered(reason: "unparseable")
-            logger.error("unparseable job message dead-lettered", metadata: ["queue": "\(consumer.queue)", "message_id": "\(delivery.messageID ?? "-")"])
+            logger.error(
+                "unparseable job message dead-lettered", metadata: ["queue": "\(consumer.queue)", "message_id": "\(delivery.messageID ?? "-")"])
             try? await consumer.reject(delivery, requeue: false)
             return
         }
@@ -144,7 +152,8 @@ public final class Worker: Service, Sendable {
             metrics.jobFinished(kind: job.kind, outcome: report.jobState.rawValue, duration: ContinuousClock.now - started, queueLag: lag)
             var committed: Logger.Metadata = [
                 "job_state": "\(report.jobState.rawValue)", "certificate_state": "\(report.certificateState?.rawValue ?? "-")",
-                "reason": "\(Self.reason(result) ?? "-")"]
+                "reason": "\(Self.reason(result) ?? "-")",
+            ]
             // What went wrong, for whoever reads the log: the message of a failure or a retry (never key material).
             switch result {
             case .failed(_, let message), .retry(_, let message, _), .snoozed(_, let message, _): committed["detail"] = "\(message.prefix(300))"

@@ -50,8 +50,9 @@ public struct OutboxPublisher: Sendable {
             do {
                 // Job messages must reach a queue (an unroutable one means missing topology);
                 // events may have no subscriber at all, which is not a failure.
-                try await amqp.publish(amqpMessage(message), exchange: exchange(message.destination),
-                                       routingKey: message.routingKey, mandatory: message.destination == .jobs)
+                try await amqp.publish(
+                    amqpMessage(message), exchange: exchange(message.destination),
+                    routingKey: message.routingKey, mandatory: message.destination == .jobs)
                 result.published.append(message.id)
             } catch {
                 if let key = message.orderingKey { blockedKeys.insert(key) }
@@ -72,8 +73,10 @@ public struct OutboxPublisher: Sendable {
     private func amqpMessage(_ message: OutboxMessage) -> AMQPMessage {
         var headers: [String: AMQPFieldValue] = [:]
         for (key, value) in message.headers { headers[key] = .string(value) }
-        return AMQPMessage(message.body, properties: AMQPProperties(
-            contentType: "application/json", headers: headers, persistent: true,
-            messageID: message.messageID.uuidString.lowercased(), appID: "certfleet"))
+        return AMQPMessage(
+            message.body,
+            properties: AMQPProperties(
+                contentType: "application/json", headers: headers, persistent: true,
+                messageID: message.messageID.uuidString.lowercased(), appID: "certfleet"))
     }
 }

@@ -63,7 +63,7 @@ public final class PostgresClient: Sendable {
             return (state.idle, state.waiters)
         }
         waiters.forEach { $0.resume(throwing: PostgresError(kind: .poolClosed, message: "pool closed")) }
-        _ = idle  // released here; deinit runs PQfinish
+        _ = idle // released here; deinit runs PQfinish
         try? await threads.shutdownGracefully()
     }
 
@@ -178,7 +178,7 @@ public final class PostgresClient: Sendable {
     /// Gives up a connection slot (broken connection or failed connect).
     private func discard() {
         let waiter: CheckedContinuation<PostgresConnection?, Error>? = state.withLockedValue { state in
-            if !state.waiters.isEmpty { return state.waiters.removeFirst() }  // the waiter takes over the slot
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() } // the waiter takes over the slot
             state.open -= 1
             return nil
         }
@@ -210,7 +210,8 @@ extension PostgresConfiguration {
     /// is not a valid `URLComponents` URL, yet libpq accepts it.
     public static func connectionString(_ connectionString: String, replacingDatabase database: String) -> String {
         if let scheme = connectionString.range(of: "://"),
-           connectionString.hasPrefix("postgres://") || connectionString.hasPrefix("postgresql://") {
+            connectionString.hasPrefix("postgres://") || connectionString.hasPrefix("postgresql://")
+        {
             let rest = connectionString[scheme.upperBound...]
             let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
             let queryStart = rest[authorityEnd...].firstIndex(of: "?") ?? rest.endIndex

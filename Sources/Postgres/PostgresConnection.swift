@@ -63,7 +63,7 @@ final class PostgresConnection: @unchecked Sendable {
             var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, 0) > 0 else { break }
             _ = PQconsumeInput(handle)
-            while let notify = PQnotifies(handle) { PQfreemem(notify) }  // not ours to deliver
+            while let notify = PQnotifies(handle) { PQfreemem(notify) } // not ours to deliver
             reads += 1
         }
         guard PQstatus(handle) != CONNECTION_OK else { return }
@@ -182,8 +182,9 @@ final class PostgresConnection: @unchecked Sendable {
         var notifications: [PostgresNotification] = []
         while let notify = PQnotifies(handle) {
             let value = notify.pointee
-            notifications.append(PostgresNotification(
-                channel: String(cString: value.relname), payload: String(cString: value.extra), pid: value.be_pid))
+            notifications.append(
+                PostgresNotification(
+                    channel: String(cString: value.relname), payload: String(cString: value.extra), pid: value.be_pid))
             PQfreemem(notify)
         }
         return notifications
@@ -207,8 +208,9 @@ private func withParameters<R>(
     if binds.isEmpty { return try body(0, nil, nil, nil) }
     // libpq takes text parameters as C strings: a NUL would silently cut the value short.
     for case .text(let text, _) in binds where text.utf8.contains(0) {
-        throw PostgresError(kind: .server, sqlState: .characterNotInRepertoire,
-                            message: "a text parameter contains a NUL character, which PostgreSQL text cannot hold")
+        throw PostgresError(
+            kind: .server, sqlState: .characterNotInRepertoire,
+            message: "a text parameter contains a NUL character, which PostgreSQL text cannot hold")
     }
     var buffers: [UnsafeMutableRawPointer?] = []
     var lengths: [Int32] = []

@@ -19,7 +19,9 @@ enum PostgresTimestamp {
             let text = String(value)
             return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))Z"
+        let date = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
+        let time = "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))"
+        return date + "T" + time + "Z"
     }
 
     /// Parses the ISO output style: `2026-11-23 13:29:00.123456+00`, `…+05:30`, or with a `T`.
@@ -57,7 +59,7 @@ enum PostgresTimestamp {
         }
         var offset: Int64 = 0
         if index < chars.count {
-            if chars[index] == 90 {  // Z
+            if chars[index] == 90 { // Z
                 index += 1
             } else {
                 let sign: Int64 = chars[index] == 45 ? -1 : 1
@@ -146,7 +148,7 @@ enum PostgresArrayLiteral {
                     index += 1
                 }
                 guard index < end else { return nil }
-                index += 1  // closing quote
+                index += 1 // closing quote
             } else {
                 while index < end, chars[index] != "," {
                     element.append(chars[index])

@@ -1,6 +1,5 @@
 import ACME
 import Foundation
-import ACME
 import Logging
 import Store
 import X509
@@ -42,8 +41,9 @@ actor RenewalInfoPoller {
                 return .unsupported
             case .window(let info):
                 log.info("ARI window", metadata: ["window_start": "\(info.windowStart)", "window_end": "\(info.windowEnd)"])
-                return .window(start: info.windowStart, end: info.windowEnd, explanationURL: info.explanationURL,
-                               retryAfter: info.retryAfterSeconds)
+                return .window(
+                    start: info.windowStart, end: info.windowEnd, explanationURL: info.explanationURL,
+                    retryAfter: info.retryAfterSeconds)
             }
         } catch {
             // Garbage, an inverted window, an unreachable CA: logged, asked again later, never a tight loop.

@@ -2,8 +2,8 @@ import ACME
 import AMQP
 import CertFleetCore
 import Foundation
-import Messaging
 import Logging
+import Messaging
 import ServiceLifecycle
 import Store
 
@@ -29,12 +29,14 @@ public struct SchedulerConfiguration: Sendable {
     public var retentionInterval: Duration
     public var schedulerID: String
 
-    public init(relayInterval: Duration = .seconds(1), reapInterval: Duration = .seconds(5), expiryInterval: Duration = .seconds(60),
-                expiringThresholds: [Int] = Maintenance.defaultExpiringThresholds, renewalInterval: Duration = .seconds(60),
-                renewalBackoff: BackoffPolicy = .renewal,
-                staleQueuedAfter: Duration = .seconds(120),
-                retention: RetentionPolicy? = .defaults, retentionInterval: Duration = .seconds(300),
-                schedulerID: String = "scheduler-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)") {
+    public init(
+        relayInterval: Duration = .seconds(1), reapInterval: Duration = .seconds(5), expiryInterval: Duration = .seconds(60),
+        expiringThresholds: [Int] = Maintenance.defaultExpiringThresholds, renewalInterval: Duration = .seconds(60),
+        renewalBackoff: BackoffPolicy = .renewal,
+        staleQueuedAfter: Duration = .seconds(120),
+        retention: RetentionPolicy? = .defaults, retentionInterval: Duration = .seconds(300),
+        schedulerID: String = "scheduler-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+    ) {
         self.relayInterval = relayInterval
         self.reapInterval = reapInterval
         self.expiryInterval = expiryInterval
@@ -66,8 +68,10 @@ public final class SchedulerService: Service, Sendable {
     let renewalInfo: RenewalInfoPoller?
     let logger: Logger
 
-    public init(db: Database, connectionString: String, amqp: AMQPConnection, topology: CertFleetTopology,
-                configuration: SchedulerConfiguration, renew: RenewalSubmitter? = nil, acme: ACMESettings? = nil, logger: Logger) {
+    public init(
+        db: Database, connectionString: String, amqp: AMQPConnection, topology: CertFleetTopology,
+        configuration: SchedulerConfiguration, renew: RenewalSubmitter? = nil, acme: ACMESettings? = nil, logger: Logger
+    ) {
         self.db = db
         self.renew = renew
         self.renewalInfo = acme.map {
@@ -87,25 +91,25 @@ public final class SchedulerService: Service, Sendable {
         // Graceful shutdown cancels the loops, so a sleeping loop (the expiry scan sleeps a
         // minute) stops at once; work in flight finishes its current statement.
         try? await cancelWhenGracefulShutdown {
-          await withDiscardingTaskGroup { group in
-            group.addTask { await self.relayLoop(listener: listener) }
-            group.addTask { await self.every(self.configuration.reapInterval, "reaper") { _ = try await self.reapTick() } }
-            if self.configuration.retention != nil {
-                group.addTask { await self.every(self.configuration.retentionInterval, "retention") { _ = try await self.retentionTick() } }
-            }
-            group.addTask { await self.every(self.configuration.expiryInterval, "expiry") { _ = try await self.expiryTick() } }
-            if self.renew != nil {
-                group.addTask { await self.every(self.configuration.renewalInterval, "renewal") { _ = try await self.renewalTick() } }
-            }
-            if let poller = self.renewalInfo {
-                group.addTask {
-                    await self.every(self.configuration.renewalInterval, "renewal info") {
-                        // Batches until nothing is due, so a large fleet is not held to one batch a tick.
-                        while try await poller.checkDue() > 0 && !Task.isCancelled {}
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.relayLoop(listener: listener) }
+                group.addTask { await self.every(self.configuration.reapInterval, "reaper") { _ = try await self.reapTick() } }
+                if self.configuration.retention != nil {
+                    group.addTask { await self.every(self.configuration.retentionInterval, "retention") { _ = try await self.retentionTick() } }
+                }
+                group.addTask { await self.every(self.configuration.expiryInterval, "expiry") { _ = try await self.expiryTick() } }
+                if self.renew != nil {
+                    group.addTask { await self.every(self.configuration.renewalInterval, "renewal") { _ = try await self.renewalTick() } }
+                }
+                if let poller = self.renewalInfo {
+                    group.addTask {
+                        await self.every(self.configuration.renewalInterval, "renewal info") {
+                            // Batches until nothing is due, so a large fleet is not held to one batch a tick.
+                            while try await poller.checkDue() > 0 && !Task.isCancelled {}
+                        }
                     }
                 }
             }
-          }
         }
         await renewalInfo?.shutdown()
         logger.info("scheduler stopped")
@@ -156,8 +160,11 @@ public final class SchedulerService: Service, Sendable {
         guard let policy = configuration.retention else { return RetentionReport() }
         let report = try await Retention(db: db, policy: policy).run()
         if report.total > 0 {
-            logger.info("retention deleted rows", metadata: [
-                "outbox": "\(report.outbox)", "jobs": "\(report.jobs)", "events": "\(report.events)", "versions": "\(report.versions)"])
+            logger.info(
+                "retention deleted rows",
+                metadata: [
+                    "outbox": "\(report.outbox)", "jobs": "\(report.jobs)", "events": "\(report.events)", "versions": "\(report.versions)",
+                ])
         }
         return report
     }
@@ -208,7 +215,8 @@ public final class SchedulerService: Service, Sendable {
 
     private func submit(_ due: DueRenewal, _ renew: RenewalSubmitter) async {
         let metadata: Logger.Metadata = [
-            "certificate_id": "\(due.certificateID.uuidString.lowercased())", "version": "\(due.version)", "attempt": "\(due.attempt)"]
+            "certificate_id": "\(due.certificateID.uuidString.lowercased())", "version": "\(due.version)", "attempt": "\(due.attempt)",
+        ]
         do {
             try await renew(due, configuration.schedulerID)
             logger.info("renewal submitted", metadata: metadata)
@@ -216,11 +224,11 @@ public final class SchedulerService: Service, Sendable {
             // A renewal forced through the API runs already, or the certificate moved on.
             logger.info("renewal not submitted", metadata: metadata.merging(["reason": "\(error.code)"]) { $1 })
         } catch {
-            logger.warning("renewal submission failed; retried at the next try",
-                           metadata: metadata.merging(["error": "\(error)", "next_try": "\(due.nextTry)"]) { $1 })
+            logger.warning(
+                "renewal submission failed; retried at the next try",
+                metadata: metadata.merging(["error": "\(error)", "next_try": "\(due.nextTry)"]) { $1 })
         }
     }
-
 
     /// Publishes everything due; sleeps until the next tick or a NOTIFY, whichever comes first.
     private func relayLoop(listener: OutboxWakeups) async {

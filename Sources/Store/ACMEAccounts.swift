@@ -31,14 +31,19 @@ public enum ACMEAccounts {
     ) async throws -> ACMEAccountRecord {
         let sealed = try sealer.seal(Array(keyPEM.utf8), context: KeySealer.acmeAccountKeyContext(account: id))
         do {
-            guard let row = try await db.query("""
-                INSERT INTO acme_accounts (id, project_id, name, directory_url, contact, account_url, key_sealed, master_key_id, eab_key_id, status,
-                                           fallback_order)
-                VALUES (\(id), \(project), \(name), \(directoryURL), \(contact), \(accountURL), \(PostgresBytes(sealed.sealed)), \(sealed.keyID),
-                        \(eabKeyID), \(status), \(fallbackOrder.map(Int32.init)))
-                ON CONFLICT (project_id, name) DO NOTHING
-                RETURNING \(unescaped: columns)
-                """).first else { throw StoreError.nameTaken(name) }
+            guard
+                let row = try await db.query(
+                    """
+                    INSERT INTO acme_accounts (id, project_id, name, directory_url, contact, account_url, key_sealed,
+                        master_key_id, eab_key_id, status,
+                                               fallback_order)
+                    VALUES (\(id), \(project), \(name), \(directoryURL), \(contact), \(accountURL), \(PostgresBytes(sealed.sealed)), \(sealed.keyID),
+                            \(eabKeyID), \(status), \(fallbackOrder.map(Int32.init)))
+                    ON CONFLICT (project_id, name) DO NOTHING
+                    RETURNING \(unescaped: columns)
+                    """
+                ).first
+            else { throw StoreError.nameTaken(name) }
             return try record(row)
         } catch let error as PostgresError where error.constraint == "acme_accounts_fallback" {
             throw StoreError.fallbackOrderTaken(fallbackOrder ?? 0)
@@ -47,9 +52,11 @@ public enum ACMEAccounts {
 
     /// The project's CA chain: the accounts with a fallback order, first one first.
     public static func chain(_ db: PostgresClient, project: UUID) async throws -> [ACMEAccountRecord] {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT \(unescaped: columns) FROM acme_accounts WHERE project_id = \(project) AND fallback_order IS NOT NULL ORDER BY fallback_order
-            """).map(record)
+            """
+        ).map(record)
     }
 
     public static func list(_ db: PostgresClient, project: UUID) async throws -> [ACMEAccountRecord] {
@@ -70,11 +77,16 @@ public enum ACMEAccounts {
 
     /// Account ID with its key, opened (for the worker that signs with it).
     public static func load(_ db: PostgresClient, sealer: KeySealer, id: UUID) async throws -> (record: ACMEAccountRecord, keyPEM: String) {
-        guard let row = try await db.query("""
-            SELECT \(unescaped: columns), key_sealed, master_key_id FROM acme_accounts WHERE id = \(id)
-            """).first else { throw StoreError.acmeAccountNotFound(id.uuidString.lowercased()) }
-        let key = try sealer.open(try row.decode(PostgresBytes.self, "key_sealed").bytes, keyID: try row.decode(String.self, "master_key_id"),
-                                  context: KeySealer.acmeAccountKeyContext(account: id))
+        guard
+            let row = try await db.query(
+                """
+                SELECT \(unescaped: columns), key_sealed, master_key_id FROM acme_accounts WHERE id = \(id)
+                """
+            ).first
+        else { throw StoreError.acmeAccountNotFound(id.uuidString.lowercased()) }
+        let key = try sealer.open(
+            try row.decode(PostgresBytes.self, "key_sealed").bytes, keyID: try row.decode(String.self, "master_key_id"),
+            context: KeySealer.acmeAccountKeyContext(account: id))
         return (try record(row), String(decoding: key, as: UTF8.self))
     }
 
@@ -86,8 +98,10 @@ public enum ACMEAccounts {
     ) async throws -> UUID {
         if let id = try await defaultID(db, project: project) { return id }
         do {
-            return try await create(db, sealer: sealer, project: project, name: defaultName, directoryURL: directoryURL, contact: [],
-                                    accountURL: nil, status: "pending", keyPEM: try makeKey(), eabKeyID: nil).id
+            return try await create(
+                db, sealer: sealer, project: project, name: defaultName, directoryURL: directoryURL, contact: [],
+                accountURL: nil, status: "pending", keyPEM: try makeKey(), eabKeyID: nil
+            ).id
         } catch StoreError.nameTaken {
             guard let id = try await defaultID(db, project: project) else { throw StoreError.acmeAccountNotFound(defaultName) }
             return id
@@ -95,9 +109,11 @@ public enum ACMEAccounts {
     }
 
     private static func defaultID(_ db: PostgresClient, project: UUID) async throws -> UUID? {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT id FROM acme_accounts WHERE project_id = \(project) AND name = \(defaultName)
-            """).first?.decode(UUID.self, "id")
+            """
+        ).first?.decode(UUID.self, "id")
     }
 
     /// Records the account URL the CA returned at registration.

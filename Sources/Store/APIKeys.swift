@@ -27,47 +27,59 @@ public enum APIKeys {
     public static func create(_ db: PostgresClient, project: UUID, name: String, scopes: [String]) async throws -> (key: Key, secret: String) {
         let secret = "cf_" + Base64URL.encode(SecureRandom.bytes(32))
         let prefix = String(secret.prefix(10))
-        let row = try await db.query("""
+        let row = try await db.query(
+            """
             INSERT INTO api_keys (project_id, name, prefix, secret_hash, scopes)
             VALUES (\(project), \(name), \(prefix), \(PostgresBytes(hash(secret))), \(scopes))
             RETURNING id, project_id, name, prefix, scopes, created_at, last_used_at
-            """).first!
+            """
+        ).first!
         return (try key(row), secret)
     }
 
     /// The live key whose secret is SECRET.
     public static func authenticate(_ db: PostgresClient, secret: String) async throws -> Key? {
-        guard let row = try await db.query("""
-            SELECT id, project_id, name, prefix, scopes, created_at, last_used_at FROM api_keys
-            WHERE secret_hash = \(PostgresBytes(hash(secret))) AND revoked_at IS NULL
-            """).first else { return nil }
+        guard
+            let row = try await db.query(
+                """
+                SELECT id, project_id, name, prefix, scopes, created_at, last_used_at FROM api_keys
+                WHERE secret_hash = \(PostgresBytes(hash(secret))) AND revoked_at IS NULL
+                """
+            ).first
+        else { return nil }
         return try key(row)
     }
 
     /// Records that key ID was used (`last_used_at`); at most once a minute in the table.
     public static func touch(_ db: PostgresClient, id: UUID) async throws {
-        try await db.query("""
+        try await db.query(
+            """
             UPDATE api_keys SET last_used_at = now()
             WHERE id = \(id) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
             """)
     }
 
     public static func list(_ db: PostgresClient, project: UUID) async throws -> [Key] {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT id, project_id, name, prefix, scopes, created_at, last_used_at FROM api_keys
             WHERE project_id = \(project) AND revoked_at IS NULL ORDER BY created_at, id
-            """).map(key)
+            """
+        ).map(key)
     }
 
     /// Revokes key ID of PROJECT; false when there is none.
     public static func revoke(_ db: PostgresClient, project: UUID, id: UUID) async throws -> Bool {
-        !(try await db.query("""
+        !(try await db.query(
+            """
             UPDATE api_keys SET revoked_at = now() WHERE project_id = \(project) AND id = \(id) AND revoked_at IS NULL RETURNING id
-            """).isEmpty)
+            """
+        ).isEmpty)
     }
 
     static func key(_ row: PostgresRow) throws -> Key {
-        Key(id: try row.decode(UUID.self, "id"), projectID: try row.decode(UUID.self, "project_id"),
+        Key(
+            id: try row.decode(UUID.self, "id"), projectID: try row.decode(UUID.self, "project_id"),
             name: try row.decode(String.self, "name"), prefix: try row.decode(String.self, "prefix"),
             scopes: try row.decode([String].self, "scopes"), createdAt: try row.decode(Date.self, "created_at"),
             lastUsedAt: try row.decode(Date?.self, "last_used_at"))

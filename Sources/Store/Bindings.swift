@@ -10,11 +10,13 @@ public struct Bindings: Sendable {
 
     /// The live certificate a consumer uses (its newest binding), and that certificate's state.
     public func current(project: UUID, consumer: String) async throws -> (id: UUID, state: String)? {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT c.id, c.state FROM bindings b JOIN certificates c ON c.id = b.certificate_id
             WHERE c.project_id = \(project) AND b.consumer = \(consumer) AND c.deleted_at IS NULL AND c.state <> 'deleting'
             ORDER BY b.created_at DESC, c.id LIMIT 1
-            """).first.map { (id: try $0.decode(UUID.self, "id"), state: try $0.decode(String.self, "state")) }
+            """
+        ).first.map { (id: try $0.decode(UUID.self, "id"), state: try $0.decode(String.self, "state")) }
     }
 
     /// Binds REFERENCE to CONSUMER; `created` is false when it already was.
@@ -38,12 +40,16 @@ public struct Bindings: Sendable {
     public func unbind(project: UUID, reference: String, consumer: String, actor: String) async throws -> (removed: Bool, stillUsed: Bool) {
         try await db.transaction { tx in
             let certificate = try await Certificates.lock(tx, project: project, reference: reference)
-            let gone = !(try await tx.query("""
-                DELETE FROM bindings WHERE certificate_id = \(certificate.id) AND consumer = \(consumer) RETURNING id
-                """).isEmpty)
+            let gone =
+                !(try await tx.query(
+                    """
+                    DELETE FROM bindings WHERE certificate_id = \(certificate.id) AND consumer = \(consumer) RETURNING id
+                    """
+                ).isEmpty)
             if gone {
-                try await Events.record(tx, project: project, certificate: certificate.id, job: nil, type: "unbound",
-                                        from: nil, to: nil, reason: consumer, actor: actor)
+                try await Events.record(
+                    tx, project: project, certificate: certificate.id, job: nil, type: "unbound",
+                    from: nil, to: nil, reason: consumer, actor: actor)
             }
             return (gone, !(try await Certificates.bindings(tx, certificate: certificate.id)).isEmpty)
         }
@@ -51,12 +57,17 @@ public struct Bindings: Sendable {
 
     /// Inserts the binding and its `bound` event; nil when it existed.
     static func insert(_ tx: PostgresTransaction, project: UUID, certificate: UUID, consumer: String, actor: String) async throws -> UUID? {
-        guard let id = try await tx.query("""
-            INSERT INTO bindings (certificate_id, consumer) VALUES (\(certificate), \(consumer))
-            ON CONFLICT (certificate_id, consumer) DO NOTHING RETURNING id
-            """).first?.decode(UUID.self, "id") else { return nil }
-        try await Events.record(tx, project: project, certificate: certificate, job: nil, type: "bound",
-                                from: nil, to: nil, reason: consumer, actor: actor)
+        guard
+            let id = try await tx.query(
+                """
+                INSERT INTO bindings (certificate_id, consumer) VALUES (\(certificate), \(consumer))
+                ON CONFLICT (certificate_id, consumer) DO NOTHING RETURNING id
+                """
+            ).first?.decode(UUID.self, "id")
+        else { return nil }
+        try await Events.record(
+            tx, project: project, certificate: certificate, job: nil, type: "bound",
+            from: nil, to: nil, reason: consumer, actor: actor)
         return id
     }
 
@@ -65,7 +76,8 @@ public struct Bindings: Sendable {
     static func claimConsumer(_ tx: PostgresTransaction, project: UUID, consumer: String) async throws {
         let lockKey = "binding:\(project.uuidString.lowercased()):\(consumer)"
         try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lockKey), 0))")
-        let taken = try await tx.query("""
+        let taken = try await tx.query(
+            """
             SELECT 1 AS one FROM bindings b JOIN certificates c ON c.id = b.certificate_id
             WHERE c.project_id = \(project) AND b.consumer = \(consumer) AND c.deleted_at IS NULL AND c.state <> 'deleting'
             LIMIT 1

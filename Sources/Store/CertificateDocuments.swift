@@ -114,7 +114,8 @@ public struct CertificateDocuments: Sendable {
 
     /// One live certificate of PROJECT by uuid or name.
     public func find(project: UUID, reference: String) async throws -> CertificateRecord? {
-        let query = UUID(uuidString: reference).map { Self.byIDQuery(project: project, id: $0) }
+        let query =
+            UUID(uuidString: reference).map { Self.byIDQuery(project: project, id: $0) }
             ?? Self.byNameQuery(project: project, name: reference)
         return try await db.query(query).first.map(CertificateRecord.init)
     }
@@ -152,8 +153,11 @@ public struct CertificateDocuments: Sendable {
     }
 
     /// One page in uuid order after CURSOR: up to LIMIT (id, name) pairs and whether more follow.
-    public func page(project: UUID, filter: CertificateListFilter, after cursor: UUID?, limit: Int)
-        async throws -> (items: [(id: UUID, name: String)], more: Bool) {
+    public func page(
+        project: UUID, filter: CertificateListFilter, after cursor: UUID?, limit: Int
+    )
+        async throws -> (items: [(id: UUID, name: String)], more: Bool)
+    {
         let rows = try await db.query(Self.listPageQuery(project: project, filter: filter, after: cursor, limit: limit))
         let all = try rows.map { (id: try $0.decode(UUID.self, "id"), name: try $0.decode(String.self, "name")) }
         return (Array(all.prefix(limit)), all.count > limit)
@@ -225,12 +229,14 @@ public struct CertificateDocuments: Sendable {
     /// What NGINX Unit's store would list: certificates with a current version and no delete
     /// under way, by name, with their stored details (JSON text); NAME nil: all of them.
     public func servable(project: UUID, name: String?) async throws -> [(name: String, detailsJSON: String)] {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT c.name, v.details::text AS details FROM certificates c
             JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
             WHERE c.project_id = \(project) AND c.deleted_at IS NULL AND c.state <> 'deleting' AND v.details IS NOT NULL
               AND (\(name)::text IS NULL OR c.name = \(name))
             ORDER BY c.name
-            """).map { (name: try $0.decode(String.self, "name"), detailsJSON: try $0.decode(String.self, "details")) }
+            """
+        ).map { (name: try $0.decode(String.self, "name"), detailsJSON: try $0.decode(String.self, "details")) }
     }
 }

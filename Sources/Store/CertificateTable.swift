@@ -65,7 +65,8 @@ public struct CertificateTable: Sendable {
         // prefixes, the SAN GIN index); materialized, so the planner cannot trade that for a
         // walk of the whole name index looking for matches in sort order (133 ms → a few ms at
         // 100k rows for a search matching 100).
-        let rows = try await db.query("""
+        let rows = try await db.query(
+            """
             WITH matched AS MATERIALIZED (
                 SELECT id FROM certificates
                 WHERE \(prefix)::text IS NOT NULL AND project_id = \(project) AND deleted_at IS NULL

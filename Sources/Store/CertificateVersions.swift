@@ -20,8 +20,9 @@ public struct VersionMaterial: Sendable {
     /// The version's private key (PEM), opened with the master key it was sealed with; nil when erased.
     public func openKey(with sealer: KeySealer) throws -> String? {
         guard let sealedKey, let masterKeyID else { return nil }
-        let opened = try sealer.open(sealedKey, keyID: masterKeyID,
-                                     context: KeySealer.certificateKeyContext(certificate: certificateID, version: version))
+        let opened = try sealer.open(
+            sealedKey, keyID: masterKeyID,
+            context: KeySealer.certificateKeyContext(certificate: certificateID, version: version))
         return String(decoding: opened, as: UTF8.self)
     }
 }
@@ -43,11 +44,15 @@ public struct CertificateVersions: Sendable {
 
     /// VERSION of CERTIFICATE, or nil when it does not exist.
     public func material(certificate: UUID, version: Int) async throws -> VersionMaterial? {
-        guard let row = try await db.query("""
-            SELECT v.chain_pem, v.client_ca_pem, v.private_key_sealed, v.master_key_id, c.usage, c.sans, c.acme_account_id
-            FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id
-            WHERE v.certificate_id = \(certificate) AND v.version = \(Int32(version))
-            """).first else { return nil }
+        guard
+            let row = try await db.query(
+                """
+                SELECT v.chain_pem, v.client_ca_pem, v.private_key_sealed, v.master_key_id, c.usage, c.sans, c.acme_account_id
+                FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id
+                WHERE v.certificate_id = \(certificate) AND v.version = \(Int32(version))
+                """
+            ).first
+        else { return nil }
         return VersionMaterial(
             certificateID: certificate, version: version, chainPEM: try row.decode(String?.self, "chain_pem"),
             clientCAPEM: try row.decode(String?.self, "client_ca_pem"), usage: try row.decode(String.self, "usage"),
@@ -58,22 +63,26 @@ public struct CertificateVersions: Sendable {
 
     /// The newest version of CERTIFICATE (whatever its state).
     public func newest(certificate: UUID) async throws -> NewestVersion? {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT v.chain_pem, (v.client_ca_pem IS NOT NULL) AS two_way, c.name, c.last_error_code, c.last_error_message
             FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id
             WHERE v.certificate_id = \(certificate) ORDER BY v.version DESC LIMIT 1
-            """).first.map { row in
-            NewestVersion(chainPEM: try row.decode(String.self, "chain_pem"), twoWay: try row.decode(Bool.self, "two_way"),
-                          certificateName: try row.decode(String.self, "name"), lastErrorCode: try row.decode(String?.self, "last_error_code"),
-                          lastErrorMessage: try row.decode(String?.self, "last_error_message"))
+            """
+        ).first.map { row in
+            NewestVersion(
+                chainPEM: try row.decode(String.self, "chain_pem"), twoWay: try row.decode(Bool.self, "two_way"),
+                certificateName: try row.decode(String.self, "name"), lastErrorCode: try row.decode(String?.self, "last_error_code"),
+                lastErrorMessage: try row.decode(String?.self, "last_error_message"))
         }
     }
 
     /// Records who took a private key out: part of the audit trail.
     public func recordKeyExport(project: UUID, certificate: UUID, type: String, actor: String) async throws {
         try await db.transaction { tx in
-            try await Events.record(tx, project: project, certificate: certificate, job: nil, type: "key_exported",
-                                    from: nil, to: nil, reason: type, actor: actor)
+            try await Events.record(
+                tx, project: project, certificate: certificate, job: nil, type: "key_exported",
+                from: nil, to: nil, reason: type, actor: actor)
         }
     }
 }

@@ -19,12 +19,14 @@ public enum Certificates {
     public static func lock(_ tx: PostgresTransaction, project: UUID, reference: String) async throws -> CertificateSnapshot {
         let rows: PostgresRows
         if let id = UUID(uuidString: reference) {
-            rows = try await tx.query("""
+            rows = try await tx.query(
+                """
                 SELECT id, project_id, name, state, current_version, version FROM certificates
                 WHERE project_id = \(project) AND id = \(id) AND deleted_at IS NULL FOR UPDATE
                 """)
         } else {
-            rows = try await tx.query("""
+            rows = try await tx.query(
+                """
                 SELECT id, project_id, name, state, current_version, version FROM certificates
                 WHERE project_id = \(project) AND name = \(reference) AND deleted_at IS NULL FOR UPDATE
                 """)
@@ -67,12 +69,14 @@ public enum Events {
         _ tx: PostgresTransaction, project: UUID, certificate: UUID?, job: UUID?, type: String,
         from: String?, to: String?, attempt: Int? = nil, reason: String? = nil, actor: String, dedupeKey: String? = nil
     ) async throws -> Int64? {
-        try await tx.query("""
+        try await tx.query(
+            """
             INSERT INTO events (project_id, certificate_id, job_id, type, from_state, to_state, attempt, reason, actor, dedupe_key)
             VALUES (\(project), \(certificate), \(job), \(type), \(from), \(to), \(attempt.map(Int32.init)), \(reason), \(actor), \(dedupeKey))
             ON CONFLICT (dedupe_key) DO NOTHING
             RETURNING id
-            """).first?.decode(Int64.self, "id")
+            """
+        ).first?.decode(Int64.self, "id")
     }
 }
 
@@ -85,10 +89,12 @@ extension Events {
         job: UUID?, attempt: Int?, actor: String, version: Int?, serial: String? = nil, notAfter: Date? = nil,
         reason: String? = nil, ca: String? = nil
     ) async throws -> Int64 {
-        let eventID = try await record(tx, project: certificate.projectID, certificate: certificate.id, job: job, type: event,
-                                       from: certificate.state.rawValue, to: next.rawValue, attempt: attempt, reason: reason, actor: actor)
-        return try await enqueue(tx, eventID: eventID, certificate: certificate, state: next, event: event, job: job,
-                                 data: .init(version: version, serial: serial, notAfter: notAfter, reason: reason, ca: ca))
+        let eventID = try await record(
+            tx, project: certificate.projectID, certificate: certificate.id, job: job, type: event,
+            from: certificate.state.rawValue, to: next.rawValue, attempt: attempt, reason: reason, actor: actor)
+        return try await enqueue(
+            tx, eventID: eventID, certificate: certificate, state: next, event: event, job: job,
+            data: .init(version: version, serial: serial, notAfter: notAfter, reason: reason, ca: ca))
     }
 
     /// Like `announce` for an event that must exist at most once (DEDUPEKEY, e.g. one
@@ -97,11 +103,14 @@ extension Events {
         _ tx: PostgresTransaction, certificate: CertificateSnapshot, event: String, dedupeKey: String, actor: String,
         version: Int?, serial: String?, notAfter: Date?, reason: String?, thresholdDays: Int? = nil
     ) async throws -> Int64? {
-        guard let eventID = try await record(
-            tx, project: certificate.projectID, certificate: certificate.id, job: nil, type: event, from: certificate.state.rawValue,
-            to: certificate.state.rawValue, reason: reason, actor: actor, dedupeKey: dedupeKey) else { return nil }
-        return try await enqueue(tx, eventID: eventID, certificate: certificate, state: certificate.state, event: event, job: nil,
-                                 data: .init(version: version, serial: serial, notAfter: notAfter, reason: reason, thresholdDays: thresholdDays))
+        guard
+            let eventID = try await record(
+                tx, project: certificate.projectID, certificate: certificate.id, job: nil, type: event, from: certificate.state.rawValue,
+                to: certificate.state.rawValue, reason: reason, actor: actor, dedupeKey: dedupeKey)
+        else { return nil }
+        return try await enqueue(
+            tx, eventID: eventID, certificate: certificate, state: certificate.state, event: event, job: nil,
+            data: .init(version: version, serial: serial, notAfter: notAfter, reason: reason, thresholdDays: thresholdDays))
     }
 
     /// The facts of one version an event carries.
@@ -121,9 +130,10 @@ extension Events {
     ) async throws -> Int64 {
         let message = CertificateEventMessage(
             id: eventID.map { "evt-\($0)" } ?? UUID().uuidString.lowercased(), event: event, time: Date(),
-            data: .init(certificateID: certificate.id, projectID: certificate.projectID, name: certificate.name, state: state.rawValue,
-                        version: data.version, serial: data.serial, notAfter: data.notAfter, reason: data.reason, jobID: job,
-                        thresholdDays: data.thresholdDays, ca: data.ca, target: data.target))
+            data: .init(
+                certificateID: certificate.id, projectID: certificate.projectID, name: certificate.name, state: state.rawValue,
+                version: data.version, serial: data.serial, notAfter: data.notAfter, reason: data.reason, jobID: job,
+                thresholdDays: data.thresholdDays, ca: data.ca, target: data.target))
         return try await Outbox.enqueueEvent(tx, message, name: event)
     }
 }

@@ -72,17 +72,22 @@ public struct Deliveries: Sendable {
     /// Binds CONSUMER to the certificate, naming TARGET (nil keeps a plain label). A target
     /// named anew gets the current version at once. Returns the binding id, whether it is
     /// new, and the outbox rows to publish.
-    public func bind(project: UUID, reference: String, consumer: String, target: UUID?, actor: String) async throws
-        -> (id: UUID, created: Bool, outboxIDs: [Int64]) {
+    public func bind(
+        project: UUID, reference: String, consumer: String, target: UUID?, actor: String
+    ) async throws
+        -> (id: UUID, created: Bool, outboxIDs: [Int64])
+    {
         try await db.transaction { tx in
             // The row lock orders this against a concurrent delete request.
             let certificate = try await Certificates.lock(tx, project: project, reference: reference)
             guard certificate.state != .deleting && certificate.state != .deleted else {
                 throw StoreError.transitionRefused(code: "certificate_deleting", state: certificate.state.rawValue)
             }
-            let previous = try await tx.query("""
+            let previous = try await tx.query(
+                """
                 SELECT id, target_id FROM bindings WHERE certificate_id = \(certificate.id) AND consumer = \(consumer)
-                """).first
+                """
+            ).first
             let id: UUID
             if let previous {
                 id = try previous.decode(UUID.self, "id")
@@ -90,11 +95,14 @@ public struct Deliveries: Sendable {
                     try await tx.query("UPDATE bindings SET target_id = \(target) WHERE id = \(id)")
                 }
             } else {
-                id = try await tx.query("""
+                id = try await tx.query(
+                    """
                     INSERT INTO bindings (certificate_id, consumer, target_id) VALUES (\(certificate.id), \(consumer), \(target)) RETURNING id
-                    """).first!.decode(UUID.self, "id")
-                try await Events.record(tx, project: project, certificate: certificate.id, job: nil, type: "bound",
-                                        from: nil, to: nil, reason: consumer, actor: actor)
+                    """
+                ).first!.decode(UUID.self, "id")
+                try await Events.record(
+                    tx, project: project, certificate: certificate.id, job: nil, type: "bound",
+                    from: nil, to: nil, reason: consumer, actor: actor)
             }
             let outbox = target == nil || certificate.currentVersion == nil ? [] : try await Self.schedule(tx, certificate: certificate, only: target)
             return (id, previous == nil, outbox)
@@ -105,25 +113,33 @@ public struct Deliveries: Sendable {
     /// the certificate (agents excepted: they fetch) (ONLY: just that one), unless one is already queued or running —
     /// that job delivers the current version when it runs, or leaves a follow-up.
     static func schedule(_ tx: PostgresTransaction, certificate: CertificateSnapshot, only: UUID? = nil) async throws -> [Int64] {
-        let targets = try await tx.query("""
+        let targets = try await tx.query(
+            """
             SELECT DISTINCT t.id FROM bindings b JOIN delivery_targets t ON t.id = b.target_id
             WHERE b.certificate_id = \(certificate.id) AND t.deleted_at IS NULL AND t.kind <> 'agent'
               AND (\(only)::uuid IS NULL OR t.id = \(only))
             ORDER BY t.id
-            """).map { try $0.decode(UUID.self, "id") }
+            """
+        ).map { try $0.decode(UUID.self, "id") }
         var outbox: [Int64] = []
         for target in targets {
-            let job = try await tx.query("""
+            let job = try await tx.query(
+                """
                 INSERT INTO jobs (project_id, certificate_id, certificate_version, kind, target_id, max_attempts, parameters)
                 VALUES (\(certificate.projectID), \(certificate.id), \(certificate.currentVersion.map(Int32.init)), 'deliver', \(target),
                         \(Int32(DeliveryRetryPolicy.standard.maxAttempts)),
                         jsonb_build_object('target_id', \(target.uuidString.lowercased())::text))
                 ON CONFLICT (certificate_id, kind, target_id) WHERE state IN ('queued', 'running') DO NOTHING
                 RETURNING id
-                """).first?.decode(UUID.self, "id")
+                """
+            ).first?.decode(UUID.self, "id")
             guard let job else { continue }
-            outbox.append(try await Outbox.enqueueJob(tx, JobMessage(jobID: job, certificateID: certificate.id, projectID: certificate.projectID,
-                                                                     kind: .deliver)))
+            outbox.append(
+                try await Outbox.enqueueJob(
+                    tx,
+                    JobMessage(
+                        jobID: job, certificateID: certificate.id, projectID: certificate.projectID,
+                        kind: .deliver)))
         }
         return outbox
     }
@@ -132,20 +148,24 @@ public struct Deliveries: Sendable {
     /// never receives the key of a certificate it is not bound to).
     public func work(for job: ClaimedJob) async throws -> DeliveryWork? {
         guard let target = job.parameters["target_id"].flatMap(UUID.init(uuidString:)) else { return nil }
-        guard let row = try await db.query("""
-            SELECT t.id, t.project_id, t.name, t.kind, t.config::text AS config, (t.secret_sealed IS NOT NULL) AS has_secret,
-                   t.created_at, c.name AS certificate_name, c.current_version, h.version AS held_version,
-                   v.chain_pem, v.private_key_sealed, v.master_key_id, v.fingerprint_sha256, v.serial,
-                   (SELECT min(e.created_at) FROM events e WHERE e.certificate_id = c.id AND e.type IN ('issued', 'renewed')
-                      AND e.created_at >= v.created_at) AS valid_since,
-                   (SELECT j.created_at FROM jobs j WHERE j.id = \(job.id)) AS job_created_at
-            FROM delivery_targets t
-            JOIN certificates c ON c.id = \(job.certificateID) AND c.project_id = t.project_id
-            LEFT JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-            LEFT JOIN target_holdings h ON h.target_id = t.id AND h.certificate_id = c.id
-            WHERE t.id = \(target) AND t.project_id = \(job.projectID) AND t.deleted_at IS NULL
-              AND EXISTS (SELECT 1 FROM bindings b WHERE b.certificate_id = c.id AND b.target_id = t.id)
-            """).first else { return nil }
+        guard
+            let row = try await db.query(
+                """
+                SELECT t.id, t.project_id, t.name, t.kind, t.config::text AS config, (t.secret_sealed IS NOT NULL) AS has_secret,
+                       t.created_at, c.name AS certificate_name, c.current_version, h.version AS held_version,
+                       v.chain_pem, v.private_key_sealed, v.master_key_id, v.fingerprint_sha256, v.serial,
+                       (SELECT min(e.created_at) FROM events e WHERE e.certificate_id = c.id AND e.type IN ('issued', 'renewed')
+                          AND e.created_at >= v.created_at) AS valid_since,
+                       (SELECT j.created_at FROM jobs j WHERE j.id = \(job.id)) AS job_created_at
+                FROM delivery_targets t
+                JOIN certificates c ON c.id = \(job.certificateID) AND c.project_id = t.project_id
+                LEFT JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+                LEFT JOIN target_holdings h ON h.target_id = t.id AND h.certificate_id = c.id
+                WHERE t.id = \(target) AND t.project_id = \(job.projectID) AND t.deleted_at IS NULL
+                  AND EXISTS (SELECT 1 FROM bindings b WHERE b.certificate_id = c.id AND b.target_id = t.id)
+                """
+            ).first
+        else { return nil }
         return DeliveryWork(
             target: try Targets.decode(row), certificateName: try row.decode(String.self, "certificate_name"),
             currentVersion: try row.decode(Int?.self, "current_version"), heldVersion: try row.decode(Int?.self, "held_version"),
@@ -157,13 +177,15 @@ public struct Deliveries: Sendable {
 
     /// What every target bound to certificate ID holds (targets not yet tried included).
     public func holdings(certificate id: UUID) async throws -> [TargetHolding] {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT DISTINCT ON (t.name) t.id, t.name, t.kind, h.version, h.fingerprint_sha256, h.delivered_at, h.last_outcome,
                    h.last_code, h.last_answer, h.last_attempt_at
             FROM bindings b JOIN delivery_targets t ON t.id = b.target_id
             LEFT JOIN target_holdings h ON h.target_id = t.id AND h.certificate_id = b.certificate_id
             WHERE b.certificate_id = \(id) ORDER BY t.name
-            """).map { row in
+            """
+        ).map { row in
             TargetHolding(
                 targetID: try row.decode(UUID.self, "id"), target: try row.decode(String.self, "name"),
                 kind: DeliveryTargetKind(rawValue: try row.decode(String.self, "kind")) ?? .files,
@@ -179,11 +201,13 @@ public struct Deliveries: Sendable {
 
     /// The bundle (certificate name) Unit listener LISTENER of PROJECT uses, if any.
     public func unitListenerCertificate(project: UUID, listener: String) async throws -> String? {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT c.name FROM bindings b JOIN certificates c ON c.id = b.certificate_id
             WHERE c.project_id = \(project) AND b.consumer = \(Self.unitListenerConsumer(listener)) AND c.deleted_at IS NULL
             ORDER BY b.created_at DESC LIMIT 1
-            """).first?.decode(String.self, "name")
+            """
+        ).first?.decode(String.self, "name")
     }
 
     /// Points Unit listener LISTENER at certificate REFERENCE: its binding moves there in one
@@ -192,7 +216,8 @@ public struct Deliveries: Sendable {
         let consumer = Self.unitListenerConsumer(listener)
         try await db.transaction { tx in
             let certificate = try await Certificates.lock(tx, project: project, reference: reference)
-            try await tx.query("""
+            try await tx.query(
+                """
                 DELETE FROM bindings b USING certificates c
                 WHERE b.certificate_id = c.id AND c.project_id = \(project) AND b.consumer = \(consumer) AND c.id <> \(certificate.id)
                 """)
@@ -202,15 +227,18 @@ public struct Deliveries: Sendable {
 
     /// The deliveries to TARGET that were given up on, newest first.
     public func deadLetters(target: UUID) async throws -> [DeadLetter] {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT d.certificate_id, c.name, d.version, d.code, d.answer, d.attempts, d.created_at
             FROM deliveries d JOIN certificates c ON c.id = d.certificate_id
             WHERE d.target_id = \(target) AND d.outcome = 'failed' ORDER BY d.created_at DESC LIMIT 100
-            """).map { row in
-            DeadLetter(certificateID: try row.decode(UUID.self, "certificate_id"), certificateName: try row.decode(String.self, "name"),
-                       version: try row.decode(Int.self, "version"), code: try row.decode(String?.self, "code"),
-                       answer: try row.decode(String?.self, "answer"), attempts: try row.decode(Int.self, "attempts"),
-                       at: try row.decode(Date.self, "created_at"))
+            """
+        ).map { row in
+            DeadLetter(
+                certificateID: try row.decode(UUID.self, "certificate_id"), certificateName: try row.decode(String.self, "name"),
+                version: try row.decode(Int.self, "version"), code: try row.decode(String?.self, "code"),
+                answer: try row.decode(String?.self, "answer"), attempts: try row.decode(Int.self, "attempts"),
+                at: try row.decode(Date.self, "created_at"))
         }
     }
 }

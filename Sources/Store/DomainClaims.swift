@@ -24,7 +24,8 @@ public enum DomainClaims {
             throw StoreError.zoneOwnedElsewhere(zone: owner.zone)
         }
         let token = Base64URL.encode(SecureRandom.bytes(24))
-        try await db.query("""
+        try await db.query(
+            """
             INSERT INTO domain_claims (project_id, zone, token) VALUES (\(project), \(zone), \(token))
             ON CONFLICT (project_id, zone) DO NOTHING
             """)
@@ -34,7 +35,8 @@ public enum DomainClaims {
     /// Marks PROJECT's claim of ZONE verified (BY: `dns` or the system key's actor).
     public static func markVerified(_ db: PostgresClient, project: UUID, zone: String, by: String) async throws -> Claim? {
         do {
-            try await db.query("""
+            try await db.query(
+                """
                 UPDATE domain_claims SET verified_at = coalesce(verified_at, now()), verified_by = coalesce(verified_by, \(by))
                 WHERE project_id = \(project) AND zone = \(zone)
                 """)
@@ -48,7 +50,8 @@ public enum DomainClaims {
     public static func assign(_ db: PostgresClient, project: UUID, zone: String, actor: String) async throws -> Claim {
         try await db.transaction { tx in
             try await tx.query("DELETE FROM domain_claims WHERE zone = \(zone) AND project_id <> \(project) AND verified_at IS NOT NULL")
-            try await tx.query("""
+            try await tx.query(
+                """
                 INSERT INTO domain_claims (project_id, zone, token, verified_at, verified_by)
                 VALUES (\(project), \(zone), \(Base64URL.encode(SecureRandom.bytes(24))), now(), \(actor))
                 ON CONFLICT (project_id, zone) DO UPDATE SET verified_at = coalesce(domain_claims.verified_at, now()),
@@ -76,9 +79,11 @@ public enum DomainClaims {
     public static func namesNotOwned(_ db: PostgresClient, project: UUID, names: [String]) async throws -> [String] {
         let zones = Array(Set(names.flatMap(DomainOwnership.zones(containing:))))
         var verified: [String: UUID] = [:]
-        for row in try await db.query("""
+        for row in try await db.query(
+            """
             SELECT zone, project_id FROM domain_claims WHERE verified_at IS NOT NULL AND zone = ANY(\(zones)::text[])
-            """) {
+            """)
+        {
             verified[try row.decode(String.self, "zone")] = try row.decode(UUID.self, "project_id")
         }
         return DomainOwnership.namesNotOwned(names, by: project, verified: verified)
@@ -87,15 +92,18 @@ public enum DomainClaims {
     /// The verified zone containing ZONE (itself or a parent), with its project.
     static func verifiedOwner(_ db: PostgresClient, zone: String) async throws -> (zone: String, project: UUID)? {
         let zones = DomainOwnership.zones(containing: zone)
-        return try await db.query("""
+        return try await db.query(
+            """
             SELECT zone, project_id FROM domain_claims WHERE verified_at IS NOT NULL AND zone = ANY(\(zones)::text[])
             ORDER BY length(zone) DESC LIMIT 1
-            """).first.map { (try $0.decode(String.self, "zone"), try $0.decode(UUID.self, "project_id")) }
+            """
+        ).first.map { (try $0.decode(String.self, "zone"), try $0.decode(UUID.self, "project_id")) }
     }
 
     static func claim(_ row: PostgresRow) throws -> Claim {
-        Claim(projectID: try row.decode(UUID.self, "project_id"), zone: try row.decode(String.self, "zone"),
-              token: try row.decode(String.self, "token"), verifiedAt: try row.decode(Date?.self, "verified_at"),
-              verifiedBy: try row.decode(String?.self, "verified_by"), createdAt: try row.decode(Date.self, "created_at"))
+        Claim(
+            projectID: try row.decode(UUID.self, "project_id"), zone: try row.decode(String.self, "zone"),
+            token: try row.decode(String.self, "token"), verifiedAt: try row.decode(Date?.self, "verified_at"),
+            verifiedBy: try row.decode(String?.self, "verified_by"), createdAt: try row.decode(Date.self, "created_at"))
     }
 }

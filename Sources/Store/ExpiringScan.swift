@@ -18,8 +18,11 @@ extension Maintenance {
     /// so a tick with nothing to announce reads nothing, whatever the fleet size. Thresholds
     /// changed in the configuration apply from each certificate's next visit.
     /// Returns the events announced, their outbox ids, and the certificates visited.
-    public func announceExpiring(thresholds: [Int] = Maintenance.defaultExpiringThresholds, limit: Int = 100)
-        async throws -> (announced: Int, outboxIDs: [Int64], visited: Int) {
+    public func announceExpiring(
+        thresholds: [Int] = Maintenance.defaultExpiringThresholds, limit: Int = 100
+    )
+        async throws -> (announced: Int, outboxIDs: [Int64], visited: Int)
+    {
         let thresholds = Array(Set(thresholds.filter { $0 > 0 })).sorted()
         guard !thresholds.isEmpty else { return (0, [], 0) }
         return try await db.transaction { tx in
@@ -32,22 +35,28 @@ extension Maintenance {
                 try await tx.query("UPDATE certificates SET expiring_check_at = \(next) WHERE id = \(certificate.id)")
                 guard let version = certificate.currentVersion, remaining > 0 else { continue }
                 let crossed = thresholds.filter { remaining <= Double($0) * 86400 }
-                let recorded = Set(try await tx.query("""
-                    SELECT threshold_days FROM expiry_notices WHERE certificate_id = \(certificate.id) AND version = \(Int32(version))
-                    """).map { try $0.decode(Int.self, "threshold_days") })
+                let recorded = Set(
+                    try await tx.query(
+                        """
+                        SELECT threshold_days FROM expiry_notices WHERE certificate_id = \(certificate.id) AND version = \(Int32(version))
+                        """
+                    ).map { try $0.decode(Int.self, "threshold_days") })
                 let pending = crossed.filter { !recorded.contains($0) }
                 guard let tightest = pending.min() else { continue }
                 for threshold in pending {
-                    try await tx.query("""
+                    try await tx.query(
+                        """
                         INSERT INTO expiry_notices (certificate_id, version, threshold_days, announced)
                         VALUES (\(certificate.id), \(Int32(version)), \(Int32(threshold)), \(threshold == tightest))
                         ON CONFLICT DO NOTHING
                         """)
                 }
                 if let id = try await Events.announceOnce(
-                    tx, certificate: certificate, event: "expiring", dedupeKey: "expiring:\(certificate.id.uuidString.lowercased()):\(version):\(tightest)",
+                    tx, certificate: certificate, event: "expiring",
+                    dedupeKey: "expiring:\(certificate.id.uuidString.lowercased()):\(version):\(tightest)",
                     actor: actor, version: version, serial: try row.decode(String?.self, "serial"),
-                    notAfter: try row.decode(Date.self, "not_after"), reason: "expires_within_\(tightest)_days", thresholdDays: tightest) {
+                    notAfter: try row.decode(Date.self, "not_after"), reason: "expires_within_\(tightest)_days", thresholdDays: tightest)
+                {
                     outbox.append(id)
                 }
             }

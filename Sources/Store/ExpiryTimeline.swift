@@ -27,9 +27,11 @@ public struct ExpiryTimeline: Sendable {
     }
 
     public func summary(project: UUID, days: Int = 90) async throws -> Summary {
-        var summary = Summary(expiring: Array(repeating: 0, count: days), renewing: Array(repeating: 0, count: days),
-                              overdue: 0, failing: 0, deferred: 0)
-        let rows = try await db.query("""
+        var summary = Summary(
+            expiring: Array(repeating: 0, count: days), renewing: Array(repeating: 0, count: days),
+            overdue: 0, failing: 0, deferred: 0)
+        let rows = try await db.query(
+            """
             SELECT 'expiring' AS series, floor(extract(epoch FROM v.not_after - now()) / 86400)::int AS day, count(*)::int8 AS n
             FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id AND v.version = c.current_version
             WHERE c.project_id = \(project) AND c.deleted_at IS NULL
@@ -48,12 +50,14 @@ public struct ExpiryTimeline: Sendable {
             let count = try row.decode(Int.self, "n")
             if try row.decode(String.self, "series") == "expiring" { summary.expiring[day] += count } else { summary.renewing[day] += count }
         }
-        if let row = try await db.query("""
+        if let row = try await db.query(
+            """
             SELECT count(*) FILTER (WHERE source = 'acme' AND state IN ('valid', 'expired') AND renew_at < now())::int8 AS overdue,
                    count(*) FILTER (WHERE state = 'error')::int8 AS failing,
                    count(*) FILTER (WHERE last_error_code = 'rate_limit_budget')::int8 AS deferred
             FROM certificates WHERE project_id = \(project) AND deleted_at IS NULL
-            """).first {
+            """
+        ).first {
             summary.overdue = try row.decode(Int.self, "overdue")
             summary.failing = try row.decode(Int.self, "failing")
             summary.deferred = try row.decode(Int.self, "deferred")

@@ -20,7 +20,8 @@ public struct FleetCounts: Sendable {
         if let rows = try? await db.query(StateCounts.readQuery) {
             for row in rows {
                 guard let subject = try? row.decode(String.self, "subject"), let kind = try? row.decode(String.self, "kind"),
-                      let state = try? row.decode(String.self, "state"), let n = try? row.decode(Int.self, "n") else { continue }
+                    let state = try? row.decode(String.self, "state"), let n = try? row.decode(Int.self, "n")
+                else { continue }
                 if subject == "jobs" {
                     counts.jobs.append((kind, state, n))
                 } else if n != 0 {

@@ -41,8 +41,10 @@ public struct IssuanceBudget: Sendable {
     /// The part (0–1] of a registered domain's window one project may hold.
     public var projectShare: Double
 
-    public init(db: PostgresClient, limitsByCA: [String: IssuanceLimits] = [:], defaultLimits: IssuanceLimits = .letsEncrypt,
-                projectShare: Double = 1) {
+    public init(
+        db: PostgresClient, limitsByCA: [String: IssuanceLimits] = [:], defaultLimits: IssuanceLimits = .letsEncrypt,
+        projectShare: Double = 1
+    ) {
         self.db = db
         self.limitsByCA = limitsByCA
         self.defaultLimits = defaultLimits
@@ -54,8 +56,10 @@ public struct IssuanceBudget: Sendable {
     /// Reserves one new order and one certificate for DOMAINS with ACCOUNT at CA, or returns
     /// when to try again. JOB makes it idempotent: a resumed job that reserved already gets
     /// nil without spending twice. Concurrent reservations of one CA are serialised.
-    public func reserve(ca: String, account: String, domains: [String], job: UUID?, project: UUID? = nil,
-                        now: Date = Date()) async throws -> IssuanceDeferral? {
+    public func reserve(
+        ca: String, account: String, domains: [String], job: UUID?, project: UUID? = nil,
+        now: Date = Date()
+    ) async throws -> IssuanceDeferral? {
         let limits = limits(for: ca)
         let nameSet = Set(domains.map { $0.lowercased() }).sorted().joined(separator: ",")
         let registered = Set(domains.map(RegisteredDomain.of)).sorted()
@@ -73,8 +77,10 @@ public struct IssuanceBudget: Sendable {
                 deferrals.append(.init(limit: .duplicateCertificates, until: until))
             }
             for host in Self.hostnames(domains) {
-                if let until = try await wait(tx, limits.failedValidationsPerHostname, now: now, kind: "failed_validation", ca: ca,
-                                              account: account, nameSet: host) {
+                if let until = try await wait(
+                    tx, limits.failedValidationsPerHostname, now: now, kind: "failed_validation", ca: ca,
+                    account: account, nameSet: host)
+                {
                     deferrals.append(.init(limit: .failedValidationsPerHostname, until: until))
                 }
             }
@@ -84,18 +90,21 @@ public struct IssuanceBudget: Sendable {
                 if let until = try await wait(tx, window, now: now, kind: "domain", ca: ca, domain: domain) {
                     deferrals.append(.init(limit: .certificatesPerRegisteredDomain, until: until))
                 } else if let project, share.count < window.count,
-                          let until = try await wait(tx, share, now: now, kind: "domain", ca: ca, domain: domain, project: project) {
+                    let until = try await wait(tx, share, now: now, kind: "domain", ca: ca, domain: domain, project: project)
+                {
                     deferrals.append(.init(limit: .certificatesPerRegisteredDomain, until: until, projectShare: true))
                 }
             }
             // The latest of them: waiting for an earlier one would only defer again.
             if let latest = deferrals.max(by: { $0.until < $1.until }) { return latest }
-            try await tx.query("""
+            try await tx.query(
+                """
                 INSERT INTO issuance_ledger (ca, account, kind, name_set, job_id, project_id, created_at)
                 VALUES (\(ca), \(account), 'order', \(nameSet), \(job), \(project), \(now))
                 """)
             for domain in registered {
-                try await tx.query("""
+                try await tx.query(
+                    """
                     INSERT INTO issuance_ledger (ca, account, kind, registered_domain, name_set, job_id, project_id, created_at)
                     VALUES (\(ca), \(account), 'domain', \(domain), \(nameSet), \(job), \(project), \(now))
                     """)
@@ -113,7 +122,8 @@ public struct IssuanceBudget: Sendable {
             if let until = try await wait(tx, window, now: now, kind: "account", ca: ca, account: "registration") {
                 return IssuanceDeferral(limit: .accountsPerIP, until: until)
             }
-            try await tx.query("""
+            try await tx.query(
+                """
                 INSERT INTO issuance_ledger (ca, account, kind, name_set, project_id, created_at)
                 VALUES (\(ca), 'registration', 'account', '', \(project), \(now))
                 """)
@@ -130,7 +140,8 @@ public struct IssuanceBudget: Sendable {
     /// order with it). Five of these for one host within the hour defer new orders naming it.
     public func recordFailedValidations(ca: String, account: String, hostnames: [String], project: UUID?, now: Date = Date()) async throws {
         for host in Self.hostnames(hostnames) {
-            try await db.query("""
+            try await db.query(
+                """
                 INSERT INTO issuance_ledger (ca, account, kind, name_set, project_id, created_at)
                 VALUES (\(ca), \(account), 'failed_validation', \(host), \(project), \(now))
                 """)
@@ -139,22 +150,28 @@ public struct IssuanceBudget: Sendable {
 
     /// Lower-cased host names, a wildcard counted as its base name, each once.
     static func hostnames(_ names: [String]) -> [String] {
-        Array(Set(names.map { name in
-            let lowered = name.lowercased()
-            return lowered.hasPrefix("*.") ? String(lowered.dropFirst(2)) : lowered
-        })).sorted()
+        Array(
+            Set(
+                names.map { name in
+                    let lowered = name.lowercased()
+                    return lowered.hasPrefix("*.") ? String(lowered.dropFirst(2)) : lowered
+                })
+        ).sorted()
     }
 
     /// nil when WINDOW has room for one more ledger row of KIND matching the given
     /// account, name set, domain or project; else the moment the oldest row that must leave the
     /// window does. Certificate counts (by name set or domain) skip rows of failed or cancelled
     /// jobs: the CA never issued those; order counts keep them (the CA counted the order).
-    private func wait(_ tx: PostgresTransaction, _ window: IssuanceLimits.Window, now: Date, kind: String, ca: String,
-                      account: String? = nil, nameSet: String? = nil, domain: String? = nil, project: UUID? = nil) async throws -> Date? {
+    private func wait(
+        _ tx: PostgresTransaction, _ window: IssuanceLimits.Window, now: Date, kind: String, ca: String,
+        account: String? = nil, nameSet: String? = nil, domain: String? = nil, project: UUID? = nil
+    ) async throws -> Date? {
         let since = now.addingTimeInterval(-Double(window.seconds))
         let certificatesOnly = account == nil
         // The newest COUNT rows inside the window: with COUNT of them, the oldest must leave first.
-        let rows = try await tx.query("""
+        let rows = try await tx.query(
+            """
             SELECT created_at FROM issuance_ledger
             WHERE kind = \(kind) AND ca = \(ca) AND created_at > \(since)
               AND (\(account)::text IS NULL OR account = \(account))
@@ -180,9 +197,10 @@ extension IssuanceBudget {
     /// "certificates_per_registered_domain": {…}, "duplicate_certificates": {…}}, "*": {…}}`; `"*"`
     /// replaces the default (Let's Encrypt's limits) for every CA not listed. nil or empty: the defaults.
     public init(db: PostgresClient, limitsJSON: String?, projectShare: Double = 1) throws {
-        var limits = try limitsJSON.map { text in
-            try JSONDecoder().decode([String: IssuanceLimits].self, from: Data(text.utf8))
-        } ?? [:]
+        var limits =
+            try limitsJSON.map { text in
+                try JSONDecoder().decode([String: IssuanceLimits].self, from: Data(text.utf8))
+            } ?? [:]
         let fallback = limits.removeValue(forKey: "*") ?? .letsEncrypt
         self.init(db: db, limitsByCA: limits, defaultLimits: fallback, projectShare: projectShare)
     }

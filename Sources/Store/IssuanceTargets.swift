@@ -20,11 +20,15 @@ public struct IssuanceTarget: Sendable {
 public enum IssuanceTargets {
     /// The certificate's order target; nil once it is deleted or being deleted.
     public static func load(_ db: Database, certificate: UUID) async throws -> IssuanceTarget? {
-        guard let row = try await db.query("""
-            SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version, profile, dns_provider,
-                   coalesce(ari_window_start <= now(), false) AS inside_window
-            FROM certificates WHERE id = \(certificate) AND state NOT IN ('deleting', 'deleted')
-            """).first else { return nil }
+        guard
+            let row = try await db.query(
+                """
+                SELECT project_id, common_name, sans, key_type, challenge, acme_account_id, current_version, profile, dns_provider,
+                       coalesce(ari_window_start <= now(), false) AS inside_window
+                FROM certificates WHERE id = \(certificate) AND state NOT IN ('deleting', 'deleted')
+                """
+            ).first
+        else { return nil }
         return IssuanceTarget(
             projectID: try row.decode(UUID.self, "project_id"), commonName: try row.decode(String?.self, "common_name"),
             sans: try row.decode([String].self, "sans"), keyType: try row.decode(String?.self, "key_type"),

@@ -9,9 +9,12 @@ import Postgres
 extension JobCommit {
     func applyDelivery(_ result: JobResult, certificate: CertificateSnapshot) async throws -> CommitReport {
         guard let target = job.parameters["target_id"].flatMap(UUID.init(uuidString:)),
-              let row = try await tx.query("SELECT name, kind FROM delivery_targets WHERE id = \(target)").first else {
-            _ = try await change(job: .finish(.failed, reason: .delivery(code: DeliveryFailure.Code.bindingRemoved.rawValue),
-                                              message: "the job names no existing target"))
+            let row = try await tx.query("SELECT name, kind FROM delivery_targets WHERE id = \(target)").first
+        else {
+            _ = try await change(
+                job: .finish(
+                    .failed, reason: .delivery(code: DeliveryFailure.Code.bindingRemoved.rawValue),
+                    message: "the job names no existing target"))
             return CommitReport(jobState: .failed, certificateState: certificate.state, event: nil, outboxIDs: [])
         }
         let named = DeliveredTo(id: target, name: try row.decode(String.self, "name"), kind: try row.decode(String.self, "kind"))
@@ -24,8 +27,9 @@ extension JobCommit {
             }
             return try await deliveryRetry(to: named, certificate: certificate, reason: reason, answer: message, notBefore: notBefore)
         case .validated, .deleted, .revoked:
-            return try await deliveryFailed(to: named, certificate: certificate, reason: .unsupportedJobKind,
-                                            answer: "a deliver job reported no delivery")
+            return try await deliveryFailed(
+                to: named, certificate: certificate, reason: .unsupportedJobKind,
+                answer: "a deliver job reported no delivery")
         }
     }
 
@@ -38,7 +42,8 @@ extension JobCommit {
     private func delivered(_ receipt: DeliveryReceipt, to target: DeliveredTo, certificate: CertificateSnapshot) async throws -> CommitReport {
         _ = try await change(job: .finish(.succeeded))
         // Never backwards: a slower job for an older version cannot overwrite a newer holding.
-        try await tx.query("""
+        try await tx.query(
+            """
             INSERT INTO target_holdings (target_id, certificate_id, version, fingerprint_sha256, delivered_at, last_outcome, last_code,
                                          last_answer, last_attempt_at)
             VALUES (\(target.id), \(certificate.id), \(Int32(receipt.version)), \(receipt.fingerprintSHA256), now(), 'delivered', NULL,
@@ -50,15 +55,21 @@ extension JobCommit {
             WHERE target_holdings.version IS NULL OR target_holdings.version <= EXCLUDED.version
             """)
         var outbox: [Int64] = []
-        let inserted = !(try await tx.query("""
-            INSERT INTO deliveries (certificate_id, version, target_id, job_id, outcome, fingerprint_sha256, answer, attempts)
-            VALUES (\(certificate.id), \(Int32(receipt.version)), \(target.id), \(job.id), 'delivered', \(receipt.fingerprintSHA256),
-                    \(receipt.answer), \(Int32(job.attempt)))
-            ON CONFLICT DO NOTHING RETURNING version
-            """).isEmpty)
+        let inserted =
+            !(try await tx.query(
+                """
+                INSERT INTO deliveries (certificate_id, version, target_id, job_id, outcome, fingerprint_sha256, answer, attempts)
+                VALUES (\(certificate.id), \(Int32(receipt.version)), \(target.id), \(job.id), 'delivered', \(receipt.fingerprintSHA256),
+                        \(receipt.answer), \(Int32(job.attempt)))
+                ON CONFLICT DO NOTHING RETURNING version
+                """
+            ).isEmpty)
         if inserted && !receipt.alreadyHeld {
-            outbox.append(try await announceDelivery(certificate, event: "delivered", version: receipt.version, reason: nil, target: .init(
-                id: target.id, name: target.name, kind: target.kind, fingerprintSHA256: receipt.fingerprintSHA256, answer: receipt.answer)))
+            outbox.append(
+                try await announceDelivery(
+                    certificate, event: "delivered", version: receipt.version, reason: nil,
+                    target: .init(
+                        id: target.id, name: target.name, kind: target.kind, fingerprintSHA256: receipt.fingerprintSHA256, answer: receipt.answer)))
         }
         // A newer version became valid while this job ran: it could not start a second job, so this one leaves it.
         if let current = certificate.currentVersion, current > receipt.version {
@@ -67,34 +78,43 @@ extension JobCommit {
         return CommitReport(jobState: .succeeded, certificateState: certificate.state, event: inserted ? "delivered" : nil, outboxIDs: outbox)
     }
 
-    private func deliveryFailed(to target: DeliveredTo, certificate: CertificateSnapshot, reason: FailureReason,
-                                answer: String) async throws -> CommitReport {
+    private func deliveryFailed(
+        to target: DeliveredTo, certificate: CertificateSnapshot, reason: FailureReason,
+        answer: String
+    ) async throws -> CommitReport {
         let code = reason.code
         _ = try await change(job: .finish(.failed, reason: reason, message: answer))
         try await recordAttempt(target: target, certificate: certificate, outcome: "failed", code: code, answer: answer)
         var outbox: [Int64] = []
         if let version = certificate.currentVersion {
             // The dead letter, visible under the target; the first word for a version stays.
-            try await tx.query("""
+            try await tx.query(
+                """
                 INSERT INTO deliveries (certificate_id, version, target_id, job_id, outcome, code, answer, attempts)
                 VALUES (\(certificate.id), \(Int32(version)), \(target.id), \(job.id), 'failed', \(code), \(answer), \(Int32(job.attempt)))
                 ON CONFLICT DO NOTHING
                 """)
-            outbox.append(try await announceDelivery(certificate, event: "delivery_failed", version: version, reason: code, target: .init(
-                id: target.id, name: target.name, kind: target.kind, fingerprintSHA256: nil, answer: answer)))
+            outbox.append(
+                try await announceDelivery(
+                    certificate, event: "delivery_failed", version: version, reason: code,
+                    target: .init(
+                        id: target.id, name: target.name, kind: target.kind, fingerprintSHA256: nil, answer: answer)))
         }
         return CommitReport(jobState: .failed, certificateState: certificate.state, event: "delivery_failed", outboxIDs: outbox)
     }
 
-    private func deliveryRetry(to target: DeliveredTo, certificate: CertificateSnapshot, reason: FailureReason, answer: String,
-                               notBefore: Date) async throws -> CommitReport {
+    private func deliveryRetry(
+        to target: DeliveredTo, certificate: CertificateSnapshot, reason: FailureReason, answer: String,
+        notBefore: Date
+    ) async throws -> CommitReport {
         let outbox = try await change(job: .requeue(notBefore: notBefore, reason: reason, message: answer, returnsAttempt: false))
         try await recordAttempt(target: target, certificate: certificate, outcome: "retrying", code: reason.code, answer: answer)
         return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outboxIDs: outbox)
     }
 
     private func recordAttempt(target: DeliveredTo, certificate: CertificateSnapshot, outcome: String, code: String, answer: String) async throws {
-        try await tx.query("""
+        try await tx.query(
+            """
             INSERT INTO target_holdings (target_id, certificate_id, last_outcome, last_code, last_answer, last_attempt_at)
             VALUES (\(target.id), \(certificate.id), \(outcome), \(code), \(answer), now())
             ON CONFLICT (target_id, certificate_id) DO UPDATE SET
@@ -102,12 +122,16 @@ extension JobCommit {
             """)
     }
 
-    private func announceDelivery(_ certificate: CertificateSnapshot, event: String, version: Int, reason: String?,
-                                  target: CertificateEventMessage.EventTarget) async throws -> Int64 {
-        let eventID = try await Events.record(tx, project: certificate.projectID, certificate: certificate.id, job: job.id, type: event,
-                                              from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt,
-                                              reason: reason ?? target.name, actor: job.owner)
-        return try await Events.enqueue(tx, eventID: eventID, certificate: certificate, state: certificate.state, event: event, job: job.id,
-                                        data: .init(version: version, reason: reason, target: target))
+    private func announceDelivery(
+        _ certificate: CertificateSnapshot, event: String, version: Int, reason: String?,
+        target: CertificateEventMessage.EventTarget
+    ) async throws -> Int64 {
+        let eventID = try await Events.record(
+            tx, project: certificate.projectID, certificate: certificate.id, job: job.id, type: event,
+            from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt,
+            reason: reason ?? target.name, actor: job.owner)
+        return try await Events.enqueue(
+            tx, eventID: eventID, certificate: certificate, state: certificate.state, event: event, job: job.id,
+            data: .init(version: version, reason: reason, target: target))
     }
 }

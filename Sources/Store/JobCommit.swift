@@ -27,37 +27,44 @@ struct JobCommit {
             kind: job.kind, attempt: job.attempt, maxAttempts: job.maxAttempts, certificateVersion: job.certificateVersion,
             deleteAfter: deleteAfter, previousState: job.parameters["previous_state"].flatMap(CertificateState.init(rawValue:)),
             revocationReason: job.parameters[ACMEJobParameter.reason])
-        let plan = JobOutcome.decide(job: facts, certificate: CertificateFacts(state: certificate.state, currentVersion: certificate.currentVersion,
-                                                                             consumers: consumers), result: result.attempt)
+        let plan = JobOutcome.decide(
+            job: facts,
+            certificate: CertificateFacts(
+                state: certificate.state, currentVersion: certificate.currentVersion,
+                consumers: consumers), result: result.attempt)
         var version: ValidatedVersion?
         if case .validated(let facts) = result { version = facts }
         try await change(certificate, plan.certificate, version: version)
         var outboxIDs = try await change(job: plan.job)
         if let audit = plan.audit {
-            try await Events.record(tx, project: job.projectID, certificate: certificate.id, job: job.id, type: audit.type,
-                                    from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt,
-                                    reason: audit.reason.code, actor: job.owner)
+            try await Events.record(
+                tx, project: job.projectID, certificate: certificate.id, job: job.id, type: audit.type,
+                from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt,
+                reason: audit.reason.code, actor: job.owner)
         }
         if let announcement = plan.announcement {
             // Announced in the state the job left it in (a delete that follows is its own step).
             var next = plan.certificateState
             if case .deleteAfterRevoke(let from, _)? = plan.followUp { next = from }
-            outboxIDs.append(try await Events.announce(
-                tx, certificate: certificate, to: next, event: announcement.event, job: job.id, attempt: job.attempt, actor: job.owner,
-                version: announcement.version, serial: version?.serial, notAfter: version?.notAfter, reason: announcement.reason,
-                ca: announcement.event == "issued" || announcement.event == "renewed" ? try await issuingCA(certificate.id) : nil))
+            outboxIDs.append(
+                try await Events.announce(
+                    tx, certificate: certificate, to: next, event: announcement.event, job: job.id, attempt: job.attempt, actor: job.owner,
+                    version: announcement.version, serial: version?.serial, notAfter: version?.notAfter, reason: announcement.reason,
+                    ca: announcement.event == "issued" || announcement.event == "renewed" ? try await issuingCA(certificate.id) : nil))
         }
         if case .deleteAfterRevoke(let from, let to)? = plan.followUp {
             outboxIDs += try await deleteAfterRevoke(certificate, from: from, to: to)
         }
         if case .makeCurrent(let next, let current) = plan.certificate {
             // The new version goes to every target bound to the certificate, in this same commit.
-            let now = CertificateSnapshot(id: certificate.id, projectID: certificate.projectID, name: certificate.name, state: next,
-                                          currentVersion: current, rowVersion: certificate.rowVersion + 1)
+            let now = CertificateSnapshot(
+                id: certificate.id, projectID: certificate.projectID, name: certificate.name, state: next,
+                currentVersion: current, rowVersion: certificate.rowVersion + 1)
             outboxIDs += try await Deliveries.schedule(tx, certificate: now)
         }
-        return CommitReport(jobState: plan.jobState, certificateState: plan.certificateState, event: plan.announcement?.event,
-                            outboxIDs: outboxIDs)
+        return CommitReport(
+            jobState: plan.jobState, certificateState: plan.certificateState, event: plan.announcement?.event,
+            outboxIDs: outboxIDs)
     }
 
     /// The certificate (and version) side of the plan.
@@ -70,40 +77,47 @@ struct JobCommit {
             try await makeCurrent(certificate, next: next, version: version, facts: facts)
         case .delete(let next):
             // The keys are erased, not just hidden; the name is free again (deleted_at set).
-            try await tx.query("""
+            try await tx.query(
+                """
                 UPDATE certificate_versions SET private_key_sealed = NULL, master_key_id = NULL WHERE certificate_id = \(certificate.id)
                 """)
-            try await tx.query("""
+            try await tx.query(
+                """
                 UPDATE certificates SET state = \(next.rawValue), deleted_at = now(), renew_at = NULL, version = version + 1, updated_at = now()
                 WHERE id = \(certificate.id)
                 """)
         case .revoke(let next):
-            try await tx.query("""
+            try await tx.query(
+                """
                 UPDATE certificates SET state = \(next.rawValue), renew_at = NULL, version = version + 1, updated_at = now()
                 WHERE id = \(certificate.id)
                 """)
         case .fail(let next, let reason, let message, let invalidVersion):
             let code = reason.code
             if let invalidVersion {
-                try await tx.query("""
+                try await tx.query(
+                    """
                     UPDATE certificate_versions SET state = 'invalid' WHERE certificate_id = \(certificate.id) AND version = \(Int32(invalidVersion))
                     """)
             }
-            try await tx.query("""
+            try await tx.query(
+                """
                 UPDATE certificates SET state = \(next.rawValue), last_error_code = \(code),
                        last_error_message = \(message), validation_attempt = \(Int32(job.attempt)), next_attempt_at = NULL,
                        version = version + 1, updated_at = now()
                 WHERE id = \(certificate.id)
                 """)
         case .awaitRetry(let notBefore):
-            try await tx.query("""
+            try await tx.query(
+                """
                 UPDATE certificates SET validation_attempt = \(Int32(job.attempt)), next_attempt_at = \(notBefore), updated_at = now()
                 WHERE id = \(certificate.id)
                 """)
         case .awaitUser(let notBefore, let reason, let message):
             let code = reason.code
             // The reason stays visible on the certificate until the job ends.
-            try await tx.query("""
+            try await tx.query(
+                """
                 UPDATE certificates SET next_attempt_at = \(notBefore), last_error_code = \(code), last_error_message = \(message), updated_at = now()
                 WHERE id = \(certificate.id)
                 """)
@@ -111,13 +125,15 @@ struct JobCommit {
     }
 
     private func makeCurrent(_ certificate: CertificateSnapshot, next: CertificateState, version: Int, facts: ValidatedVersion) async throws {
-        try await tx.query("""
+        try await tx.query(
+            """
             UPDATE certificate_versions SET state = 'valid', serial = \(facts.serial), not_before = \(facts.notBefore),
                    not_after = \(facts.notAfter), fingerprint_sha256 = \(facts.fingerprintSHA256), issuer = \(facts.issuer),
                    subject = \(facts.subject), details = \(facts.details), lint = \(facts.lint)
             WHERE certificate_id = \(certificate.id) AND version = \(Int32(version))
             """)
-        try await tx.query("""
+        try await tx.query(
+            """
             UPDATE certificate_versions SET state = 'superseded'
             WHERE certificate_id = \(certificate.id) AND version <> \(Int32(version)) AND state = 'valid'
             """)
@@ -126,7 +142,8 @@ struct JobCommit {
         // than the new version's lifetime falls back to 2/3 (as cert-manager does): it made the
         // previous version due (PATCH applies it as given), it must not make every successor due too.
         // A CA's ARI window (suggestedRenewAt) moves it earlier, never later (least() skips NULL).
-        try await tx.query("""
+        try await tx.query(
+            """
             UPDATE certificates SET state = \(next.rawValue), current_version = \(Int32(version)),
                    common_name = coalesce(\(facts.commonName), common_name), sans = \(facts.sans),
                    last_error_code = NULL, last_error_message = NULL, validation_attempt = \(Int32(job.attempt)),
@@ -146,7 +163,8 @@ struct JobCommit {
         switch step {
         case .finish(let state, let reason, let message):
             let code = reason?.code
-            try await tx.query("""
+            try await tx.query(
+                """
                 UPDATE jobs SET state = \(state.rawValue), finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
                        error_code = \(code), error_detail = \(message),
                        errors = CASE WHEN \(code)::text IS NULL THEN errors
@@ -159,13 +177,15 @@ struct JobCommit {
             let code = reason.code
             if returnsAttempt {
                 // The attempt is given back: waiting for the user is not a failure.
-                try await tx.query("""
+                try await tx.query(
+                    """
                     UPDATE jobs SET state = 'queued', attempt = attempt - 1, not_before = \(notBefore), lease_owner = NULL,
                            lease_expires_at = NULL, error_code = \(code), error_detail = \(message), updated_at = now()
                     WHERE id = \(job.id)
                     """)
             } else {
-                try await tx.query("""
+                try await tx.query(
+                    """
                     UPDATE jobs SET state = 'queued', not_before = \(notBefore), lease_owner = NULL, lease_expires_at = NULL,
                            error_code = \(code), error_detail = \(message), updated_at = now(),
                            errors = errors || jsonb_build_array(jsonb_build_object('attempt', \(Int32(job.attempt)), 'code', \(code)::text,
@@ -179,10 +199,13 @@ struct JobCommit {
     }
 
     /// `DELETE …?revoke=true`: the delete follows in the same transaction as the revocation.
-    private func deleteAfterRevoke(_ certificate: CertificateSnapshot, from: CertificateState, to deleting: CertificateState) async throws -> [Int64] {
-        try await tx.query("UPDATE certificates SET state = \(deleting.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
-        try await Events.record(tx, project: job.projectID, certificate: certificate.id, job: job.id, type: "delete_requested",
-                                from: from.rawValue, to: deleting.rawValue, actor: job.owner)
+    private func deleteAfterRevoke(_ certificate: CertificateSnapshot, from: CertificateState, to deleting: CertificateState) async throws -> [Int64]
+    {
+        try await tx.query(
+            "UPDATE certificates SET state = \(deleting.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
+        try await Events.record(
+            tx, project: job.projectID, certificate: certificate.id, job: job.id, type: "delete_requested",
+            from: from.rawValue, to: deleting.rawValue, actor: job.owner)
         let delete = try await Submissions.insertJob(
             tx, project: job.projectID, certificate: certificate.id, name: certificate.name, kind: .delete, version: nil, key: nil,
             maxAttempts: job.maxAttempts, parameters: ["previous_state": from.rawValue])
@@ -192,9 +215,11 @@ struct JobCommit {
     /// Events of ACME issuance name the CA that issued (with a CA chain it may be the second one).
     private func issuingCA(_ certificate: UUID) async throws -> String? {
         guard [.issue, .renew].contains(job.kind) else { return nil }
-        return try await tx.query("""
+        return try await tx.query(
+            """
             SELECT a.directory_url FROM certificates c JOIN acme_accounts a ON a.id = c.acme_account_id WHERE c.id = \(certificate)
-            """).first?.decode(String.self, "directory_url")
+            """
+        ).first?.decode(String.self, "directory_url")
     }
 }
 

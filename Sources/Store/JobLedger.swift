@@ -33,8 +33,10 @@ public struct ValidatedVersion: Sendable {
     /// The CA's suggestion (ARI): renew at this moment if it is before CertFleet's own renew_at.
     public var suggestedRenewAt: Date? = nil
 
-    public init(commonName: String?, sans: [String], serial: String, notBefore: Date, notAfter: Date,
-                fingerprintSHA256: String, issuer: String, subject: String, details: PostgresJSON, lint: PostgresJSON) {
+    public init(
+        commonName: String?, sans: [String], serial: String, notBefore: Date, notAfter: Date,
+        fingerprintSHA256: String, issuer: String, subject: String, details: PostgresJSON, lint: PostgresJSON
+    ) {
         self.commonName = commonName
         self.sans = sans
         self.serial = serial
@@ -48,11 +50,14 @@ public struct ValidatedVersion: Sendable {
     }
 
     /// The same, with the certificate's details and lint findings as the values to store as JSON.
-    public init(commonName: String?, sans: [String], serial: String, notBefore: Date, notAfter: Date,
-                fingerprintSHA256: String, issuer: String, subject: String, details: some Encodable, lint: some Encodable) throws {
-        self.init(commonName: commonName, sans: sans, serial: serial, notBefore: notBefore, notAfter: notAfter,
-                  fingerprintSHA256: fingerprintSHA256, issuer: issuer, subject: subject,
-                  details: try PostgresJSON(encoding: details), lint: try PostgresJSON(encoding: lint))
+    public init(
+        commonName: String?, sans: [String], serial: String, notBefore: Date, notAfter: Date,
+        fingerprintSHA256: String, issuer: String, subject: String, details: some Encodable, lint: some Encodable
+    ) throws {
+        self.init(
+            commonName: commonName, sans: sans, serial: serial, notBefore: notBefore, notAfter: notAfter,
+            fingerprintSHA256: fingerprintSHA256, issuer: issuer, subject: subject,
+            details: try PostgresJSON(encoding: details), lint: try PostgresJSON(encoding: lint))
     }
 }
 
@@ -117,10 +122,12 @@ public struct JobLedger: Sendable {
 
     /// Step 3, long work extends the lease. False: the lease is lost (stop working).
     public func extendLease(_ job: ClaimedJob, lease: Duration) async throws -> Bool {
-        try await db.query("""
+        try await db.query(
+            """
             UPDATE jobs SET lease_expires_at = now() + \(Self.seconds(lease)) * interval '1 second', updated_at = now()
             WHERE id = \(job.id) AND lease_owner = \(job.owner) AND state = 'running'
-            """).affectedRows == 1
+            """
+        ).affectedRows == 1
     }
 
     /// Step 4/5, commit: job, certificate, event and the event's outbox row in one transaction.

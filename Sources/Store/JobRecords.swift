@@ -59,17 +59,21 @@ public struct JobRecords: Sendable {
         """
 
     public func job(project: UUID, id: UUID) async throws -> JobRecord? {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT \(unescaped: Self.columns) FROM jobs j WHERE j.project_id = \(project) AND j.id = \(id)
-            """).first.map(JobRecord.init)
+            """
+        ).first.map(JobRecord.init)
     }
 
     /// Every job of CERTIFICATE, oldest first.
     public func jobs(project: UUID, certificate: UUID) async throws -> [JobRecord] {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT \(unescaped: Self.columns) FROM jobs j WHERE j.project_id = \(project) AND j.certificate_id = \(certificate)
             ORDER BY j.created_at, j.id
-            """).map(JobRecord.init)
+            """
+        ).map(JobRecord.init)
     }
 
     /// The state of job ID and, once it failed, why (nil: no such job).
@@ -81,15 +85,18 @@ public struct JobRecords: Sendable {
 
     /// CERTIFICATE's audit trail, oldest first.
     public func events(project: UUID, certificate: UUID) async throws -> [EventRecord] {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT id, type, from_state, to_state, attempt, reason, actor, job_id, created_at FROM events
             WHERE project_id = \(project) AND certificate_id = \(certificate) ORDER BY id
-            """).map { row in
-            EventRecord(id: try row.decode(Int.self, "id"), type: try row.decode(String.self, "type"),
-                        fromState: try row.decode(String?.self, "from_state"), toState: try row.decode(String?.self, "to_state"),
-                        attempt: try row.decode(Int?.self, "attempt"), reason: try row.decode(String?.self, "reason"),
-                        actor: try row.decode(String.self, "actor"), jobID: try row.decode(UUID?.self, "job_id"),
-                        createdAt: try row.decode(Date.self, "created_at"))
+            """
+        ).map { row in
+            EventRecord(
+                id: try row.decode(Int.self, "id"), type: try row.decode(String.self, "type"),
+                fromState: try row.decode(String?.self, "from_state"), toState: try row.decode(String?.self, "to_state"),
+                attempt: try row.decode(Int?.self, "attempt"), reason: try row.decode(String?.self, "reason"),
+                actor: try row.decode(String.self, "actor"), jobID: try row.decode(UUID?.self, "job_id"),
+                createdAt: try row.decode(Date.self, "created_at"))
         }
     }
 }

@@ -115,7 +115,8 @@ public enum KeySealerError: Error, CustomStringConvertible, Equatable {
         case .noMasterKey: return "no master key: set CERTFLEET_MASTER_KEY_FILE (a file with 32 random bytes or their base64) or CERTFLEET_MASTER_KEY"
         case .badMasterKey(let source): return "the master key in \(source) is not 32 bytes (raw or base64)"
         case .unreadable(let path): return "cannot read the master key file \(path)"
-        case .unknownMasterKey(let id): return "a key was sealed with master key \(id), which is not loaded (add it to CERTFLEET_MASTER_KEY_PREVIOUS_FILES)"
+        case .unknownMasterKey(let id):
+            return "a key was sealed with master key \(id), which is not loaded (add it to CERTFLEET_MASTER_KEY_PREVIOUS_FILES)"
         }
     }
 }

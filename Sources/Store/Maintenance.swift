@@ -29,8 +29,9 @@ public struct Maintenance: Sendable {
                     maxAttempts: try row.decode(Int.self, "max_attempts"),
                     parameters: (try? PostgresJSON(text: row.decode(String.self, "parameters")).decode([String: String].self)) ?? [:],
                     owner: owner, readySince: try row.decode(Date.self, "created_at"))
-                let report = try await JobCommit(tx: tx, job: job).apply(.retry(
-                    .leaseExpired, message: "worker \(owner) stopped renewing its lease", notBefore: Date()))
+                let report = try await JobCommit(tx: tx, job: job).apply(
+                    .retry(
+                        .leaseExpired, message: "worker \(owner) stopped renewing its lease", notBefore: Date()))
                 outbox += report.outboxIDs
             }
             return (rows.count, outbox)
@@ -45,11 +46,13 @@ public struct Maintenance: Sendable {
             for row in rows {
                 let certificate = try Certificates.snapshot(row)
                 guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .expired) else { continue }
-                try await tx.query("UPDATE certificates SET state = \(next.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
-                outbox.append(try await Events.announce(
-                    tx, certificate: certificate, to: next, event: "expired", job: nil, attempt: nil, actor: actor,
-                    version: certificate.currentVersion, serial: try row.decode(String?.self, "serial"),
-                    notAfter: try row.decode(Date?.self, "not_after")))
+                try await tx.query(
+                    "UPDATE certificates SET state = \(next.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
+                outbox.append(
+                    try await Events.announce(
+                        tx, certificate: certificate, to: next, event: "expired", job: nil, attempt: nil, actor: actor,
+                        version: certificate.currentVersion, serial: try row.decode(String?.self, "serial"),
+                        notAfter: try row.decode(Date?.self, "not_after")))
             }
             return (rows.count, outbox)
         }
@@ -64,9 +67,12 @@ public struct Maintenance: Sendable {
             for row in rows {
                 let id = try row.decode(UUID.self, "id")
                 try await tx.query("UPDATE jobs SET updated_at = now() WHERE id = \(id)")
-                outbox.append(try await Outbox.enqueueJob(tx, JobMessage(
-                    jobID: id, certificateID: try row.decode(UUID.self, "certificate_id"),
-                    projectID: try row.decode(UUID.self, "project_id"), kind: JobKind(rawValue: try row.decode(String.self, "kind"))!)))
+                outbox.append(
+                    try await Outbox.enqueueJob(
+                        tx,
+                        JobMessage(
+                            jobID: id, certificateID: try row.decode(UUID.self, "certificate_id"),
+                            projectID: try row.decode(UUID.self, "project_id"), kind: JobKind(rawValue: try row.decode(String.self, "kind"))!)))
             }
             return outbox
         }
@@ -75,34 +81,34 @@ public struct Maintenance: Sendable {
     /// The reaper's SELECT: running jobs whose lease ran out (`jobs_lease_expiry`).
     public static func reapQuery(limit: Int) -> PostgresQuery {
         """
-            SELECT id, project_id, certificate_id, certificate_version, kind, attempt, max_attempts,
-                   parameters::text AS parameters, lease_owner, created_at
-            FROM jobs WHERE state = 'running' AND lease_expires_at < now()
-            ORDER BY lease_expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
-            """
+        SELECT id, project_id, certificate_id, certificate_version, kind, attempt, max_attempts,
+               parameters::text AS parameters, lease_owner, created_at
+        FROM jobs WHERE state = 'running' AND lease_expires_at < now()
+        ORDER BY lease_expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+        """
     }
 
     /// The expiry scan's SELECT: served certificates past `not_after`. The current version is
     /// a certificate's one `valid` version; the expression is `certificate_versions_valid_until`'s.
     public static func expiredQuery(limit: Int) -> PostgresQuery {
         """
-            SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, v.not_after, v.serial
-            FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-            WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL
-              AND (CASE WHEN v.state = 'valid' THEN v.not_after END) < now()
-            ORDER BY (CASE WHEN v.state = 'valid' THEN v.not_after END) LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
-            """
+        SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, v.not_after, v.serial
+        FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+        WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL
+          AND (CASE WHEN v.state = 'valid' THEN v.not_after END) < now()
+        ORDER BY (CASE WHEN v.state = 'valid' THEN v.not_after END) LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
+        """
     }
 
     /// The SELECT of queued jobs nobody touched for AGE (`jobs_queued_due`).
     public static func staleQueuedQuery(age: Duration, limit: Int) -> PostgresQuery {
         """
-            SELECT j.id, j.certificate_id, j.project_id, j.kind FROM jobs j
-            WHERE j.state = 'queued' AND j.not_before <= now()
-              AND j.updated_at < now() - \(JobLedger.seconds(age)) * interval '1 second'
-              AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.published_at IS NULL
-                              AND o.ordering_key = 'jobs:' || j.certificate_id::text)
-            ORDER BY j.not_before LIMIT \(limit) FOR UPDATE OF j SKIP LOCKED
-            """
+        SELECT j.id, j.certificate_id, j.project_id, j.kind FROM jobs j
+        WHERE j.state = 'queued' AND j.not_before <= now()
+          AND j.updated_at < now() - \(JobLedger.seconds(age)) * interval '1 second'
+          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.published_at IS NULL
+                          AND o.ordering_key = 'jobs:' || j.certificate_id::text)
+        ORDER BY j.not_before LIMIT \(limit) FOR UPDATE OF j SKIP LOCKED
+        """
     }
 }

@@ -89,7 +89,7 @@ public struct Migrator: Sendable {
         return try files.map { file in
             let stem = String(file.dropLast(4))
             guard let underscore = stem.firstIndex(of: "_"), stem[..<underscore].allSatisfy(\.isNumber),
-                  !stem[..<underscore].isEmpty, seen.insert(String(stem[..<underscore])).inserted
+                !stem[..<underscore].isEmpty, seen.insert(String(stem[..<underscore])).inserted
             else { throw MigrationError.badFileName(file) }
             let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
             return Migration(version: String(stem[..<underscore]), name: String(stem[stem.index(after: underscore)...]), sql: sql)
@@ -105,7 +105,7 @@ public struct Migrator: Sendable {
         candidates.append(FileManager.default.currentDirectoryPath + "/schemas/migrations")
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var directory = executable.deletingLastPathComponent()
-        for _ in 0..<4 {  // .build/<triple>/debug/certfleet → checkout root
+        for _ in 0..<4 { // .build/<triple>/debug/certfleet → checkout root
             candidates.append(directory.appendingPathComponent("schemas/migrations").path)
             candidates.append(directory.appendingPathComponent("share/certfleet/migrations").path)
             directory.deleteLastPathComponent()
@@ -142,7 +142,8 @@ public struct Migrator: Sendable {
     }
 
     private func applyPending(on connection: PostgresTransaction) async throws -> [Migration] {
-        try await connection.simpleQuery("""
+        try await connection.simpleQuery(
+            """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now())

@@ -31,17 +31,21 @@ public enum Outbox {
 
     /// Adds a job message; delivered at once or after DELIVERAFTER (a delayed retry).
     @discardableResult
-    public static func enqueueJob(_ tx: PostgresTransaction, _ message: JobMessage, deliverAfter: Date? = nil, traceparent: String? = nil) async throws -> Int64 {
-        try await insert(tx, destination: .jobs, routingKey: message.kind.rawValue,
-                         body: try PostgresJSON(encoding: message), orderingKey: message.certificateID.uuidString.lowercased(),
-                         deliverAfter: deliverAfter, traceparent: traceparent)
+    public static func enqueueJob(
+        _ tx: PostgresTransaction, _ message: JobMessage, deliverAfter: Date? = nil, traceparent: String? = nil
+    ) async throws -> Int64 {
+        try await insert(
+            tx, destination: .jobs, routingKey: message.kind.rawValue,
+            body: try PostgresJSON(encoding: message), orderingKey: message.certificateID.uuidString.lowercased(),
+            deliverAfter: deliverAfter, traceparent: traceparent)
     }
 
     /// Adds a lifecycle event for `certfleet.events`.
     @discardableResult
     public static func enqueueEvent(_ tx: PostgresTransaction, _ event: CertificateEventMessage, name: String) async throws -> Int64 {
-        try await insert(tx, destination: .events, routingKey: "certificate.\(name)",
-                         body: try PostgresJSON(encoding: event), orderingKey: event.subject, deliverAfter: nil, traceparent: nil)
+        try await insert(
+            tx, destination: .events, routingKey: "certificate.\(name)",
+            body: try PostgresJSON(encoding: event), orderingKey: event.subject, deliverAfter: nil, traceparent: nil)
     }
 
     private static func insert(
@@ -51,11 +55,13 @@ public enum Outbox {
         let headers = try PostgresJSON(encoding: traceparent.map { ["traceparent": $0] } ?? [:])
         // Per destination: a delayed job retry must not hold back the certificate's events.
         let orderingKey = "\(destination.rawValue):\(orderingKey)"
-        let id = try await tx.query("""
+        let id = try await tx.query(
+            """
             INSERT INTO outbox (exchange, routing_key, body, headers, ordering_key, deliver_after)
             VALUES (\(destination.rawValue), \(routingKey), \(body), \(headers), \(orderingKey), coalesce(\(deliverAfter), now()))
             RETURNING id
-            """).first!.decode(Int64.self, "id")
+            """
+        ).first!.decode(Int64.self, "id")
         if deliverAfter != nil { try await tx.query("SELECT pg_notify(\(channel), \(String(id)))") }
         return id
     }
@@ -73,8 +79,10 @@ public enum Outbox {
     /// Locks the rows IDS (still unpublished and due) — or, with IDS nil, up to LIMIT due rows in
     /// order — hands them to SEND while locked, and records what SEND reports, in one transaction:
     /// two publishers never send the same row at the same time.
-    public static func send(_ db: Database, ids: [Int64]?, limit: Int = 200,
-                            _ send: @escaping @Sendable ([OutboxMessage]) async -> SendResult) async throws -> Int {
+    public static func send(
+        _ db: Database, ids: [Int64]?, limit: Int = 200,
+        _ send: @escaping @Sendable ([OutboxMessage]) async -> SendResult
+    ) async throws -> Int {
         try await db.transaction { tx in
             let messages: [OutboxMessage]
             if let ids { messages = try await lockUnpublished(tx, ids: ids) } else { messages = try await lockDue(tx, limit: limit) }
@@ -106,11 +114,13 @@ public enum Outbox {
     /// The unpublished messages with these ids that nobody else is publishing right now.
     public static func lockUnpublished(_ tx: PostgresTransaction, ids: [Int64]) async throws -> [OutboxMessage] {
         guard !ids.isEmpty else { return [] }
-        return try await tx.query("""
+        return try await tx.query(
+            """
             SELECT id, exchange, routing_key, message_id, body::text AS body, headers::text AS headers, ordering_key
             FROM outbox WHERE id = ANY(\(ids.map(String.init))::bigint[]) AND published_at IS NULL AND deliver_after <= now()
             ORDER BY id FOR UPDATE SKIP LOCKED
-            """).map(decode)
+            """
+        ).map(decode)
     }
 
     public static func markPublished(_ tx: PostgresTransaction, ids: [Int64]) async throws {

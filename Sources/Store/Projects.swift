@@ -26,9 +26,13 @@ public enum Projects {
 
     /// A new project named NAME; nil when the name is taken.
     public static func create(_ db: PostgresClient, name: String) async throws -> Project? {
-        guard let row = try await db.query("""
-            INSERT INTO projects (name) VALUES (\(name)) ON CONFLICT (name) DO NOTHING RETURNING id, created_at
-            """).first else { return nil }
+        guard
+            let row = try await db.query(
+                """
+                INSERT INTO projects (name) VALUES (\(name)) ON CONFLICT (name) DO NOTHING RETURNING id, created_at
+                """
+            ).first
+        else { return nil }
         return Project(id: try row.decode(UUID.self, "id"), name: name, createdAt: try row.decode(Date.self, "created_at"))
     }
 

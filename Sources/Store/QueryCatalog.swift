@@ -18,8 +18,10 @@ public enum QueryCatalog {
         public var idempotencyKey: String
         public var expiresBefore: Date
 
-        public init(project: UUID, certificate: UUID, name: String, commonName: String, host: String, job: UUID,
-                    idempotencyKey: String, expiresBefore: Date) {
+        public init(
+            project: UUID, certificate: UUID, name: String, commonName: String, host: String, job: UUID,
+            idempotencyKey: String, expiresBefore: Date
+        ) {
             self.project = project
             self.certificate = certificate
             self.name = name
@@ -46,8 +48,10 @@ public enum QueryCatalog {
         var entries: [Entry] = [
             Entry(name: "get by uuid", query: CertificateDocuments.byIDQuery(project: s.project, id: s.certificate)),
             Entry(name: "get by name", query: CertificateDocuments.byNameQuery(project: s.project, name: s.name)),
-            Entry(name: "batch get", query: CertificateDocuments.byReferencesQuery(
-                project: s.project, uuids: [s.certificate.uuidString.lowercased()], names: [s.name])),
+            Entry(
+                name: "batch get",
+                query: CertificateDocuments.byReferencesQuery(
+                    project: s.project, uuids: [s.certificate.uuidString.lowercased()], names: [s.name])),
             Entry(name: "match", query: CertificateDocuments.matchQuery(project: s.project, host: s.host, wildcard: s.wildcard)),
         ]
         let filters: [(String, CertificateListFilter, UUID?)] = [
@@ -97,7 +101,8 @@ extension QueryCatalog {
     public static func plan(_ db: PostgresClient, _ query: PostgresQuery) async throws -> [PlanNode] {
         let explain = PostgresQuery(sql: "EXPLAIN (FORMAT JSON) " + query.sql, binds: query.binds)
         guard let text = try await db.query(explain).first?.decode(String.self, "QUERY PLAN"),
-              let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else { return [] }
+            let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]]
+        else { return [] }
         var nodes: [PlanNode] = []
         func walk(_ node: [String: Any]) {
             nodes.append(PlanNode(type: node["Node Type"] as? String ?? "?", relation: node["Relation Name"] as? String))

@@ -27,8 +27,10 @@ extension Maintenance {
     /// transaction that locks it, and returns them for submission. Uploaded certificates are
     /// never renewed automatically (they get `expiring` events instead). A renew job that is
     /// still running keeps the certificate `renewing`, so it is not due again meanwhile.
-    public func claimDueRenewals(backoff: BackoffPolicy, limit: Int = 50, now: Date = Date(),
-                                 random: @Sendable () -> Double = { Double.random(in: 0.5...1) }) async throws -> [DueRenewal] {
+    public func claimDueRenewals(
+        backoff: BackoffPolicy, limit: Int = 50, now: Date = Date(),
+        random: @Sendable () -> Double = { Double.random(in: 0.5...1) }
+    ) async throws -> [DueRenewal] {
         try await db.transaction { tx in
             let rows = try await tx.query(Self.dueRenewalsQuery(limit: limit))
             var due: [DueRenewal] = []
@@ -38,8 +40,10 @@ extension Maintenance {
                 let attempt = try row.decode(Int.self, "tries") + 1
                 let next = Self.nextRenewalTry(after: attempt, now: now, notAfter: notAfter, backoff: backoff, random: random)
                 try await tx.query("UPDATE certificates SET renew_at = \(next), updated_at = now() WHERE id = \(id)")
-                due.append(DueRenewal(certificateID: id, projectID: try row.decode(UUID.self, "project_id"),
-                                      version: try row.decode(Int.self, "current_version"), attempt: attempt, nextTry: next))
+                due.append(
+                    DueRenewal(
+                        certificateID: id, projectID: try row.decode(UUID.self, "project_id"),
+                        version: try row.decode(Int.self, "current_version"), attempt: attempt, nextTry: next))
             }
             return due
         }
@@ -48,14 +52,14 @@ extension Maintenance {
     /// The renewal scan's SELECT (the `certificates_renew_due` index, soonest first).
     public static func dueRenewalsQuery(limit: Int) -> PostgresQuery {
         """
-            SELECT c.id, c.project_id, c.current_version, v.not_after,
-                   (SELECT count(*) FROM jobs j WHERE j.certificate_id = c.id AND j.kind = 'renew'
-                      AND (j.idempotency_key = 'renew:' || c.id::text || ':' || c.current_version::text
-                           OR j.idempotency_key LIKE 'renew:' || c.id::text || ':' || c.current_version::text || ':%')) AS tries
-            FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-            WHERE c.source = 'acme' AND c.state IN ('valid', 'expired') AND c.deleted_at IS NULL AND c.renew_at <= now()
-            ORDER BY c.renew_at LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
-            """
+        SELECT c.id, c.project_id, c.current_version, v.not_after,
+               (SELECT count(*) FROM jobs j WHERE j.certificate_id = c.id AND j.kind = 'renew'
+                  AND (j.idempotency_key = 'renew:' || c.id::text || ':' || c.current_version::text
+                       OR j.idempotency_key LIKE 'renew:' || c.id::text || ':' || c.current_version::text || ':%')) AS tries
+        FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+        WHERE c.source = 'acme' AND c.state IN ('valid', 'expired') AND c.deleted_at IS NULL AND c.renew_at <= now()
+        ORDER BY c.renew_at LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
+        """
     }
 
     /// When to try renewing again if try ATTEMPT fails: the backoff, but before `not_after`

@@ -50,7 +50,8 @@ public struct ScaleSeed: Sendable {
             try await db.simpleQuery("SET session_replication_role = replica; ALTER INDEX certificates_sans SET (fastupdate = on)")
             do {
                 let rows = try await insert(db, from: from, to: to)
-                try await db.simpleQuery("""
+                try await db.simpleQuery(
+                    """
                     SET session_replication_role = DEFAULT; ALTER INDEX certificates_sans SET (fastupdate = off);
                     SELECT gin_clean_pending_list('certificates_sans'::regclass);
                     """)
@@ -67,18 +68,21 @@ public struct ScaleSeed: Sendable {
         // One ACME account per project, as `default` accounts are made on first use.
         var accounts: [String] = []
         for project in self.projects {
-            try await db.query("""
+            try await db.query(
+                """
                 INSERT INTO acme_accounts (project_id, name, directory_url, account_url, key_sealed, master_key_id, status)
                 VALUES (\(project), 'default', 'https://acme.invalid/directory', 'https://acme.invalid/acct/' || \(project),
                         \(PostgresBytes(template.sealedKey)), \(template.masterKeyID), 'valid')
                 ON CONFLICT (project_id, name) DO NOTHING
                 """)
-            accounts.append(try await db.query("SELECT id FROM acme_accounts WHERE project_id = \(project) AND name = 'default'")
-                .first!.decode(UUID.self, "id").uuidString.lowercased())
+            accounts.append(
+                try await db.query("SELECT id FROM acme_accounts WHERE project_id = \(project) AND name = 'default'")
+                    .first!.decode(UUID.self, "id").uuidString.lowercased())
         }
         let range = "generate_series(\(from), \(to - 1)) AS i"
         var rows = 0
-        rows += try await db.query("""
+        rows += try await db.query(
+            """
             INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, key_type, challenge, acme_account_id,
                                       current_version, renew_at, ari_next_check_at, expiring_check_at, validation_attempt,
                                       created_at, updated_at)
@@ -96,8 +100,10 @@ public struct ScaleSeed: Sendable {
                    now() + interval '1 day' + (i % 59) * interval '1 day',
                    1, now() - (i % 365) * interval '1 day', now() - (i % 30) * interval '1 day'
             FROM \(unescaped: range)
-            """).affectedRows
-        rows += try await db.query("""
+            """
+        ).affectedRows
+        rows += try await db.query(
+            """
             INSERT INTO certificate_versions (certificate_id, version, chain_pem, private_key_sealed, master_key_id, serial,
                                               not_before, not_after, fingerprint_sha256, issuer, subject, details, state, created_at)
             SELECT md5('c' || i)::uuid, v, \(template.chainPEM), \(PostgresBytes(template.sealedKey)), \(template.masterKeyID),
@@ -109,12 +115,16 @@ public struct ScaleSeed: Sendable {
                    now() - interval '400 days' + (v - 1) * interval '330 days'
             FROM \(unescaped: range), generate_series(1, 2) AS v
             WHERE i % 500 <> 11 OR v = 1
-            """).affectedRows
-        rows += try await db.query("""
+            """
+        ).affectedRows
+        rows += try await db.query(
+            """
             INSERT INTO bindings (certificate_id, consumer) SELECT md5('c' || i)::uuid, 'svc-' || (i % 50)
             FROM \(unescaped: range) WHERE i % 4 = 0
-            """).affectedRows
-        rows += try await db.query("""
+            """
+        ).affectedRows
+        rows += try await db.query(
+            """
             INSERT INTO jobs (id, project_id, certificate_id, certificate_version, kind, state, attempt, idempotency_key,
                               created_at, updated_at, started_at, finished_at)
             SELECT md5('j' || i || ':' || k)::uuid, (\(projects)::uuid[])[1 + i % \(projects.count)], md5('c' || i)::uuid, k,
@@ -124,8 +134,10 @@ public struct ScaleSeed: Sendable {
             FROM \(unescaped: range), generate_series(1, 2) AS k,
                  LATERAL (SELECT now() - interval '400 days' + (k - 1) * interval '330 days' + (i % 1000) * interval '1 minute' AS t) AS at
             WHERE i % 500 <> 11 OR k = 1
-            """).affectedRows
-        rows += try await db.query("""
+            """
+        ).affectedRows
+        rows += try await db.query(
+            """
             INSERT INTO events (project_id, certificate_id, job_id, type, from_state, to_state, attempt, actor, created_at)
             SELECT (\(projects)::uuid[])[1 + i % \(projects.count)], md5('c' || i)::uuid,
                    CASE WHEN e < 3 THEN md5('j' || i || ':' || e)::uuid END,
@@ -133,15 +145,18 @@ public struct ScaleSeed: Sendable {
                    now() - interval '400 days' + (e - 1) * interval '150 days' + (i % 1000) * interval '1 minute'
             FROM \(unescaped: range), generate_series(1, 3) AS e
             WHERE i % 500 <> 11
-            """).affectedRows
-        rows += try await db.query("""
+            """
+        ).affectedRows
+        rows += try await db.query(
+            """
             INSERT INTO outbox (exchange, routing_key, body, ordering_key, deliver_after, created_at, published_at, attempts)
             SELECT 'events', 'certificate.' || (ARRAY['issued', 'renewed'])[k],
                    jsonb_build_object('schema', 'certfleet.event.v1', 'subject', md5('c' || i)::uuid),
                    'events:' || md5('c' || i)::uuid, t, t, t + interval '1 second', 1
             FROM \(unescaped: range), generate_series(1, 2) AS k,
                  LATERAL (SELECT now() - interval '400 days' + (k - 1) * interval '330 days' + (i % 1000) * interval '1 minute' AS t) AS at
-            """).affectedRows
+            """
+        ).affectedRows
         return rows
     }
 
@@ -149,7 +164,8 @@ public struct ScaleSeed: Sendable {
     /// rows inserted before their versions existed could not find their expiry hour).
     public static func rebuildCounts(_ db: PostgresClient) async throws {
         try await db.transaction { tx in
-            try await tx.simpleQuery("""
+            try await tx.simpleQuery(
+                """
                 LOCK TABLE certificates, jobs IN SHARE MODE;
                 DELETE FROM state_count_deltas; DELETE FROM state_counts; DELETE FROM expiry_bucket_deltas; DELETE FROM expiry_buckets;
                 INSERT INTO state_counts (subject, kind, state, n)

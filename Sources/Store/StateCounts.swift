@@ -37,28 +37,34 @@ public enum StateCounts {
     /// Returns how many deltas it folded.
     @discardableResult
     public static func fold(_ db: PostgresClient, limit: Int = 10_000) async throws -> Int {
-        let counts = try await db.query("""
-            WITH taken AS (
-                DELETE FROM state_count_deltas WHERE id = ANY(ARRAY(
-                    SELECT id FROM state_count_deltas ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED))
-                RETURNING subject, kind, state, delta),
-            summed AS (SELECT subject, kind, state, sum(delta) AS n, count(*) AS rows FROM taken GROUP BY subject, kind, state),
-            applied AS (
-                INSERT INTO state_counts (subject, kind, state, n) SELECT subject, kind, state, n FROM summed
-                ON CONFLICT (subject, kind, state) DO UPDATE SET n = state_counts.n + excluded.n)
-            SELECT coalesce(sum(rows), 0)::int8 AS folded FROM summed
-            """).first?.decode(Int.self, "folded") ?? 0
-        let buckets = try await db.query("""
-            WITH taken AS (
-                DELETE FROM expiry_bucket_deltas WHERE id = ANY(ARRAY(
-                    SELECT id FROM expiry_bucket_deltas ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED))
-                RETURNING hour, delta),
-            summed AS (SELECT hour, sum(delta) AS n, count(*) AS rows FROM taken GROUP BY hour),
-            applied AS (
-                INSERT INTO expiry_buckets (hour, n) SELECT hour, n FROM summed
-                ON CONFLICT (hour) DO UPDATE SET n = expiry_buckets.n + excluded.n)
-            SELECT coalesce(sum(rows), 0)::int8 AS folded FROM summed
-            """).first?.decode(Int.self, "folded") ?? 0
+        let counts =
+            try await db.query(
+                """
+                WITH taken AS (
+                    DELETE FROM state_count_deltas WHERE id = ANY(ARRAY(
+                        SELECT id FROM state_count_deltas ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED))
+                    RETURNING subject, kind, state, delta),
+                summed AS (SELECT subject, kind, state, sum(delta) AS n, count(*) AS rows FROM taken GROUP BY subject, kind, state),
+                applied AS (
+                    INSERT INTO state_counts (subject, kind, state, n) SELECT subject, kind, state, n FROM summed
+                    ON CONFLICT (subject, kind, state) DO UPDATE SET n = state_counts.n + excluded.n)
+                SELECT coalesce(sum(rows), 0)::int8 AS folded FROM summed
+                """
+            ).first?.decode(Int.self, "folded") ?? 0
+        let buckets =
+            try await db.query(
+                """
+                WITH taken AS (
+                    DELETE FROM expiry_bucket_deltas WHERE id = ANY(ARRAY(
+                        SELECT id FROM expiry_bucket_deltas ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED))
+                    RETURNING hour, delta),
+                summed AS (SELECT hour, sum(delta) AS n, count(*) AS rows FROM taken GROUP BY hour),
+                applied AS (
+                    INSERT INTO expiry_buckets (hour, n) SELECT hour, n FROM summed
+                    ON CONFLICT (hour) DO UPDATE SET n = expiry_buckets.n + excluded.n)
+                SELECT coalesce(sum(rows), 0)::int8 AS folded FROM summed
+                """
+            ).first?.decode(Int.self, "folded") ?? 0
         // A bucket of an hour gone by counts in no window. Its deltas stay until folded, so
         // late -1s (a renewal of a certificate past its end) still meet their +1.
         try await db.query("DELETE FROM expiry_buckets WHERE hour < now() - interval '2 days'")

@@ -31,8 +31,10 @@ public struct UploadRequest: Sendable {
     /// A consumer to bind in the same transaction (EMQX's create: upload and bind, or neither).
     public var bindTo: String?
 
-    public init(projectID: UUID, name: String?, commonName: String, sans: [String], chainPEM: String, privateKeyPEM: String,
-                clientCAPEM: String? = nil, usage: String = "server", idempotencyKey: String? = nil, actor: String) {
+    public init(
+        projectID: UUID, name: String?, commonName: String, sans: [String], chainPEM: String, privateKeyPEM: String,
+        clientCAPEM: String? = nil, usage: String = "server", idempotencyKey: String? = nil, actor: String
+    ) {
         self.projectID = projectID
         self.name = name
         self.commonName = commonName
@@ -68,24 +70,31 @@ public struct Submissions: Sendable {
     public func upload(_ request: UploadRequest) async throws -> SubmittedJob {
         let scope = IdempotencyScope(project: request.projectID, key: request.idempotencyKey, kind: .validate, reference: nil)
         let certificateID = UUID()
-        let sealed = try sealer.seal(Array(request.privateKeyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: certificateID, version: 1))
+        let sealed = try sealer.seal(
+            Array(request.privateKeyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: certificateID, version: 1))
         return try await submitting(scope) { tx in
             let name = try await Self.insertNamed(request.name, commonName: request.commonName) { name in
-                !(try await tx.query("""
+                !(try await tx.query(
+                    """
                     INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, usage)
-                    VALUES (\(certificateID), \(request.projectID), \(name), \(request.commonName), \(request.sans), 'uploaded', 'pending', \(request.usage))
+                    VALUES (\(certificateID), \(request.projectID), \(name), \(request.commonName), \(request.sans),
+                        'uploaded', 'pending', \(request.usage))
                     ON CONFLICT DO NOTHING RETURNING id
-                    """).isEmpty)
+                    """
+                ).isEmpty)
             }
-            try await insertVersion(tx, certificate: certificateID, version: 1, chain: request.chainPEM, clientCA: request.clientCAPEM, sealed: sealed)
-            try await Events.record(tx, project: request.projectID, certificate: certificateID, job: nil, type: "created",
-                                    from: nil, to: CertificateState.pending.rawValue, actor: request.actor)
+            try await insertVersion(
+                tx, certificate: certificateID, version: 1, chain: request.chainPEM, clientCA: request.clientCAPEM, sealed: sealed)
+            try await Events.record(
+                tx, project: request.projectID, certificate: certificateID, job: nil, type: "created",
+                from: nil, to: CertificateState.pending.rawValue, actor: request.actor)
             if let consumer = request.bindTo {
                 try await Bindings.claimConsumer(tx, project: request.projectID, consumer: consumer)
                 _ = try await Bindings.insert(tx, project: request.projectID, certificate: certificateID, consumer: consumer, actor: request.actor)
             }
-            return try await insertJob(tx, project: request.projectID, certificate: certificateID, name: name, kind: .validate,
-                                       version: 1, key: request.idempotencyKey)
+            return try await insertJob(
+                tx, project: request.projectID, certificate: certificateID, name: name, kind: .validate,
+                version: 1, key: request.idempotencyKey)
         }
     }
 
@@ -99,23 +108,32 @@ public struct Submissions: Sendable {
                 throw StoreError.versionMismatch(expected: expectedVersion, actual: certificate.rowVersion)
             }
             let next = try transition(certificate, .reimported)
-            let version = try await tx.query("SELECT coalesce(max(version), 0) + 1 AS v FROM certificate_versions WHERE certificate_id = \(certificate.id)")
-                .first!.decode(Int.self, "v")
-            let sealed = try sealer.seal(Array(request.privateKeyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: certificate.id, version: version))
-            try await insertVersion(tx, certificate: certificate.id, version: version, chain: request.chainPEM, clientCA: request.clientCAPEM, sealed: sealed)
-            try await tx.query("""
+            let version = try await tx.query(
+                "SELECT coalesce(max(version), 0) + 1 AS v FROM certificate_versions WHERE certificate_id = \(certificate.id)"
+            )
+            .first!.decode(Int.self, "v")
+            let sealed = try sealer.seal(
+                Array(request.privateKeyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: certificate.id, version: version))
+            try await insertVersion(
+                tx, certificate: certificate.id, version: version, chain: request.chainPEM, clientCA: request.clientCAPEM, sealed: sealed)
+            try await tx.query(
+                """
                 UPDATE certificates SET state = \(next.rawValue), usage = \(request.usage), version = version + 1, updated_at = now()
                 WHERE id = \(certificate.id)
                 """)
-            try await Events.record(tx, project: request.projectID, certificate: certificate.id, job: nil, type: "reimported",
-                                    from: certificate.state.rawValue, to: next.rawValue, actor: request.actor)
-            return try await insertJob(tx, project: request.projectID, certificate: certificate.id, name: certificate.name,
-                                       kind: .validate, version: version, key: request.idempotencyKey)
+            try await Events.record(
+                tx, project: request.projectID, certificate: certificate.id, job: nil, type: "reimported",
+                from: certificate.state.rawValue, to: next.rawValue, actor: request.actor)
+            return try await insertJob(
+                tx, project: request.projectID, certificate: certificate.id, name: certificate.name,
+                kind: .validate, version: version, key: request.idempotencyKey)
         }
     }
 
     /// Deletion: refused while the certificate is bound; otherwise `deleting` and a delete job.
-    public func delete(project: UUID, reference: String, idempotencyKey: String? = nil, expectedVersion: Int64? = nil, actor: String) async throws -> SubmittedJob {
+    public func delete(
+        project: UUID, reference: String, idempotencyKey: String? = nil, expectedVersion: Int64? = nil, actor: String
+    ) async throws -> SubmittedJob {
         return try await submitting(IdempotencyScope(project: project, key: idempotencyKey, kind: .delete, reference: reference)) { tx in
             let certificate = try await Certificates.lock(tx, project: project, reference: reference)
             if let expectedVersion, expectedVersion != certificate.rowVersion {
@@ -124,11 +142,14 @@ public struct Submissions: Sendable {
             let consumers = try await Certificates.bindings(tx, certificate: certificate.id)
             guard consumers.isEmpty else { throw StoreError.certificateInUse(consumers: consumers) }
             let next = try transition(certificate, .deleteRequested)
-            try await tx.query("UPDATE certificates SET state = \(next.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
-            try await Events.record(tx, project: project, certificate: certificate.id, job: nil, type: "delete_requested",
-                                    from: certificate.state.rawValue, to: next.rawValue, actor: actor)
-            return try await insertJob(tx, project: project, certificate: certificate.id, name: certificate.name, kind: .delete,
-                                       version: nil, key: idempotencyKey, parameters: ["previous_state": certificate.state.rawValue])
+            try await tx.query(
+                "UPDATE certificates SET state = \(next.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
+            try await Events.record(
+                tx, project: project, certificate: certificate.id, job: nil, type: "delete_requested",
+                from: certificate.state.rawValue, to: next.rawValue, actor: actor)
+            return try await insertJob(
+                tx, project: project, certificate: certificate.id, name: certificate.name, kind: .delete,
+                version: nil, key: idempotencyKey, parameters: ["previous_state": certificate.state.rawValue])
         }
     }
 
@@ -169,7 +190,9 @@ public struct Submissions: Sendable {
 
     /// Returns the job an earlier request with the scope's key created, or runs BODY in a
     /// transaction; a concurrent twin with the same key that wins the race → its job.
-    func submitting(_ scope: IdempotencyScope, _ body: @escaping @Sendable (PostgresTransaction) async throws -> SubmittedJob) async throws -> SubmittedJob {
+    func submitting(
+        _ scope: IdempotencyScope, _ body: @escaping @Sendable (PostgresTransaction) async throws -> SubmittedJob
+    ) async throws -> SubmittedJob {
         if let replay = try await replay(scope) { return replay }
         do {
             let job = try await db.transaction { tx in try await body(tx) }
@@ -193,8 +216,9 @@ public struct Submissions: Sendable {
         if let reference = scope.reference, reference != name, UUID(uuidString: reference) != certificateID {
             throw StoreError.idempotencyKeyReused(kind: kind)
         }
-        return SubmittedJob(jobID: try row.decode(UUID.self, "id"), certificateID: certificateID, certificateName: name, kind: jobKind,
-                            outboxID: nil, isReplay: true)
+        return SubmittedJob(
+            jobID: try row.decode(UUID.self, "id"), certificateID: certificateID, certificateName: name, kind: jobKind,
+            outboxID: nil, isReplay: true)
     }
 
     /// The idempotency lookup (`jobs_idempotency`).
@@ -205,8 +229,11 @@ public struct Submissions: Sendable {
         """
     }
 
-    func insertVersion(_ tx: PostgresTransaction, certificate: UUID, version: Int, chain: String, clientCA: String?, sealed: (sealed: [UInt8], keyID: String)) async throws {
-        try await tx.query("""
+    func insertVersion(
+        _ tx: PostgresTransaction, certificate: UUID, version: Int, chain: String, clientCA: String?, sealed: (sealed: [UInt8], keyID: String)
+    ) async throws {
+        try await tx.query(
+            """
             INSERT INTO certificate_versions (certificate_id, version, chain_pem, client_ca_pem, private_key_sealed, master_key_id)
             VALUES (\(certificate), \(Int32(version)), \(chain), \(clientCA), \(PostgresBytes(sealed.sealed)), \(sealed.keyID))
             """)
@@ -216,8 +243,9 @@ public struct Submissions: Sendable {
         _ tx: PostgresTransaction, project: UUID, certificate: UUID, name: String, kind: JobKind, version: Int?,
         key: String?, parameters: [String: String] = [:]
     ) async throws -> SubmittedJob {
-        try await Self.insertJob(tx, project: project, certificate: certificate, name: name, kind: kind, version: version, key: key,
-                                 maxAttempts: maxAttempts, parameters: parameters)
+        try await Self.insertJob(
+            tx, project: project, certificate: certificate, name: name, kind: kind, version: version, key: key,
+            maxAttempts: maxAttempts, parameters: parameters)
     }
 
     /// Inserts a job and its outbox message; refused while a job of the kind is active for the certificate.
@@ -225,16 +253,20 @@ public struct Submissions: Sendable {
         _ tx: PostgresTransaction, project: UUID, certificate: UUID, name: String, kind: JobKind, version: Int?,
         key: String?, maxAttempts: Int, parameters: [String: String] = [:]
     ) async throws -> SubmittedJob {
-        let rows = try await tx.query("""
+        let rows = try await tx.query(
+            """
             INSERT INTO jobs (project_id, certificate_id, certificate_version, kind, idempotency_key, max_attempts, parameters)
-            VALUES (\(project), \(certificate), \(version.map(Int32.init)), \(kind.rawValue), \(key), \(Int32(maxAttempts)), \(try PostgresJSON(encoding: parameters)))
+            VALUES (\(project), \(certificate), \(version.map(Int32.init)), \(kind.rawValue), \(key), \(Int32(maxAttempts)),
+                    \(try PostgresJSON(encoding: parameters)))
             ON CONFLICT (certificate_id, kind, target_id) WHERE state IN ('queued', 'running') DO NOTHING
             RETURNING id
             """)
         guard let jobID = try rows.first?.decode(UUID.self, "id") else {
-            let active = try await tx.query("""
+            let active = try await tx.query(
+                """
                 SELECT id FROM jobs WHERE certificate_id = \(certificate) AND kind = \(kind.rawValue) AND state IN ('queued', 'running')
-                """).first?.decode(UUID.self, "id")
+                """
+            ).first?.decode(UUID.self, "id")
             throw StoreError.jobAlreadyActive(jobID: active ?? UUID(), kind: kind.rawValue)
         }
         let outboxID = try await Outbox.enqueueJob(tx, JobMessage(jobID: jobID, certificateID: certificate, projectID: project, kind: kind))

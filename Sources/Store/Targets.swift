@@ -49,7 +49,8 @@ public struct Targets: Sendable {
     public func create(project: UUID, _ target: NewDeliveryTarget) async throws -> DeliveryTarget {
         let id = UUID()
         let sealed = try target.secret.map { try sealer.seal(Array($0.utf8), context: Self.secretContext(target: id)) }
-        let rows = try await db.query("""
+        let rows = try await db.query(
+            """
             INSERT INTO delivery_targets (id, project_id, name, kind, config, secret_sealed, master_key_id)
             VALUES (\(id), \(project), \(target.name), \(target.kind.rawValue), \(try PostgresJSON(encoding: target.config)),
                     \(sealed.map { PostgresBytes($0.sealed) }), \(sealed?.keyID))
@@ -61,20 +62,24 @@ public struct Targets: Sendable {
     }
 
     public func list(project: UUID) async throws -> [DeliveryTarget] {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT \(unescaped: Self.columns) FROM delivery_targets WHERE project_id = \(project) AND deleted_at IS NULL ORDER BY name
-            """).map(Self.decode)
+            """
+        ).map(Self.decode)
     }
 
     /// By uuid or name, within PROJECT.
     public func require(project: UUID, reference: String) async throws -> DeliveryTarget {
         let rows: PostgresRows
         if let id = UUID(uuidString: reference) {
-            rows = try await db.query("""
+            rows = try await db.query(
+                """
                 SELECT \(unescaped: Self.columns) FROM delivery_targets WHERE project_id = \(project) AND id = \(id) AND deleted_at IS NULL
                 """)
         } else {
-            rows = try await db.query("""
+            rows = try await db.query(
+                """
                 SELECT \(unescaped: Self.columns) FROM delivery_targets WHERE project_id = \(project) AND name = \(reference) AND deleted_at IS NULL
                 """)
         }
@@ -87,10 +92,12 @@ public struct Targets: Sendable {
         let target = try await require(project: project, reference: reference)
         try await db.transaction { tx in
             _ = try await tx.query("SELECT id FROM delivery_targets WHERE id = \(target.id) FOR UPDATE")
-            let users = try await tx.query("""
+            let users = try await tx.query(
+                """
                 SELECT c.name || '/' || b.consumer AS binding FROM bindings b JOIN certificates c ON c.id = b.certificate_id
                 WHERE b.target_id = \(target.id) ORDER BY 1
-                """).map { try $0.decode(String.self, "binding") }
+                """
+            ).map { try $0.decode(String.self, "binding") }
             guard users.isEmpty else { throw StoreError.targetInUse(bindings: users) }
             try await tx.query("UPDATE delivery_targets SET deleted_at = now(), secret_sealed = NULL, master_key_id = NULL WHERE id = \(target.id)")
         }
@@ -99,7 +106,7 @@ public struct Targets: Sendable {
     /// The opened secret of target ID (nil when it has none).
     public func secret(target id: UUID) async throws -> [UInt8]? {
         guard let row = try await db.query("SELECT secret_sealed, master_key_id FROM delivery_targets WHERE id = \(id)").first,
-              let sealed = try row.decode(PostgresBytes?.self, "secret_sealed"), let keyID = try row.decode(String?.self, "master_key_id")
+            let sealed = try row.decode(PostgresBytes?.self, "secret_sealed"), let keyID = try row.decode(String?.self, "master_key_id")
         else { return nil }
         return try sealer.open(sealed.bytes, keyID: keyID, context: Self.secretContext(target: id))
     }

@@ -18,15 +18,18 @@ public struct VersionHistory: Sendable {
 
     /// Every version of CERTIFICATE (of PROJECT), newest first.
     public func versions(project: UUID, certificate: UUID) async throws -> [Entry] {
-        try await db.query("""
+        try await db.query(
+            """
             SELECT v.version, v.state, v.serial, v.not_before, v.not_after, v.created_at
             FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id
             WHERE c.project_id = \(project) AND v.certificate_id = \(certificate)
             ORDER BY v.version DESC
-            """).map { row in
-            Entry(version: try row.decode(Int.self, "version"), state: try row.decode(String.self, "state"),
-                  serial: try row.decode(String?.self, "serial"), notBefore: try row.decode(Date?.self, "not_before"),
-                  notAfter: try row.decode(Date?.self, "not_after"), createdAt: try row.decode(Date.self, "created_at"))
+            """
+        ).map { row in
+            Entry(
+                version: try row.decode(Int.self, "version"), state: try row.decode(String.self, "state"),
+                serial: try row.decode(String?.self, "serial"), notBefore: try row.decode(Date?.self, "not_before"),
+                notAfter: try row.decode(Date?.self, "not_after"), createdAt: try row.decode(Date.self, "created_at"))
         }
     }
 }

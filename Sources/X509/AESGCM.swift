@@ -30,10 +30,10 @@ public enum AESGCM {
             var length: Int32 = 0
             let body = o.baseAddress! + nonceSize
             guard EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), nil, key, nonce) == 1,
-                  update(context, associatedData, into: nil, &length, encrypt: true),
-                  update(context, plaintext, into: body, &length, encrypt: true),
-                  EVP_EncryptFinal_ex(context, body + Int(length), &length) == 1,
-                  EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(tagSize), body + plaintext.count) == 1
+                update(context, associatedData, into: nil, &length, encrypt: true),
+                update(context, plaintext, into: body, &length, encrypt: true),
+                EVP_EncryptFinal_ex(context, body + Int(length), &length) == 1,
+                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(tagSize), body + plaintext.count) == 1
             else { return false }
             return true
         }
@@ -57,9 +57,9 @@ public enum AESGCM {
             var scratch: UInt8 = 0
             let target = p.baseAddress ?? withUnsafeMutablePointer(to: &scratch) { $0 }
             guard EVP_DecryptInit_ex(context, EVP_aes_256_gcm(), nil, key, nonce) == 1,
-                  update(context, associatedData, into: nil, &length, encrypt: false),
-                  update(context, ciphertext, into: target, &length, encrypt: false),
-                  EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(tagSize), &tag) == 1
+                update(context, associatedData, into: nil, &length, encrypt: false),
+                update(context, ciphertext, into: target, &length, encrypt: false),
+                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(tagSize), &tag) == 1
             else { return false }
             return EVP_DecryptFinal_ex(context, target + Int(length), &length) == 1
         }

@@ -116,7 +116,9 @@ public struct CertificateBundle: Sendable {
     // MARK: - Assembly
 
     /// Orders the certificates into one chain and verifies each signature.
-    static func assemble(certificates input: [Certificate], key: PrivateKey?, clientCA: [Certificate]) throws(X509Error)
+    static func assemble(
+        certificates input: [Certificate], key: PrivateKey?, clientCA: [Certificate]
+    ) throws(X509Error)
         -> CertificateBundle
     {
         guard !input.isEmpty else { throw .noCertificate }
@@ -149,7 +151,9 @@ public struct CertificateBundle: Sendable {
             guard let signer = named.first(where: { cert.isSignatureValid(signedBy: unique[$0].certificate) }) else {
                 throw .chainBroken(
                     index: child.position,
-                    reason: "its signature does not verify with the key of its issuer (\(unique[named[0]].certificate.info.subject.commonName ?? "no CN"))")
+                    reason: "its signature does not verify with the key of its issuer ("
+                        + "\(unique[named[0]].certificate.info.subject.commonName ?? "no CN"))"
+                )
             }
             parent[i] = signer
         }
@@ -162,7 +166,7 @@ public struct CertificateBundle: Sendable {
             candidates.first { i in key.map { $0.matches(unique[i].certificate) } ?? false }
             ?? candidates.first { !unique[$0].certificate.info.isCA }
             ?? candidates.first
-            ?? 0  // every certificate signs another: a cycle; the walk below stops at repeats
+            ?? 0 // every certificate signs another: a cycle; the walk below stops at repeats
 
         var order: [Int] = []
         var current: Int? = leafIndex
@@ -210,7 +214,7 @@ public struct CertificateBundle: Sendable {
                     guard key == nil else { throw .pemInvalid(block: block.index, reason: "more than one private key") }
                     key = try PrivateKey.read(block, passphrase: passphrase)
                 case "EC PARAMETERS":
-                    continue  // `openssl ecparam -genkey` writes it before the key; the key repeats the curve
+                    continue // `openssl ecparam -genkey` writes it before the key; the key repeats the curve
                 default:
                     throw .pemInvalid(
                         block: block.index,

@@ -47,7 +47,7 @@ public struct CertificateSigningRequest: Sendable, Hashable {
         }
         if let commonName {
             guard let subject = X509_REQ_get_subject_name(request),
-                  X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8, commonName, -1, -1, 0) == 1
+                X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8, commonName, -1, -1, 0) == 1
             else { throw OpenSSL.failure("CSR subject") }
         }
         let added = try addSubjectAltNames(request, values: values, kinds: kinds)

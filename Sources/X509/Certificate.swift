@@ -129,7 +129,8 @@ public struct Certificate: Sendable, Hashable, CustomStringConvertible {
             guard let name else { return nil }
             let index = X509_NAME_get_index_by_NID(name, nid, -1)
             guard index >= 0, let entry = X509_NAME_get_entry(name, index),
-                  let data = X509_NAME_ENTRY_get_data(entry) else { return nil }
+                let data = X509_NAME_ENTRY_get_data(entry)
+            else { return nil }
             var utf8: UnsafeMutablePointer<UInt8>? = nil
             let length = ASN1_STRING_to_UTF8(&utf8, data)
             guard length >= 0, let utf8 else { return nil }
@@ -163,7 +164,7 @@ public struct Certificate: Sendable, Hashable, CustomStringConvertible {
             case GEN_IPADD:
                 if let text = IPAddress.format(bytes) { result.append(text) }
             default:
-                continue  // email, URI, directory names: not used for TLS server identity
+                continue // email, URI, directory names: not used for TLS server identity
             }
         }
         return result

@@ -29,8 +29,9 @@ public enum Digest {
             data.withUnsafeBufferPointer { d in
                 out.withUnsafeMutableBufferPointer { o in
                     // An empty key is legal HMAC; OpenSSL wants a non-NULL pointer for it.
-                    HMAC(md, k.baseAddress ?? UnsafePointer(o.baseAddress!), Int32(k.count),
-                         d.baseAddress ?? UnsafePointer(o.baseAddress!), d.count, o.baseAddress, &length) != nil
+                    HMAC(
+                        md, k.baseAddress ?? UnsafePointer(o.baseAddress!), Int32(k.count),
+                        d.baseAddress ?? UnsafePointer(o.baseAddress!), d.count, o.baseAddress, &length) != nil
                 }
             }
         }

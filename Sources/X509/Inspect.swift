@@ -10,8 +10,10 @@ public struct NameInfo: Codable, Sendable, Hashable {
     public var stateOrProvince: String?
     public var organization: String?
 
-    public init(commonName: String? = nil, altNames: [String]? = nil, country: String? = nil,
-                stateOrProvince: String? = nil, organization: String? = nil) {
+    public init(
+        commonName: String? = nil, altNames: [String]? = nil, country: String? = nil,
+        stateOrProvince: String? = nil, organization: String? = nil
+    ) {
         self.commonName = commonName
         self.altNames = altNames
         self.country = country

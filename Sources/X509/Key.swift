@@ -273,9 +273,11 @@ public struct PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringCo
         let ok = message.withUnsafeBufferPointer { m -> [UInt8]? in
             guard EVP_DigestSign(context, nil, &length, m.baseAddress, m.count) == 1 else { return nil }
             var signature = [UInt8](repeating: 0, count: length)
-            guard signature.withUnsafeMutableBufferPointer({
-                EVP_DigestSign(context, $0.baseAddress, &length, m.baseAddress, m.count)
-            }) == 1 else { return nil }
+            guard
+                signature.withUnsafeMutableBufferPointer({
+                    EVP_DigestSign(context, $0.baseAddress, &length, m.baseAddress, m.count)
+                }) == 1
+            else { return nil }
             return Array(signature.prefix(length))
         }
         guard let ok else { throw OpenSSL.failure("EVP_DigestSign") }

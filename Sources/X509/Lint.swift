@@ -66,8 +66,10 @@ public struct LintOptions: Sendable {
     /// Whether a missing private key is an error (an upload) or fine (a chain only).
     public var requireKey: Bool
 
-    public init(now: Date = Date(), expiryWarningDays: Int = 30, usage: CertificateUsage? = nil,
-                hostnames: [String] = [], requireKey: Bool = true) {
+    public init(
+        now: Date = Date(), expiryWarningDays: Int = 30, usage: CertificateUsage? = nil,
+        hostnames: [String] = [], requireKey: Bool = true
+    ) {
         self.now = now
         self.expiryWarningDays = expiryWarningDays
         self.usage = usage
@@ -105,21 +107,25 @@ extension CertificateBundle {
 
         // Chain shape.
         if isIncomplete {
-            add(.warning, "missing_intermediate",
+            add(
+                .warning, "missing_intermediate",
                 "The chain stops at a certificate that is not a CA; add the intermediate that issued it, or clients will fail to verify.",
                 chain.count - 1)
         }
         if rootIncluded {
-            add(.warning, "root_included",
+            add(
+                .warning, "root_included",
                 "The chain includes its root; clients have their own copy, so sending it only costs bytes. Remove it.",
                 chain.count - 1)
         }
         if wasReordered {
-            add(.warning, "wrong_order",
+            add(
+                .warning, "wrong_order",
                 "The certificates were not uploaded leaf first, each followed by its issuer; they were reordered.")
         }
         for position in duplicatePositions {
-            add(.warning, "duplicate_certificate",
+            add(
+                .warning, "duplicate_certificate",
                 "Certificate \(position + 1) of the upload repeats an earlier one; the copy was dropped.")
         }
 
@@ -132,10 +138,12 @@ extension CertificateBundle {
             if options.now < info.validity.since {
                 add(.error, "not_yet_valid", "\(which) is not valid before \(RFC3339.format(info.validity.since)).", index)
             } else if options.now > info.validity.until {
-                add(index == root ? .warning : .error, "expired",
+                add(
+                    index == root ? .warning : .error, "expired",
                     "\(which) expired at \(RFC3339.format(info.validity.until)).", index)
             } else if info.validity.until < warnBefore {
-                add(.warning, "expires_soon",
+                add(
+                    .warning, "expires_soon",
                     "\(which) expires at \(RFC3339.format(info.validity.until)), within \(options.expiryWarningDays) days.", index)
             }
             if info.publicKey.type == .rsa && info.publicKey.bits < 2048 {
@@ -153,14 +161,15 @@ extension CertificateBundle {
         // Names.
         let sans = leaf.subjectAltNames
         if sans.isEmpty {
-            add(.error, "no_subject_alt_names",
+            add(
+                .error, "no_subject_alt_names",
                 "The leaf has no subjectAltName; clients ignore the common name, so it is valid for no host name.", 0)
         }
         for san in sans where IPAddress.parse(san) == nil && Hostname.normalizePattern(san) == nil {
             add(.warning, "invalid_san", "The leaf's SAN \"\(san.prefix(100))\" is not a valid host name or wildcard; no client will match it.", 0)
         }
         if let cn = leaf.info.subject.commonName, !sans.isEmpty, !sans.contains(where: { $0.caseInsensitiveCompare(cn) == .orderedSame }),
-           Hostname.match(cn, against: sans) == nil
+            Hostname.match(cn, against: sans) == nil
         {
             add(.warning, "common_name_not_in_sans", "The leaf's common name \"\(cn.prefix(100))\" is not among its SANs.", 0)
         }
@@ -173,15 +182,21 @@ extension CertificateBundle {
             let eku = leaf.info.extendedKeyUsage
             // No EKU extension means no restriction (RFC 5280 section 4.2.1.12).
             if !eku.isEmpty && !eku.contains(usage.extendedKeyUsage) && !eku.contains("anyExtendedKeyUsage") {
-                add(.error, "eku_mismatch",
-                    "The leaf's Extended Key Usage (\(eku.joined(separator: ", "))) does not allow \(usage.extendedKeyUsage); it cannot be used as a TLS \(usage.rawValue).", 0)
+                add(
+                    .error, "eku_mismatch",
+                    "The leaf's Extended Key Usage (\(eku.joined(separator: ", "))) does not allow \(usage.extendedKeyUsage); "
+                        + "it cannot be used as a TLS \(usage.rawValue).",
+                    0)
             }
         }
 
         // Client CA for two-way TLS.
         for (index, certificate) in clientCA.enumerated() where !certificate.info.isCA {
-            add(.error, "client_ca_not_ca",
-                "Client-CA certificate \(index + 1) (\(certificate.info.subject.commonName ?? "no CN")) is not a CA; clients cannot be verified against it.")
+            add(
+                .error, "client_ca_not_ca",
+                "Client-CA certificate \(index + 1) (\(certificate.info.subject.commonName ?? "no CN")) is not a CA; "
+                    + "clients cannot be verified against it."
+            )
         }
 
         let rank: [LintFinding.Severity: Int] = [.error: 0, .warning: 1, .info: 2]

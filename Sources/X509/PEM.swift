@@ -96,7 +96,7 @@ public enum PEM {
                     throw fail("the END line of the block is missing")
                 }
                 if line.isEmpty { continue }
-                if line.contains(0x3A) {  // ':' — RFC 1421 header such as Proc-Type
+                if line.contains(0x3A) { // ':' — RFC 1421 header such as Proc-Type
                     guard current.body.isEmpty else { throw fail("a header line follows base64 data") }
                     current.hasHeaders = true
                     open = current
@@ -202,7 +202,7 @@ enum Base64 {
                 continue
             default: return nil
             }
-            if padding > 0 { return nil }  // data after '='
+            if padding > 0 { return nil } // data after '='
             accumulator = accumulator << 6 | value
             count += 1
             if count == 4 {

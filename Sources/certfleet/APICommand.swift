@@ -1,9 +1,9 @@
-import CertFleetOptions
 import ACME
 import API
 import ArgumentParser
-import Jobs
+import CertFleetOptions
 import Hummingbird
+import Jobs
 import Logging
 import ServiceLifecycle
 import Store
@@ -78,9 +78,11 @@ struct APICommand: AsyncParsableCommand {
         if let seconds = Environment.int("CERTFLEET_API_METRICS_SNAPSHOT_SECONDS"), seconds >= 0 {
             configuration.metricsSnapshotInterval = .seconds(seconds)
         }
-        configuration.consumerTLSWritesPerHour = consumerTLSWritesPerHour
+        configuration.consumerTLSWritesPerHour =
+            consumerTLSWritesPerHour
             ?? Environment.string("CERTFLEET_CONSUMER_TLS_WRITES_PER_HOUR").flatMap(Double.init) ?? configuration.consumerTLSWritesPerHour
-        configuration.consumerTLSReadsPerHour = consumerTLSReadsPerHour
+        configuration.consumerTLSReadsPerHour =
+            consumerTLSReadsPerHour
             ?? Environment.string("CERTFLEET_CONSUMER_TLS_READS_PER_HOUR").flatMap(Double.init) ?? configuration.consumerTLSReadsPerHour
         let sealer = try KeySealer.fromEnvironment()
         let db = database.makeClient(applicationName: "certfleet-api")
@@ -88,9 +90,11 @@ struct APICommand: AsyncParsableCommand {
         try await amqp.declare(broker.topology.topology)
         let dependencies = APIDependencies(db: db, sealer: sealer, amqp: amqp, topology: broker.topology, logger: logger)
         if configuration.unitSocketPath != nil,
-           try await Projects.unitSocketProject(db, name: configuration.unitSocketProject) == nil {
-            throw ValidationError("project '\(configuration.unitSocketProject)' exists but was not created for the Unit socket, "
-                                  + "which never adopts another project; choose another --unit-socket-project")
+            try await Projects.unitSocketProject(db, name: configuration.unitSocketProject) == nil
+        {
+            throw ValidationError(
+                "project '\(configuration.unitSocketProject)' exists but was not created for the Unit socket, "
+                    + "which never adopts another project; choose another --unit-socket-project")
         }
         let app = buildApplication(configuration: configuration, dependencies: dependencies, logger: logger)
         // The AMQP door: the same requests as HTTP, from `certfleet.requests`.
@@ -101,10 +105,12 @@ struct APICommand: AsyncParsableCommand {
         ]
         // The CA validates http-01 on port 80 (Pebble: CERTFLEET_ACME_HTTP_PORT); the main port serves the same path.
         if let challengePort = acmeHTTPPort ?? Environment.int("CERTFLEET_API_ACME_HTTP_PORT") {
-            services.append(.init(service: HTTP01ResponderService(
-                host: configuration.host, port: challengePort, store: DatabaseHTTP01TokenStore(db: db, jobID: nil), logger: logger),
-                // A port it cannot bind ends only the responder, not the API.
-                successTerminationBehavior: .ignore))
+            services.append(
+                .init(
+                    service: HTTP01ResponderService(
+                        host: configuration.host, port: challengePort, store: DatabaseHTTP01TokenStore(db: db, jobID: nil), logger: logger),
+                    // A port it cannot bind ends only the responder, not the API.
+                    successTerminationBehavior: .ignore))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

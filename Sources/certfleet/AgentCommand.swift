@@ -32,7 +32,8 @@ struct AgentCommand: AsyncParsableCommand {
     func run() async throws {
         TerminationSignals.restoreDefaults()
         try await runCLI {
-            let key = try keyFile.map { try readFile($0).trimmingCharacters(in: .whitespacesAndNewlines) }
+            let key =
+                try keyFile.map { try readFile($0).trimmingCharacters(in: .whitespacesAndNewlines) }
                 ?? Environment.string("CERTFLEET_AGENT_KEY")
             guard let key, !key.isEmpty else { throw CLIError(message: "pass --key-file or set CERTFLEET_AGENT_KEY", exit: ExitCode(1)) }
             let client = APIClient(base: url ?? Environment.string("CERTFLEET_API_URL") ?? "http://127.0.0.1:8080", key: key)
@@ -56,17 +57,20 @@ struct AgentCommand: AsyncParsableCommand {
 
     func install(_ offer: JSONValue, installer: AgentInstaller, client: APIClient) async throws {
         guard let id = offer["certificate"]?["uuid"]?.text.flatMap(UUID.init(uuidString:)), let name = offer["certificate"]?["name"]?.text,
-              let version = offer["version"]?.number, let chain = offer["chain_pem"]?.text, let keyPEM = offer["key_pem"]?.text else { return }
+            let version = offer["version"]?.number, let chain = offer["chain_pem"]?.text, let keyPEM = offer["key_pem"]?.text
+        else { return }
         do {
             let answer = try await installer.install(
                 certificateID: id, projectID: UUID(), name: name, version: version, serial: offer["serial"]?.text ?? "",
                 fingerprintSHA256: offer["fingerprint_sha256"]?.text ?? "", chainPEM: chain, keyPEM: keyPEM)
             // The fingerprint of what is on disk now, not of what was offered.
             let installed = try Certificate(pem: try readFile("\(directory)/\(name)/cert.pem")).info.fingerprintSHA256
-            try await client.call(.POST, "/agent/v1/acks", json: .object([
-                ("certificate", .string(id.uuidString.lowercased())), ("version", .number(Double(version))),
-                ("fingerprint_sha256", .string(installed)), ("answer", .string(String(answer.prefix(300)))),
-            ]))
+            try await client.call(
+                .POST, "/agent/v1/acks",
+                json: .object([
+                    ("certificate", .string(id.uuidString.lowercased())), ("version", .number(Double(version))),
+                    ("fingerprint_sha256", .string(installed)), ("answer", .string(String(answer.prefix(300)))),
+                ]))
             print("installed \(name) version \(version) \(installed)")
         } catch let failure as DeliveryFailure {
             // Offered again on the next poll; a short pause keeps a broken reload from spinning.

@@ -1,5 +1,5 @@
-import Benchmarks
 import ArgumentParser
+import Benchmarks
 
 /// The `certfleet` executable: server processes and operator commands.
 @main

@@ -16,8 +16,9 @@ struct HTTP01ResponderService: Service {
         do {
             responder = try await HTTP01Responder.start(host: host, port: port, store: store)
         } catch {
-            logger.warning("cannot answer http-01 challenges on the extra port; only the API port serves them",
-                           metadata: ["port": "\(port)", "error": "\(error)"])
+            logger.warning(
+                "cannot answer http-01 challenges on the extra port; only the API port serves them",
+                metadata: ["port": "\(port)", "error": "\(error)"])
             return
         }
         logger.info("answering http-01 challenges", metadata: ["port": "\(port)"])

@@ -1,5 +1,5 @@
-import CertFleetOptions
 import ArgumentParser
+import CertFleetOptions
 import Foundation
 import Store
 

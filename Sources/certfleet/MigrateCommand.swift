@@ -1,5 +1,5 @@
-import CertFleetOptions
 import ArgumentParser
+import CertFleetOptions
 import Foundation
 import Store
 
@@ -18,9 +18,10 @@ struct Migrate: AsyncParsableCommand {
         let db = database.makeClient(applicationName: "certfleet-migrate")
         do {
             let applied = try await Migrator(db: db, migrations: try Migrator.load(from: directory)).migrate()
-            print(applied.isEmpty
-                ? "database is up to date"
-                : "applied \(applied.count) migration(s): \(applied.map { "\($0.version)_\($0.name)" }.joined(separator: ", "))")
+            print(
+                applied.isEmpty
+                    ? "database is up to date"
+                    : "applied \(applied.count) migration(s): \(applied.map { "\($0.version)_\($0.name)" }.joined(separator: ", "))")
             await db.shutdown()
         } catch {
             await db.shutdown()

@@ -1,5 +1,5 @@
-import CertFleetOptions
 import ArgumentParser
+import CertFleetOptions
 import Hummingbird
 import Logging
 import Metrics
@@ -33,11 +33,13 @@ struct ProbeOptions: ParsableArguments {
             var buffer: [UInt8] = []
             buffer.reserveCapacity(4096)
             registry.emit(into: &buffer)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
         let host = metricsHost ?? Environment.string("CERTFLEET_METRICS_HOST") ?? "127.0.0.1"
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "certfleet"),
-                           logger: logger)
+        return Application(
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "certfleet"),
+            logger: logger)
     }
 }

@@ -1,12 +1,12 @@
-import CertFleetOptions
 import ACME
-import Foundation
 import AMQP
 import ArgumentParser
 import CertFleetCore
+import CertFleetOptions
+import Foundation
 import Jobs
-import Scheduler
 import Logging
+import Scheduler
 import ServiceLifecycle
 import Store
 import X509
@@ -70,14 +70,16 @@ struct SchedulerCommand: AsyncParsableCommand {
                 retention: retention,
                 retentionInterval: .seconds(Environment.int("CERTFLEET_RETENTION_INTERVAL") ?? 300)),
             renew: { due, actor in
-                _ = try await submitter.renew(project: due.projectID, reference: due.certificateID.uuidString,
-                                              idempotencyKey: due.idempotencyKey, actor: actor)
+                _ = try await submitter.renew(
+                    project: due.projectID, reference: due.certificateID.uuidString,
+                    idempotencyKey: due.idempotencyKey, actor: actor)
             },
             acme: ACMESettings.fromEnvironment(),
             logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)] + probe.services(logger: logger),
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)] + probe.services(logger: logger),
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await amqp.close()
         await db.shutdown()

@@ -1,11 +1,11 @@
-import CertFleetOptions
 import ACME
 import AMQP
 import ArgumentParser
 import CertFleetCore
+import CertFleetOptions
 import Jobs
-import Scheduler
 import Logging
+import Scheduler
 import ServiceLifecycle
 import Store
 import X509
@@ -46,9 +46,10 @@ struct WorkerCommand: AsyncParsableCommand {
         let worker = Worker(
             db: db, amqp: amqp, topology: broker.topology, context: JobContext(db: db, sealer: sealer, acme: acme),
             configuration: WorkerConfiguration(kinds: kinds, concurrency: concurrency, lease: .seconds(lease)), logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)] + probe.services(logger: logger),
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)] + probe.services(logger: logger),
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await amqp.close()
         await db.shutdown()

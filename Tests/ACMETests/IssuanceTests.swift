@@ -1,7 +1,7 @@
 import ACME
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import X509
 
 /// Issuance against the shared Pebble. The tests share one http-01 responder
@@ -79,7 +79,7 @@ import X509
 
     @Test func failedChallengeIsATypedProblemNamingTheIdentifier() async throws {
         let name = Pebble.uniqueDomain("fail")
-        _ = try await SharedHTTP01.shared.solver()  // the responder runs but will not know the token
+        _ = try await SharedHTTP01.shared.solver() // the responder runs but will not know the token
         let unserved = HTTP01Solver(store: InMemoryHTTP01TokenStore())
         try await withClient(try await registeredClient()) { client in
             do {

@@ -1,7 +1,7 @@
 import ACME
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import X509
 
 /// Tests that need a Pebble configured differently from the shared one: each
@@ -23,7 +23,8 @@ import X509
         } throws: { error in
             (error as? ACMEError)?.problem?.kind == .externalAccountRequired
         }
-        let wrong = try ExternalAccountBinding(keyID: Self.eabKeyID, base64URLMACKey: Base64URL.encode(Array("wrong-key-wrong-key-wrong-key-00".utf8)))
+        let wrong = try ExternalAccountBinding(
+            keyID: Self.eabKeyID, base64URLMACKey: Base64URL.encode(Array("wrong-key-wrong-key-wrong-key-00".utf8)))
         await #expect(throws: ACMEError.self) {
             try await client.register(contact: [], agreeToTermsOfService: true, externalAccountBinding: wrong)
         }
@@ -65,7 +66,8 @@ import X509
         let pebble = try PrivatePebble.start("pebble-resume", environment: [:])
         defer { pebble.stop() }
         let solver = try await SharedHTTP01.shared.solver()
-        let dns = DNS01Solver(provider: ChallTestSrvDNSProvider(managementURL: pebble.challTestSrvURL), resolver: DNSTXTResolver(server: pebble.dnsServer))
+        let dns = DNS01Solver(
+            provider: ChallTestSrvDNSProvider(managementURL: pebble.challTestSrvURL), resolver: DNSTXTResolver(server: pebble.dnsServer))
         let configuration = ACMEConfiguration(directoryURL: pebble.directoryURL, trustedCAFile: pebble.caFile)
         let accountKey = try PrivateKey.generate(.ecP256)
         let registrar = try ACMEClient(configuration: configuration, accountKey: accountKey)

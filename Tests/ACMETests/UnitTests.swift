@@ -21,7 +21,7 @@ import X509
         #expect(problem.retryAfterSeconds == 120)
         #expect(problem.subproblems?.map(\.identifier) == [.dns("a.example"), .dns("b.example")])
         #expect(problem.subproblems?.first?.kind == .dns)
-        #expect(problem.classification.disposition == .validationFailed)  // dns and caa: the names failed validation
+        #expect(problem.classification.disposition == .validationFailed) // dns and caa: the names failed validation
         #expect(throws: ACMEError.self) { try reply.requireSuccess() }
     }
 
@@ -43,7 +43,7 @@ import X509
     @Test func retryAfterAcceptsSecondsAndDates() {
         var headers = HTTPHeaders()
         headers.add(name: "Retry-After", value: "Wed, 21 Oct 2015 07:28:00 GMT")
-        #expect(HTTPReply(status: 200, headers: headers, body: [], url: "").retryAfterSeconds == 0)  // in the past
+        #expect(HTTPReply(status: 200, headers: headers, body: [], url: "").retryAfterSeconds == 0) // in the past
         headers.replaceOrAdd(name: "Retry-After", value: "7")
         #expect(HTTPReply(status: 200, headers: headers, body: [], url: "").retryAfterSeconds == 7)
     }

@@ -1,7 +1,7 @@
-import Messaging
 import AMQP
 import Foundation
 import Logging
+import Messaging
 import TestSupport
 
 /// Shared set-up for the integration tests: every test works under its own

@@ -1,8 +1,8 @@
-import Messaging
 import AMQP
 import Foundation
-import Testing
+import Messaging
 import TestSupport
+import Testing
 
 /// Restarts a private broker while a publisher and a consumer are busy.
 @Suite struct BrokerRestartTests {

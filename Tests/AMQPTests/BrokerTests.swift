@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Integration tests against the shared local broker (`deploy/local/ctl start rabbitmq`).
 @Suite struct BrokerTests {
@@ -129,7 +129,7 @@ import TestSupport
         var iterator = consumer.makeAsyncIterator()
         let delivery = try #require(try await iterator.next())
         #expect(!delivery.redelivered)
-        await first.close()  // without ack
+        await first.close() // without ack
 
         let second = try await AMQPTest.connect("redeliver-2")
         let again = try await second.consume(queue: names.jobQueue("delete"))
@@ -157,7 +157,7 @@ import TestSupport
         let connection = try await AMQPTest.connect("conflict")
         let names = AMQPTest.uniqueTopology("conflict")
         try await connection.declare(names.topology)
-        let classic = Topology(queues: [Topology.Queue(name: names.jobQueue("issue"))])  // no x-queue-type
+        let classic = Topology(queues: [Topology.Queue(name: names.jobQueue("issue"))]) // no x-queue-type
         do {
             try await connection.declare(classic)
             Issue.record("declare with other arguments succeeded")
@@ -256,8 +256,9 @@ actor Received {
         let names = AMQPTest.uniqueTopology("batch")
         try await connection.declare(names.topology)
         let batch = (0..<50).map { index in
-            AMQPPublish(AMQPTest.message("\(index)"), exchange: names.jobsExchange,
-                        routingKey: index == 7 ? "no-such-kind" : "issue")
+            AMQPPublish(
+                AMQPTest.message("\(index)"), exchange: names.jobsExchange,
+                routingKey: index == 7 ? "no-such-kind" : "issue")
         }
         let results = await connection.publish(batch: batch)
         #expect(results.count == 50)

@@ -1,5 +1,5 @@
-import Messaging
 import AMQP
+import Messaging
 import Testing
 
 @Suite struct ConfigurationTests {

@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// amqps:// through rabbitmq-c's OpenSSL socket, against a private broker with a TLS listener.
 @Suite struct TLSTests {

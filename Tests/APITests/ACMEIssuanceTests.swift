@@ -4,9 +4,9 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Jobs
-import Testing
 import ServiceTestSupport
 import TestSupport
+import Testing
 import X509
 
 /// Issue, renew and revoke through the API with real worker processes against a
@@ -39,10 +39,13 @@ import X509
         @discardableResult
         func startChallengeReplica() async throws -> ChildProcess {
             let port = TestStack.freePort()
-            let replica = try env.services.start(["api", "--port", String(port), "--acme-http-port", String(pebble.httpPort)],
-                                                 log: env.directory.appendingPathComponent("api-replica.log"))
+            let replica = try env.services.start(
+                ["api", "--port", String(port), "--acme-http-port", String(pebble.httpPort)],
+                log: env.directory.appendingPathComponent("api-replica.log"))
             for _ in 0..<300 {
-                if (try? TestStack.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(pebble.httpPort)/.well-known/acme-challenge/x"])) != nil {
+                if (try? TestStack.run(
+                    "/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(pebble.httpPort)/.well-known/acme-challenge/x"])) != nil
+                {
                     return replica
                 }
                 try await Task.sleep(for: .milliseconds(100))
@@ -59,17 +62,19 @@ import X509
         @discardableResult
         func startWorker(lease: Int = 60, concurrency: Int = 4) throws -> ChildProcess {
             let services = env.services
-            return try services.start(["worker", "--lease", String(lease), "--concurrency", String(concurrency)],
-                                      log: env.directory.appendingPathComponent("worker-\(services.processes.count).log"),
-                                      environment: workerEnvironment)
+            return try services.start(
+                ["worker", "--lease", String(lease), "--concurrency", String(concurrency)],
+                log: env.directory.appendingPathComponent("worker-\(services.processes.count).log"),
+                environment: workerEnvironment)
         }
 
         func application() -> some ApplicationProtocol {
             let settings = ACMESettings(defaultDirectoryURL: pebble.directoryURL, trustedCAFile: pebble.caFile, domainPolicy: .off)
             return buildApplication(
                 configuration: APIConfiguration(port: 0, readRate: 0, writeRate: 0),
-                dependencies: APIDependencies(db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
-                                              logger: .init(label: "test.api"), acme: settings))
+                dependencies: APIDependencies(
+                    db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
+                    logger: .init(label: "test.api"), acme: settings))
         }
 
         func tearDown() async {
@@ -86,16 +91,20 @@ import X509
     }
 
     /// Polls the certificate until DONE says so (generous deadline: the machine is shared).
-    static func waitFor(_ client: some TestClientProtocol, _ world: World, _ uuid: String, seconds: Int = 240,
-                        _ done: (JSONValue) -> Bool) async throws -> JSONValue {
+    static func waitFor(
+        _ client: some TestClientProtocol, _ world: World, _ uuid: String, seconds: Int = 240,
+        _ done: (JSONValue) -> Bool
+    ) async throws -> JSONValue {
         try await poll(client, key: world.key, uuid, environment: world.env, seconds: seconds, done)
     }
 
     static func state(_ wanted: String) -> (JSONValue) -> Bool { { $0["state"]?.stringValue == wanted } }
 
     /// Polls certificate UUID until DONE says so (generous deadline: the machine is shared).
-    static func poll(_ client: some TestClientProtocol, key: String, _ uuid: String, environment: APIEnvironment, seconds: Int = 120,
-                     _ done: (JSONValue) -> Bool) async throws -> JSONValue {
+    static func poll(
+        _ client: some TestClientProtocol, key: String, _ uuid: String, environment: APIEnvironment, seconds: Int = 120,
+        _ done: (JSONValue) -> Bool
+    ) async throws -> JSONValue {
         let deadline = ContinuousClock.now + .seconds(seconds)
         var last: Answer? = nil
         while ContinuousClock.now < deadline {
@@ -143,8 +152,9 @@ import X509
     @Test(.timeLimit(.minutes(5))) func aRenewalFailingValidationWaitsAnHourOrMore() async throws {
         // No reuse of the first validation: the renewal must validate again.
         try await World.with("acme-renewal-fails", pebbleEnvironment: ["PEBBLE_AUTHZREUSE": "0"]) { world in
-            try world.env.services.start(["scheduler", "--reap-interval", "1", "--renewal-interval", "1"],
-                                         log: world.env.directory.appendingPathComponent("scheduler.log"))
+            try world.env.services.start(
+                ["scheduler", "--reap-interval", "1", "--renewal-interval", "1"],
+                log: world.env.directory.appendingPathComponent("scheduler.log"))
             let replica = try await world.startChallengeReplica()
             try world.startWorker()
             try await world.application().test(.live) { client in
@@ -155,7 +165,8 @@ import X509
                 replica.signal(SIGKILL)
                 _ = replica.waitForExit()
                 let due = Date()
-                try await world.env.db.query("UPDATE certificates SET renew_at = now() - interval '1 second' WHERE id = \(UUID(uuidString: issued.uuid)!)")
+                try await world.env.db.query(
+                    "UPDATE certificates SET renew_at = now() - interval '1 second' WHERE id = \(UUID(uuidString: issued.uuid)!)")
                 let failed = try await Self.waitFor(client, world, issued.uuid) { $0["error"]?["code"]?.stringValue == "acme_connection" }
                 #expect(failed["state"]?.stringValue == "valid")
                 #expect(failed["serial_number"] == valid["serial_number"])
@@ -184,9 +195,11 @@ import X509
                 }
                 func states(_ uuids: [String]) async throws -> [String: Int] {
                     var counts: [String: Int] = [:]
-                    for row in try await world.env.db.query("""
+                    for row in try await world.env.db.query(
+                        """
                         SELECT state || ':' || coalesce(last_error_code, '') AS s FROM certificates WHERE id = ANY(\(uuids)::uuid[])
-                        """) { counts[try row.decode(String.self, "s"), default: 0] += 1 }
+                        """)
+                    { counts[try row.decode(String.self, "s"), default: 0] += 1 }
                     return counts
                 }
                 func settle(_ uuids: [String], until done: ([String: Int]) -> Bool) async throws -> [String: Int] {
@@ -219,8 +232,9 @@ import X509
             try await world.startChallengeReplica()
             try world.startWorker()
             try await world.application().test(.live) { client in
-                let refused = try await client.call(.post, "/v1/certificates", key: world.key,
-                                                    body: #"{"domains":["127.0.0.1"],"challenge":"dns-01"}"#)
+                let refused = try await client.call(
+                    .post, "/v1/certificates", key: world.key,
+                    body: #"{"domains":["127.0.0.1"],"challenge":"dns-01"}"#)
                 #expect(refused.status == .unprocessableContent && refused.errorCode == "ip_requires_http01", "\(refused.text)")
                 let issued = try await Self.issue(client, world, #"{"domains":["127.0.0.1"]}"#)
                 let item = try await Self.waitFor(client, world, issued.uuid, Self.state("valid"))
@@ -245,8 +259,9 @@ import X509
                 let three = try await Self.issue(client, world, #"{"domains":["\#(names.joined(separator: #"",""#))"]}"#)
                 // The same name set again while the first runs: the running job comes back. A fast CA
                 // may have finished the first before the second arrived: then it is a second issuance.
-                let again = try await client.call(.post, "/v1/certificates", key: world.key,
-                                                  body: #"{"domains":["\#(names.reversed().joined(separator: #"",""#))"]}"#)
+                let again = try await client.call(
+                    .post, "/v1/certificates", key: world.key,
+                    body: #"{"domains":["\#(names.reversed().joined(separator: #"",""#))"]}"#)
                 let secondIssuance = again.first?["uuid"]?.stringValue != three.uuid
                 if secondIssuance {
                     let first = try await client.call(.get, "/v1/jobs/\(three.job)", key: world.key)
@@ -257,7 +272,8 @@ import X509
                 }
 
                 let base = Self.domain("wild")
-                let wildcard = try await Self.issue(client, world, #"{"domains":["*.\#(base)","\#(base)"],"challenge":"dns-01","key_type":"ec-p384"}"#)
+                let wildcard = try await Self.issue(
+                    client, world, #"{"domains":["*.\#(base)","\#(base)"],"challenge":"dns-01","key_type":"ec-p384"}"#)
                 let manualName = Self.domain("manual")
                 let manual = try await Self.issue(client, world, #"{"domains":["\#(manualName)"],"challenge":"dns-01-manual","key_type":"rsa-2048"}"#)
 
@@ -273,7 +289,9 @@ import X509
                 #expect(shown["record_name"]?.stringValue == "_acme-challenge.\(manualName).")
                 #expect(shown["domain"]?.stringValue == manualName)
                 let name = try #require(shown["record_name"]?.stringValue), value = try #require(shown["record_content"]?.stringValue)
-                try TestStack.run("/usr/bin/curl", ["-sf", "-X", "POST", "-d", #"{"host":"\#(name)","value":"\#(value)"}"#, "\(world.pebble.challTestSrvURL)/set-txt"])
+                try TestStack.run(
+                    "/usr/bin/curl",
+                    ["-sf", "-X", "POST", "-d", #"{"host":"\#(name)","value":"\#(value)"}"#, "\(world.pebble.challTestSrvURL)/set-txt"])
 
                 let root = try Self.pebbleRoot(world.pebble)
                 for (uuid, commonName) in [(three.uuid, names[0]), (wildcard.uuid, "*.\(base)"), (manual.uuid, manualName)] {
@@ -307,14 +325,17 @@ import X509
                 _ = try await Self.waitFor(client, world, three.uuid) {
                     $0["state"]?.stringValue == "valid" && $0["serial_number"]?.stringValue != secondSerial
                 }
-                let reusedLeaf = try Certificate(pem: try await client.call(.get, "/v1/certificates/\(three.uuid)/pem?type=cert", key: world.key).text)
+                let reusedLeaf = try Certificate(
+                    pem: try await client.call(.get, "/v1/certificates/\(three.uuid)/pem?type=cert", key: world.key).text)
                 #expect(reusedLeaf.publicKey == firstLeaf.publicKey)
                 #expect(reusedLeaf.info.serialNumber != firstLeaf.info.serialNumber)
-                let versions = try await world.env.db.query("SELECT count(*)::int AS n FROM certificate_versions WHERE certificate_id = \(UUID(uuidString: three.uuid)!)")
+                let versions = try await world.env.db.query(
+                    "SELECT count(*)::int AS n FROM certificate_versions WHERE certificate_id = \(UUID(uuidString: three.uuid)!)")
                 #expect(try versions.first?.decode(Int.self, "n") == 3)
 
                 // Revocation at the CA.
-                let revoke = try await client.call(.post, "/v1/certificates/\(wildcard.uuid)/revoke", key: world.key, body: #"{"reason":"keyCompromise"}"#)
+                let revoke = try await client.call(
+                    .post, "/v1/certificates/\(wildcard.uuid)/revoke", key: world.key, body: #"{"reason":"keyCompromise"}"#)
                 #expect(revoke.status == .accepted, "\(revoke.text)")
                 _ = try await Self.waitFor(client, world, wildcard.uuid, Self.state("revoked"))
                 let badReason = try await client.call(.post, "/v1/certificates/\(three.uuid)/revoke", key: world.key, body: #"{"reason":"bored"}"#)
@@ -330,9 +351,11 @@ import X509
                     if !gone { try await Task.sleep(for: .milliseconds(300)) }
                 }
                 #expect(gone)
-                let types = try await world.env.db.query("""
+                let types = try await world.env.db.query(
+                    """
                     SELECT type FROM events WHERE certificate_id = \(UUID(uuidString: manual.uuid)!) ORDER BY id
-                    """).map { try $0.decode(String.self, "type") }
+                    """
+                ).map { try $0.decode(String.self, "type") }
                 #expect(types.contains("issued") && types.contains("revoked") && types.contains("deleted"), "\(types)")
                 return secondIssuance
             }
@@ -353,8 +376,9 @@ import X509
                 #expect(refused.status == .unprocessableContent, "\(refused.text)")
                 #expect(refused.errorCode == "acme_external_account_required")
 
-                let created = try await client.call(.post, "/v1/acme/accounts", key: world.key,
-                                                    body: #"{"name":"ops","email":"ops@certfleet-test.com","eab":{"kid":"\#(kid)","hmac_key":"\#(mac)"}}"#)
+                let created = try await client.call(
+                    .post, "/v1/acme/accounts", key: world.key,
+                    body: #"{"name":"ops","email":"ops@certfleet-test.com","eab":{"kid":"\#(kid)","hmac_key":"\#(mac)"}}"#)
                 #expect(created.status == .created, "\(created.text)")
                 let account = try #require(created.json?["data"]?["acme_accounts"]?.arrayValue.first)
                 #expect(account["status"]?.stringValue == "valid")
@@ -363,8 +387,10 @@ import X509
                 #expect(account["account_url"]?.stringValue?.hasPrefix("https://") == true)
 
                 let keyPEM = try PrivateKey.generate(.ecP256).pkcs8PEM()
-                let body = JSONValue.object([("name", .string("imported")), ("key_pem", .string(keyPEM)),
-                                             ("eab", .object([("kid", .string(kid)), ("hmac_key", .string(mac))]))]).serialized()
+                let body = JSONValue.object([
+                    ("name", .string("imported")), ("key_pem", .string(keyPEM)),
+                    ("eab", .object([("kid", .string(kid)), ("hmac_key", .string(mac))])),
+                ]).serialized()
                 let imported = try await client.call(.post, "/v1/acme/accounts", key: world.key, body: body)
                 #expect(imported.status == .created, "\(imported.text)")
                 let importedID = try #require(imported.json?["data"]?["acme_accounts"]?.arrayValue.first?["uuid"]?.stringValue)
@@ -385,20 +411,25 @@ import X509
                 let deadline = ContinuousClock.now + .seconds(240)
                 var stopped = false
                 while !stopped && ContinuousClock.now < deadline {
-                    stopped = try await world.env.db.query("""
-                        SELECT 1 AS done FROM jobs WHERE certificate_id = \(UUID(uuidString: stuck.uuid)!) AND kind = 'issue'
-                          AND state IN ('cancelled', 'failed')
-                        """).count == 1
+                    stopped =
+                        try await world.env.db.query(
+                            """
+                            SELECT 1 AS done FROM jobs WHERE certificate_id = \(UUID(uuidString: stuck.uuid)!) AND kind = 'issue'
+                              AND state IN ('cancelled', 'failed')
+                            """
+                        ).count == 1
                     if !stopped { try await Task.sleep(for: .milliseconds(300)) }
                 }
                 // Cancelled by the delete, or failed before it: the project's `default` account cannot
                 // register at this CA without EAB (acme_external_account_required), which is final.
                 #expect(stopped, "the issue job of a deleted certificate must end")
 
-                let missing = try await client.call(.post, "/v1/certificates", key: world.key,
-                                                    body: #"{"domains":["\#(Self.domain("x"))"],"acme_account":"nope"}"#)
+                let missing = try await client.call(
+                    .post, "/v1/certificates", key: world.key,
+                    body: #"{"domains":["\#(Self.domain("x"))"],"acme_account":"nope"}"#)
                 #expect(missing.errorCode == "acme_account_not_found")
-                let issued = try await Self.issue(client, world, #"{"domains":["\#(Self.domain("named"))"],"challenge":"dns-01","acme_account":"imported"}"#)
+                let issued = try await Self.issue(
+                    client, world, #"{"domains":["\#(Self.domain("named"))"],"challenge":"dns-01","acme_account":"imported"}"#)
                 _ = try await Self.waitFor(client, world, issued.uuid, Self.state("valid"))
                 let used = try await world.env.db.query("SELECT acme_account_id FROM certificates WHERE id = \(UUID(uuidString: issued.uuid)!)")
                 #expect(try used.first?.decode(UUID?.self, "acme_account_id") == UUID(uuidString: importedID))
@@ -449,7 +480,8 @@ import X509
     static func waitForRunningJob(_ world: World, at step: String) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            let running = try await world.env.db.query("""
+            let running = try await world.env.db.query(
+                """
                 SELECT 1 AS hit FROM jobs WHERE state = 'running' AND checkpoint->>'step' = \(step)::text LIMIT 1
                 """)
             if !running.isEmpty { return true }

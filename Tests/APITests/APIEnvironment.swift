@@ -1,17 +1,17 @@
 import ACME
-import Messaging
 import AMQP
 import API
 import CertFleetCore
-import Jobs
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Jobs
+import Messaging
 import Postgres
-import Store
-import Testing
 import ServiceTestSupport
+import Store
 import TestSupport
+import Testing
 import X509
 
 /// One API test's world (see `IsolatedServices`): two projects with keys, and a real
@@ -44,8 +44,10 @@ final class APIEnvironment: Sendable {
     }
 
     /// The API in this process; issuance is open to any name unless DOMAINPOLICY says `enforce`.
-    func application(_ configuration: APIConfiguration = APIConfiguration(port: 0),
-                     domainPolicy: DomainOwnership.Policy = .off) -> some ApplicationProtocol {
+    func application(
+        _ configuration: APIConfiguration = APIConfiguration(port: 0),
+        domainPolicy: DomainOwnership.Policy = .off
+    ) -> some ApplicationProtocol {
         var configuration = configuration
         configuration.port = 0
         var acme = ACMESettings.fromEnvironment()
@@ -99,7 +101,8 @@ extension JSONValue {
 }
 
 extension TestClientProtocol {
-    func call(_ method: HTTPRequest.Method, _ uri: String, key: String?, body: String? = nil, headers extra: HTTPFields = [:]) async throws -> Answer {
+    func call(_ method: HTTPRequest.Method, _ uri: String, key: String?, body: String? = nil, headers extra: HTTPFields = [:]) async throws -> Answer
+    {
         var headers = extra
         if let key { headers[.authorization] = "Bearer \(key)" }
         if body != nil { headers[.contentType] = "application/json" }

@@ -3,8 +3,8 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import ServiceTestSupport
-import Testing
 import TestSupport
+import Testing
 
 /// The built `certfleet` binary's CLI against a live API (in-process server on a free
 /// port) with a real worker: what a script sees — output, files, exit codes.
@@ -49,14 +49,18 @@ import TestSupport
                 #expect(upload.status == 0, "\(upload.output); worker: \(env.processStatus)")
                 let uploaded = try JSONValue.parse(upload.output)
                 #expect(uploaded["state"]?.stringValue == "valid", "\(upload.output)")
-                let mutual = await run(["certs", "upload", "--name", "mutual", "--chain", chain.path, "--key", privateKey.path,
-                                        "--client-ca", clientCA.path, "--usage", "server", "--wait"])
+                let mutual = await run([
+                    "certs", "upload", "--name", "mutual", "--chain", chain.path, "--key", privateKey.path,
+                    "--client-ca", clientCA.path, "--usage", "server", "--wait",
+                ])
                 #expect(mutual.status == 0, "\(mutual.output)")
                 #expect(mutual.output.contains("state: valid"))
 
                 // list: table and JSON, with filters.
                 let table = await run(["certs", "list"])
-                #expect(table.status == 0 && table.output.hasPrefix("NAME") && table.output.contains("web") && table.output.contains("mutual"), "\(table.output)")
+                #expect(
+                    table.status == 0 && table.output.hasPrefix("NAME") && table.output.contains("web") && table.output.contains("mutual"),
+                    "\(table.output)")
                 let byDomain = try JSONValue.parse(await run(["certs", "list", "--domain", "www.api.example.com", "--json"]).output)
                 #expect(byDomain.arrayValue.count == 2)
                 let soon = try JSONValue.parse(await run(["certs", "list", "--expiring", "30d", "--json"]).output)
@@ -78,7 +82,8 @@ import TestSupport
                 for (name, expectCA) in [("web", false), ("mutual", true)] {
                     let manifest = dir.appendingPathComponent("\(name)-secret.yaml")
                     try await run(["certs", "export", name, "--format", "k8s-secret"]).output.write(to: manifest, atomically: true, encoding: .utf8)
-                    let parsed = try await Self.python("""
+                    let parsed = try await Self.python(
+                        """
                         import base64, json, sys, yaml
                         doc = yaml.safe_load(open(sys.argv[1]))
                         print(json.dumps({"kind": doc["kind"], "type": doc["type"], "name": doc["metadata"]["name"], "keys": sorted(doc["data"]),
@@ -87,14 +92,17 @@ import TestSupport
                     let secret = try JSONValue.parse(parsed)
                     #expect(secret["kind"]?.stringValue == "Secret" && secret["type"]?.stringValue == "kubernetes.io/tls")
                     #expect(secret["name"]?.stringValue == name)
-                    #expect(secret["keys"]?.arrayValue.compactMap(\.stringValue) == (expectCA ? ["ca.crt", "tls.crt", "tls.key"] : ["tls.crt", "tls.key"]))
+                    #expect(
+                        secret["keys"]?.arrayValue.compactMap(\.stringValue)
+                            == (expectCA ? ["ca.crt", "tls.crt", "tls.key"] : ["tls.crt", "tls.key"]))
                     #expect(secret["key"]?.stringValue == fixtures.key)
                 }
 
                 // export env: Kontena's names; a shell reads the values back unchanged.
                 let envFile = dir.appendingPathComponent("web.env")
                 try await run(["certs", "export", "web", "--format", "env"]).output.write(to: envFile, atomically: true, encoding: .utf8)
-                let readBack = try await TestStack.runDetached("/bin/bash", ["-c", #". "$1"; printf %s "$LE_CERTIFICATE_API_EXAMPLE_COM_PRIVATE_KEY""#, "sh", envFile.path])
+                let readBack = try await TestStack.runDetached(
+                    "/bin/bash", ["-c", #". "$1"; printf %s "$LE_CERTIFICATE_API_EXAMPLE_COM_PRIVATE_KEY""#, "sh", envFile.path])
                 #expect(readBack == fixtures.key)
                 let names = try String(contentsOf: envFile, encoding: .utf8)
                 #expect(names.contains("LE_CERTIFICATE_API_EXAMPLE_COM_CERTIFICATE=") && names.contains("LE_CERTIFICATE_API_EXAMPLE_COM_BUNDLE="))
@@ -105,7 +113,9 @@ import TestSupport
                 for file in ["fullchain.pem", "chain.pem", "cert.pem", "privkey.pem"] {
                     #expect(FileManager.default.fileExists(atPath: live.appendingPathComponent(file).path), "\(file)")
                 }
-                #expect((try FileManager.default.attributesOfItem(atPath: live.appendingPathComponent("privkey.pem").path)[.posixPermissions] as? Int) == 0o600)
+                #expect(
+                    (try FileManager.default.attributesOfItem(atPath: live.appendingPathComponent("privkey.pem").path)[.posixPermissions] as? Int)
+                        == 0o600)
                 let cert = live.appendingPathComponent("cert.pem").path
                 #expect(try await TestStack.runDetached("/usr/bin/openssl", ["verify", "-CAfile", cert, cert]).contains("OK"))
 

@@ -4,8 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// End-to-end over HTTP: the API in-process (live server on a free port), a real
 /// `certfleet worker` process, a private database and AMQP prefix.
@@ -32,16 +32,18 @@ import TestSupport
             let stranger = try await env.key(["admin", "keys:export"], project: env.otherProject)
             try await env.application().test(.live) { client in
                 // Upload → 202 pending with a job; the same Idempotency-Key → the same job.
-                let upload = try await client.call(.post, "/v1/certificates", key: writer, body: fixtures.body(name: "web"),
-                                                   headers: [HeaderName("Idempotency-Key")!: "upload-1"])
+                let upload = try await client.call(
+                    .post, "/v1/certificates", key: writer, body: fixtures.body(name: "web"),
+                    headers: [HeaderName("Idempotency-Key")!: "upload-1"])
                 #expect(upload.status == .accepted, "\(upload.text)")
                 let created = try #require(upload.first)
                 #expect(created["state"]?.stringValue == "pending")
                 #expect(created["name"]?.stringValue == "web")
                 let uuid = try #require(created["uuid"]?.stringValue)
                 let job = try #require(created["job"]?.stringValue)
-                let replay = try await client.call(.post, "/v1/certificates", key: writer, body: fixtures.body(name: "web"),
-                                                   headers: [HeaderName("Idempotency-Key")!: "upload-1"])
+                let replay = try await client.call(
+                    .post, "/v1/certificates", key: writer, body: fixtures.body(name: "web"),
+                    headers: [HeaderName("Idempotency-Key")!: "upload-1"])
                 #expect(replay.status == .accepted)
                 #expect(replay.first?["job"]?.stringValue == job)
 
@@ -75,7 +77,8 @@ import TestSupport
                 #expect(items.first?["status"]?.stringValue == "success")
                 #expect(items.last?["status"]?.stringValue == "error")
                 #expect(items.last?["error"]?["code"]?.stringValue == "certificate_not_found")
-                let byBody = try await client.call(.get, "/v1/certificates?details=false", key: writer, body: #"[{"name":"web"},{"uuid":"\#(uuid)"}]"#)
+                let byBody = try await client.call(
+                    .get, "/v1/certificates?details=false", key: writer, body: #"[{"name":"web"},{"uuid":"\#(uuid)"}]"#)
                 #expect(byBody.json?["data"]?["certificates"]?.arrayValue.compactMap { $0["uuid"]?.stringValue } == [uuid, uuid], "\(byBody.text)")
                 let listed = try await client.call(.get, "/v1/certificates/list?common_name=api.example.com", key: writer)
                 #expect(listed.first?["uuid"]?.stringValue == uuid)
@@ -114,15 +117,17 @@ import TestSupport
                 #expect(strangerDelete.status == .notFound)
 
                 // If-Match with a stale ETag → 412.
-                let stale = try await client.call(.put, "/v1/certificates/web", key: writer, body: fixtures.body(),
-                                                  headers: [.ifMatch: "\"1\""])
+                let stale = try await client.call(
+                    .put, "/v1/certificates/web", key: writer, body: fixtures.body(),
+                    headers: [.ifMatch: "\"1\""])
                 #expect(stale.status == .preconditionFailed, "\(stale.text)")
                 #expect(stale.errorCode == "version_mismatch")
 
                 // The right ETag: a new version is validated under the same uuid.
                 let fresh = try await client.call(.get, "/v1/certificates/web", key: writer)
-                let reimport = try await client.call(.put, "/v1/certificates/web", key: writer, body: fixtures.body(),
-                                                     headers: [.ifMatch: fresh.headers[.eTag] ?? ""])
+                let reimport = try await client.call(
+                    .put, "/v1/certificates/web", key: writer, body: fixtures.body(),
+                    headers: [.ifMatch: fresh.headers[.eTag] ?? ""])
                 #expect(reimport.status == .accepted, "\(reimport.text)")
                 #expect(reimport.first?["uuid"]?.stringValue == uuid)
                 let reimportJob = try #require(reimport.first?["job"]?.stringValue)
@@ -149,8 +154,9 @@ import TestSupport
                 let unbound = try await client.call(.delete, "/v1/certificates/web/bindings/edge-1", key: writer)
                 #expect(unbound.status == .noContent)
                 let current = try await client.call(.get, "/v1/certificates/web", key: writer)
-                let deleted = try await client.call(.delete, "/v1/certificates/web", key: writer,
-                                                    headers: [.ifMatch: current.headers[.eTag] ?? etag])
+                let deleted = try await client.call(
+                    .delete, "/v1/certificates/web", key: writer,
+                    headers: [.ifMatch: current.headers[.eTag] ?? etag])
                 #expect(deleted.status == .accepted, "\(deleted.text)")
                 #expect(deleted.first?["state"]?.stringValue == "deleting")
                 var gone = false
@@ -234,8 +240,9 @@ import TestSupport
                 let malformed = try await client.call(.post, "/v1/certificates", key: writer, body: "{not json")
                 #expect(malformed.status == .badRequest)
 
-                let garbage = try await client.call(.post, "/v1/certificates", key: writer,
-                                                    body: #"{"chain":"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n","pkey":"x"}"#)
+                let garbage = try await client.call(
+                    .post, "/v1/certificates", key: writer,
+                    body: #"{"chain":"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n","pkey":"x"}"#)
                 #expect(garbage.status == .unprocessableContent, "\(garbage.text)")
                 #expect(garbage.errorCode?.isEmpty == false)
                 #expect(!garbage.text.contains("Swift") && !garbage.text.contains("at /"))
@@ -244,8 +251,9 @@ import TestSupport
                 #expect(cnMismatch.status == .unprocessableContent)
                 #expect(cnMismatch.errorCode == "cn_mismatch")
 
-                let huge = try await client.call(.post, "/v1/certificates", key: try await env.key(["certificates:write"]),
-                                                 body: JSONValue.object([("chain", .string(String(repeating: "A", count: 100_000)))]).serialized())
+                let huge = try await client.call(
+                    .post, "/v1/certificates", key: try await env.key(["certificates:write"]),
+                    body: JSONValue.object([("chain", .string(String(repeating: "A", count: 100_000)))]).serialized())
                 #expect(huge.status == .contentTooLarge, "\(huge.status)")
 
                 #expect(try await client.call(.get, "/v1/nothing-here", key: reader).status == .notFound)

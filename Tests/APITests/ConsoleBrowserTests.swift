@@ -3,8 +3,8 @@ import Foundation
 import Postgres
 import ServiceTestSupport
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// The web console (issue 19) in a real browser: a `certfleet api` process and a worker, and
 /// Tests/Fixtures/console/browser.py driving Debian's headless chromium through Selenium and
@@ -21,10 +21,12 @@ import TestSupport
             let exporter = try await env.key(["certificates:read", "keys:export"])
             let admin = try await env.key(["admin"])
             let system = try await env.key(["system"])
-            let web = try SelfSignedFixture.make(subject: "/CN=api.example.com/O=CertFleet Console Test",
-                                                 sans: "DNS:api.example.com,DNS:*.api.example.com")
-            let xss = try SelfSignedFixture.make(subject: "/CN=<script>document.title='pwned';alert(1)<\\/script>",
-                                                 sans: "DNS:xss.example.test")
+            let web = try SelfSignedFixture.make(
+                subject: "/CN=api.example.com/O=CertFleet Console Test",
+                sans: "DNS:api.example.com,DNS:*.api.example.com")
+            let xss = try SelfSignedFixture.make(
+                subject: "/CN=<script>document.title='pwned';alert(1)<\\/script>",
+                sans: "DNS:xss.example.test")
             // Another project's certificate, which the console must not show by URL.
             let other = try await env.key(["certificates:read", "certificates:write"], project: env.otherProject)
             let base = "http://127.0.0.1:\(port)"
@@ -32,24 +34,30 @@ import TestSupport
                 try await Task.sleep(for: .milliseconds(100))
             }
             let body = try JSONSerialization.data(withJSONObject: ["name": "foreign", "chain": web.chain, "pkey": web.key])
-            let answer = try await TestStack.runDetached("/usr/bin/curl", [
-                "-s", "-X", "POST", "-H", "Authorization: Bearer \(other)", "-H", "Content-Type: application/json",
-                "--data-binary", String(decoding: body, as: UTF8.self), "\(base)/v1/certificates",
-            ])
+            let answer = try await TestStack.runDetached(
+                "/usr/bin/curl",
+                [
+                    "-s", "-X", "POST", "-H", "Authorization: Bearer \(other)", "-H", "Content-Type: application/json",
+                    "--data-binary", String(decoding: body, as: UTF8.self), "\(base)/v1/certificates",
+                ])
             let foreign = try #require(answer.firstMatch(of: /"uuid":"([0-9a-f-]{36})"/)?.1, "\(answer)")
 
-            let checks = try await Self.runBrowser(env, [
-                "base": base, "keys": ["writer": writer, "reader": reader, "exporter": exporter, "admin": admin, "system": system],
-                "bundles": ["web": ["chain": web.chain, "key": web.key], "xss": ["chain": xss.chain, "key": xss.key]],
-                "other_certificate": String(foreign),
-            ])
+            let checks = try await Self.runBrowser(
+                env,
+                [
+                    "base": base, "keys": ["writer": writer, "reader": reader, "exporter": exporter, "admin": admin, "system": system],
+                    "bundles": ["web": ["chain": web.chain, "key": web.key], "xss": ["chain": xss.chain, "key": xss.key]],
+                    "other_certificate": String(foreign),
+                ])
             #expect(checks >= 40)
 
             // The timeline against known rows: 120 certificates spread over the next 90 days.
             let expected = try await Self.seedTimeline(env)
-            let timelineChecks = try await Self.runBrowser(env, [
-                "mode": "timeline", "base": base, "keys": ["writer": writer], "expected": expected,
-            ])
+            let timelineChecks = try await Self.runBrowser(
+                env,
+                [
+                    "mode": "timeline", "base": base, "keys": ["writer": writer], "expected": expected,
+                ])
             #expect(timelineChecks >= 4)
         }
     }
@@ -58,7 +66,8 @@ import TestSupport
     /// within the window; every 10th failing, every 15th deferred by the budget, every 12th
     /// ACME one overdue. Returns the counts the timeline must show.
     static func seedTimeline(_ env: APIEnvironment) async throws -> [String: Int] {
-        _ = try await env.db.query("""
+        _ = try await env.db.query(
+            """
             INSERT INTO certificates (project_id, name, common_name, sans, source, state, current_version, renew_at,
                                       last_error_code, last_error_message)
             SELECT \(env.project), 'fleet-' || lpad(i::text, 3, '0'), 'svc' || i || '.fleet.test', ARRAY['svc' || i || '.fleet.test'],
@@ -68,20 +77,26 @@ import TestSupport
                    CASE WHEN i % 15 = 0 THEN 'rate_limit_budget' END, CASE WHEN i % 15 = 0 THEN 'deferred' END
             FROM generate_series(1, 120) i
             """)
-        _ = try await env.db.query("""
+        _ = try await env.db.query(
+            """
             INSERT INTO certificate_versions (certificate_id, version, chain_pem, serial, not_before, not_after, subject, issuer, state)
             SELECT id, 1, 'seeded', md5(name), now() - interval '60 days',
                    now() + (substring(name from 7)::int % 90) * interval '1 day' + interval '1 hour', 'CN=' || common_name, 'CN=Fleet CA', 'valid'
             FROM certificates WHERE project_id = \(env.project) AND name LIKE 'fleet-%'
             """)
-        let counts = try #require(try await env.db.query("""
-            SELECT count(*) FILTER (WHERE source = 'acme' AND state IN ('valid', 'expired') AND renew_at < now())::int8 AS overdue,
-                   count(*) FILTER (WHERE state = 'error')::int8 AS failing,
-                   count(*) FILTER (WHERE last_error_code = 'rate_limit_budget')::int8 AS deferred
-            FROM certificates WHERE project_id = \(env.project) AND deleted_at IS NULL
-            """).first)
-        return ["overdue": try counts.decode(Int.self, "overdue"), "failing": try counts.decode(Int.self, "failing"),
-                "deferred": try counts.decode(Int.self, "deferred")]
+        let counts = try #require(
+            try await env.db.query(
+                """
+                SELECT count(*) FILTER (WHERE source = 'acme' AND state IN ('valid', 'expired') AND renew_at < now())::int8 AS overdue,
+                       count(*) FILTER (WHERE state = 'error')::int8 AS failing,
+                       count(*) FILTER (WHERE last_error_code = 'rate_limit_budget')::int8 AS deferred
+                FROM certificates WHERE project_id = \(env.project) AND deleted_at IS NULL
+                """
+            ).first)
+        return [
+            "overdue": try counts.decode(Int.self, "overdue"), "failing": try counts.decode(Int.self, "failing"),
+            "deferred": try counts.decode(Int.self, "deferred"),
+        ]
     }
 
     /// The issue page through a private Pebble: a worker orders, an API process answers http-01
@@ -90,17 +105,22 @@ import TestSupport
         try await ACMEIssuanceTests.World.with("console") { world in
             try world.startWorker()
             let port = TestStack.freePort()
-            try world.env.services.start(["api", "--port", String(port), "--acme-http-port", String(world.pebble.httpPort)],
-                                         log: world.env.directory.appendingPathComponent("api-console.log"),
-                                         environment: world.workerEnvironment.merging(["CERTFLEET_DOMAIN_POLICY": "off",
-                                                                                       "CERTFLEET_ACME_BUDGET": "off"]) { $1 })
+            try world.env.services.start(
+                ["api", "--port", String(port), "--acme-http-port", String(world.pebble.httpPort)],
+                log: world.env.directory.appendingPathComponent("api-console.log"),
+                environment: world.workerEnvironment.merging([
+                    "CERTFLEET_DOMAIN_POLICY": "off",
+                    "CERTFLEET_ACME_BUDGET": "off",
+                ]) { $1 })
             let base = "http://127.0.0.1:\(port)"
             for _ in 0..<300 where (try? await TestStack.runDetached("/usr/bin/curl", ["-sf", "\(base)/healthz"])) == nil {
                 try await Task.sleep(for: .milliseconds(100))
             }
-            let checks = try await Self.runBrowser(world.env, [
-                "mode": "issue", "base": base, "keys": ["writer": world.key], "domain": "console-issue.example.test",
-            ])
+            let checks = try await Self.runBrowser(
+                world.env,
+                [
+                    "mode": "issue", "base": base, "keys": ["writer": world.key], "domain": "console-issue.example.test",
+                ])
             #expect(checks >= 5)
         }
     }
@@ -123,8 +143,9 @@ import TestSupport
             #expect(check["ok"] as? Bool == true, "\(check["name"] ?? ""): \(check["detail"] ?? "")")
         }
         let passed = checks.filter { $0["ok"] as? Bool == true }.count
-        print("console browser test (\(configuration["mode"] ?? "console")): \(passed)/\(checks.count) checks passed in "
-              + "\(ContinuousClock.now - started), \((summary["screenshots"] as? [String])?.count ?? 0) screenshots in \(screenshots.path)")
+        print(
+            "console browser test (\(configuration["mode"] ?? "console")): \(passed)/\(checks.count) checks passed in "
+                + "\(ContinuousClock.now - started), \((summary["screenshots"] as? [String])?.count ?? 0) screenshots in \(screenshots.path)")
         return checks.count
     }
 }

@@ -2,8 +2,8 @@ import API
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Testing
 import TestSupport
+import Testing
 
 /// The console's bad input over plain HTTP (no browser): every answer carries the strict CSP,
 /// a wrong key is a 401 sign-in page, malformed and forged forms are 4xx pages, never a 5xx or
@@ -13,8 +13,11 @@ import TestSupport
         try await APIEnvironment.with { env in
             let key = try await env.key(["certificates:read"])
             try await env.application().test(.live) { client in
-                func send(_ method: HTTPRequest.Method, _ path: String, headers: HTTPFields = [:], body: [UInt8]? = nil)
-                    async throws -> (status: HTTPResponse.Status, headers: HTTPFields, text: String) {
+                func send(
+                    _ method: HTTPRequest.Method, _ path: String, headers: HTTPFields = [:], body: [UInt8]? = nil
+                )
+                    async throws -> (status: HTTPResponse.Status, headers: HTTPFields, text: String)
+                {
                     try await client.execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(bytes: $0) }) {
                         ($0.status, $0.headers, String(buffer: $0.body))
                     }
@@ -35,8 +38,10 @@ import TestSupport
                 let cases: [(String, HTTPFields, [UInt8])] = [
                     ("invalid UTF-8", form, [0x63, 0x73, 0x72, 0x66, 0x3d, 0xff, 0xfe, 0x00]),
                     ("JSON", [.cookie: cookie, .contentType: "application/json"], Array("{\"key\":\"\(key)\"}".utf8)),
-                    ("multipart without its boundary", [.cookie: cookie, .contentType: "multipart/form-data; boundary=abc"],
-                     Array("--zzz\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nx\r\n".utf8)),
+                    (
+                        "multipart without its boundary", [.cookie: cookie, .contentType: "multipart/form-data; boundary=abc"],
+                        Array("--zzz\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nx\r\n".utf8)
+                    ),
                     ("2 MB", form, Array(repeating: 0x61, count: 2 << 20)),
                 ]
                 for (name, headers, body) in cases {

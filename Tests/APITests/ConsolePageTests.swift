@@ -1,7 +1,8 @@
-@testable import API
 import Foundation
 import Store
 import Testing
+
+@testable import API
 
 /// The console's pure parts: every template parses and escapes what it is given, forms parse
 /// (urlencoded and multipart), CSRF tokens compare, the timeline's SVG holds only numbers.
@@ -12,20 +13,27 @@ struct ConsolePageTests {
             #expect(renderer.library.getTemplate(named: name) != nil, "\(name)")
         }
         let hostile = "<script>alert(1)</script>\"'&"
-        let html = renderer.library.render(["name": hostile, "state": hostile, "subject": hostile, "sans": [hostile],
-                                            "signedIn": true, "csrf": hostile], withTemplate: "certificate") ?? ""
+        let html =
+            renderer.library.render(
+                [
+                    "name": hostile, "state": hostile, "subject": hostile, "sans": [hostile],
+                    "signedIn": true, "csrf": hostile,
+                ], withTemplate: "certificate") ?? ""
         #expect(!html.contains("<script>"))
         #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"))
     }
 
     @Test func formsParseUrlencodedAndMultipart() throws {
-        let encoded = try #require(ConsoleForm(body: Array("csrf=a%2Bb&name=web+1&empty=".utf8),
-                                               contentType: "application/x-www-form-urlencoded"))
+        let encoded = try #require(
+            ConsoleForm(
+                body: Array("csrf=a%2Bb&name=web+1&empty=".utf8),
+                contentType: "application/x-www-form-urlencoded"))
         #expect(encoded["csrf"] == "a+b")
         #expect(encoded["name"] == "web 1")
         #expect(encoded["empty"] == nil)
         let pem = "-----BEGIN CERTIFICATE-----\r\nMIIB\r\n-----END CERTIFICATE-----\r\n"
-        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntoken\r\n"
+        let body =
+            "--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntoken\r\n"
             + "--XyZ\r\nContent-Disposition: form-data; name=\"chain_file\"; filename=\"a name=x.pem\"\r\n"
             + "Content-Type: application/x-x509-ca-cert\r\n\r\n\(pem)\r\n--XyZ--\r\n"
         let multipart = try #require(ConsoleForm(body: Array(body.utf8), contentType: "multipart/form-data; boundary=XyZ"))
@@ -45,8 +53,9 @@ struct ConsolePageTests {
     }
 
     @Test func theTimelineChartHoldsOnlyNumbers() {
-        var summary = ExpiryTimeline.Summary(expiring: Array(repeating: 0, count: 90), renewing: Array(repeating: 0, count: 90),
-                                                   overdue: 0, failing: 0, deferred: 0)
+        var summary = ExpiryTimeline.Summary(
+            expiring: Array(repeating: 0, count: 90), renewing: Array(repeating: 0, count: 90),
+            overdue: 0, failing: 0, deferred: 0)
         summary.expiring[3] = 5
         summary.renewing[40] = 2
         let svg = ConsoleTimelineController.chart(summary)

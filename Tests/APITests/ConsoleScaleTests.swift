@@ -3,8 +3,8 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// The console's certificates page with 100,000 certificates in the project (seeded as SQL
 /// copies, then VACUUM ANALYZE as autovacuum would): the first page, searches, filters, expiry order and a page deep in the
@@ -74,16 +74,18 @@ import TestSupport
                 let report = results.map {
                     "\($0.label) \(String(format: "%.1f", $0.median)) ms (fastest \(String(format: "%.1f", $0.fastest)), \($0.rows) rows)"
                 }
-                print("console at \(Self.count) certificates (seeded in \(seeded), nproc \(ProcessInfo.processInfo.activeProcessorCount), "
-                      + "empty page \(String(format: "%.1f", empty)) ms, limit \(String(format: "%.0f", limit)) ms): "
-                      + report.joined(separator: "; "))
+                print(
+                    "console at \(Self.count) certificates (seeded in \(seeded), nproc \(ProcessInfo.processInfo.activeProcessorCount), "
+                        + "empty page \(String(format: "%.1f", empty)) ms, limit \(String(format: "%.0f", limit)) ms): "
+                        + report.joined(separator: "; "))
             }
         }
     }
 
     /// COUNT certificates with one valid version each, in two INSERT … SELECT statements.
     static func seed(_ db: PostgresClient, project: UUID) async throws {
-        _ = try await db.query("""
+        _ = try await db.query(
+            """
             INSERT INTO certificates (project_id, name, common_name, sans, source, state, current_version, renew_at, created_at)
             SELECT \(project), 'seed-' || lpad(i::text, 6, '0'), 'host' || i || '.seed.test',
                    ARRAY['host' || i || '.seed.test', '*.host' || i || '.seed.test'],
@@ -92,7 +94,8 @@ import TestSupport
                    now() + (i % 400) * interval '1 day', now() - i * interval '1 second'
             FROM generate_series(1, \(count)) i
             """)
-        _ = try await db.query("""
+        _ = try await db.query(
+            """
             INSERT INTO certificate_versions (certificate_id, version, chain_pem, serial, not_before, not_after, subject, issuer, state)
             SELECT id, 1, 'seeded', md5(name), now() - interval '30 days',
                    now() + ((abs(hashtext(name)) % 700) - 30) * interval '1 day' + interval '1 hour', 'CN=' || common_name, 'CN=Seed CA', 'valid'

@@ -2,8 +2,8 @@ import API
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Testing
 import TestSupport
+import Testing
 
 /// EMQX Cloud's per-deployment TLS examples against `/v1/consumers/{consumer}/tls`.
 @Suite(.serialized) struct ConsumersAPITests {

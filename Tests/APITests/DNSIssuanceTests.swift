@@ -4,9 +4,9 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Jobs
-import Testing
 import ServiceTestSupport
 import TestSupport
+import Testing
 import X509
 
 /// dns-01 against real DNS: a private BIND or Knot serves the zone, a private Pebble resolves
@@ -21,8 +21,10 @@ import X509
         /// CERTFLEET_DNS_EXEC_DIR: the hook scripts exec providers may run.
         let hooks: URL
 
-        static func with(_ kind: PrivateAuthoritativeDNS.Kind, zone: String, extraRecords: String = "", pebbleEnvironment: [String: String] = [:],
-                         _ body: (World) async throws -> Void) async throws {
+        static func with(
+            _ kind: PrivateAuthoritativeDNS.Kind, zone: String, extraRecords: String = "", pebbleEnvironment: [String: String] = [:],
+            _ body: (World) async throws -> Void
+        ) async throws {
             let env = try await APIEnvironment()
             let dns: PrivateAuthoritativeDNS
             do { dns = try await PrivateAuthoritativeDNS.start(kind, zone: zone, extraRecords: extraRecords) } catch {
@@ -31,8 +33,9 @@ import X509
             }
             let pebble: PrivatePebble
             do {
-                pebble = try PrivatePebble.start("dns-pebble", httpPort: TestStack.freePort(),
-                                                 environment: pebbleEnvironment.merging(["CERTFLEET_PEBBLE_DNS_SERVER": dns.server]) { $1 })
+                pebble = try PrivatePebble.start(
+                    "dns-pebble", httpPort: TestStack.freePort(),
+                    environment: pebbleEnvironment.merging(["CERTFLEET_PEBBLE_DNS_SERVER": dns.server]) { $1 })
             } catch {
                 dns.stop()
                 await env.tearDown()
@@ -41,8 +44,9 @@ import X509
             let hooks = env.directory.appendingPathComponent("hooks")
             try FileManager.default.createDirectory(at: hooks, withIntermediateDirectories: true)
             for script in ["nsupdate-hook.sh", "raw-hook.sh", "failing-hook.sh", "hanging-hook.sh"] {
-                try FileManager.default.copyItem(at: TestStack.root.appendingPathComponent("Tests/Fixtures/dns/\(script)"),
-                                                 to: hooks.appendingPathComponent(script))
+                try FileManager.default.copyItem(
+                    at: TestStack.root.appendingPathComponent("Tests/Fixtures/dns/\(script)"),
+                    to: hooks.appendingPathComponent(script))
             }
             let world = World(env: env, dns: dns, pebble: pebble, key: try await env.key(["certificates:read", "certificates:write"]), hooks: hooks)
             try await TestStack.using(world, tearDown: { await $0.tearDown() }, body)
@@ -60,9 +64,10 @@ import X509
         @discardableResult
         func startWorker(lease: Int = 60) throws -> ChildProcess {
             let services = env.services
-            return try services.start(["worker", "--lease", String(lease), "--concurrency", "2"],
-                                      log: env.directory.appendingPathComponent("worker-\(services.processes.count).log"),
-                                      environment: workerEnvironment)
+            return try services.start(
+                ["worker", "--lease", String(lease), "--concurrency", "2"],
+                log: env.directory.appendingPathComponent("worker-\(services.processes.count).log"),
+                environment: workerEnvironment)
         }
 
         func startScheduler() throws {
@@ -70,8 +75,9 @@ import X509
         }
 
         var settings: ACMESettings {
-            var settings = ACMESettings(defaultDirectoryURL: pebble.directoryURL, trustedCAFile: pebble.caFile, budgetEnabled: false,
-                                        domainPolicy: .off)
+            var settings = ACMESettings(
+                defaultDirectoryURL: pebble.directoryURL, trustedCAFile: pebble.caFile, budgetEnabled: false,
+                domainPolicy: .off)
             settings.dnsResolver = dns.server
             settings.dnsExecDirectory = hooks.path
             settings.dnsHTTPAllowed = ["http://127.0.0.1:"]
@@ -80,20 +86,25 @@ import X509
         }
 
         func application() -> some ApplicationProtocol {
-            buildApplication(configuration: APIConfiguration(port: 0, readRate: 0, writeRate: 0),
-                             dependencies: APIDependencies(db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
-                                                           logger: .init(label: "test.api"), acme: settings))
+            buildApplication(
+                configuration: APIConfiguration(port: 0, readRate: 0, writeRate: 0),
+                dependencies: APIDependencies(
+                    db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
+                    logger: .init(label: "test.api"), acme: settings))
         }
 
         /// The rfc2136 provider body for this world's server (TSIG from the server's config).
         func rfc2136(_ name: String, zones: [String], secret: String? = nil, keyName: String? = nil) -> String {
             JSONValue.object([
                 ("name", .string(name)), ("kind", .string("rfc2136")), ("zones", .strings(zones)),
-                ("config", .object([
-                    ("primary", .string(dns.server)), ("tsig_key_name", .string(keyName ?? dns.keyName)),
-                    ("tsig_algorithm", .string(dns.algorithm)), ("timeout_seconds", .int(2)),
-                    ("propagation", .object([("nameserver_port", .int(dns.port)), ("timeout_seconds", .int(20))])),
-                ])),
+                (
+                    "config",
+                    .object([
+                        ("primary", .string(dns.server)), ("tsig_key_name", .string(keyName ?? dns.keyName)),
+                        ("tsig_algorithm", .string(dns.algorithm)), ("timeout_seconds", .int(2)),
+                        ("propagation", .object([("nameserver_port", .int(dns.port)), ("timeout_seconds", .int(20))])),
+                    ])
+                ),
                 ("secret", .object([("tsig_secret", .string(secret ?? dns.secret))])),
             ]).serialized()
         }
@@ -107,8 +118,9 @@ import X509
 
     /// Starts one of the Python fixture servers (Tests/Fixtures/dns) on PORT; killed by the caller.
     static func fixtureServer(_ script: String, _ arguments: [String], port: Int, world: World) async throws -> ChildProcess {
-        let server = try ChildProcess("/usr/bin/python3", [TestStack.root.appendingPathComponent("Tests/Fixtures/dns/\(script)").path] + arguments,
-                                      environment: [:], output: world.env.directory.appendingPathComponent("\(script).log").path)
+        let server = try ChildProcess(
+            "/usr/bin/python3", [TestStack.root.appendingPathComponent("Tests/Fixtures/dns/\(script)").path] + arguments,
+            environment: [:], output: world.env.directory.appendingPathComponent("\(script).log").path)
         for _ in 0..<100 where !TestStack.isListening(port: port) { try await Task.sleep(for: .milliseconds(100)) }
         return server
     }
@@ -152,7 +164,8 @@ import X509
                 for record in written {
                     #expect(record["record_state"]?.stringValue == "removed", "\(record)")
                     let trace = record["propagation"]?.arrayValue ?? []
-                    #expect(trace.count == 1 && trace[0]["server"]?.stringValue == "127.0.0.1:\(world.dns.port)"
+                    #expect(
+                        trace.count == 1 && trace[0]["server"]?.stringValue == "127.0.0.1:\(world.dns.port)"
                             && trace[0]["role"]?.stringValue == "authoritative" && trace[0]["visible"] == .bool(true), "\(record)")
                 }
                 #expect(try world.dns.digTXT("_acme-challenge.\(zone)").isEmpty)
@@ -168,35 +181,59 @@ import X509
             try world.startWorker()
             let httpPort = TestStack.freePort()
             let tsig = "\(world.dns.algorithm):\(world.dns.keyName):\(world.dns.secret)"
-            let server = try await Self.fixtureServer("httpreq_server.py", [String(httpPort), "lego", "hook-password", String(world.dns.port), tsig],
-                                                      port: httpPort, world: world)
+            let server = try await Self.fixtureServer(
+                "httpreq_server.py", [String(httpPort), "lego", "hook-password", String(world.dns.port), tsig],
+                port: httpPort, world: world)
             defer { server.signal(SIGKILL); _ = server.waitForExit() }
             try await world.application().test(.live) { client in
                 let propagation: JSONValue = .object([("nameserver_port", .int(world.dns.port)), ("timeout_seconds", .int(20))])
-                try await Self.addProvider(client, world, JSONValue.object([
-                    ("name", .string("exec")), ("kind", .string("exec")),
-                    ("config", .object([("command", .string(world.hooks.appendingPathComponent("nsupdate-hook.sh").path)),
-                                        ("propagation", propagation)])),
-                    ("secret", .object([("env", .object([("HOOK_DNS_PORT", .string(String(world.dns.port))), ("HOOK_TSIG", .string(tsig))]))])),
-                ]).serialized())
-                try await Self.addProvider(client, world, JSONValue.object([
-                    ("name", .string("exec-raw")), ("kind", .string("exec")),
-                    ("config", .object([("command", .string(world.hooks.appendingPathComponent("raw-hook.sh").path)), ("mode", .string("raw")),
-                                        ("propagation", propagation)])),
-                    ("secret", .object([("env", .object([("HOOK_DNS_PORT", .string(String(world.dns.port))), ("HOOK_TSIG", .string(tsig))]))])),
-                ]).serialized())
-                for (name, mode) in [("httpreq", "default"), ("httpreq-raw", "raw")] {
-                    try await Self.addProvider(client, world, JSONValue.object([
-                        ("name", .string(name)), ("kind", .string("httpreq")),
-                        ("config", .object([("endpoint", .string("http://127.0.0.1:\(httpPort)")), ("username", .string("lego")),
-                                            ("mode", .string(mode)), ("propagation", propagation)])),
-                        ("secret", .object([("password", .string("hook-password"))])),
+                try await Self.addProvider(
+                    client, world,
+                    JSONValue.object([
+                        ("name", .string("exec")), ("kind", .string("exec")),
+                        (
+                            "config",
+                            .object([
+                                ("command", .string(world.hooks.appendingPathComponent("nsupdate-hook.sh").path)),
+                                ("propagation", propagation),
+                            ])
+                        ),
+                        ("secret", .object([("env", .object([("HOOK_DNS_PORT", .string(String(world.dns.port))), ("HOOK_TSIG", .string(tsig))]))])),
                     ]).serialized())
+                try await Self.addProvider(
+                    client, world,
+                    JSONValue.object([
+                        ("name", .string("exec-raw")), ("kind", .string("exec")),
+                        (
+                            "config",
+                            .object([
+                                ("command", .string(world.hooks.appendingPathComponent("raw-hook.sh").path)), ("mode", .string("raw")),
+                                ("propagation", propagation),
+                            ])
+                        ),
+                        ("secret", .object([("env", .object([("HOOK_DNS_PORT", .string(String(world.dns.port))), ("HOOK_TSIG", .string(tsig))]))])),
+                    ]).serialized())
+                for (name, mode) in [("httpreq", "default"), ("httpreq-raw", "raw")] {
+                    try await Self.addProvider(
+                        client, world,
+                        JSONValue.object([
+                            ("name", .string(name)), ("kind", .string("httpreq")),
+                            (
+                                "config",
+                                .object([
+                                    ("endpoint", .string("http://127.0.0.1:\(httpPort)")), ("username", .string("lego")),
+                                    ("mode", .string(mode)), ("propagation", propagation),
+                                ])
+                            ),
+                            ("secret", .object([("password", .string("hook-password"))])),
+                        ]).serialized())
                 }
                 // A hook outside CERTFLEET_DNS_EXEC_DIR is refused when the provider is made.
-                let outside = try await client.call(.post, "/v1/dns/providers", key: world.key, body: JSONValue.object([
-                    ("name", .string("outside")), ("kind", .string("exec")), ("config", .object([("command", .string("/bin/sh"))])),
-                ]).serialized())
+                let outside = try await client.call(
+                    .post, "/v1/dns/providers", key: world.key,
+                    body: JSONValue.object([
+                        ("name", .string("outside")), ("kind", .string("exec")), ("config", .object([("command", .string("/bin/sh"))])),
+                    ]).serialized())
                 #expect(outside.status == .unprocessableContent && outside.errorCode == "invalid_dns_provider", "\(outside.text)")
                 for provider in ["exec", "exec-raw", "httpreq", "httpreq-raw"] {
                     let (item, _) = try await Self.issueAndSettle(
@@ -225,35 +262,46 @@ import X509
                 try await Self.addProvider(client, world, world.rfc2136("wrong-key", zones: [], secret: wrongSecret))
                 try await Self.addProvider(client, world, world.rfc2136("unknown-key", zones: [], keyName: "nobody"))
                 try await Self.addProvider(client, world, world.rfc2136("good", zones: ["loop.\(zone)"]))
-                try await Self.addProvider(client, world, JSONValue.object([
-                    ("name", .string("failing")), ("kind", .string("exec")),
-                    ("config", .object([("command", .string(world.hooks.appendingPathComponent("failing-hook.sh").path))])),
-                    ("secret", .object([("env", .object([("HOOK_SECRET_TOKEN", .string("s3cr3t-hook-token"))]))])),
-                ]).serialized())
-                try await Self.addProvider(client, world, JSONValue.object([
-                    ("name", .string("hanging")), ("kind", .string("exec")),
-                    ("config", .object([("command", .string(world.hooks.appendingPathComponent("hanging-hook.sh").path)), ("timeout_seconds", .int(2))])),
-                ]).serialized())
+                try await Self.addProvider(
+                    client, world,
+                    JSONValue.object([
+                        ("name", .string("failing")), ("kind", .string("exec")),
+                        ("config", .object([("command", .string(world.hooks.appendingPathComponent("failing-hook.sh").path))])),
+                        ("secret", .object([("env", .object([("HOOK_SECRET_TOKEN", .string("s3cr3t-hook-token"))]))])),
+                    ]).serialized())
+                try await Self.addProvider(
+                    client, world,
+                    JSONValue.object([
+                        ("name", .string("hanging")), ("kind", .string("exec")),
+                        (
+                            "config",
+                            .object([("command", .string(world.hooks.appendingPathComponent("hanging-hook.sh").path)), ("timeout_seconds", .int(2))])
+                        ),
+                    ]).serialized())
                 let cases: [(String, String)] = [
                     (#""dns_provider":"wrong-key""#, "preflight_provider"), (#""dns_provider":"unknown-key""#, "preflight_provider"),
                     (#""dns_provider":"failing""#, "dns_hook_exit"), (#""dns_provider":"hanging""#, "dns_hook_timeout"),
                 ]
                 for (field, code) in cases {
                     let started = ContinuousClock.now
-                    let (item, _) = try await Self.issueAndSettle(client, world, #"{"domains":["\#(zone)"],"challenge":"dns-01",\#(field)}"#, state: "error")
+                    let (item, _) = try await Self.issueAndSettle(
+                        client, world, #"{"domains":["\#(zone)"],"challenge":"dns-01",\#(field)}"#, state: "error")
                     #expect(item["error"]?["code"]?.stringValue == code, "\(field): \(item)")
                     let message = item["error"]?["message"]?.stringValue ?? ""
-                    #expect(!message.contains(wrongSecret) && !message.contains(world.dns.secret) && !message.contains("s3cr3t-hook-token"), "\(message)")
+                    #expect(
+                        !message.contains(wrongSecret) && !message.contains(world.dns.secret) && !message.contains("s3cr3t-hook-token"), "\(message)")
                     if code.hasPrefix("preflight") { #expect(message.contains("BADSIG") || message.contains("BADKEY"), "\(message)") }
                     if code == "dns_hook_exit" { #expect(message.contains("exited 7") && message.contains("garbage"), "\(message)") }
                     #expect(ContinuousClock.now - started < .seconds(60))
                 }
                 // The CNAME loop at _acme-challenge.loop.<zone>; then a name no provider's zone covers.
                 let (looped, _) = try await Self.issueAndSettle(client, world, #"{"domains":["loop.\#(zone)"],"challenge":"dns-01"}"#, state: "error")
-                #expect(looped["error"]?["code"]?.stringValue == "preflight_provider" || looped["error"]?["code"]?.stringValue == "dns_cname_loop",
-                        "\(looped)")
+                #expect(
+                    looped["error"]?["code"]?.stringValue == "preflight_provider" || looped["error"]?["code"]?.stringValue == "dns_cname_loop",
+                    "\(looped)")
                 #expect(looped["error"]?["message"]?.stringValue?.contains("dns_cname_loop") == true, "\(looped)")
-                let (unmapped, _) = try await Self.issueAndSettle(client, world, #"{"domains":["elsewhere.\#(zone)"],"challenge":"dns-01"}"#, state: "error")
+                let (unmapped, _) = try await Self.issueAndSettle(
+                    client, world, #"{"domains":["elsewhere.\#(zone)"],"challenge":"dns-01"}"#, state: "error")
                 #expect(unmapped["error"]?["code"]?.stringValue == "dns_zone_unmapped", "\(unmapped)")
                 // Only the hook jobs reached the CA (the provider failed after the order): preflight failures ordered nothing.
                 let orders = try world.pebble.ordersCreated()
@@ -286,19 +334,24 @@ import X509
             try world.startWorker()
             try await world.application().test(.live) { client in
                 try await Self.addProvider(client, world, world.rfc2136("auth", zones: [zone]))
-                let (forbidden, _) = try await Self.issueAndSettle(client, world, #"{"domains":["forbidden.\#(zone)"],"challenge":"dns-01"}"#, state: "error")
+                let (forbidden, _) = try await Self.issueAndSettle(
+                    client, world, #"{"domains":["forbidden.\#(zone)"],"challenge":"dns-01"}"#, state: "error")
                 #expect(forbidden["error"]?["code"]?.stringValue == "preflight_caa", "\(forbidden)")
                 #expect(try world.pebble.ordersCreated() == 0)
-                let report = try await client.call(.post, "/v1/certificates/preflight", key: world.key,
-                                                   body: #"{"domains":["*.wild.\#(zone)","wild.\#(zone)"],"challenge":"dns-01"}"#)
+                let report = try await client.call(
+                    .post, "/v1/certificates/preflight", key: world.key,
+                    body: #"{"domains":["*.wild.\#(zone)","wild.\#(zone)"],"challenge":"dns-01"}"#)
                 #expect(report.json?["data"]?["error"]?["code"]?.stringValue == "preflight_caa", "\(report.text)")
-                let missing = try await client.call(.post, "/v1/certificates/preflight", key: world.key,
-                                                    body: #"{"domains":["missing.\#(zone)"],"challenge":"http-01"}"#)
+                let missing = try await client.call(
+                    .post, "/v1/certificates/preflight", key: world.key,
+                    body: #"{"domains":["missing.\#(zone)"],"challenge":"http-01"}"#)
                 #expect(missing.json?["data"]?["error"]?["code"]?.stringValue == "preflight_nxdomain", "\(missing.text)")
-                let ok = try await client.call(.post, "/v1/certificates/preflight", key: world.key,
-                                               body: #"{"domains":["delegated.\#(zone)"],"challenge":"dns-01"}"#)
+                let ok = try await client.call(
+                    .post, "/v1/certificates/preflight", key: world.key,
+                    body: #"{"domains":["delegated.\#(zone)"],"challenge":"dns-01"}"#)
                 #expect(ok.json?["data"]?["ok"] == .bool(true), "\(ok.text)")
-                let (delegated, uuid) = try await Self.issueAndSettle(client, world, #"{"domains":["delegated.\#(zone)"],"challenge":"dns-01"}"#, state: "valid")
+                let (delegated, uuid) = try await Self.issueAndSettle(
+                    client, world, #"{"domains":["delegated.\#(zone)"],"challenge":"dns-01"}"#, state: "valid")
                 #expect(delegated["state"]?.stringValue == "valid")
                 let challenges = try await client.call(.get, "/v1/certificates/\(uuid)/challenges", key: world.key)
                 #expect(challenges.text.contains("challenges.target.\(zone)."), "\(challenges.text)")
@@ -316,14 +369,22 @@ import X509
             try world.startWorker()
             let port = TestStack.freePort()
             let tsig = "\(world.dns.algorithm):\(world.dns.keyName):\(world.dns.secret)"
-            let server = try await Self.fixtureServer("acmedns_server.py", [String(port), zone, String(world.dns.port), tsig], port: port, world: world)
+            let server = try await Self.fixtureServer(
+                "acmedns_server.py", [String(port), zone, String(world.dns.port), tsig], port: port, world: world)
             defer { server.signal(SIGKILL); _ = server.waitForExit() }
             try await world.application().test(.live) { client in
-                let created = try await client.call(.post, "/v1/dns/providers", key: world.key, body: JSONValue.object([
-                    ("name", .string("acme-dns")), ("kind", .string("acme-dns")), ("zones", .strings([zone])),
-                    ("config", .object([("server_url", .string("http://127.0.0.1:\(port)")),
-                                        ("propagation", .object([("nameserver_port", .int(world.dns.port))]))])),
-                ]).serialized())
+                let created = try await client.call(
+                    .post, "/v1/dns/providers", key: world.key,
+                    body: JSONValue.object([
+                        ("name", .string("acme-dns")), ("kind", .string("acme-dns")), ("zones", .strings([zone])),
+                        (
+                            "config",
+                            .object([
+                                ("server_url", .string("http://127.0.0.1:\(port)")),
+                                ("propagation", .object([("nameserver_port", .int(world.dns.port))])),
+                            ])
+                        ),
+                    ]).serialized())
                 #expect(created.status == .created, "\(created.text)")
                 let item = created.json?["data"]?["dns_providers"]?.arrayValue.first
                 let target = try #require(item?["cname_target"]?.stringValue)
@@ -369,16 +430,19 @@ import X509
             for index in 0..<3 {
                 let name = "l\(index).\(zone)"
                 let started = ContinuousClock.now
-                try await TestStack.runDetached("/usr/bin/lego", [
-                    "--server", world.pebble.directoryURL, "--accept-tos", "--email", "bench@example.com",
-                    "--path", world.env.directory.appendingPathComponent("lego").path, "--dns", "rfc2136",
-                    "--dns.resolvers", world.dns.server, "--dns.disable-cp", "--domains", "*.\(name)", "--domains", name, "run",
-                ], environment: environment)
+                try await TestStack.runDetached(
+                    "/usr/bin/lego",
+                    [
+                        "--server", world.pebble.directoryURL, "--accept-tos", "--email", "bench@example.com",
+                        "--path", world.env.directory.appendingPathComponent("lego").path, "--dns", "rfc2136",
+                        "--dns.resolvers", world.dns.server, "--dns.disable-cp", "--domains", "*.\(name)", "--domains", name, "run",
+                    ], environment: environment)
                 lego.append(ContinuousClock.now - started)
             }
             func median(_ values: [Duration]) -> Duration { values.sorted()[values.count / 2] }
-            print("issuance time per wildcard certificate (nproc \(ProcessInfo.processInfo.activeProcessorCount)): "
-                  + "certfleet rfc2136 median \(median(ours)) \(ours), lego --dns rfc2136 median \(median(lego)) \(lego)")
+            print(
+                "issuance time per wildcard certificate (nproc \(ProcessInfo.processInfo.activeProcessorCount)): "
+                    + "certfleet rfc2136 median \(median(ours)) \(ours), lego --dns rfc2136 median \(median(lego)) \(lego)")
             #expect(try world.pebble.ordersCreated() == 6)
             #expect(try world.dns.digTXT("_acme-challenge.c0.\(zone)").isEmpty && world.dns.digTXT("_acme-challenge.l0.\(zone)").isEmpty)
         }
@@ -394,13 +458,15 @@ import X509
             let worker = try world.startWorker(lease: 5)
             try await world.application().test(.live) { client in
                 try await Self.addProvider(client, world, world.rfc2136("auth", zones: [zone]))
-                let issued = try await ACMEIssuanceTests.issue(client, ACMEIssuanceTests.World(env: world.env, pebble: world.pebble, key: world.key),
-                                                               #"{"domains":["*.\#(zone)","\#(zone)"],"challenge":"dns-01"}"#)
+                let issued = try await ACMEIssuanceTests.issue(
+                    client, ACMEIssuanceTests.World(env: world.env, pebble: world.pebble, key: world.key),
+                    #"{"domains":["*.\#(zone)","\#(zone)"],"challenge":"dns-01"}"#)
                 // Both values written and the CA asked to validate.
                 var presentAtKill = 0
                 let deadline = ContinuousClock.now + .seconds(60)
                 while ContinuousClock.now < deadline {
-                    let rows = try await world.env.db.query("""
+                    let rows = try await world.env.db.query(
+                        """
                         SELECT count(*) AS n FROM dns_challenge_records r JOIN jobs j ON j.id = r.job_id
                         WHERE r.state = 'present' AND j.state = 'running' AND j.checkpoint->>'step' = 'challengesAccepted'
                         """)

@@ -1,15 +1,17 @@
-import Foundation
-@testable import Jobs
 import CertFleetCore
-import Testing
+import Foundation
 import TestSupport
+import Testing
+
+@testable import Jobs
 
 /// The target kinds on their own, against the real servers: what they refuse and what they
 /// leave behind when they do.
 @Suite(.serialized) struct DelivererTests {
     static func bundle(_ fixture: SelfSignedFixture, key: String? = nil, name: String, version: Int) -> DeliveryBundle {
-        DeliveryBundle(certificateID: UUID(), projectID: UUID(), certificateName: name, version: version, serial: "01",
-                       fingerprintSHA256: "00", chainPEM: fixture.chain, keyPEM: key ?? fixture.key)
+        DeliveryBundle(
+            certificateID: UUID(), projectID: UUID(), certificateName: name, version: version, serial: "01",
+            fingerprintSHA256: "00", chainPEM: fixture.chain, keyPEM: key ?? fixture.key)
     }
 
     /// A key that does not belong to the certificate: HAProxy refuses at `set ssl cert`, the

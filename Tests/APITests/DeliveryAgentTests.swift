@@ -3,8 +3,8 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Postgres
-import Testing
 import TestSupport
+import Testing
 import X509
 
 /// `certfleet agent` (issue 22): two agent processes against a real `certfleet api` process;
@@ -39,10 +39,13 @@ import X509
                     #expect(shown.json?["data"]?["agent_key"] == nil && !shown.text.contains(agentKey.split(separator: ".")[1]))
                 }
                 func startAgent(_ agent: String) throws -> ChildProcess {
-                    try env.services.start(["agent", "--api-url", "http://127.0.0.1:\(apiPort)", "--key-file", "\(agents[agent]!.directory).key",
-                                            "--directory", agents[agent]!.directory, "--wait", "5",
-                                            "--reload-command", "echo reloaded >> \(agents[agent]!.directory).reloads"],
-                                           log: env.directory.appendingPathComponent("\(agent)-\(env.services.processes.count).log"))
+                    try env.services.start(
+                        [
+                            "agent", "--api-url", "http://127.0.0.1:\(apiPort)", "--key-file", "\(agents[agent]!.directory).key",
+                            "--directory", agents[agent]!.directory, "--wait", "5",
+                            "--reload-command", "echo reloaded >> \(agents[agent]!.directory).reloads",
+                        ],
+                        log: env.directory.appendingPathComponent("\(agent)-\(env.services.processes.count).log"))
                 }
                 _ = try startAgent("edge-a")
                 let stopped = try startAgent("edge-b")
@@ -64,10 +67,12 @@ import X509
                 #expect(DeliveryEdge.normalized(installed.info.serialNumber) == (try DeliveryTests.serial(of: versions[2])))
                 #expect(settled.allSatisfy { $0["fingerprint_sha256"]?.stringValue == installed.info.fingerprintSHA256 }, "\(settled)")
                 var delivered: [String: [Int]] = [:]
-                for row in try await env.db.query("""
+                for row in try await env.db.query(
+                    """
                     SELECT t.name, d.version FROM deliveries d JOIN delivery_targets t ON t.id = d.target_id
                     WHERE d.certificate_id = \(UUID(uuidString: uuid)!) AND d.outcome = 'delivered' ORDER BY d.version
-                    """) { delivered[try row.decode(String.self, "name"), default: []].append(try row.decode(Int.self, "version")) }
+                    """)
+                { delivered[try row.decode(String.self, "name"), default: []].append(try row.decode(Int.self, "version")) }
                 #expect(delivered == ["edge-a": [1, 2, 3], "edge-b": [1, 3]], "the stopped agent skipped version 2")
                 #expect(try await DeliveryTests.deliveredEvents(env, certificate: uuid) == ["edge-a": 3, "edge-b": 2])
                 let reloads = try String(contentsOfFile: "\(agents["edge-b"]!.directory).reloads", encoding: .utf8).split(separator: "\n").count
@@ -83,8 +88,9 @@ import X509
                 let other = try await client.call(.post, "/v1/certificates", key: key, body: unbound)
                 let otherUUID = try #require(other.first?["uuid"]?.stringValue)
                 headers[.authorization] = "Bearer \(agents["edge-a"]!.key)"
-                let ack = try await client.call(.post, "/agent/v1/acks", key: nil,
-                                                body: #"{"certificate":"\#(otherUUID)","version":1,"fingerprint_sha256":"00"}"#, headers: headers)
+                let ack = try await client.call(
+                    .post, "/agent/v1/acks", key: nil,
+                    body: #"{"certificate":"\#(otherUUID)","version":1,"fingerprint_sha256":"00"}"#, headers: headers)
                 #expect(ack.status == .notFound && ack.errorCode == "agent_unknown_version", "\(ack.text)")
             }
         }

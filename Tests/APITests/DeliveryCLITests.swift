@@ -2,8 +2,8 @@ import API
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Testing
 import TestSupport
+import Testing
 
 /// `certfleet targets …` and `certs bind --target` from a shell, against the API in this
 /// process and a real worker: the files target receives the certificate.
@@ -21,8 +21,10 @@ import TestSupport
                 let port = try #require(client.port)
                 func run(_ arguments: [String]) async -> (status: Int32, output: String) { await CLITests.cli(arguments, port: port, key: key) }
                 #expect(await run(["certs", "upload", "--name", "site", "--chain", chain.path, "--key", privateKey.path, "--wait"]).status == 0)
-                let created = await run(["targets", "create", "disk", "--kind", "files", "--set", "directory=\(files)",
-                                         "--set", "reload_command=true"])
+                let created = await run([
+                    "targets", "create", "disk", "--kind", "files", "--set", "directory=\(files)",
+                    "--set", "reload_command=true",
+                ])
                 #expect(created.status == 0 && created.output.contains("created"), "\(created.output)")
                 let bad = await run(["targets", "create", "bad", "--kind", "files", "--set", "directory=relative"])
                 #expect(bad.status == 2 && bad.output.contains("target_misconfigured"), "\(bad.output)")

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The servers deliveries reach in a test: a private nginx (files + `nginx -s reload`) and a
 /// private HAProxy (runtime API), both started through deploy/local/ctl on free ports, and
@@ -42,9 +42,13 @@ struct DeliveryEdge: Sendable {
 
     /// The serial of the certificate a TLS handshake with 127.0.0.1:PORT gets, upper-case hex.
     static func servedSerial(port: Int) throws -> String {
-        let output = try TestStack.run("/bin/sh", ["-c",
-            "/usr/bin/openssl s_client -connect 127.0.0.1:\(port) -servername site.example </dev/null 2>/dev/null"
-                + " | /usr/bin/openssl x509 -noout -serial"])
+        let output = try TestStack.run(
+            "/bin/sh",
+            [
+                "-c",
+                "/usr/bin/openssl s_client -connect 127.0.0.1:\(port) -servername site.example </dev/null 2>/dev/null"
+                    + " | /usr/bin/openssl x509 -noout -serial",
+            ])
         return normalized(output.replacingOccurrences(of: "serial=", with: ""))
     }
 

@@ -3,8 +3,8 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// Deliveries that cannot succeed end with a stable code and the target's answer, leave
 /// the certificate valid, and show as dead letters; targets stay inside their project.
@@ -20,8 +20,9 @@ import TestSupport
             let gone = try await WebhookReceiver.start(in: env.directory, gone: true)
             defer { gone.stop() }
             try env.start(["scheduler", "--reap-interval", "1"])
-            try env.services.start(["worker", "--lease", "10"], log: env.directory.appendingPathComponent("worker.log"),
-                                   environment: ["CERTFLEET_DELIVERY_RETRY_FOR": "6", "CERTFLEET_DELIVERY_BACKOFF_BASE": "1"])
+            try env.services.start(
+                ["worker", "--lease", "10"], log: env.directory.appendingPathComponent("worker.log"),
+                environment: ["CERTFLEET_DELIVERY_RETRY_FOR": "6", "CERTFLEET_DELIVERY_BACKOFF_BASE": "1"])
             let key = try await env.key(["certificates:read", "certificates:write"])
             let other = try await env.key(["certificates:read", "certificates:write"], project: env.otherProject)
             let fixture = try DeliveryTests.fixture(name)
@@ -31,13 +32,44 @@ import TestSupport
                 _ = try await ACMEIssuanceTests.poll(client, key: key, uuid, environment: env, ACMEIssuanceTests.state("valid"))
                 let targets: [(String, [(String, JSONValue)])] = [
                     ("gone", [("kind", .string("webhook")), ("secret", .string(gone.secret)), ("config", .object([("url", .string(gone.url))]))]),
-                    ("failing", [("kind", .string("files")), ("config", .object([
-                        ("directory", .string(edge.filesRoot + "/failing")), ("reload_command", .string("echo no such server >&2; exit 3"))]))]),
-                    ("hanging", [("kind", .string("files")), ("config", .object([
-                        ("directory", .string(edge.filesRoot + "/hanging")), ("reload_command", .string("sleep 60")),
-                        ("reload_timeout_seconds", .string("1"))]))]),
-                    ("unknown-crt", [("kind", .string("haproxy")), ("config", .object([
-                        ("socket", .string(edge.haproxySocket)), ("certificate", .string("/nowhere/unknown.pem"))]))]),
+                    (
+                        "failing",
+                        [
+                            ("kind", .string("files")),
+                            (
+                                "config",
+                                .object([
+                                    ("directory", .string(edge.filesRoot + "/failing")),
+                                    ("reload_command", .string("echo no such server >&2; exit 3")),
+                                ])
+                            ),
+                        ]
+                    ),
+                    (
+                        "hanging",
+                        [
+                            ("kind", .string("files")),
+                            (
+                                "config",
+                                .object([
+                                    ("directory", .string(edge.filesRoot + "/hanging")), ("reload_command", .string("sleep 60")),
+                                    ("reload_timeout_seconds", .string("1")),
+                                ])
+                            ),
+                        ]
+                    ),
+                    (
+                        "unknown-crt",
+                        [
+                            ("kind", .string("haproxy")),
+                            (
+                                "config",
+                                .object([
+                                    ("socket", .string(edge.haproxySocket)), ("certificate", .string("/nowhere/unknown.pem")),
+                                ])
+                            ),
+                        ]
+                    ),
                 ]
                 for (target, fields) in targets {
                     let id = try await DeliveryTests.target(client, key: key, [("name", .string(target))] + fields)
@@ -48,8 +80,9 @@ import TestSupport
                 }
                 var codes: [String: String] = [:]
                 for delivery in ended { codes[delivery["target"]?["name"]?.stringValue ?? "?"] = delivery["error"]?["code"]?.stringValue }
-                #expect(codes == ["gone": "webhook_gone", "failing": "reload_failed", "hanging": "reload_timeout", "unknown-crt": "target_refused"],
-                        "\(ended)")
+                #expect(
+                    codes == ["gone": "webhook_gone", "failing": "reload_failed", "hanging": "reload_timeout", "unknown-crt": "target_refused"],
+                    "\(ended)")
                 let failing = ended.first { $0["target"]?["name"]?.stringValue == "failing" }
                 #expect(failing?["error"]?["answer"]?.stringValue?.contains("no such server") == true, "the target's answer is kept")
                 #expect(ended.allSatisfy { $0["version"] == .null }, "nothing counts as delivered")
@@ -60,9 +93,11 @@ import TestSupport
                 let letters = try await client.call(.get, "/v1/targets/failing/dead-letters", key: key)
                 let letter = letters.json?["data"]?["dead_letters"]?.arrayValue.first
                 #expect(letter?["code"]?.stringValue == "reload_failed" && (letter?["attempts"]?.intValue ?? 0) >= 2, "\(letters.text)")
-                let failedEvents = try await env.db.query("""
+                let failedEvents = try await env.db.query(
+                    """
                     SELECT count(*) AS n FROM events WHERE certificate_id = \(UUID(uuidString: uuid)!) AND type = 'delivery_failed'
-                    """).first!.decode(Int.self, "n")
+                    """
+                ).first!.decode(Int.self, "n")
                 #expect(failedEvents == 4)
                 #expect(gone.entries.count == 1, "410 is not retried: \(gone.entries)")
 
@@ -76,8 +111,9 @@ import TestSupport
                 #expect(bound.status == .notFound && bound.errorCode == "target_not_found", "\(bound.text)")
                 // A target in use cannot be deleted; a bad one cannot be made.
                 #expect(try await client.call(.delete, "/v1/targets/gone", key: key).errorCode == "target_in_use")
-                let bad = try await client.call(.post, "/v1/targets", key: key,
-                                                body: #"{"name":"x","kind":"files","config":{"directory":"relative"}}"#)
+                let bad = try await client.call(
+                    .post, "/v1/targets", key: key,
+                    body: #"{"name":"x","kind":"files","config":{"directory":"relative"}}"#)
                 #expect(bad.status == .unprocessableContent && bad.errorCode == "target_misconfigured", "\(bad.text)")
             }
         }
@@ -98,14 +134,18 @@ import TestSupport
                 let created = try await client.call(.post, "/v1/certificates", key: key, body: DeliveryTests.upload(first, name: name))
                 let uuid = try #require(created.first?["uuid"]?.stringValue)
                 _ = try await ACMEIssuanceTests.poll(client, key: key, uuid, environment: env, ACMEIssuanceTests.state("valid"))
-                let haproxy = try await DeliveryTests.target(client, key: key, [
-                    ("name", .string("haproxy")), ("kind", .string("haproxy")),
-                    ("config", .object([("socket", .string(edge.haproxySocket)), ("certificate", .string(edge.haproxyCertificate))]))])
+                let haproxy = try await DeliveryTests.target(
+                    client, key: key,
+                    [
+                        ("name", .string("haproxy")), ("kind", .string("haproxy")),
+                        ("config", .object([("socket", .string(edge.haproxySocket)), ("certificate", .string(edge.haproxyCertificate))])),
+                    ])
                 try await DeliveryTests.bind(client, key: key, certificate: uuid, consumer: "lb", target: haproxy)
                 _ = try await DeliveryTests.waitForDeliveries(client, key: key, uuid, env: env, DeliveryTests.holds(1))
                 let report = env.directory.appendingPathComponent("handshakes.json").path
-                let loop = try ChildProcess("/usr/bin/python3", ["-c", Self.handshakeLoop, String(edge.haproxyPort), "12", report],
-                                            output: env.directory.appendingPathComponent("handshakes.out").path)
+                let loop = try ChildProcess(
+                    "/usr/bin/python3", ["-c", Self.handshakeLoop, String(edge.haproxyPort), "12", report],
+                    output: env.directory.appendingPathComponent("handshakes.out").path)
                 try await Task.sleep(for: .seconds(3))
                 let renewed = try await client.call(.put, "/v1/certificates/\(uuid)", key: key, body: DeliveryTests.upload(second, name: name))
                 #expect(renewed.status == .accepted, "\(renewed.text)")

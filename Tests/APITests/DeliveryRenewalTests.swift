@@ -3,8 +3,8 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Postgres
-import Testing
 import TestSupport
+import Testing
 import X509
 
 /// The issue's check: a certificate issued through ACME (a private Pebble) and bound to an
@@ -35,12 +35,38 @@ import X509
                 _ = try await ACMEIssuanceTests.waitFor(client, world, issued.uuid, ACMEIssuanceTests.state("valid"))
                 let uuid = issued.uuid
                 let targets: [(String, [(String, JSONValue)])] = [
-                    ("nginx", [("kind", .string("files")), ("config", .object([("directory", .string(edge.filesRoot)),
-                        ("reload_command", .string("echo x >> \(marker); [ -e \(slow) ] && sleep 3; \(edge.nginxReload)"))]))]),
-                    ("haproxy", [("kind", .string("haproxy")), ("config", .object([
-                        ("socket", .string(edge.haproxySocket)), ("certificate", .string(edge.haproxyCertificate))]))]),
-                    ("hook", [("kind", .string("webhook")), ("secret", .string(receiver.secret)),
-                              ("config", .object([("url", .string(receiver.url))]))]),
+                    (
+                        "nginx",
+                        [
+                            ("kind", .string("files")),
+                            (
+                                "config",
+                                .object([
+                                    ("directory", .string(edge.filesRoot)),
+                                    ("reload_command", .string("echo x >> \(marker); [ -e \(slow) ] && sleep 3; \(edge.nginxReload)")),
+                                ])
+                            ),
+                        ]
+                    ),
+                    (
+                        "haproxy",
+                        [
+                            ("kind", .string("haproxy")),
+                            (
+                                "config",
+                                .object([
+                                    ("socket", .string(edge.haproxySocket)), ("certificate", .string(edge.haproxyCertificate)),
+                                ])
+                            ),
+                        ]
+                    ),
+                    (
+                        "hook",
+                        [
+                            ("kind", .string("webhook")), ("secret", .string(receiver.secret)),
+                            ("config", .object([("url", .string(receiver.url))])),
+                        ]
+                    ),
                     ("edge-agent", [("kind", .string("agent"))]),
                 ]
                 var agentKey = ""
@@ -53,22 +79,28 @@ import X509
                 }
                 let agentDirectory = env.directory.appendingPathComponent("agent").path
                 try agentKey.write(toFile: "\(agentDirectory).key", atomically: true, encoding: .utf8)
-                try env.services.start(["agent", "--api-url", "http://127.0.0.1:\(apiPort)", "--key-file", "\(agentDirectory).key",
-                                        "--directory", agentDirectory, "--wait", "20"], log: env.directory.appendingPathComponent("agent.log"))
+                try env.services.start(
+                    [
+                        "agent", "--api-url", "http://127.0.0.1:\(apiPort)", "--key-file", "\(agentDirectory).key",
+                        "--directory", agentDirectory, "--wait", "20",
+                    ], log: env.directory.appendingPathComponent("agent.log"))
                 _ = try await DeliveryTests.waitForDeliveries(client, key: key, uuid, env: env, seconds: 180, DeliveryTests.holds(1))
 
                 // A clean forced renewal: measured from `renewed` to each target's `delivered`.
                 try await renew(client, world, uuid)
                 _ = try await DeliveryTests.waitForDeliveries(client, key: key, uuid, env: env, seconds: 180, DeliveryTests.holds(2))
-                try await checkFromOutside(client, world, uuid, edge: edge, receiver: receiver, agentDirectory: agentDirectory, name: name,
-                                           version: 2)
+                try await checkFromOutside(
+                    client, world, uuid, edge: edge, receiver: receiver, agentDirectory: agentDirectory, name: name,
+                    version: 2)
                 var lags: [String: Double] = [:]
-                for row in try await env.db.query("""
+                for row in try await env.db.query(
+                    """
                     SELECT t.kind, extract(epoch FROM d.created_at - r.created_at)::float8 AS lag
                     FROM deliveries d JOIN delivery_targets t ON t.id = d.target_id
                     JOIN events r ON r.certificate_id = d.certificate_id AND r.type = 'renewed'
                     WHERE d.certificate_id = \(UUID(uuidString: uuid)!) AND d.version = 2
-                    """) { lags[try row.decode(String.self, "kind")] = try row.decode(Double.self, "lag") }
+                    """)
+                { lags[try row.decode(String.self, "kind")] = try row.decode(Double.self, "lag") }
                 let shown = lags.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.2f", $0.value))" }
                 print("ACME renewal, renewed→delivered (s): \(shown)")
                 #expect(lags.count == 4)
@@ -84,23 +116,29 @@ import X509
                 #expect(victim.waitForExit() == 137)
                 try world.startWorker()
                 _ = try await DeliveryTests.waitForDeliveries(client, key: key, uuid, env: env, seconds: 180, DeliveryTests.holds(3))
-                try await checkFromOutside(client, world, uuid, edge: edge, receiver: receiver, agentDirectory: agentDirectory, name: name,
-                                           version: 3)
+                try await checkFromOutside(
+                    client, world, uuid, edge: edge, receiver: receiver, agentDirectory: agentDirectory, name: name,
+                    version: 3)
                 #expect(try await DeliveryTests.deliveredEvents(env, certificate: uuid) == ["nginx": 3, "haproxy": 3, "hook": 3, "edge-agent": 3])
-                let rows = try await env.db.query("""
+                let rows = try await env.db.query(
+                    """
                     SELECT count(*) AS n, count(DISTINCT (version, target_id)) AS distinct_rows FROM deliveries
                     WHERE certificate_id = \(UUID(uuidString: uuid)!) AND outcome = 'delivered'
-                    """).first!
+                    """
+                ).first!
                 #expect(try rows.decode(Int.self, "n") == 12 && rows.decode(Int.self, "distinct_rows") == 12)
                 let accepted = receiver.entries.filter { $0.status == 200 && !$0.duplicate }
                 #expect(Dictionary(grouping: accepted, by: { $0.version ?? 0 }).mapValues(\.count) == [1: 1, 2: 1, 3: 1], "\(receiver.entries)")
-                let nginxAttempts = try await env.db.query("""
+                let nginxAttempts = try await env.db.query(
+                    """
                     SELECT d.attempts FROM deliveries d JOIN delivery_targets t ON t.id = d.target_id
                     WHERE d.certificate_id = \(UUID(uuidString: uuid)!) AND d.version = 3 AND t.name = 'nginx'
-                    """).first!.decode(Int.self, "attempts")
+                    """
+                ).first!.decode(Int.self, "attempts")
                 #expect(nginxAttempts == 2, "the attempt cut by the kill, then the one that committed")
-                print("kill -9 mid-delivery: nginx delivered at attempt \(nginxAttempts); webhook duplicates seen by the receiver: "
-                      + "\(receiver.entries.filter(\.duplicate).count)")
+                print(
+                    "kill -9 mid-delivery: nginx delivered at attempt \(nginxAttempts); webhook duplicates seen by the receiver: "
+                        + "\(receiver.entries.filter(\.duplicate).count)")
             }
         }
     }
@@ -116,8 +154,10 @@ import X509
 
     /// nginx and HAProxy serve the version's serial, the agent's disk holds its leaf, and the
     /// receiver accepted the version's event.
-    func checkFromOutside(_ client: some TestClientProtocol, _ world: ACMEIssuanceTests.World, _ uuid: String, edge: DeliveryEdge,
-                          receiver: WebhookReceiver, agentDirectory: String, name: String, version: Int) async throws {
+    func checkFromOutside(
+        _ client: some TestClientProtocol, _ world: ACMEIssuanceTests.World, _ uuid: String, edge: DeliveryEdge,
+        receiver: WebhookReceiver, agentDirectory: String, name: String, version: Int
+    ) async throws {
         let document = try await client.call(.get, "/v1/certificates/\(uuid)", key: world.key).first
         let serial = DeliveryEdge.normalized(document?["serial_number"]?.stringValue ?? "")
         #expect(try await DeliveryEdge.waitForSerial(serial, port: edge.nginxPort) == serial)

@@ -3,8 +3,8 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// Deliveries (issue 22) end to end: real `certfleet worker` and `scheduler` processes, a
 /// private nginx reloaded by `nginx -s reload`, a private HAProxy changed through its
@@ -23,8 +23,9 @@ import TestSupport
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("serial-\(UUID().uuidString).pem")
         try fixture.chain.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        return DeliveryEdge.normalized(try TestStack.run("/usr/bin/openssl", ["x509", "-in", file.path, "-noout", "-serial"])
-            .replacingOccurrences(of: "serial=", with: ""))
+        return DeliveryEdge.normalized(
+            try TestStack.run("/usr/bin/openssl", ["x509", "-in", file.path, "-noout", "-serial"])
+                .replacingOccurrences(of: "serial=", with: ""))
     }
 
     /// Creates a target; returns its uuid.
@@ -35,14 +36,17 @@ import TestSupport
     }
 
     static func bind(_ client: some TestClientProtocol, key: String, certificate: String, consumer: String, target: String) async throws {
-        let answer = try await client.call(.put, "/v1/certificates/\(certificate)/bindings/\(consumer)", key: key,
-                                           body: #"{"target":"\#(target)"}"#)
+        let answer = try await client.call(
+            .put, "/v1/certificates/\(certificate)/bindings/\(consumer)", key: key,
+            body: #"{"target":"\#(target)"}"#)
         #expect(answer.status == .created, "\(answer.text)")
     }
 
     /// Polls the certificate until every bound target satisfies DONE; returns its `deliveries`.
-    static func waitForDeliveries(_ client: some TestClientProtocol, key: String, _ certificate: String, env: APIEnvironment,
-                                  seconds: Int = 120, _ done: (JSONValue) -> Bool) async throws -> [JSONValue] {
+    static func waitForDeliveries(
+        _ client: some TestClientProtocol, key: String, _ certificate: String, env: APIEnvironment,
+        seconds: Int = 120, _ done: (JSONValue) -> Bool
+    ) async throws -> [JSONValue] {
         let deadline = ContinuousClock.now + .seconds(seconds)
         var last = ""
         while ContinuousClock.now < deadline {
@@ -61,21 +65,25 @@ import TestSupport
     /// `delivered` events of the certificate per target name (the audit trail's reason).
     static func deliveredEvents(_ env: APIEnvironment, certificate: String) async throws -> [String: Int] {
         var counts: [String: Int] = [:]
-        for row in try await env.db.query("""
+        for row in try await env.db.query(
+            """
             SELECT reason FROM events WHERE certificate_id = \(UUID(uuidString: certificate)!) AND type = 'delivered'
-            """) { counts[try row.decode(String.self, "reason"), default: 0] += 1 }
+            """)
+        { counts[try row.decode(String.self, "reason"), default: 0] += 1 }
         return counts
     }
 
     /// Seconds from the version's `renewed` event to each target's `delivered` event, by target kind.
     static func lagByKind(_ env: APIEnvironment, certificate: String, version: Int) async throws -> [String: Double] {
         var lags: [String: Double] = [:]
-        for row in try await env.db.query("""
+        for row in try await env.db.query(
+            """
             SELECT t.kind, extract(epoch FROM d.created_at - r.created_at)::float8 AS lag
             FROM deliveries d JOIN delivery_targets t ON t.id = d.target_id
             JOIN events r ON r.certificate_id = d.certificate_id AND r.type = 'renewed'
             WHERE d.certificate_id = \(UUID(uuidString: certificate)!) AND d.version = \(Int32(version)) AND d.outcome = 'delivered'
-            """) { lags[try row.decode(String.self, "kind")] = try row.decode(Double.self, "lag") }
+            """)
+        { lags[try row.decode(String.self, "kind")] = try row.decode(Double.self, "lag") }
         return lags
     }
 
@@ -100,15 +108,24 @@ import TestSupport
                 #expect(created.status == .accepted, "\(created.text)")
                 let uuid = try #require(created.first?["uuid"]?.stringValue)
                 _ = try await ACMEIssuanceTests.poll(client, key: key, uuid, environment: env, ACMEIssuanceTests.state("valid"))
-                let files = try await Self.target(client, key: key, [
-                    ("name", .string("nginx")), ("kind", .string("files")),
-                    ("config", .object([("directory", .string(edge.filesRoot)), ("reload_command", .string(edge.nginxReload))]))])
-                let haproxy = try await Self.target(client, key: key, [
-                    ("name", .string("haproxy")), ("kind", .string("haproxy")),
-                    ("config", .object([("socket", .string(edge.haproxySocket)), ("certificate", .string(edge.haproxyCertificate))]))])
-                let hook = try await Self.target(client, key: key, [
-                    ("name", .string("hook")), ("kind", .string("webhook")), ("secret", .string(receiver.secret)),
-                    ("config", .object([("url", .string(receiver.url))]))])
+                let files = try await Self.target(
+                    client, key: key,
+                    [
+                        ("name", .string("nginx")), ("kind", .string("files")),
+                        ("config", .object([("directory", .string(edge.filesRoot)), ("reload_command", .string(edge.nginxReload))])),
+                    ])
+                let haproxy = try await Self.target(
+                    client, key: key,
+                    [
+                        ("name", .string("haproxy")), ("kind", .string("haproxy")),
+                        ("config", .object([("socket", .string(edge.haproxySocket)), ("certificate", .string(edge.haproxyCertificate))])),
+                    ])
+                let hook = try await Self.target(
+                    client, key: key,
+                    [
+                        ("name", .string("hook")), ("kind", .string("webhook")), ("secret", .string(receiver.secret)),
+                        ("config", .object([("url", .string(receiver.url))])),
+                    ])
                 // The secret is never shown again.
                 let shown = try await client.call(.get, "/v1/targets/hook", key: key)
                 #expect(shown.json?["data"]?["has_secret"] == .bool(true) && !shown.text.contains(receiver.secret), "\(shown.text)")
@@ -149,7 +166,8 @@ import TestSupport
                 for kind in ["files", "haproxy", "webhook"] {
                     #expect(metrics.contains(#"certfleet_delivery_total{kind="\#(kind)",outcome="delivered"} 2"#), "\(metrics)")
                 }
-                #expect(metrics.contains(#"certfleet_delivery_attempt_failures_total{code="webhook_rejected",kind="webhook"} 2"#)
+                #expect(
+                    metrics.contains(#"certfleet_delivery_attempt_failures_total{code="webhook_rejected",kind="webhook"} 2"#)
                         || metrics.contains(#"certfleet_delivery_attempt_failures_total{kind="webhook",code="webhook_rejected"} 2"#), "\(metrics)")
                 #expect(metrics.contains("certfleet_delivery_lag_seconds"))
             }
@@ -172,10 +190,18 @@ import TestSupport
                 let created = try await client.call(.post, "/v1/certificates", key: key, body: Self.upload(fixture, name: name))
                 let uuid = try #require(created.first?["uuid"]?.stringValue)
                 _ = try await ACMEIssuanceTests.poll(client, key: key, uuid, environment: env, ACMEIssuanceTests.state("valid"))
-                let files = try await Self.target(client, key: key, [
-                    ("name", .string("nginx")), ("kind", .string("files")),
-                    ("config", .object([("directory", .string(edge.filesRoot)),
-                                        ("reload_command", .string("echo x >> \(marker); sleep 4; \(edge.nginxReload)"))]))])
+                let files = try await Self.target(
+                    client, key: key,
+                    [
+                        ("name", .string("nginx")), ("kind", .string("files")),
+                        (
+                            "config",
+                            .object([
+                                ("directory", .string(edge.filesRoot)),
+                                ("reload_command", .string("echo x >> \(marker); sleep 4; \(edge.nginxReload)")),
+                            ])
+                        ),
+                    ])
                 try await Self.bind(client, key: key, certificate: uuid, consumer: "web", target: files)
                 for _ in 0..<300 where !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(100)) }
                 #expect(FileManager.default.fileExists(atPath: marker), "the reload never started: \(env.processStatus)")
@@ -186,9 +212,11 @@ import TestSupport
                 let wanted = try Self.serial(of: fixture)
                 #expect(try await DeliveryEdge.waitForSerial(wanted, port: edge.nginxPort) == wanted)
                 #expect(try await Self.deliveredEvents(env, certificate: uuid) == ["nginx": 1])
-                let rows = try await env.db.query("""
+                let rows = try await env.db.query(
+                    """
                     SELECT count(*) AS n, max(attempts) AS attempts FROM deliveries WHERE certificate_id = \(UUID(uuidString: uuid)!)
-                    """).first!
+                    """
+                ).first!
                 #expect(try rows.decode(Int.self, "n") == 1)
                 #expect(try rows.decode(Int.self, "attempts") == 2, "the first attempt died with its worker")
                 let reloads = try String(contentsOfFile: marker, encoding: .utf8).split(separator: "\n").count

@@ -4,8 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import ServiceTestSupport
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// The hostile-input suite: a real `certfleet api` process and worker, one victim project
 /// with a valid, bound certificate, and Tests/Fixtures/security/hostile.py sending every
@@ -20,8 +20,10 @@ import TestSupport
         try await APIEnvironment.with { env in
             try env.start(["worker"])
             let port = TestStack.freePort()
-            try env.start(["api", "--port", "\(port)", "--write-rate", "0", "--read-rate", "0",
-                           "--consumer-tls-writes-per-hour", "0", "--consumer-tls-reads-per-hour", "0"])
+            try env.start([
+                "api", "--port", "\(port)", "--write-rate", "0", "--read-rate", "0",
+                "--consumer-tls-writes-per-hour", "0", "--consumer-tls-reads-per-hour", "0",
+            ])
             let api = try #require(env.services.processes.last)
             let writer = try await env.key(["certificates:read", "certificates:write"])
             let reader = try await env.key(["certificates:read"])
@@ -40,8 +42,9 @@ import TestSupport
                 }
                 #expect(document.first?["state"]?.stringValue == "valid", "\(document.text)")
                 victim["serial"] = try #require(document.first?["serial_number"]?.stringValue)
-                victim["fingerprint"] = try #require(document.first?["chain"]?.arrayValue.first?["fingerprint_sha256"]?.stringValue
-                    ?? document.first?["serial_number"]?.stringValue)
+                victim["fingerprint"] = try #require(
+                    document.first?["chain"]?.arrayValue.first?["fingerprint_sha256"]?.stringValue
+                        ?? document.first?["serial_number"]?.stringValue)
                 #expect(try await client.call(.put, "/v1/certificates/\(uuid)/bindings/edge-1", key: writer).status == .created)
                 victim["uuid"] = uuid
                 return victim
@@ -65,9 +68,10 @@ import TestSupport
             let summary = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
             let status = try String(contentsOfFile: "/proc/\(api.pid)/status", encoding: .utf8)
             let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.map(String.init) ?? "VmHWM: unknown"
-            print("hostile input: \(summary["requests"] ?? 0) requests over \(summary["routes"] ?? 0) routes, "
-                  + "cases \(summary["cases"] ?? []), 5xx \(summary["server_errors"] ?? -1), problems \(summary["problem_count"] ?? -1); "
-                  + "API peak RSS \(peak.dropFirst(6).trimmingCharacters(in: .whitespaces))")
+            print(
+                "hostile input: \(summary["requests"] ?? 0) requests over \(summary["routes"] ?? 0) routes, "
+                    + "cases \(summary["cases"] ?? []), 5xx \(summary["server_errors"] ?? -1), problems \(summary["problem_count"] ?? -1); "
+                    + "API peak RSS \(peak.dropFirst(6).trimmingCharacters(in: .whitespaces))")
             #expect(summary["server_errors"] as? Int == 0, "\(summary["problems"] ?? "")")
             #expect(summary["problem_count"] as? Int == 0, "\(summary["problems"] ?? "")")
             #expect(summary["healthz_after"] as? Int == 200)
@@ -78,19 +82,24 @@ import TestSupport
                 let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
                 for secret in secrets { #expect(!text.contains(secret), "\(file.lastPathComponent) holds a secret") }
             }
-            let stored = try await env.db.query("""
-                SELECT coalesce(string_agg(e.type || ' ' || coalesce(e.reason, ''), ' '), '') || ' ' ||
-                       (SELECT coalesce(string_agg(o.body::text || o.headers::text, ' '), '') FROM outbox o) || ' ' ||
-                       (SELECT coalesce(string_agg(coalesce(j.error_detail, '') || j.errors::text, ' '), '') FROM jobs j) AS text
-                FROM events e
-                """).first?.decode(String.self, "text") ?? ""
+            let stored =
+                try await env.db.query(
+                    """
+                    SELECT coalesce(string_agg(e.type || ' ' || coalesce(e.reason, ''), ' '), '') || ' ' ||
+                           (SELECT coalesce(string_agg(o.body::text || o.headers::text, ' '), '') FROM outbox o) || ' ' ||
+                           (SELECT coalesce(string_agg(coalesce(j.error_detail, '') || j.errors::text, ' '), '') FROM jobs j) AS text
+                    FROM events e
+                    """
+                ).first?.decode(String.self, "text") ?? ""
             for secret in secrets { #expect(!stored.contains(secret), "a stored event, message or job error holds a secret") }
             // Nothing of the victim's changed: still valid, still bound.
             let state = try await env.db.query("SELECT state FROM certificates WHERE name = 'victim-cert'").first?.decode(String.self, "state")
             #expect(state == "valid")
-            let bound = try await env.db.query("""
+            let bound = try await env.db.query(
+                """
                 SELECT count(*)::int8 AS n FROM bindings b JOIN certificates c ON c.id = b.certificate_id WHERE c.name = 'victim-cert'
-                """).first?.decode(Int.self, "n")
+                """
+            ).first?.decode(Int.self, "n")
             #expect(bound == 1)
         }
     }

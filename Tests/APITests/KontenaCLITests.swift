@@ -2,8 +2,8 @@ import API
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Testing
 import TestSupport
+import Testing
 
 /// Kontena's Let's Encrypt verbs with the built binary against a live API, real workers and
 /// a private Pebble: register, authorize (the test creates the TXT record in the test DNS
@@ -35,21 +35,31 @@ import TestSupport
                 let recordContent = try #require(line("Record content"))
                 #expect(line("Record type") == "TXT")
                 #expect(recordName.hasPrefix("_acme-challenge.\(domain)"))
-                try TestStack.run("/usr/bin/curl", ["-sf", "-X", "POST", "-d", #"{"host":"\#(recordName)","value":"\#(recordContent)"}"#,
-                                                    "\(world.pebble.challTestSrvURL)/set-txt"])
+                try TestStack.run(
+                    "/usr/bin/curl",
+                    [
+                        "-sf", "-X", "POST", "-d", #"{"host":"\#(recordName)","value":"\#(recordContent)"}"#,
+                        "\(world.pebble.challTestSrvURL)/set-txt",
+                    ])
 
                 let fullchain = dir.appendingPathComponent("fullchain.pem")
-                let got = await run(["certificate", "get", "--name", "kontena-web", "--cert-type", "fullchain", domain, "--wait", "-o", fullchain.path])
+                let got = await run([
+                    "certificate", "get", "--name", "kontena-web", "--cert-type", "fullchain", domain, "--wait", "-o", fullchain.path,
+                ])
                 #expect(got.status == 0, "\(got.output); processes: \(world.env.processStatus)")
                 #expect(try String(contentsOf: fullchain, encoding: .utf8).contains("BEGIN CERTIFICATE"))
 
                 let live = dir.appendingPathComponent("live")
                 #expect(await run(["certs", "export", "kontena-web", "--format", "files", "--dir", live.path]).status == 0)
                 let root = dir.appendingPathComponent("pebble-root.pem")
-                try TestStack.run("/usr/bin/curl", ["-sf", "--cacert", world.pebble.caFile, "-o", root.path, "\(world.pebble.managementURL)/roots/0"])
-                let verified = try await TestStack.runDetached("/usr/bin/openssl", [
-                    "verify", "-CAfile", root.path, "-untrusted", live.appendingPathComponent("chain.pem").path, live.appendingPathComponent("cert.pem").path,
-                ])
+                try TestStack.run(
+                    "/usr/bin/curl", ["-sf", "--cacert", world.pebble.caFile, "-o", root.path, "\(world.pebble.managementURL)/roots/0"])
+                let verified = try await TestStack.runDetached(
+                    "/usr/bin/openssl",
+                    [
+                        "verify", "-CAfile", root.path, "-untrusted", live.appendingPathComponent("chain.pem").path,
+                        live.appendingPathComponent("cert.pem").path,
+                    ])
                 #expect(verified.contains(": OK"), "\(verified)")
 
                 // A failing order: a domain whose TXT never appears and a CA that refuses at once → non-zero exit.

@@ -12,7 +12,8 @@ struct ListPagingTests {
     @Test func cursorsPageThroughEverythingOnceAndAlteredOnesAreRefused() async throws {
         try await APIEnvironment.with { env in
             let reader = try await env.key(["certificates:read"])
-            try await env.db.query("""
+            try await env.db.query(
+                """
                 INSERT INTO certificates (project_id, name, common_name, sans, source, state)
                 SELECT \(env.project), 'paged-' || i, 'paged.example.com', ARRAY['paged.example.com'], 'uploaded', 'pending'
                 FROM generate_series(1, 5) AS i
@@ -38,8 +39,10 @@ struct ListPagingTests {
                 var altered = Array(token)
                 altered[3] = altered[3] == "A" ? "B" : "A"
                 let lastID = try #require(first.json?["data"]?["certificates"]?.arrayValue.last?["uuid"]?.stringValue)
-                for (label, bad) in [("altered", String(altered)), ("a bare uuid", lastID), ("garbage", "%27%3B--"),
-                                     ("truncated", String(token.dropLast(4))), ("long", String(repeating: "A", count: 200))] {
+                for (label, bad) in [
+                    ("altered", String(altered)), ("a bare uuid", lastID), ("garbage", "%27%3B--"),
+                    ("truncated", String(token.dropLast(4))), ("long", String(repeating: "A", count: 200)),
+                ] {
                     let answer = try await client.call(.get, "/v1/certificates/list?common_name=paged.example.com&limit=2&cursor=\(bad)", key: reader)
                     #expect(answer.status == .badRequest && answer.errorCode == "invalid_cursor", "\(label): \(answer.text)")
                 }
@@ -60,7 +63,8 @@ struct ListPagingTests {
             try await env.application(configuration).test(.live) { client in
                 let before = try await client.call(.get, "/metrics", key: nil)
                 #expect(!before.text.contains(#"certfleet_certificates{state="pending"}"#), "\(before.text)")
-                try await env.db.query("""
+                try await env.db.query(
+                    """
                     INSERT INTO certificates (project_id, name, common_name, sans, source, state)
                     VALUES (\(env.project), 'counted-1', 'c.example.com', ARRAY['c.example.com'], 'uploaded', 'pending'),
                            (\(env.project), 'counted-2', 'c.example.com', ARRAY['c.example.com'], 'uploaded', 'pending')
@@ -72,7 +76,8 @@ struct ListPagingTests {
                 // The counts are the triggers' (state_counts), not an aggregate: a row written with
                 // the triggers off is not counted.
                 _ = try await env.db.withConnection { connection in
-                    try await connection.simpleQuery("""
+                    try await connection.simpleQuery(
+                        """
                         SET session_replication_role = replica;
                         INSERT INTO certificates (project_id, name, common_name, source, state)
                         VALUES ('\(env.project.uuidString.lowercased())', 'uncounted', 'u.example.com', 'uploaded', 'pending');

@@ -4,8 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// Metrics, the http-01 route, projects, and the OpenAPI contract checked against
 /// the live API by schemathesis (0 server errors, 0 schema violations).
@@ -14,7 +14,8 @@ import TestSupport
         let env = try await APIEnvironment()
         do {
             let admin = try await env.key(["admin"])
-            try await env.db.query("""
+            try await env.db.query(
+                """
                 INSERT INTO acme_challenges (token, key_authorization, identifier, type) VALUES ('tok-1', 'tok-1.thumb', 'a.example.com', 'http-01')
                 """)
             try await env.application().test(.live) { client in
@@ -26,7 +27,9 @@ import TestSupport
                 _ = try await client.call(.get, "/v1/certificates/list", key: admin)
                 let metrics = try await client.call(.get, "/metrics", key: nil)
                 #expect(metrics.status == .ok)
-                #expect(metrics.text.contains(#"certfleet_http_requests_total{route="/v1/certificates/list",method="GET",status="200"} 1"#), "\(metrics.text)")
+                #expect(
+                    metrics.text.contains(#"certfleet_http_requests_total{route="/v1/certificates/list",method="GET",status="200"} 1"#),
+                    "\(metrics.text)")
                 #expect(metrics.text.contains("certfleet_http_request_duration_seconds_bucket"))
                 #expect(metrics.text.contains("certfleet_renewals_due 0"), "\(metrics.text)")
                 #expect(metrics.text.contains(#"certfleet_certificates_expiring{within_days="7"} 0"#))

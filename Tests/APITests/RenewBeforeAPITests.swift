@@ -5,8 +5,8 @@ import Hummingbird
 import HummingbirdTesting
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// `PATCH /v1/certificates/{ref}` with `renew_before`: renew_at follows, bad values are 422.
 @Suite(.serialized) struct RenewBeforeAPITests {
@@ -23,13 +23,18 @@ import TestSupport
                 let uuid = try #require(upload.first?["uuid"]?.stringValue)
                 let deadline = ContinuousClock.now + .seconds(60)
                 while ContinuousClock.now < deadline,
-                      try await client.call(.get, "/v1/certificates/\(uuid)", key: writer).first?["state"]?.stringValue != "valid" {
+                    try await client.call(.get, "/v1/certificates/\(uuid)", key: writer).first?["state"]?.stringValue != "valid"
+                {
                     try await Task.sleep(for: .milliseconds(200))
                 }
-                let facts = try #require(try await env.db.query("""
-                    SELECT v.not_before, v.not_after, c.renew_at FROM certificates c
-                    JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version WHERE c.id = \(UUID(uuidString: uuid)!)
-                    """).first)
+                let facts = try #require(
+                    try await env.db.query(
+                        """
+                        SELECT v.not_before, v.not_after, c.renew_at FROM certificates c
+                        JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
+                            WHERE c.id = \(UUID(uuidString: uuid)!)
+                        """
+                    ).first)
                 let notBefore = try facts.decode(Date.self, "not_before"), notAfter = try facts.decode(Date.self, "not_after")
                 let twoThirds = notBefore.addingTimeInterval(notAfter.timeIntervalSince(notBefore) * 2 / 3)
                 #expect(abs(try facts.decode(Date.self, "renew_at").timeIntervalSince(twoThirds)) < 1)

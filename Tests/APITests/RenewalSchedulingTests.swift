@@ -2,10 +2,10 @@ import AMQP
 import API
 import Foundation
 import Postgres
-import Store
-import Testing
 import ServiceTestSupport
+import Store
 import TestSupport
+import Testing
 
 /// Renewal scheduling and the AMQP door end to end against a private Pebble, with real
 /// `certfleet api`, `worker` and two `scheduler` processes: a certificate requested over
@@ -26,11 +26,16 @@ import TestSupport
             try start(["api", "--port", "\(TestStack.freePort())", "--acme-http-port", "\(pebble.httpPort)"], "api")
             try start(["worker"], "worker")
             let key = try await env.key(["certificates:write", "certificates:read"])
-            let request = JSONValue.object([("type", .string("issue")), ("name", .string("renewed")),
-                                            ("domains", .array([.string("renew.example.com"), .string("www.renew.example.com")]))]).serialized()
+            let request = JSONValue.object([
+                ("type", .string("issue")), ("name", .string("renewed")),
+                ("domains", .array([.string("renew.example.com"), .string("www.renew.example.com")])),
+            ]).serialized()
             try await env.amqp.publish(
-                AMQPMessage(request, properties: AMQPProperties(headers: ["authorization": .string("Bearer \(key)")], correlationID: "issue-1",
-                                                                replyTo: replies.queue, messageID: "issue-renewed")),
+                AMQPMessage(
+                    request,
+                    properties: AMQPProperties(
+                        headers: ["authorization": .string("Bearer \(key)")], correlationID: "issue-1",
+                        replyTo: replies.queue, messageID: "issue-renewed")),
                 exchange: env.topology.requestsExchange, routingKey: "issue")
             #expect(try await replies.waitFor { $0.contains { $0.properties.correlationID == "issue-1" } }, "no reply; \(env.processStatus)")
             let reply = try #require(await replies.messages.first { $0.properties.correlationID == "issue-1" })
@@ -67,16 +72,23 @@ import TestSupport
             #expect(renewJobs.first?.0 == "renew:\(id.uuidString.lowercased()):1")
             #expect(renewJobs.first?.1 == "succeeded")
             #expect(try await row().version == 2)
-            #expect(try await env.db.query("SELECT count(*) AS n FROM certificate_versions WHERE certificate_id = \(id)").first!.decode(Int.self, "n") == 2)
+            #expect(
+                try await env.db.query("SELECT count(*) AS n FROM certificate_versions WHERE certificate_id = \(id)").first!.decode(Int.self, "n")
+                    == 2)
             #expect(try pebble.ordersCreated() == 2)
             #expect(try await events.waitFor { $0.contains { $0.routingKey == "certificate.renewed" } })
 
             // Revoke through the door as well: the certificate ends `revoked`.
-            let revoke = JSONValue.object([("type", .string("revoke")), ("uuid", .string(id.uuidString.lowercased())),
-                                           ("reason", .string("superseded"))]).serialized()
+            let revoke = JSONValue.object([
+                ("type", .string("revoke")), ("uuid", .string(id.uuidString.lowercased())),
+                ("reason", .string("superseded")),
+            ]).serialized()
             try await env.amqp.publish(
-                AMQPMessage(revoke, properties: AMQPProperties(headers: ["authorization": .string("Bearer \(key)")], correlationID: "revoke-1",
-                                                               replyTo: replies.queue, messageID: "revoke-renewed")),
+                AMQPMessage(
+                    revoke,
+                    properties: AMQPProperties(
+                        headers: ["authorization": .string("Bearer \(key)")], correlationID: "revoke-1",
+                        replyTo: replies.queue, messageID: "revoke-renewed")),
                 exchange: env.topology.requestsExchange, routingKey: "revoke")
             #expect(try await events.waitFor { $0.contains { $0.routingKey == "certificate.revoked" } }, "\(env.processStatus)")
             #expect(try await row().state == "revoked")

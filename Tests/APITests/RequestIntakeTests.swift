@@ -2,10 +2,10 @@ import AMQP
 import API
 import Foundation
 import Postgres
-import Store
-import Testing
 import ServiceTestSupport
+import Store
 import TestSupport
+import Testing
 
 /// The AMQP door: requests published to `certfleet.requests` are answered on `reply_to`
 /// by a real `certfleet api` process, with the HTTP API's bodies and codes; redacted
@@ -18,8 +18,11 @@ struct RequestIntakeTests {
         var headers: [String: AMQPFieldValue] = [:]
         if let key { headers["authorization"] = .string("Bearer \(key)") }
         try await env.amqp.publish(
-            AMQPMessage(body, properties: AMQPProperties(contentType: "application/json", headers: headers, correlationID: correlation,
-                                                         replyTo: replyTo, messageID: messageID)),
+            AMQPMessage(
+                body,
+                properties: AMQPProperties(
+                    contentType: "application/json", headers: headers, correlationID: correlation,
+                    replyTo: replyTo, messageID: messageID)),
             exchange: env.topology.requestsExchange, routingKey: "certificates")
     }
 
@@ -53,8 +56,10 @@ struct RequestIntakeTests {
         var answers: [String] = []
 
         // Upload: the reply is the HTTP 202 body; the certificate becomes valid.
-        let upload = JSONValue.object([("type", .string("upload")), ("name", .string("from-amqp")),
-                                       ("chain", .string(fixtures.chain)), ("pkey", .string(fixtures.key))]).serialized()
+        let upload = JSONValue.object([
+            ("type", .string("upload")), ("name", .string("from-amqp")),
+            ("chain", .string(fixtures.chain)), ("pkey", .string(fixtures.key)),
+        ]).serialized()
         requests.append(upload)
         try await publish(env, upload, key: writer, messageID: "upload-1", correlation: "c-upload", replyTo: replyQueue)
         let uploaded = try #require(try await Self.reply(replies, "c-upload"), "no reply; processes: \(env.processStatus)")
@@ -87,10 +92,13 @@ struct RequestIntakeTests {
         try await publish(env, delete, key: "cf_not-a-real-key", messageID: nil, correlation: "c-key", replyTo: replyQueue)
         try await publish(env, deleteMissing, key: writer, messageID: nil, correlation: "c-missing", replyTo: replyQueue)
         try await publish(env, #"{"type":"issue","name":"no-domains"}"#, key: writer, messageID: nil, correlation: "c-issue", replyTo: replyQueue)
-        try await publish(env, #"{"type":"upload","domains":["x.example.com"]}"#, key: writer, messageID: nil, correlation: "c-upload-domains",
-                          replyTo: replyQueue)
-        for (correlation, code) in [("c-scope", "missing_scope"), ("c-key", "unauthorized"), ("c-missing", "certificate_not_found"),
-                                    ("c-issue", "domains_missing"), ("c-upload-domains", "domains_not_allowed")] {
+        try await publish(
+            env, #"{"type":"upload","domains":["x.example.com"]}"#, key: writer, messageID: nil, correlation: "c-upload-domains",
+            replyTo: replyQueue)
+        for (correlation, code) in [
+            ("c-scope", "missing_scope"), ("c-key", "unauthorized"), ("c-missing", "certificate_not_found"),
+            ("c-issue", "domains_missing"), ("c-upload-domains", "domains_not_allowed"),
+        ] {
             let reply = try #require(try await Self.reply(replies, correlation), "no reply for \(correlation)")
             answers.append(reply.body)
             #expect(Self.errorCode(reply.body) == code, "\(correlation): \(reply.body)")

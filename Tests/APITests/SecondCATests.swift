@@ -5,8 +5,8 @@ import Hummingbird
 import HummingbirdTesting
 import Jobs
 import ServiceTestSupport
-import Testing
 import TestSupport
+import Testing
 
 /// Against acme2certifier, the second real ACME server of the local stack (Pebble 2.4 has
 /// neither ARI nor profiles): a profile the CA does not offer is refused before any order,
@@ -16,35 +16,42 @@ import TestSupport
     @Test(.timeLimit(.minutes(5))) func profilesAndRenewalWindowsFromASecondCA() async throws {
         let env = try await APIEnvironment()
         // ARI window: from 10% of the lifetime, one day long (earlier than the default 2/3).
-        let ca = try PrivateACME2Certifier.start("a2c", environment: [
-            "CERTFLEET_A2C_PROFILES": #"{"classic": "90 days", "shortlived": "the short one"}"#,
-            "CERTFLEET_A2C_RENEWAL_THRESHOLD": "10", "CERTFLEET_A2C_RENEWAL_WINDOW": "86400", "CERTFLEET_A2C_RETRY_AFTER": "3600",
-        ])
+        let ca = try PrivateACME2Certifier.start(
+            "a2c",
+            environment: [
+                "CERTFLEET_A2C_PROFILES": #"{"classic": "90 days", "shortlived": "the short one"}"#,
+                "CERTFLEET_A2C_RENEWAL_THRESHOLD": "10", "CERTFLEET_A2C_RENEWAL_WINDOW": "86400", "CERTFLEET_A2C_RETRY_AFTER": "3600",
+            ])
         do {
             let key = try await env.key(["certificates:read", "certificates:write"])
             let workerEnvironment = ca.certfleetEnvironment.merging(["CERTFLEET_RENEWAL_INTERVAL": "1"]) { $1 }
-            try env.services.start(["api", "--port", String(TestStack.freePort()), "--acme-http-port", String(ca.httpPort)],
-                                   log: env.directory.appendingPathComponent("api-replica.log"))
+            try env.services.start(
+                ["api", "--port", String(TestStack.freePort()), "--acme-http-port", String(ca.httpPort)],
+                log: env.directory.appendingPathComponent("api-replica.log"))
             try env.services.start(["worker"], log: env.directory.appendingPathComponent("worker.log"), environment: workerEnvironment)
-            try env.services.start(["scheduler", "--reap-interval", "1"], log: env.directory.appendingPathComponent("scheduler.log"),
-                                   environment: workerEnvironment)
+            try env.services.start(
+                ["scheduler", "--reap-interval", "1"], log: env.directory.appendingPathComponent("scheduler.log"),
+                environment: workerEnvironment)
             let settings = ACMESettings(defaultDirectoryURL: ca.directoryURL, trustedCAFile: ca.caFile, domainPolicy: .off)
             let app = buildApplication(
                 configuration: APIConfiguration(port: 0, readRate: 0, writeRate: 0),
-                dependencies: APIDependencies(db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
-                                              logger: .init(label: "test.api"), acme: settings))
+                dependencies: APIDependencies(
+                    db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
+                    logger: .init(label: "test.api"), acme: settings))
             try await app.test(.live) { client in
                 // acme2certifier wants a contact on every account: register the project's default account with one.
                 let account = try await client.call(.post, "/v1/acme/accounts", key: key, body: #"{"email":"ops@certfleet-test.com"}"#)
                 #expect(account.status == .created, "\(account.text)")
                 let name = "a2c-\(UUID().uuidString.prefix(8).lowercased()).certfleet-test.com"
-                let refused = try await client.call(.post, "/v1/certificates", key: key,
-                                                    body: #"{"domains":["\#(name)"],"challenge":"http-01","profile":"tlsserver"}"#)
+                let refused = try await client.call(
+                    .post, "/v1/certificates", key: key,
+                    body: #"{"domains":["\#(name)"],"challenge":"http-01","profile":"tlsserver"}"#)
                 #expect(refused.status == .unprocessableContent && refused.errorCode == "profile_not_offered", "\(refused.text)")
                 #expect(refused.json?["error"]?["details"]?["offered"]?.arrayValue.compactMap(\.stringValue) == ["classic", "shortlived"])
 
-                let issued = try await client.call(.post, "/v1/certificates", key: key,
-                                                   body: #"{"domains":["\#(name)"],"challenge":"http-01","profile":"shortlived"}"#)
+                let issued = try await client.call(
+                    .post, "/v1/certificates", key: key,
+                    body: #"{"domains":["\#(name)"],"challenge":"http-01","profile":"shortlived"}"#)
                 #expect(issued.status == .accepted, "\(issued.text)")
                 let uuid = try #require(issued.first?["uuid"]?.stringValue)
                 let valid = try await ACMEIssuanceTests.poll(client, key: key, uuid, environment: env) {
@@ -95,24 +102,30 @@ extension SecondCATests {
                 "CERTFLEET_ACME_DIRECTORY_URL": pebble.directoryURL, "CERTFLEET_ACME_CA_FILE": bundle.path,
                 "CERTFLEET_CHALLTESTSRV_URL": "", "CERTFLEET_DNS01_PROVIDER": "none",
             ]
-            try env.services.start(["api", "--port", String(TestStack.freePort()), "--acme-http-port", String(ca.httpPort)],
-                                   log: env.directory.appendingPathComponent("api-replica.log"))
+            try env.services.start(
+                ["api", "--port", String(TestStack.freePort()), "--acme-http-port", String(ca.httpPort)],
+                log: env.directory.appendingPathComponent("api-replica.log"))
             try env.services.start(["worker"], log: env.directory.appendingPathComponent("worker.log"), environment: workerEnvironment)
-            try env.services.start(["scheduler", "--reap-interval", "1"], log: env.directory.appendingPathComponent("scheduler.log"),
-                                   environment: workerEnvironment)
-            let settings = ACMESettings(defaultDirectoryURL: pebble.directoryURL, trustedCAFile: bundle.path,
-                                        allowedDirectories: [ca.directoryURL], domainPolicy: .off)
+            try env.services.start(
+                ["scheduler", "--reap-interval", "1"], log: env.directory.appendingPathComponent("scheduler.log"),
+                environment: workerEnvironment)
+            let settings = ACMESettings(
+                defaultDirectoryURL: pebble.directoryURL, trustedCAFile: bundle.path,
+                allowedDirectories: [ca.directoryURL], domainPolicy: .off)
             let app = buildApplication(
                 configuration: APIConfiguration(port: 0, readRate: 0, writeRate: 0),
-                dependencies: APIDependencies(db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
-                                              logger: .init(label: "test.api"), acme: settings))
+                dependencies: APIDependencies(
+                    db: env.db, sealer: env.sealer, amqp: env.amqp, topology: env.topology,
+                    logger: .init(label: "test.api"), acme: settings))
             try await app.test(.live) { client in
                 let primary = try await client.call(.post, "/v1/acme/accounts", key: key, body: #"{"name":"primary","fallback_order":1}"#)
                 #expect(primary.status == .created, "\(primary.text)")
-                let second = try await client.call(.post, "/v1/acme/accounts", key: key, body: JSONValue.object([
-                    ("name", .string("second")), ("directory_url", .string(ca.directoryURL)), ("email", .string("ops@certfleet-test.com")),
-                    ("fallback_order", .int(2)),
-                ]).serialized())
+                let second = try await client.call(
+                    .post, "/v1/acme/accounts", key: key,
+                    body: JSONValue.object([
+                        ("name", .string("second")), ("directory_url", .string(ca.directoryURL)), ("email", .string("ops@certfleet-test.com")),
+                        ("fallback_order", .int(2)),
+                    ]).serialized())
                 #expect(second.status == .created, "\(second.text)")
                 let taken = try await client.call(.post, "/v1/acme/accounts", key: key, body: #"{"name":"third","fallback_order":2}"#)
                 #expect(taken.status == .conflict && taken.errorCode == "fallback_order_taken", "\(taken.text)")
@@ -125,9 +138,12 @@ extension SecondCATests {
                 let valid = try await ACMEIssuanceTests.poll(client, key: key, uuid, environment: env) { $0["state"]?.stringValue == "valid" }
                 #expect(valid["ca"]?["account"]?.stringValue == "second", "\(valid)")
                 #expect(valid["ca"]?["directory_url"]?.stringValue == ca.directoryURL)
-                let event = try await env.db.query("""
-                    SELECT body::text AS body FROM outbox WHERE body->>'type' = 'io.certfleet.certificate.issued' AND body->>'subject' = \(uuid)
-                    """).first?.decode(String.self, "body") ?? ""
+                let event =
+                    try await env.db.query(
+                        """
+                        SELECT body::text AS body FROM outbox WHERE body->>'type' = 'io.certfleet.certificate.issued' AND body->>'subject' = \(uuid)
+                        """
+                    ).first?.decode(String.self, "body") ?? ""
                 #expect((try? JSONValue.parse(event))?["data"]?["ca"]?.stringValue == ca.directoryURL, "\(event)")
                 try await MessageSchemas.validate([event], against: "certificate-event.v1.schema.json")
             }

@@ -6,8 +6,8 @@ import HummingbirdTesting
 import Postgres
 import ServiceTestSupport
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// The defects an attacker holding one tenant's key could use (issue 18), each
 /// reproduced against the live API, database and broker: scope escalation, project
@@ -77,8 +77,9 @@ import TestSupport
             let zone = "owned-\(UUID().uuidString.prefix(8).lowercased()).test"
             try await env.application(domainPolicy: .enforce).test(.live) { client in
                 func issue(_ key: String, _ names: [String]) async throws -> Answer {
-                    try await client.call(.post, "/v1/certificates", key: key,
-                                          body: JSONValue.object([("domains", .strings(names)), ("challenge", .string("dns-01"))]).serialized())
+                    try await client.call(
+                        .post, "/v1/certificates", key: key,
+                        body: JSONValue.object([("domains", .strings(names)), ("challenge", .string("dns-01"))]).serialized())
                 }
                 let unowned = try await issue(admin, ["www.\(zone)"])
                 #expect(unowned.status == .forbidden && unowned.errorCode == "domain_not_owned", "\(unowned.text)")
@@ -112,8 +113,9 @@ import TestSupport
                 // Only the system scope reassigns: the closer zone then decides.
                 let forged = try await client.call(.post, "/v1/domains", key: admin, body: #"{"zone":"shop.\#(zone)","verified":true}"#)
                 #expect(forged.errorCode == "missing_scope")
-                let assigned = try await client.call(.post, "/v1/domains", key: system,
-                                                     body: #"{"zone":"shop.\#(zone)","verified":true,"project":"other"}"#)
+                let assigned = try await client.call(
+                    .post, "/v1/domains", key: system,
+                    body: #"{"zone":"shop.\#(zone)","verified":true,"project":"other"}"#)
                 #expect(assigned.status == .created, "\(assigned.text)")
                 #expect(try await issue(stranger, ["www.shop.\(zone)"]).status == .accepted)
                 #expect(try await issue(admin, ["www.shop.\(zone)"]).errorCode == "domain_not_owned")
@@ -125,9 +127,12 @@ import TestSupport
     /// A TXT record in the stack's DNS (challtestsrv), which the API's resolver asks.
     static func publishTXT(_ name: String, _ value: String) async throws {
         let url = TestStack.env("CERTFLEET_CHALLTESTSRV_URL", default: "http://127.0.0.1:8055")
-        _ = try await TestStack.runDetached("/usr/bin/curl", [
-            "-sf", "-X", "POST", "-d", JSONValue.object([("host", .string(name + ".")), ("value", .string(value))]).serialized(), "\(url)/set-txt",
-        ])
+        _ = try await TestStack.runDetached(
+            "/usr/bin/curl",
+            [
+                "-sf", "-X", "POST", "-d", JSONValue.object([("host", .string(name + ".")), ("value", .string(value))]).serialized(),
+                "\(url)/set-txt",
+            ])
     }
 
     @Test func acmeDirectoriesOutsideTheAllowListAreRefusedWithoutAFetch() async throws {
@@ -136,10 +141,13 @@ import TestSupport
         do {
             let writer = try await env.key(["certificates:read", "certificates:write"])
             try await env.application().test(.live) { client in
-                for url in ["http://127.0.0.1:\(listener.port)/dir", "https://169.254.169.254/latest/meta-data/",
-                            "http://localhost:\(listener.port)/directory"] {
-                    let refused = try await client.call(.post, "/v1/acme/accounts", key: writer,
-                                                        body: JSONValue.object([("name", .string("probe")), ("directory_url", .string(url))]).serialized())
+                for url in [
+                    "http://127.0.0.1:\(listener.port)/dir", "https://169.254.169.254/latest/meta-data/",
+                    "http://localhost:\(listener.port)/directory",
+                ] {
+                    let refused = try await client.call(
+                        .post, "/v1/acme/accounts", key: writer,
+                        body: JSONValue.object([("name", .string("probe")), ("directory_url", .string(url))]).serialized())
                     #expect(refused.status == .unprocessableContent, "\(refused.text)")
                     #expect(refused.errorCode == "acme_directory_not_allowed", "\(refused.text)")
                 }
@@ -159,23 +167,28 @@ import TestSupport
                 let uploaded = try await client.call(.post, "/v1/certificates", key: writer, body: fixtures.body(name: "keyed"))
                 let id = try #require(uploaded.first?["uuid"]?.stringValue)
                 for reserved in ["renew:\(id):1", "RENEW:\(id):2", "certfleet:anything"] {
-                    let refused = try await client.call(.post, "/v1/certificates", key: writer, body: fixtures.body(),
-                                                        headers: [Self.idempotencyKey: reserved])
+                    let refused = try await client.call(
+                        .post, "/v1/certificates", key: writer, body: fixtures.body(),
+                        headers: [Self.idempotencyKey: reserved])
                     #expect(refused.status == .badRequest && refused.errorCode == "idempotency_key_invalid", "\(refused.text)")
                 }
-                let long = try await client.call(.post, "/v1/certificates", key: writer, body: fixtures.body(),
-                                                 headers: [Self.idempotencyKey: String(repeating: "k", count: 201)])
+                let long = try await client.call(
+                    .post, "/v1/certificates", key: writer, body: fixtures.body(),
+                    headers: [Self.idempotencyKey: String(repeating: "k", count: 201)])
                 #expect(long.errorCode == "idempotency_key_invalid")
 
                 // A key that named an upload is not a replay for a delete of another certificate.
-                let first = try await client.call(.post, "/v1/certificates", key: writer, body: fixtures.body(name: "first"),
-                                                  headers: [Self.idempotencyKey: "client-key-1"])
+                let first = try await client.call(
+                    .post, "/v1/certificates", key: writer, body: fixtures.body(name: "first"),
+                    headers: [Self.idempotencyKey: "client-key-1"])
                 #expect(first.status == .accepted, "\(first.text)")
-                let reused = try await client.call(.delete, "/v1/certificates/keyed", key: writer,
-                                                   headers: [Self.idempotencyKey: "client-key-1"])
+                let reused = try await client.call(
+                    .delete, "/v1/certificates/keyed", key: writer,
+                    headers: [Self.idempotencyKey: "client-key-1"])
                 #expect(reused.status == .unprocessableContent && reused.errorCode == "idempotency_key_reused", "\(reused.text)")
-                let replay = try await client.call(.post, "/v1/certificates", key: writer, body: fixtures.body(name: "first"),
-                                                   headers: [Self.idempotencyKey: "client-key-1"])
+                let replay = try await client.call(
+                    .post, "/v1/certificates", key: writer, body: fixtures.body(name: "first"),
+                    headers: [Self.idempotencyKey: "client-key-1"])
                 #expect(replay.first?["job"] == first.first?["job"])
             }
         }
@@ -237,7 +250,8 @@ import TestSupport
                 // /metrics needs no key: its database gauges are read once per interval, not per scrape.
                 let before = try await client.call(.get, "/metrics", key: nil)
                 #expect(before.text.contains(#"certfleet_certificates_expiring{within_days="30"} 0"#), "\(before.text)")
-                try await env.db.query("""
+                try await env.db.query(
+                    """
                     INSERT INTO certificates (project_id, name, common_name, sans, source, state, usage)
                     VALUES (\(env.project), 'counted', 'c.example.com', ARRAY['c.example.com'], 'uploaded', 'pending', 'server')
                     """)
@@ -271,12 +285,17 @@ import TestSupport
             var headers: [String: AMQPFieldValue] = [:]
             if let key { headers["authorization"] = .string("Bearer \(key)") }
             try await env.amqp.publish(
-                AMQPMessage(body, properties: AMQPProperties(contentType: "application/json", headers: headers, correlationID: correlation,
-                                                             replyTo: replies.queue, messageID: messageID)),
+                AMQPMessage(
+                    body,
+                    properties: AMQPProperties(
+                        contentType: "application/json", headers: headers, correlationID: correlation,
+                        replyTo: replies.queue, messageID: messageID)),
                 exchange: env.topology.requestsExchange, routingKey: "certificates")
         }
-        let secretBody = JSONValue.object([("type", .string("launch")), ("chain", .string(fixtures.chain)), ("pkey", .string(fixtures.key)),
-                                           ("note", .string(writer))]).serialized()
+        let secretBody = JSONValue.object([
+            ("type", .string("launch")), ("chain", .string(fixtures.chain)), ("pkey", .string(fixtures.key)),
+            ("note", .string(writer)),
+        ]).serialized()
         try await publish(secretBody, key: writer, messageID: nil, correlation: "m-secret")
         try await publish(secretBody, key: nil, messageID: nil, correlation: "m-anonymous")
         let upload = JSONValue.object([("type", .string("upload")), ("chain", .string(fixtures.chain)), ("pkey", .string(fixtures.key))]).serialized()

@@ -2,8 +2,8 @@ import API
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Testing
 import TestSupport
+import Testing
 
 /// NGINX Unit's documented commands, run with curl as written, against the Unit-compatible
 /// store: over the Unix socket (no key, as Unit's control socket) and over TCP (API key).
@@ -73,7 +73,9 @@ import TestSupport
                     #expect(since.wholeMatch(of: /[A-Z][a-z]{2} [ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9] 20[0-9]{2} GMT/) != nil, "\(since)")
                     #expect(Set(entry.objectKeys) == ["subject", "issuer", "validity"])
                     let altName = try await curl(transport, "GET", "/certificates/bundle/chain/0/subject/alt_names/0/")
-                    #expect(altName.0 == 200 && altName.1.trimmingCharacters(in: .whitespacesAndNewlines) == "\"api.example.com\"", "\(name): \(altName.1)")
+                    #expect(
+                        altName.0 == 200 && altName.1.trimmingCharacters(in: .whitespacesAndNewlines) == "\"api.example.com\"",
+                        "\(name): \(altName.1)")
                     let post = try await curl(transport, "POST", "/certificates/bundle")
                     #expect(post.0 == 405 && post.1.contains("Invalid method."), "\(post.1)")
                     let badPath = try await curl(transport, "GET", "/certificates/bundle/chain/3")

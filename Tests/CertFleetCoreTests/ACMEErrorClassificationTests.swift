@@ -18,7 +18,8 @@ import Testing
     }
 
     @Test func serverInternalIsRetriedLater() {
-        #expect(ACMEErrorClassification.classify(problemType: urn + "serverInternal", httpStatus: 500).disposition == .retryLater(retryAfterSeconds: nil))
+        #expect(
+            ACMEErrorClassification.classify(problemType: urn + "serverInternal", httpStatus: 500).disposition == .retryLater(retryAfterSeconds: nil))
     }
 
     /// The identifier failed the CA's check: the order ends, no second order for the same answer.
@@ -60,7 +61,9 @@ import Testing
     }
 
     @Test func withoutProblemDocumentTheStatusDecides() {
-        #expect(ACMEErrorClassification.classify(problemType: nil, httpStatus: 503, retryAfterSeconds: 5).disposition == .retryLater(retryAfterSeconds: 5))
+        #expect(
+            ACMEErrorClassification.classify(problemType: nil, httpStatus: 503, retryAfterSeconds: 5).disposition == .retryLater(retryAfterSeconds: 5)
+        )
         #expect(ACMEErrorClassification.classify(problemType: nil, httpStatus: 429).isTransient)
         #expect(ACMEErrorClassification.classify(problemType: nil, httpStatus: 404).disposition == .permanent)
         #expect(ACMEErrorClassification.classify(problemType: nil, httpStatus: 404).code == "acme_http_404")

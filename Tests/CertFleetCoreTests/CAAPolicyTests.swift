@@ -14,11 +14,15 @@ import Testing
 
     @Test func issueMatchesTheCAsIdentity() {
         #expect(CAAPolicy.evaluate(records: [Self.r("issue", "letsencrypt.org")], identities: Self.le, wildcard: false) == .permitted)
-        #expect(CAAPolicy.evaluate(records: [Self.r("issue", " LetsEncrypt.org ; validationmethods=dns-01")], identities: Self.le,
-                                   wildcard: false) == .permitted)
+        #expect(
+            CAAPolicy.evaluate(
+                records: [Self.r("issue", " LetsEncrypt.org ; validationmethods=dns-01")], identities: Self.le,
+                wildcard: false) == .permitted)
         #expect(CAAPolicy.evaluate(records: [Self.r("issue", "pki.goog")], identities: Self.le, wildcard: false) != .permitted)
-        #expect(CAAPolicy.evaluate(records: [Self.r("issue", "pki.goog"), Self.r("issue", "letsencrypt.org")], identities: Self.le,
-                                   wildcard: false) == .permitted)
+        #expect(
+            CAAPolicy.evaluate(
+                records: [Self.r("issue", "pki.goog"), Self.r("issue", "letsencrypt.org")], identities: Self.le,
+                wildcard: false) == .permitted)
     }
 
     @Test func semicolonForbidsEveryCAEvenWithUnknownIdentity() {

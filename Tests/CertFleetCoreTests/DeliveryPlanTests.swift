@@ -4,11 +4,12 @@ import Testing
 
 @Suite struct DeliveryPlanTests {
     /// Every (held, current) pair that matters: first delivery, replay, newer, downgrade, nothing valid.
-    @Test(arguments: [
-        (nil, nil, DeliveryPlan.nothingValid), (3, nil, .nothingValid),
-        (nil, 1, .deliver(version: 1)), (1, 2, .deliver(version: 2)), (1, 5, .deliver(version: 5)),
-        (2, 2, .upToDate(version: 2)), (3, 2, .refuseDowngrade(held: 3, offered: 2)),
-    ] as [(Int?, Int?, DeliveryPlan)])
+    @Test(
+        arguments: [
+            (nil, nil, DeliveryPlan.nothingValid), (3, nil, .nothingValid),
+            (nil, 1, .deliver(version: 1)), (1, 2, .deliver(version: 2)), (1, 5, .deliver(version: 5)),
+            (2, 2, .upToDate(version: 2)), (3, 2, .refuseDowngrade(held: 3, offered: 2)),
+        ] as [(Int?, Int?, DeliveryPlan)])
     func planFollowsWhatTheTargetHolds(held: Int?, current: Int?, plan: DeliveryPlan) {
         #expect(DeliveryPlan.decide(held: held, current: current) == plan)
     }
@@ -52,28 +53,35 @@ import Testing
 
 @Suite struct DeliveryTargetSettingsTests {
     @Test func validSettingsParse() throws {
-        #expect(try DeliveryTargetSettings.parse(kind: .files, config: ["directory": "/etc/ssl/cf", "reload_command": "nginx -s reload"],
-                                                 hasSecret: false)
+        #expect(
+            try DeliveryTargetSettings.parse(
+                kind: .files, config: ["directory": "/etc/ssl/cf", "reload_command": "nginx -s reload"],
+                hasSecret: false)
                 == .files(directory: "/etc/ssl/cf", reloadCommand: "nginx -s reload", reloadTimeout: .seconds(30)))
-        #expect(try DeliveryTargetSettings.parse(kind: .haproxy, config: ["socket": "/run/haproxy.sock", "certificate": "/etc/haproxy/{name}.pem"],
-                                                 hasSecret: false) == .haproxy(socket: "/run/haproxy.sock", certificate: "/etc/haproxy/{name}.pem"))
-        #expect(try DeliveryTargetSettings.parse(kind: .webhook, config: ["url": "https://hooks.example/x"], hasSecret: true)
+        #expect(
+            try DeliveryTargetSettings.parse(
+                kind: .haproxy, config: ["socket": "/run/haproxy.sock", "certificate": "/etc/haproxy/{name}.pem"],
+                hasSecret: false) == .haproxy(socket: "/run/haproxy.sock", certificate: "/etc/haproxy/{name}.pem"))
+        #expect(
+            try DeliveryTargetSettings.parse(kind: .webhook, config: ["url": "https://hooks.example/x"], hasSecret: true)
                 == .webhook(url: "https://hooks.example/x"))
         #expect(try DeliveryTargetSettings.parse(kind: .agent, config: [:], hasSecret: true) == .agent)
-        #expect(try DeliveryTargetSettings.parse(kind: .unit, config: ["socket": "/run/unit.sock", "listener": "*:443"], hasSecret: false)
+        #expect(
+            try DeliveryTargetSettings.parse(kind: .unit, config: ["socket": "/run/unit.sock", "listener": "*:443"], hasSecret: false)
                 == .unit(socket: "/run/unit.sock", listener: "*:443"))
     }
 
-    @Test(arguments: [
-        (DeliveryTargetKind.files, ["directory": "relative"], false, DeliveryFailure.Code.targetMisconfigured),
-        (.files, ["directory": "/x", "reload_timeout_seconds": "0"], false, .targetMisconfigured),
-        (.haproxy, ["socket": "/s", "certificate": "a b"], false, .targetMisconfigured),
-        (.haproxy, ["certificate": "/c.pem"], false, .targetMisconfigured),
-        (.webhook, ["url": "ftp://x"], true, .targetMisconfigured),
-        (.webhook, ["url": "https://x.example"], false, .targetMisconfigured),
-        (.unit, ["socket": "relative.sock", "listener": "*:443"], false, .targetMisconfigured),
-        (.unit, ["socket": "/run/unit.sock", "listener": "a/b"], false, .targetMisconfigured),
-    ] as [(DeliveryTargetKind, [String: String], Bool, DeliveryFailure.Code)])
+    @Test(
+        arguments: [
+            (DeliveryTargetKind.files, ["directory": "relative"], false, DeliveryFailure.Code.targetMisconfigured),
+            (.files, ["directory": "/x", "reload_timeout_seconds": "0"], false, .targetMisconfigured),
+            (.haproxy, ["socket": "/s", "certificate": "a b"], false, .targetMisconfigured),
+            (.haproxy, ["certificate": "/c.pem"], false, .targetMisconfigured),
+            (.webhook, ["url": "ftp://x"], true, .targetMisconfigured),
+            (.webhook, ["url": "https://x.example"], false, .targetMisconfigured),
+            (.unit, ["socket": "relative.sock", "listener": "*:443"], false, .targetMisconfigured),
+            (.unit, ["socket": "/run/unit.sock", "listener": "a/b"], false, .targetMisconfigured),
+        ] as [(DeliveryTargetKind, [String: String], Bool, DeliveryFailure.Code)])
     func unusableSettingsAreRefused(kind: DeliveryTargetKind, config: [String: String], hasSecret: Bool, code: DeliveryFailure.Code) {
         #expect(throws: DeliveryFailure.self) { try DeliveryTargetSettings.parse(kind: kind, config: config, hasSecret: hasSecret) }
         do {

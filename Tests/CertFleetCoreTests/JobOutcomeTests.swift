@@ -11,11 +11,15 @@ import Testing
         .retry(.acme(code: "acme_connection"), message: "down", notBefore: later), .snoozed(.dnsRecordPending, message: "wait", notBefore: later),
     ]
 
-    func decide(_ kind: JobKind, _ state: CertificateState, _ result: AttemptResult, attempt: Int = 1, current: Int? = nil,
-                consumers: [String] = [], deleteAfter: Bool = false, previous: CertificateState? = nil) -> CommitPlan {
-        JobOutcome.decide(job: JobFacts(kind: kind, attempt: attempt, maxAttempts: 3, certificateVersion: kind == .delete ? nil : 2,
-                                        deleteAfter: deleteAfter, previousState: previous),
-                          certificate: CertificateFacts(state: state, currentVersion: current, consumers: consumers), result: result)
+    func decide(
+        _ kind: JobKind, _ state: CertificateState, _ result: AttemptResult, attempt: Int = 1, current: Int? = nil,
+        consumers: [String] = [], deleteAfter: Bool = false, previous: CertificateState? = nil
+    ) -> CommitPlan {
+        JobOutcome.decide(
+            job: JobFacts(
+                kind: kind, attempt: attempt, maxAttempts: 3, certificateVersion: kind == .delete ? nil : 2,
+                deleteAfter: deleteAfter, previousState: previous),
+            certificate: CertificateFacts(state: state, currentVersion: current, consumers: consumers), result: result)
     }
 
     @Test func everyCombinationFollowsBothStateMachines() {
@@ -47,7 +51,9 @@ import Testing
                             if attempt < 3 { #expect(plan.certificateState == state && plan.audit?.type == "retry_scheduled", "\(label)") }
                         case .snoozed:
                             #expect(plan.jobState == .queued && plan.certificateState == state, "\(label)")
-                            #expect(plan.job == .requeue(notBefore: Self.later, reason: .dnsRecordPending, message: "wait", returnsAttempt: true), "\(label)")
+                            #expect(
+                                plan.job == .requeue(notBefore: Self.later, reason: .dnsRecordPending, message: "wait", returnsAttempt: true),
+                                "\(label)")
                         case .deleted, .revoked:
                             let event: CertificateEvent = result == .deleted ? .deleteCompleted : .revoked
                             if case .success(let next) = CertificateStateMachine.next(state, on: event) {

@@ -8,8 +8,10 @@ struct RFC3339Tests {
         let reference = ISO8601DateFormatter()
         reference.formatOptions = [.withInternetDateTime]
         var generator = SystemRandomNumberGenerator()
-        let fixed: [TimeInterval] = [0, -1, 951_782_400 /* 2000-02-29 */, 4_107_542_399 /* 2100-02-28T23:59:59 */,
-                                     253_402_300_799 /* 9999-12-31T23:59:59 */, 1_663_530_379.999]
+        let fixed: [TimeInterval] = [
+            0, -1, 951_782_400 /* 2000-02-29 */, 4_107_542_399 /* 2100-02-28T23:59:59 */,
+            253_402_300_799 /* 9999-12-31T23:59:59 */, 1_663_530_379.999,
+        ]
         let random = (0..<20_000).map { _ in TimeInterval(Int64.random(in: 0...253_402_300_799, using: &generator)) }
         for seconds in fixed + random {
             let date = Date(timeIntervalSince1970: seconds)

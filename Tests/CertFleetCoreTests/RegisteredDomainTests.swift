@@ -1,5 +1,5 @@
-import Foundation
 import CertFleetCore
+import Foundation
 import Testing
 
 @Suite("Registered domain (eTLD+1)")

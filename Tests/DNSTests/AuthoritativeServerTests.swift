@@ -1,20 +1,25 @@
 import DNS
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// CertFleet's UPDATE/TSIG and reader against private BIND 9 and Knot instances, cross-checked
 /// with the servers' own tools (dig/kdig, nsupdate/knsupdate).
 @Suite(.serialized) struct AuthoritativeServerTests {
     static func key(_ dns: PrivateAuthoritativeDNS, secret: String? = nil, name: String? = nil) throws -> TSIGKey {
-        try #require(TSIGKey(name: name ?? dns.keyName, algorithm: TSIGKey.Algorithm(rawValue: dns.algorithm)!,
-                             base64Secret: secret ?? dns.secret))
+        try #require(
+            TSIGKey(
+                name: name ?? dns.keyName, algorithm: TSIGKey.Algorithm(rawValue: dns.algorithm)!,
+                base64Secret: secret ?? dns.secret))
     }
 
-    static func with(_ kind: PrivateAuthoritativeDNS.Kind, algorithm: String = "hmac-sha256", extra: String = "",
-                     _ body: (PrivateAuthoritativeDNS) async throws -> Void) async throws {
-        try await TestStack.using(try await PrivateAuthoritativeDNS.start(kind, algorithm: algorithm, extraRecords: extra),
-                                  tearDown: { $0.stop() }, body)
+    static func with(
+        _ kind: PrivateAuthoritativeDNS.Kind, algorithm: String = "hmac-sha256", extra: String = "",
+        _ body: (PrivateAuthoritativeDNS) async throws -> Void
+    ) async throws {
+        try await TestStack.using(
+            try await PrivateAuthoritativeDNS.start(kind, algorithm: algorithm, extraRecords: extra),
+            tearDown: { $0.stop() }, body)
     }
 
     @Test(arguments: [(PrivateAuthoritativeDNS.Kind.bind9, "hmac-sha256"), (.bind9, "hmac-sha512"), (.knot, "hmac-sha256"), (.knot, "hmac-sha512")])
@@ -80,8 +85,9 @@ import TestSupport
         let client = DNSClient(timeout: .milliseconds(700))
         let started = ContinuousClock.now
         do {
-            try await client.addTXT(try DNSName("_acme-challenge.example.test"), value: "x", zone: try DNSName("example.test"),
-                                    server: server, key: nil)
+            try await client.addTXT(
+                try DNSName("_acme-challenge.example.test"), value: "x", zone: try DNSName("example.test"),
+                server: server, key: nil)
             Issue.record("an update to a closed port succeeded")
         } catch {
             #expect(["dns_timeout", "dns_unreachable"].contains(error.code))
@@ -110,9 +116,11 @@ import TestSupport
         try await Self.with(.bind9, extra: extra) { dns in
             let client = DNSClient(timeout: .seconds(15))
             let server = try #require(DNSServer(dns.server))
-            #expect(try await client.resolveCNAME(try DNSName("_acme-challenge.www.\(dns.zone)"), resolver: server)
+            #expect(
+                try await client.resolveCNAME(try DNSName("_acme-challenge.www.\(dns.zone)"), resolver: server)
                     == (try DNSName("_acme-challenge.target.delegated.\(dns.zone)")))
-            #expect(try await client.resolveCNAME(try DNSName("_acme-challenge.plain.\(dns.zone)"), resolver: server)
+            #expect(
+                try await client.resolveCNAME(try DNSName("_acme-challenge.plain.\(dns.zone)"), resolver: server)
                     == (try DNSName("_acme-challenge.plain.\(dns.zone)")))
             await #expect(throws: DNSError.self) { try await client.resolveCNAME(try DNSName("_acme-challenge.loop.\(dns.zone)"), resolver: server) }
         }

@@ -1,6 +1,7 @@
-@testable import DNS
 import Foundation
 import Testing
+
+@testable import DNS
 
 /// The codec against fixed byte vectors: hand-made from RFC 1035 and signed by dnspython 2.9.
 @Suite struct WireFormatTests {
@@ -23,8 +24,9 @@ import Testing
 
     @Test func responseWithCompressionDecodes() throws {
         // example.com A → 93.184.216.34 and a TXT with two strings, owner names compressed (C00C).
-        let bytes = Self.hex("123481800001000200000000" + "076578616d706c6503636f6d0000010001"
-            + "c00c000100010000003c00045db8d822" + "c00c001000010000003c00080361626303646566")
+        let bytes = Self.hex(
+            "123481800001000200000000" + "076578616d706c6503636f6d0000010001"
+                + "c00c000100010000003c00045db8d822" + "c00c001000010000003c00080361626303646566")
         let decoded = try DNSMessage.decode(bytes)
         let message = decoded.message
         #expect(message.id == 0x1234 && message.isResponse && message.recursionAvailable && message.rcode == .noError)
@@ -45,8 +47,12 @@ import Testing
             DNSRecord(name: name, type: .aaaa, ttl: 1, data: .aaaa(Array(repeating: 0, count: 15) + [1])),
             DNSRecord(name: name, type: .ns, ttl: 1, data: .ns(try DNSName("ns1.example.test"))),
             DNSRecord(name: name, type: .cname, ttl: 1, data: .cname(try DNSName("b.example.test"))),
-            DNSRecord(name: name, type: .soa, ttl: 1, data: .soa(DNSSOA(primary: try DNSName("ns1.example.test"),
-                mailbox: try DNSName("h.example.test"), serial: 5, refresh: 6, retry: 7, expire: 8, minimum: 9))),
+            DNSRecord(
+                name: name, type: .soa, ttl: 1,
+                data: .soa(
+                    DNSSOA(
+                        primary: try DNSName("ns1.example.test"),
+                        mailbox: try DNSName("h.example.test"), serial: 5, refresh: 6, retry: 7, expire: 8, minimum: 9))),
             DNSRecord.txt(name, String(repeating: "x", count: 300)),
             DNSRecord(name: name, type: .caa, ttl: 1, data: .caa(DNSCAA(flags: 128, tag: "issuewild", value: ";"))),
         ]
@@ -82,8 +88,20 @@ import Testing
     /// dnspython signed these UPDATEs (add TXT "abc", delete TXT "old"; key certfleet-key =
     /// "0123456789abcdef0123456789abcdef"); our MAC over its (compressed) bytes must match.
     @Test(arguments: [
-        (TSIGKey.Algorithm.hmacSHA256, "424228000001000000020001076578616d706c65047465737400000600010f5f61636d652d6368616c6c656e6765c00c001000010000003c000403616263c01e001000fe000000000004036f6c640d63657274666c6565742d6b65790000fa00ff00000000003d0b686d61632d7368613235360000006b0db409012c0020fead590de62d42cd02ea8d6f87909b9752da87805d765cb90d5b99325b9c130a424200000000"),
-        (.hmacSHA512, "424228000001000000020001076578616d706c65047465737400000600010f5f61636d652d6368616c6c656e6765c00c001000010000003c000403616263c01e001000fe000000000004036f6c640d63657274666c6565742d6b65790000fa00ff00000000005d0b686d61632d7368613531320000006b0db409012c0040a39b9958aa9f8d547359c353203e4645329cb5671e09f849558c058415cc94eb42dee646b9f1f2d34ed6d3970aa2194a7860fa1bc52bdc389cfe46736728676c424200000000"),
+        (
+            TSIGKey.Algorithm.hmacSHA256,
+            "424228000001000000020001076578616d706c65047465737400000600010f5f61636d652d6368616c6c656e6765c00c0010"
+                + "00010000003c000403616263c01e001000fe000000000004036f6c640d63657274666c6565742d6b65790000fa00ff000000"
+                + "00003d0b686d61632d7368613235360000006b0db409012c0020fead590de62d42cd02ea8d6f87909b9752da87805d765cb9"
+                + "0d5b99325b9c130a424200000000"
+        ),
+        (
+            .hmacSHA512,
+            "424228000001000000020001076578616d706c65047465737400000600010f5f61636d652d6368616c6c656e6765c00c0010"
+                + "00010000003c000403616263c01e001000fe000000000004036f6c640d63657274666c6565742d6b65790000fa00ff000000"
+                + "00005d0b686d61632d7368613531320000006b0db409012c0040a39b9958aa9f8d547359c353203e4645329cb5671e09f849"
+                + "558c058415cc94eb42dee646b9f1f2d34ed6d3970aa2194a7860fa1bc52bdc389cfe46736728676c424200000000"
+        ),
     ])
     func tsigMatchesDnspython(algorithm: TSIGKey.Algorithm, vector: String) throws {
         let key = TSIGKey(name: try DNSName("certfleet-key"), algorithm: algorithm, secret: Array("0123456789abcdef0123456789abcdef".utf8))

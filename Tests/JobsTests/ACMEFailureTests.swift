@@ -1,9 +1,10 @@
 import ACME
 import CertFleetCore
 import Foundation
-@testable import Jobs
 import Store
 import Testing
+
+@testable import Jobs
 
 /// How the ACME jobs turn a CA's answer into the job's outcome.
 @Suite struct ACMEFailureTests {
@@ -16,9 +17,11 @@ import Testing
 
     /// One table (CertFleetCore's): a failed validation or a permanent problem fails the job at
     /// once — the worker never orders again for the same answer.
-    @Test(arguments: [("unauthorized", "acme_unauthorized"), ("dns", "acme_dns"), ("caa", "acme_caa"), ("connection", "acme_connection"),
-                      ("incorrectResponse", "acme_incorrect_response"), ("tls", "acme_tls"),
-                      ("rejectedIdentifier", "acme_rejected_identifier"), ("badCSR", "acme_bad_csr")])
+    @Test(arguments: [
+        ("unauthorized", "acme_unauthorized"), ("dns", "acme_dns"), ("caa", "acme_caa"), ("connection", "acme_connection"),
+        ("incorrectResponse", "acme_incorrect_response"), ("tls", "acme_tls"),
+        ("rejectedIdentifier", "acme_rejected_identifier"), ("badCSR", "acme_bad_csr"),
+    ])
     func failsTheJobWithTheReason(type: String, expected: String) {
         for orderInvalid in [true, false] {
             guard case .failed(let code, let message) = outcome(type, orderInvalid: orderInvalid) else {
@@ -31,8 +34,9 @@ import Testing
     }
 
     @Test func aFailedValidationNamesTheIdentifierAndTheChallenge() {
-        var problem = ACMEProblem(type: "urn:ietf:params:acme:error:connection", detail: "Connection refused", status: 400,
-                                  identifier: .dns("shop.acc.test"))
+        var problem = ACMEProblem(
+            type: "urn:ietf:params:acme:error:connection", detail: "Connection refused", status: 400,
+            identifier: .dns("shop.acc.test"))
         problem.challengeType = "http-01"
         guard case .failed(let code, let message) = ACMEFailure.result(.orderInvalid(problem), attempt: 1, backoff: BackoffPolicy(), now: now) else {
             Issue.record("connection did not fail the job")

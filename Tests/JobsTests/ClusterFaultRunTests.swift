@@ -1,8 +1,8 @@
 import AMQP
 import Foundation
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// The scale-out fault runs: CertFleet on a 3-node RabbitMQ cluster (quorum queues) and a
 /// PostgreSQL primary with a streaming standby, with many `certfleet` processes. Each test
@@ -36,7 +36,8 @@ struct ClusterFaultRunTests {
             let audit = try await env.audit(expected: expected)
             // Workers whose first node was the one killed moved to another node.
             let failedOver = workers.filter { $0.log.contains("AMQP connection re-established") }.count
-            print("""
+            print(
+                """
                 cluster fault run (queue leader node \(leader.node) SIGKILLed): \(audit) \
                 workers_reconnected=\(failedOver) \(samples.recovery(after: killed))
                 """)
@@ -76,7 +77,8 @@ struct ClusterFaultRunTests {
 
             let audit = try await env.audit(expected: expected)
             let restarted = ([api] + workers).filter { !$0.isRunning }.count
-            print("""
+            print(
+                """
                 cluster fault run (primary SIGKILLed, standby promoted): \(audit) api_jobs_accepted_after=\(accepted)/\(apiJobs) \
                 processes_exited=\(restarted) \(samples.recovery(after: killed))
                 """)
@@ -96,14 +98,18 @@ struct ClusterFaultRunTests {
         try await ClusterStack.run(["postgres", "postgres_standby", "rabbitmq_cluster"], name: "cluster-scale") { cluster in
             let env = try await JobsEnvironment.make(databaseURL: cluster.databaseURL, amqpURL: cluster.amqpURL)
             let jobTap = "\(env.topology.prefix).tap.jobs", eventTap = "\(env.topology.prefix).tap.events"
-            try await env.amqp.declare(Topology(
-                queues: [.init(name: jobTap), .init(name: eventTap)],
-                bindings: [.init(queue: jobTap, exchange: env.topology.jobsExchange, routingKey: "validate"),
-                           .init(queue: eventTap, exchange: env.topology.eventsExchange, routingKey: "#")]))
+            try await env.amqp.declare(
+                Topology(
+                    queues: [.init(name: jobTap), .init(name: eventTap)],
+                    bindings: [
+                        .init(queue: jobTap, exchange: env.topology.jobsExchange, routingKey: "validate"),
+                        .init(queue: eventTap, exchange: env.topology.eventsExchange, routingKey: "#"),
+                    ]))
             let expected = try await env.submitMixed(count: Self.jobCount, publish: false)
             for index in 0..<2 {
-                try env.start(["scheduler", "--reap-interval", "1"], name: "scheduler-\(index)",
-                              environment: ["CERTFLEET_AMQP_URL": cluster.amqpURL(startingAt: index)])
+                try env.start(
+                    ["scheduler", "--reap-interval", "1"], name: "scheduler-\(index)",
+                    environment: ["CERTFLEET_AMQP_URL": cluster.amqpURL(startingAt: index)])
             }
             let workers = try (0..<8).map {
                 try env.start(Self.workerArguments, name: "worker-\($0)", environment: ["CERTFLEET_AMQP_URL": cluster.amqpURL(startingAt: $0)])
@@ -126,7 +132,8 @@ struct ClusterFaultRunTests {
             }
             let duplicateDeliveries = workers.map { $0.log.components(separatedBy: "duplicate or stale delivery dropped").count - 1 }.reduce(0, +)
             let audit = try await env.audit(expected: expected)
-            print("""
+            print(
+                """
                 cluster scale run (8 workers, 2 schedulers): \(audit) claimed_twice=\(claimedTwice) \
                 job_messages/outbox_rows=\(tappedJobs)/\(publishedJobs) event_messages/outbox_rows=\(tappedEvents)/\(publishedEvents) \
                 published_twice=\(tappedJobs - publishedJobs + tappedEvents - publishedEvents) duplicate_deliveries=\(duplicateDeliveries)
@@ -172,11 +179,13 @@ struct ClusterFaultRunTests {
         // the same job instead of a second one.
         var code = 0
         for _ in 0..<120 {
-            let status = try? await TestStack.runDetached("/usr/bin/curl", [
-                "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30", "-X", "POST",
-                "-H", "Authorization: Bearer \(key)", "-H", "Content-Type: application/json", "-H", "Idempotency-Key: \(name)",
-                "--data-binary", "@\(file.path)", "http://127.0.0.1:\(port)/v1/certificates",
-            ])
+            let status = try? await TestStack.runDetached(
+                "/usr/bin/curl",
+                [
+                    "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30", "-X", "POST",
+                    "-H", "Authorization: Bearer \(key)", "-H", "Content-Type: application/json", "-H", "Idempotency-Key: \(name)",
+                    "--data-binary", "@\(file.path)", "http://127.0.0.1:\(port)/v1/certificates",
+                ])
             code = status.flatMap { Int($0) } ?? 0
             if code != 0 && code < 500 { return code }
             try await Task.sleep(for: .milliseconds(500))

@@ -113,7 +113,7 @@ struct ThroughputSamples {
     /// fell that low; "≤ …, jobs ran out" when the remaining jobs were done first).
     func recovery(after fault: ContinuousClock.Instant) -> String {
         guard let faultIndex = samples.lastIndex(where: { $0.at <= fault }),
-              let before = rate(endingAt: faultIndex, window: .seconds(3)) ?? rate(endingAt: faultIndex, window: .milliseconds(500))
+            let before = rate(endingAt: faultIndex, window: .seconds(3)) ?? rate(endingAt: faultIndex, window: .milliseconds(500))
         else { return "recovery=unmeasured (no samples before the fault)" }
         var lowest = Double.infinity, dipped = false
         var recovered: Duration?
@@ -132,10 +132,12 @@ struct ThroughputSamples {
             }
         }
         let end = (samples.last?.at ?? fault) - fault
-        let recovery = recovered.map { String(format: "%.1fs", $0.seconds) }
+        let recovery =
+            recovered.map { String(format: "%.1fs", $0.seconds) }
             ?? (dipped ? String(format: "≤%.1fs (jobs ran out)", end.seconds) : "no dip")
-        return String(format: "jobs_per_s_before=%.0f lowest_jobs_per_s_after=%.0f longest_stall=%.1fs ", before,
-                      lowest.isFinite ? lowest : 0, stall.seconds)
+        return String(
+            format: "jobs_per_s_before=%.0f lowest_jobs_per_s_after=%.0f longest_stall=%.1fs ", before,
+            lowest.isFinite ? lowest : 0, stall.seconds)
             + "throughput_recovered_after=\(recovery) " + String(format: "last_job_after_fault=%.1fs", end.seconds)
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import Jobs
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// The fault run of the job runtime: three worker processes, hundreds of validate jobs,
 /// a worker SIGKILLed and restarted every ~2 s, the broker and the database restarted once
@@ -58,7 +58,8 @@ struct FaultRunTests {
 
         let audit = try await env.audit(expected: expected)
         let elapsed = ContinuousClock.now - started
-        print("""
+        print(
+            """
             fault run: \(audit) worker_kills=\(kills) broker_restarted=\(brokerRestarted) \
             database_restarted=\(databaseRestarted) elapsed=\(elapsed)
             """)

@@ -4,8 +4,8 @@ import Foundation
 import Jobs
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// The job protocol end to end: real `certfleet worker` and `certfleet scheduler`
 /// processes, the real broker and database.
@@ -28,9 +28,12 @@ struct JobProtocolTests {
         let job = try await env.submitter().upload(fixtures.upload(project: env.project, good: true))
         #expect(job.certificateName.hasPrefix("jobs.example.com-"))
         #expect(try await env.eventually { try await jobState(env, job.jobID) == "succeeded" })
-        let row = try #require(try await env.db.query("""
-            SELECT state, current_version, common_name, renew_at FROM certificates WHERE id = \(job.certificateID)
-            """).first)
+        let row = try #require(
+            try await env.db.query(
+                """
+                SELECT state, current_version, common_name, renew_at FROM certificates WHERE id = \(job.certificateID)
+                """
+            ).first)
         #expect(try row.decode(String.self, "state") == "valid")
         #expect(try row.decode(Int?.self, "current_version") == 1)
         #expect(try row.decode(String.self, "common_name") == "jobs.example.com")
@@ -148,7 +151,9 @@ struct JobProtocolTests {
         let row = try #require(try await env.db.query("SELECT state, deleted_at FROM certificates WHERE id = \(job.certificateID)").first)
         #expect(try row.decode(String.self, "state") == "deleted")
         #expect(try row.decode(Date?.self, "deleted_at") != nil)
-        #expect(try await env.count("SELECT count(*) FROM certificate_versions WHERE certificate_id = \(job.certificateID) AND private_key_sealed IS NOT NULL") == 0)
+        #expect(
+            try await env.count(
+                "SELECT count(*) FROM certificate_versions WHERE certificate_id = \(job.certificateID) AND private_key_sealed IS NOT NULL") == 0)
         // The name is free again.
         let again = try await submitter.upload(fixtures.upload(project: env.project, good: true, name: "bound-cert"))
         #expect(again.certificateID != job.certificateID)
@@ -159,9 +164,10 @@ struct JobProtocolTests {
         let env = try await JobsEnvironment.make()
         let worker = try env.start(["worker"], name: "worker")
         try await env.amqp.publish(AMQPMessage("{not json"), exchange: env.topology.jobsExchange, routingKey: "validate")
-        #expect(try await env.eventually(timeout: .seconds(30)) {
-            try await env.amqp.queueStatus(env.topology.deadLetterQueue).messages == 1
-        })
+        #expect(
+            try await env.eventually(timeout: .seconds(30)) {
+                try await env.amqp.queueStatus(env.topology.deadLetterQueue).messages == 1
+            })
         #expect(worker.log.contains("unparseable job message dead-lettered"))
         await env.tearDown()
     }
@@ -221,9 +227,10 @@ struct EventTap {
     init(_ env: JobsEnvironment) async throws {
         queue = "\(env.topology.prefix).test-events"
         amqp = env.amqp
-        try await env.amqp.declare(Topology(
-            queues: [.init(name: queue, durable: false, exclusive: false, autoDelete: false)],
-            bindings: [.init(queue: queue, exchange: env.topology.eventsExchange, routingKey: "certificate.#")]))
+        try await env.amqp.declare(
+            Topology(
+                queues: [.init(name: queue, durable: false, exclusive: false, autoDelete: false)],
+                bindings: [.init(queue: queue, exchange: env.topology.eventsExchange, routingKey: "certificate.#")]))
         consumer = try await env.amqp.consume(queue: queue, prefetch: 50)
     }
 
@@ -239,7 +246,9 @@ struct EventTap {
                 }
                 return nil
             }
-            group.addTask { try await Task.sleep(for: timeout); return nil }
+            group.addTask {
+                try await Task.sleep(for: timeout); return nil
+            }
             let first = try await group.next() ?? nil
             group.cancelAll()
             return first

@@ -1,12 +1,12 @@
-import Messaging
 import AMQP
 import Foundation
 import Jobs
+import Messaging
 import Postgres
-import Store
-import Testing
 import ServiceTestSupport
+import Store
 import TestSupport
+import Testing
 import X509
 
 /// One job-runtime test's world (see `IsolatedServices`) with a project and helpers.
@@ -84,7 +84,8 @@ final class JobsEnvironment: Sendable {
                 audit.wrongOutcome += 1
             }
         }
-        let terminalEvents = try await db.query("""
+        let terminalEvents = try await db.query(
+            """
             SELECT job_id, count(*) AS n FROM events WHERE type IN ('issued', 'renewed', 'failed', 'deleted') GROUP BY job_id
             """)
         audit.duplicatedTerminalEvent = try terminalEvents.filter { try $0.decode(Int.self, "n") != 1 }.count
@@ -128,8 +129,8 @@ struct JobAudit: CustomStringConvertible {
     var deadLetters = -1
 
     var description: String {
-        "jobs=\(jobs) finished=\(jobs - stuck) stuck=\(stuck) wrong_outcome=\(wrongOutcome) " +
-            "missing_terminal_event=\(missingTerminalEvent) duplicated_terminal_event=\(duplicatedTerminalEvent) dead_letters=\(deadLetters)"
+        "jobs=\(jobs) finished=\(jobs - stuck) stuck=\(stuck) wrong_outcome=\(wrongOutcome) "
+            + "missing_terminal_event=\(missingTerminalEvent) duplicated_terminal_event=\(duplicatedTerminalEvent) dead_letters=\(deadLetters)"
     }
 
     /// Every job ended once, as it deserved; nothing dead-lettered.
@@ -184,7 +185,8 @@ struct UploadFixtures: Sendable {
     }
 
     func upload(project: UUID, good: Bool, name: String? = nil, key idempotencyKey: String? = nil) -> UploadRequest {
-        UploadRequest(projectID: project, name: name, commonName: "jobs.example.com", sans: ["jobs.example.com"],
-                      chainPEM: goodChain, privateKeyPEM: good ? goodKey : otherKey, idempotencyKey: idempotencyKey, actor: "test")
+        UploadRequest(
+            projectID: project, name: name, commonName: "jobs.example.com", sans: ["jobs.example.com"],
+            chainPEM: goodChain, privateKeyPEM: good ? goodKey : otherKey, idempotencyKey: idempotencyKey, actor: "test")
     }
 }

@@ -3,10 +3,10 @@ import CertFleetCore
 import Foundation
 import Jobs
 import Postgres
-import Store
-import Testing
 import ServiceTestSupport
+import Store
 import TestSupport
+import Testing
 
 /// Lifecycle events and the scheduler's `expiring` scan with real `certfleet worker` and
 /// two `certfleet scheduler` processes; every message consumed from the broker is checked
@@ -26,9 +26,13 @@ struct LifecycleEventTests {
         let good = try await env.submitter().upload(fixtures.upload(project: env.project, good: true, name: "expiring"))
         let bad = try await env.submitter().upload(fixtures.upload(project: env.project, good: false, name: "broken"))
         let lapsing = try await env.submitter().upload(fixtures.upload(project: env.project, good: true, name: "lapsing"))
-        #expect(try await events.waitFor { $0.filter { $0.routingKey == "certificate.issued" }.count == 2 && $0.contains { $0.routingKey == "certificate.failed" } })
+        #expect(
+            try await events.waitFor {
+                $0.filter { $0.routingKey == "certificate.issued" }.count == 2 && $0.contains { $0.routingKey == "certificate.failed" }
+            })
         // Past not_after: `expired`.
-        try await env.db.query("UPDATE certificate_versions SET not_after = now() - interval '1 minute' WHERE certificate_id = \(lapsing.certificateID)")
+        try await env.db.query(
+            "UPDATE certificate_versions SET not_after = now() - interval '1 minute' WHERE certificate_id = \(lapsing.certificateID)")
         #expect(try await events.waitFor { $0.contains { $0.routingKey == "certificate.expired" } })
 
         // Five days left: 30, 14 and 7 are crossed at once; only 7 is announced.
@@ -52,8 +56,11 @@ struct LifecycleEventTests {
         #expect(thresholds == [7, 1])
         #expect(try await env.count("SELECT count(*) FROM events WHERE type = 'expiring'") == 2)
         #expect(try await env.count("SELECT count(*) FROM expiry_notices WHERE certificate_id = \(good.certificateID)") == 4)
-        #expect(Set(received.map(\.routingKey)) == ["certificate.issued", "certificate.failed", "certificate.expired", "certificate.expiring",
-                                                     "certificate.deleted"])
+        #expect(
+            Set(received.map(\.routingKey)) == [
+                "certificate.issued", "certificate.failed", "certificate.expired", "certificate.expiring",
+                "certificate.deleted",
+            ])
         #expect(received.contains { $0.body.contains(bad.certificateID.uuidString.lowercased()) })
         try await MessageSchemas.validate(received.map(\.body), against: "certificate-event.v1.schema.json")
         let jobMessages = await jobs.messages

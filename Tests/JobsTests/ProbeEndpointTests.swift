@@ -1,7 +1,7 @@
 import Foundation
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// Workers and schedulers have no API: `--metrics-port` gives them `/healthz` for
 /// liveness probes and `/metrics` with their job counters.
@@ -18,13 +18,16 @@ struct ProbeEndpointTests {
         try env.start(["worker", "--metrics-port", "\(workerPort)"], name: "worker")
         try env.start(["scheduler"], name: "scheduler", environment: ["CERTFLEET_METRICS_PORT": "\(schedulerPort)"])
         let job = try await env.submitter().upload(UploadFixtures.shared.upload(project: env.project, good: true))
-        #expect(try await env.eventually {
-            try await env.db.query("SELECT state FROM jobs WHERE id = \(job.jobID)").first!.decode(String.self, "state") == "succeeded"
-        })
+        #expect(
+            try await env.eventually {
+                try await env.db.query("SELECT state FROM jobs WHERE id = \(job.jobID)").first!.decode(String.self, "state") == "succeeded"
+            })
         #expect(try await env.eventually { await get("http://127.0.0.1:\(workerPort)/healthz") == "ok\n" })
         #expect(try await env.eventually { await get("http://127.0.0.1:\(schedulerPort)/healthz") == "ok\n" })
         let metrics = try #require(await get("http://127.0.0.1:\(workerPort)/metrics"))
-        let line = metrics.split(separator: "\n").first { $0.hasPrefix("certfleet_jobs_total{") && $0.contains("validate") && $0.contains("succeeded") }
+        let line = metrics.split(separator: "\n").first {
+            $0.hasPrefix("certfleet_jobs_total{") && $0.contains("validate") && $0.contains("succeeded")
+        }
         #expect(line?.hasSuffix(" 1") == true, "worker metrics:\n\(metrics)")
         await env.tearDown()
     }

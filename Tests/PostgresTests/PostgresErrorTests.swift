@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Postgres errors and transactions")
 struct PostgresErrorTests {
@@ -9,7 +9,9 @@ struct PostgresErrorTests {
 
     private func makeTable() async throws -> String {
         let table = "t_\(UInt32.random(in: 0...UInt32.max))"
-        try await db.query("CREATE TABLE \(unescaped: table) (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, CONSTRAINT \(unescaped: table)_n_small CHECK (n < 1000))")
+        try await db.query(
+            "CREATE TABLE \(unescaped: table) (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, CONSTRAINT \(unescaped: table)_n_small CHECK (n < 1000))"
+        )
         return table
     }
 
@@ -81,7 +83,7 @@ struct PostgresErrorTests {
                     try await db.transaction(isolation: .serializable) { tx in
                         let attempt = await attempts.increment()
                         let n = try await tx.query("SELECT n FROM \(unescaped: table) WHERE id = \(1)").first!.decode(Int.self, "n")
-                        if attempt <= 2 { await gate.arrive() }  // both read before either writes
+                        if attempt <= 2 { await gate.arrive() } // both read before either writes
                         try await tx.query("UPDATE \(unescaped: table) SET n = \(n + 1) WHERE id = \(1)")
                     }
                 }

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// Fault tests run a private PostgreSQL started by the project's own scripts,
 /// so restarting it cannot disturb the tests that share the main instance.

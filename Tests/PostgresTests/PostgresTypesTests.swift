@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Postgres values against the real server")
 struct PostgresTypesTests {
@@ -13,7 +13,8 @@ struct PostgresTypesTests {
         let bytes: [UInt8] = [0, 1, 2, 0x7f, 0x80, 0xff, 92, 120]
         let json = try PostgresJSON(encoding: ["b": 2, "a": 1])
         let tags = ["plain", "with,comma", "with \"quote\"", "back\\slash", "{brace}", "NULL", ""]
-        let rows = try await db.query("""
+        let rows = try await db.query(
+            """
             SELECT \("héllo ✓")::text AS text, \(Int32(-42))::int4 AS int, \(Int64.max)::int8 AS bigint,
                    \(true)::bool AS yes, \(false)::bool AS no, \(id)::uuid AS id, \(when)::timestamptz AS at,
                    \(PostgresBytes(bytes))::bytea AS bytes, \(json)::jsonb AS doc, \(tags)::text[] AS tags,
@@ -43,9 +44,12 @@ struct PostgresTypesTests {
     }
 
     @Test func timestampsFromOtherZonesDecodeToTheSameInstant() async throws {
-        let row = try #require(try await db.query("""
-            SELECT '2024-02-29 23:59:59.5+05:30'::timestamptz AS a, '2024-02-29T18:29:59.5Z'::timestamptz AS b
-            """).first)
+        let row = try #require(
+            try await db.query(
+                """
+                SELECT '2024-02-29 23:59:59.5+05:30'::timestamptz AS a, '2024-02-29T18:29:59.5Z'::timestamptz AS b
+                """
+            ).first)
         #expect(try row.decode(Date.self, "a") == row.decode(Date.self, "b"))
         #expect(try row.decode(Date.self, "b").timeIntervalSince1970 == 1_709_231_399.5)
     }
@@ -58,14 +62,16 @@ struct PostgresTypesTests {
 
     @Test func tableRoundTripWithEveryColumnType() async throws {
         let table = "types_\(UInt32.random(in: 0...UInt32.max))"
-        try await db.query("""
+        try await db.query(
+            """
             CREATE TABLE \(unescaped: table) (id uuid PRIMARY KEY, name text, n int, big bigint, ok bool,
               at timestamptz, raw bytea, doc jsonb, tags text[])
             """)
         defer { Task { [db] in try? await db.query("DROP TABLE \(unescaped: table)") } }
         let id = UUID()
         let at = Date(timeIntervalSince1970: 1_700_000_000)
-        try await db.query("""
+        try await db.query(
+            """
             INSERT INTO \(unescaped: table) VALUES (\(id), \("n"), \(Int32(3)), \(Int64(1) << 40), \(true), \(at),
               \(Data([9, 8, 7])), \(PostgresJSON(text: #"{"k": [1, 2]}"#)), \(["a", "b"]))
             """)

@@ -1,6 +1,6 @@
-import Messaging
 import AMQP
 import Foundation
+import Messaging
 import Postgres
 import Store
 import TestSupport
@@ -55,10 +55,12 @@ public final class IsolatedServices: @unchecked Sendable {
 
     /// The environment every certfleet process of this test gets.
     public var processEnvironment: [String: String] {
-        ["CERTFLEET_DATABASE_URL": databaseURL, "CERTFLEET_AMQP_URL": amqpURL, "CERTFLEET_AMQP_PREFIX": topology.prefix,
-         "CERTFLEET_MASTER_KEY_FILE": masterKeyFile, "CERTFLEET_LOG_LEVEL": "info",
-         // Tests of issuance name any host under Pebble; TenantSecurityTests cover `enforce`.
-         "CERTFLEET_DOMAIN_POLICY": "off"]
+        [
+            "CERTFLEET_DATABASE_URL": databaseURL, "CERTFLEET_AMQP_URL": amqpURL, "CERTFLEET_AMQP_PREFIX": topology.prefix,
+            "CERTFLEET_MASTER_KEY_FILE": masterKeyFile, "CERTFLEET_LOG_LEVEL": "info",
+            // Tests of issuance name any host under Pebble; TenantSecurityTests cover `enforce`.
+            "CERTFLEET_DOMAIN_POLICY": "off",
+        ]
     }
 
     /// The certfleet built with these tests: `CERTFLEET_BINARY`, else the one beside the test bundle.

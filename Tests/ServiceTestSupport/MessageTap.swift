@@ -21,9 +21,10 @@ public final class MessageTap: Sendable {
         let queue = "\(env.topology.prefix).tap-\(name)"
         self.queue = queue
         amqp = env.amqp
-        try await env.amqp.declare(Topology(
-            queues: [.init(name: queue, durable: false)],
-            bindings: exchange.map { [.init(queue: queue, exchange: $0, routingKey: bindingKey)] } ?? []))
+        try await env.amqp.declare(
+            Topology(
+                queues: [.init(name: queue, durable: false)],
+                bindings: exchange.map { [.init(queue: queue, exchange: $0, routingKey: bindingKey)] } ?? []))
         let consumer = try await env.amqp.consume(queue: queue, prefetch: 100)
         self.consumer = consumer
         let collected = Collected()

@@ -1,6 +1,7 @@
 import Foundation
-@testable import Store
 import Testing
+
+@testable import Store
 
 /// A generated `<common name>-xxxxx` that happens to be taken is drawn again; a name the
 /// caller chose is never replaced.
@@ -13,7 +14,7 @@ struct GeneratedNameTests {
     @Test func aTakenGeneratedNameIsDrawnAgain() async throws {
         let attempts = Attempts()
         let name = try await Submissions.insertNamed(nil, commonName: "api.example.com") { name in
-            await attempts.add(name) > 2   // the first two names are "taken"
+            await attempts.add(name) > 2 // the first two names are "taken"
         }
         let tried = await attempts.names
         #expect(tried.count == 3)

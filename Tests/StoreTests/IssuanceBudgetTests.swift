@@ -2,8 +2,8 @@ import CertFleetCore
 import Foundation
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// The rate-limit budget against the real schema: sliding windows, deferral dates,
 /// per-CA limits, and a resumed job that does not spend twice.
@@ -35,20 +35,26 @@ struct IssuanceBudgetTests {
         try await withBudget { budget, _ in
             let start = Date(timeIntervalSince1970: 1_900_000_000)
             for minute in 0..<3 {
-                let deferral = try await budget.reserve(ca: Self.ca, account: "acct-1", domains: ["d\(minute).example-\(minute).com"],
-                                                        job: UUID(), now: start.addingTimeInterval(Double(minute) * 60))
+                let deferral = try await budget.reserve(
+                    ca: Self.ca, account: "acct-1", domains: ["d\(minute).example-\(minute).com"],
+                    job: UUID(), now: start.addingTimeInterval(Double(minute) * 60))
                 #expect(deferral == nil)
             }
-            let fourth = try await budget.reserve(ca: Self.ca, account: "acct-1", domains: ["other.example.net"], job: UUID(),
-                                                  now: start.addingTimeInterval(600))
+            let fourth = try await budget.reserve(
+                ca: Self.ca, account: "acct-1", domains: ["other.example.net"], job: UUID(),
+                now: start.addingTimeInterval(600))
             #expect(fourth?.limit == .ordersPerAccount)
             #expect(fourth?.until == start.addingTimeInterval(3600))
             // Another account has its own order budget.
-            #expect(try await budget.reserve(ca: Self.ca, account: "acct-2", domains: ["other.example.net"], job: UUID(),
-                                             now: start.addingTimeInterval(600)) == nil)
+            #expect(
+                try await budget.reserve(
+                    ca: Self.ca, account: "acct-2", domains: ["other.example.net"], job: UUID(),
+                    now: start.addingTimeInterval(600)) == nil)
             // Once the first order left the window, there is room again.
-            #expect(try await budget.reserve(ca: Self.ca, account: "acct-1", domains: ["later.example.org"], job: UUID(),
-                                             now: start.addingTimeInterval(3601)) == nil)
+            #expect(
+                try await budget.reserve(
+                    ca: Self.ca, account: "acct-1", domains: ["later.example.org"], job: UUID(),
+                    now: start.addingTimeInterval(3601)) == nil)
         }
     }
 
@@ -56,13 +62,17 @@ struct IssuanceBudgetTests {
         try await withBudget { budget, _ in
             let now = Date(timeIntervalSince1970: 1_900_000_000)
             #expect(try await budget.reserve(ca: Self.ca, account: "a", domains: ["www.shop.co.uk"], job: UUID(), now: now) == nil)
-            #expect(try await budget.reserve(ca: Self.ca, account: "b", domains: ["api.shop.co.uk"], job: UUID(), now: now.addingTimeInterval(1)) == nil)
-            let third = try await budget.reserve(ca: Self.ca, account: "c", domains: ["mail.shop.co.uk", "x.other.com"], job: UUID(),
-                                                 now: now.addingTimeInterval(2))
+            #expect(
+                try await budget.reserve(ca: Self.ca, account: "b", domains: ["api.shop.co.uk"], job: UUID(), now: now.addingTimeInterval(1)) == nil)
+            let third = try await budget.reserve(
+                ca: Self.ca, account: "c", domains: ["mail.shop.co.uk", "x.other.com"], job: UUID(),
+                now: now.addingTimeInterval(2))
             #expect(third?.limit == .certificatesPerRegisteredDomain)
             #expect(third?.until == now.addingTimeInterval(86400))
             // A different registered domain under the same public suffix is not affected.
-            #expect(try await budget.reserve(ca: Self.ca, account: "c", domains: ["www.bakery.co.uk"], job: UUID(), now: now.addingTimeInterval(3)) == nil)
+            #expect(
+                try await budget.reserve(ca: Self.ca, account: "c", domains: ["www.bakery.co.uk"], job: UUID(), now: now.addingTimeInterval(3)) == nil
+            )
         }
     }
 
@@ -70,7 +80,8 @@ struct IssuanceBudgetTests {
         try await withBudget { budget, _ in
             let now = Date(timeIntervalSince1970: 1_900_000_000)
             #expect(try await budget.reserve(ca: Self.ca, account: "a", domains: ["b.dup.test", "a.dup.test"], job: UUID(), now: now) == nil)
-            let again = try await budget.reserve(ca: Self.ca, account: "a", domains: ["A.dup.test", "b.dup.test"], job: UUID(), now: now.addingTimeInterval(5))
+            let again = try await budget.reserve(
+                ca: Self.ca, account: "a", domains: ["A.dup.test", "b.dup.test"], job: UUID(), now: now.addingTimeInterval(5))
             #expect(again?.limit == .duplicateCertificates)
             #expect(again?.until == now.addingTimeInterval(86400))
             #expect(again.map { $0.message.contains("duplicate_certificates") } == true)
@@ -85,12 +96,14 @@ struct IssuanceBudgetTests {
                 #expect(try await budget.reserve(ca: Self.ca, account: "a", domains: ["once.example.com"], job: job, now: now) == nil)
             }
             let rows = try await db.query("SELECT count(*) AS n FROM issuance_ledger WHERE job_id = \(job)").first!.decode(Int.self, "n")
-            #expect(rows == 2)  // one order, one registered domain
+            #expect(rows == 2) // one order, one registered domain
             // The default (Let's Encrypt) limits apply to a CA without its own entry: 5 duplicates.
             let other = "https://other-ca.example/dir"
             for second in 0..<5 {
-                #expect(try await budget.reserve(ca: other, account: "a", domains: ["dup.example.com"], job: UUID(),
-                                                 now: now.addingTimeInterval(Double(second))) == nil)
+                #expect(
+                    try await budget.reserve(
+                        ca: other, account: "a", domains: ["dup.example.com"], job: UUID(),
+                        now: now.addingTimeInterval(Double(second))) == nil)
             }
             let sixth = try await budget.reserve(ca: other, account: "a", domains: ["dup.example.com"], job: UUID(), now: now.addingTimeInterval(10))
             #expect(sixth?.limit == .duplicateCertificates)
@@ -100,14 +113,16 @@ struct IssuanceBudgetTests {
     @Test func limitsPerCAComeFromJSON() async throws {
         // Never queried: parsing needs no database.
         let db = PostgresClient(TestStack.databaseURL, maxConnections: 1)
-        let budget = try IssuanceBudget(db: db, limitsJSON: """
-            {"\(Self.ca)": {"orders_per_account": {"count": 3, "seconds": 3600},
-                            "certificates_per_registered_domain": {"count": 2, "seconds": 86400},
-                            "duplicate_certificates": {"count": 1, "seconds": 86400}},
-             "*": {"orders_per_account": {"count": 10, "seconds": 60},
-                   "certificates_per_registered_domain": {"count": 10, "seconds": 60},
-                   "duplicate_certificates": {"count": 10, "seconds": 60}}}
-            """)
+        let budget = try IssuanceBudget(
+            db: db,
+            limitsJSON: """
+                {"\(Self.ca)": {"orders_per_account": {"count": 3, "seconds": 3600},
+                                "certificates_per_registered_domain": {"count": 2, "seconds": 86400},
+                                "duplicate_certificates": {"count": 1, "seconds": 86400}},
+                 "*": {"orders_per_account": {"count": 10, "seconds": 60},
+                       "certificates_per_registered_domain": {"count": 10, "seconds": 60},
+                       "duplicate_certificates": {"count": 10, "seconds": 60}}}
+                """)
         #expect(budget.limits(for: Self.ca) == Self.small)
         #expect(budget.limits(for: "https://elsewhere/dir").ordersPerAccount == .init(10, per: 60))
         #expect(try IssuanceBudget(db: db, limitsJSON: nil).limits(for: Self.ca) == .letsEncrypt)
@@ -121,7 +136,8 @@ struct IssuanceBudgetTests {
             let granted = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for index in 0..<12 {
                     group.addTask {
-                        try await budget.reserve(ca: Self.ca, account: "race", domains: ["n\(index).race-\(index).test"], job: UUID(), now: now) == nil
+                        try await budget.reserve(ca: Self.ca, account: "race", domains: ["n\(index).race-\(index).test"], job: UUID(), now: now)
+                            == nil
                     }
                 }
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -137,13 +153,16 @@ struct IssuanceBudgetTests {
         if owner == nil { owner = try await Projects.ensure(db, name: "budget-\(UUID().uuidString.prefix(8))") }
         let project = owner!
         let certificate = UUID(), job = UUID()
-        try await db.query("""
+        try await db.query(
+            """
             INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, usage)
             VALUES (\(certificate), \(project), \(certificate.uuidString.lowercased()), 'x.test', ARRAY['x.test'], 'acme', 'pending', 'server')
             """)
         let finished: Date? = state == "queued" ? nil : Date()
-        try await db.query("""
-            INSERT INTO jobs (id, project_id, certificate_id, kind, state, finished_at) VALUES (\(job), \(project), \(certificate), 'issue', \(state), \(finished))
+        try await db.query(
+            """
+            INSERT INTO jobs (id, project_id, certificate_id, kind, state, finished_at)
+                VALUES (\(job), \(project), \(certificate), 'issue', \(state), \(finished))
             """)
         return (job, project)
     }
@@ -160,7 +179,8 @@ struct IssuanceBudgetTests {
             #expect(try await budget.reserve(ca: Self.ca, account: "other", domains: ["api.released.test"], job: cancelled.job, now: now) == nil)
             for name in ["a", "b"] {
                 let running = try await Self.job(db, state: "queued")
-                #expect(try await budget.reserve(ca: Self.ca, account: "other", domains: ["\(name).released.test"], job: running.job, now: now) == nil)
+                #expect(
+                    try await budget.reserve(ca: Self.ca, account: "other", domains: ["\(name).released.test"], job: running.job, now: now) == nil)
             }
             let third = try await Self.job(db, state: "queued")
             let refused = try await budget.reserve(ca: Self.ca, account: "other", domains: ["c.released.test"], job: third.job, now: now)
@@ -170,16 +190,21 @@ struct IssuanceBudgetTests {
             let orders = try await budget.reserve(ca: Self.ca, account: "acct", domains: ["x.elsewhere.test"], job: fourth.job, now: now)
             #expect(orders == nil)
             let fifth = try await Self.job(db, state: "queued")
-            #expect(try await budget.reserve(ca: Self.ca, account: "acct", domains: ["y.elsewhere2.test"], job: fifth.job, now: now)?.limit
+            #expect(
+                try await budget.reserve(ca: Self.ca, account: "acct", domains: ["y.elsewhere2.test"], job: fifth.job, now: now)?.limit
                     == .ordersPerAccount)
         }
     }
 
     @Test func oneProjectCannotSpendAnotherProjectsShareOfARegisteredDomain() async throws {
         try await withBudget { _, db in
-            var budget = IssuanceBudget(db: db, limitsByCA: [Self.ca: IssuanceLimits(
-                ordersPerAccount: .init(100, per: 3600), certificatesPerRegisteredDomain: .init(4, per: 86400),
-                duplicateCertificates: .init(10, per: 86400))])
+            var budget = IssuanceBudget(
+                db: db,
+                limitsByCA: [
+                    Self.ca: IssuanceLimits(
+                        ordersPerAccount: .init(100, per: 3600), certificatesPerRegisteredDomain: .init(4, per: 86400),
+                        duplicateCertificates: .init(10, per: 86400))
+                ])
             budget.projectShare = 0.5
             let now = Date()
             let attacker = try await Projects.ensure(db, name: "attacker"), victim = try await Projects.ensure(db, name: "victim")
@@ -187,15 +212,18 @@ struct IssuanceBudgetTests {
             var deferral: IssuanceDeferral?
             for index in 0..<5 {
                 let job = try await Self.job(db, state: "queued", project: attacker)
-                deferral = try await budget.reserve(ca: Self.ca, account: "a", domains: ["n\(index).victim.test"], job: job.job,
-                                                    project: attacker, now: now)
+                deferral = try await budget.reserve(
+                    ca: Self.ca, account: "a", domains: ["n\(index).victim.test"], job: job.job,
+                    project: attacker, now: now)
                 if deferral == nil { granted += 1 }
             }
             #expect(granted == 2)
             #expect(deferral?.projectShare == true && deferral?.message.contains("this project's share") == true)
             let renewal = try await Self.job(db, state: "queued", project: victim)
-            #expect(try await budget.reserve(ca: Self.ca, account: "v", domains: ["www.victim.test"], job: renewal.job,
-                                             project: victim, now: now) == nil)
+            #expect(
+                try await budget.reserve(
+                    ca: Self.ca, account: "v", domains: ["www.victim.test"], job: renewal.job,
+                    project: victim, now: now) == nil)
             let rows = try await db.query("SELECT count(*)::int8 AS n FROM issuance_ledger WHERE project_id = \(victim)").first!.decode(Int.self, "n")
             #expect(rows == 2)
         }
@@ -205,20 +233,27 @@ struct IssuanceBudgetTests {
         try await withBudget { budget, _ in
             let start = Date()
             for minute in 0..<5 {
-                try await budget.recordFailedValidations(ca: Self.ca, account: "acct", hostnames: ["*.Fails.test"], project: nil,
-                                                         now: start.addingTimeInterval(Double(minute) * 60))
+                try await budget.recordFailedValidations(
+                    ca: Self.ca, account: "acct", hostnames: ["*.Fails.test"], project: nil,
+                    now: start.addingTimeInterval(Double(minute) * 60))
             }
-            let deferred = try await budget.reserve(ca: Self.ca, account: "acct", domains: ["fails.test", "ok.test"], job: UUID(),
-                                                    now: start.addingTimeInterval(600))
+            let deferred = try await budget.reserve(
+                ca: Self.ca, account: "acct", domains: ["fails.test", "ok.test"], job: UUID(),
+                now: start.addingTimeInterval(600))
             #expect(deferred?.limit == .failedValidationsPerHostname)
             // PostgreSQL keeps microseconds: the deferral ends when the first failure leaves the hour.
             #expect(abs((deferred?.until ?? .distantPast).timeIntervalSince(start.addingTimeInterval(3600))) < 0.001)
             // Per account and per host; and over once the hour has passed.
-            #expect(try await budget.reserve(ca: Self.ca, account: "other", domains: ["fails.test"], job: UUID(), now: start.addingTimeInterval(600)) == nil)
-            #expect(try await budget.reserve(ca: Self.ca, account: "acct", domains: ["ok.test"], job: UUID(), now: start.addingTimeInterval(600)) == nil)
+            #expect(
+                try await budget.reserve(ca: Self.ca, account: "other", domains: ["fails.test"], job: UUID(), now: start.addingTimeInterval(600))
+                    == nil)
+            #expect(
+                try await budget.reserve(ca: Self.ca, account: "acct", domains: ["ok.test"], job: UUID(), now: start.addingTimeInterval(600)) == nil)
             // (Another name set: "fails.test" alone is a duplicate of the other account's certificate.)
-            #expect(try await budget.reserve(ca: Self.ca, account: "acct", domains: ["fails.test", "later.test"], job: UUID(),
-                                             now: start.addingTimeInterval(3601)) == nil)
+            #expect(
+                try await budget.reserve(
+                    ca: Self.ca, account: "acct", domains: ["fails.test", "later.test"], job: UUID(),
+                    now: start.addingTimeInterval(3601)) == nil)
         }
     }
 

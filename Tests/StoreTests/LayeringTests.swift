@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The layering rule of the code base, checked on the sources themselves: only Store (and
 /// Postgres itself, and the executable's wiring and benchmarks) may import Postgres; API and
@@ -15,7 +15,9 @@ import TestSupport
             let text = try String(contentsOf: url, encoding: .utf8)
             let modules = text.split(separator: "\n").compactMap { line -> String? in
                 let words = line.split(separator: " ")
-                guard words.count >= 2, words[0] == "import" || (words[0].hasPrefix("@") && words.count >= 3 && words[1] == "import") else { return nil }
+                guard words.count >= 2, words[0] == "import" || (words[0].hasPrefix("@") && words.count >= 3 && words[1] == "import") else {
+                    return nil
+                }
                 return String(words[words[0] == "import" ? 1 : 2])
             }
             found.append((url.path.replacingOccurrences(of: TestStack.root.path + "/", with: ""), Set(modules)))

@@ -1,8 +1,8 @@
 import Foundation
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// A database of its own for one test, dropped at the end.
 struct ScratchDatabase {
@@ -43,11 +43,15 @@ struct MigratorTests {
         #expect(first.map(\.version) == migrations.map(\.version))
         let second = try await Migrator(db: db, migrations: migrations).migrate()
         #expect(second.isEmpty)
-        let tables = try await db.query("""
+        let tables = try await db.query(
+            """
             SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name
-            """).map { try $0.decode(String.self, "table_name") }
-        for table in ["acme_accounts", "acme_challenges", "api_keys", "bindings", "certificate_versions", "certificates",
-                      "events", "jobs", "outbox", "projects", "schema_migrations"] {
+            """
+        ).map { try $0.decode(String.self, "table_name") }
+        for table in [
+            "acme_accounts", "acme_challenges", "api_keys", "bindings", "certificate_versions", "certificates",
+            "events", "jobs", "outbox", "projects", "schema_migrations",
+        ] {
             #expect(tables.contains(table), "missing table \(table)")
         }
         await db.shutdown()

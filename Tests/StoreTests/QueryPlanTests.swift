@@ -2,8 +2,8 @@ import CertFleetCore
 import Foundation
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// Issue 20's "queries that cannot regress": every hot query (`QueryCatalog`, built by the
 /// functions the code runs) is EXPLAINed against 100,000 seeded certificates (≈ 1 million
@@ -16,16 +16,23 @@ struct QueryPlanTests {
     @Test func noHotQueryScansALargeTableSequentially() async throws {
         let scratch = try await ScratchDatabase.create()
         let db = try await scratch.migratedClient(maxConnections: 2)
-        try await TestStack.using((scratch, db), tearDown: { await $0.1.shutdown(); await $0.0.drop() }) { _ in
+        try await TestStack.using(
+            (scratch, db),
+            tearDown: {
+                await $0.1.shutdown(); await $0.0.drop()
+            }
+        ) { _ in
             var projects: [UUID] = []
             for name in ["p0", "p1", "p2", "p3"] { projects.append(try await Projects.ensure(db, name: name)) }
-            let template = ScaleSeed.Template(chainPEM: "-----BEGIN CERTIFICATE-----\nseed\n-----END CERTIFICATE-----\n",
-                                              sealedKey: Array(repeating: 7, count: 120), masterKeyID: "seed", detailsJSON: "{}")
+            let template = ScaleSeed.Template(
+                chainPEM: "-----BEGIN CERTIFICATE-----\nseed\n-----END CERTIFICATE-----\n",
+                sealedKey: Array(repeating: 7, count: 120), masterKeyID: "seed", detailsJSON: "{}")
             let start = ContinuousClock.now
             let rows = try await ScaleSeed(db: db, projects: projects, template: template).seed(from: 0, to: Self.certificates)
             try await ScaleSeed.rebuildCounts(db)
             // Work in flight, as a live installation has it: queued and running jobs, unpublished messages.
-            try await db.query("""
+            try await db.query(
+                """
                 UPDATE jobs SET state = 'queued', finished_at = NULL WHERE id IN (SELECT id FROM jobs WHERE kind = 'renew' LIMIT 50);
                 """)
             try await db.query("UPDATE outbox SET published_at = NULL WHERE id IN (SELECT id FROM outbox ORDER BY id DESC LIMIT 50)")

@@ -2,8 +2,8 @@ import CertFleetCore
 import Foundation
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// Retention against the real schema: what a year of operation left is deleted by age and
 /// kind, two schedulers sharing the work delete each row once, and nothing still needed
@@ -17,18 +17,26 @@ struct RetentionTests {
     }
 
     static func counts(_ db: PostgresClient) async throws -> Counts {
-        let row = try await db.query("""
+        let row = try await db.query(
+            """
             SELECT (SELECT count(*) FROM outbox)::int8 AS o, (SELECT count(*) FROM jobs)::int8 AS j,
                    (SELECT count(*) FROM events)::int8 AS e, (SELECT count(*) FROM certificate_versions)::int8 AS v
-            """).first!
-        return Counts(outbox: try row.decode(Int.self, "o"), jobs: try row.decode(Int.self, "j"),
-                      events: try row.decode(Int.self, "e"), versions: try row.decode(Int.self, "v"))
+            """
+        ).first!
+        return Counts(
+            outbox: try row.decode(Int.self, "o"), jobs: try row.decode(Int.self, "j"),
+            events: try row.decode(Int.self, "e"), versions: try row.decode(Int.self, "v"))
     }
 
     @Test func twoSchedulersDeleteWhatThePolicyNoLongerKeepsOnceAndNothingElse() async throws {
         let scratch = try await ScratchDatabase.create()
         let db = try await scratch.migratedClient(maxConnections: 6)
-        try await TestStack.using((scratch, db), tearDown: { await $0.1.shutdown(); await $0.0.drop() }) { _ in
+        try await TestStack.using(
+            (scratch, db),
+            tearDown: {
+                await $0.1.shutdown(); await $0.0.drop()
+            }
+        ) { _ in
             let keep = try await Projects.ensure(db, name: "default-retention")
             let short = try await Projects.ensure(db, name: "short-events")
             try await db.query("UPDATE projects SET event_retention_days = 30 WHERE id = \(short)")
@@ -36,12 +44,14 @@ struct RetentionTests {
             try await ScaleSeed(db: db, projects: [keep, short], template: template).seed(from: 0, to: Self.certificates)
             // Old but still needed: an unpublished message and a running job.
             try await db.query("UPDATE outbox SET published_at = NULL WHERE id = (SELECT min(id) FROM outbox)")
-            let running = try await db.query("""
+            let running = try await db.query(
+                """
                 UPDATE jobs SET state = 'running', finished_at = NULL, lease_owner = 'w', lease_expires_at = now()
                 WHERE id = (SELECT id FROM jobs WHERE kind <> 'renew' ORDER BY finished_at LIMIT 1) RETURNING id
-                """).first!.decode(UUID.self, "id")
+                """
+            ).first!.decode(UUID.self, "id")
             let before = try await Self.counts(db)
-            let pending = Self.certificates / 500  // seeded `pending`: one version, one job, no events
+            let pending = Self.certificates / 500 // seeded `pending`: one version, one job, no events
 
             // outbox 1 day, jobs 90 days, events 365 days (30 for `short`), versions 90 days.
             var policy = RetentionPolicy.defaults
@@ -62,11 +72,14 @@ struct RetentionTests {
             // Versions: the superseded first versions (created 400 days ago) go, the current ones stay;
             // a pending certificate's only version is not current either (it failed long ago).
             #expect(after.versions == Self.certificates - pending)
-            #expect(try await db.query("""
-                SELECT count(*)::int8 AS n FROM certificates c
-                WHERE c.current_version IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM certificate_versions v WHERE v.certificate_id = c.id AND v.version = c.current_version)
-                """).first!.decode(Int.self, "n") == 0)
+            #expect(
+                try await db.query(
+                    """
+                    SELECT count(*)::int8 AS n FROM certificates c
+                    WHERE c.current_version IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM certificate_versions v WHERE v.certificate_id = c.id AND v.version = c.current_version)
+                    """
+                ).first!.decode(Int.self, "n") == 0)
             #expect(try await db.query("SELECT state FROM jobs WHERE id = \(running)").first?.decode(String.self, "state") == "running")
             // Shared, not repeated: the two reports add up to exactly what disappeared, and both took part.
             let deleted = RetentionReport.sum(reports)
@@ -76,9 +89,12 @@ struct RetentionTests {
             #expect(deleted.versions == before.versions - after.versions)
             #expect(reports.allSatisfy { $0.total > 0 }, "\(reports)")
             // Events that named a deleted job keep the event without the link.
-            #expect(try await db.query("""
-                SELECT count(*)::int8 AS n FROM events e WHERE e.job_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = e.job_id)
-                """).first!.decode(Int.self, "n") == 0)
+            #expect(
+                try await db.query(
+                    """
+                    SELECT count(*)::int8 AS n FROM events e WHERE e.job_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = e.job_id)
+                    """
+                ).first!.decode(Int.self, "n") == 0)
             // A second pass finds nothing left to do.
             #expect(try await Retention(db: db, policy: policy).run().total == 0)
         }
@@ -86,9 +102,12 @@ struct RetentionTests {
 
     @Test(arguments: [
         ([:], RetentionPolicy.defaults),
-        (["CERTFLEET_RETENTION_OUTBOX_DAYS": "0.5", "CERTFLEET_RETENTION_EVENTS_DAYS": "off", "CERTFLEET_RETENTION_BATCH": "50"],
-         RetentionPolicy(publishedOutbox: .seconds(43_200), finishedJobs: .seconds(90 * 86_400), events: nil,
-                         retiredVersions: .seconds(90 * 86_400), batchSize: 50)),
+        (
+            ["CERTFLEET_RETENTION_OUTBOX_DAYS": "0.5", "CERTFLEET_RETENTION_EVENTS_DAYS": "off", "CERTFLEET_RETENTION_BATCH": "50"],
+            RetentionPolicy(
+                publishedOutbox: .seconds(43_200), finishedJobs: .seconds(90 * 86_400), events: nil,
+                retiredVersions: .seconds(90 * 86_400), batchSize: 50)
+        ),
     ])
     func thePolicyReadsItsVariables(environment: [String: String], expected: RetentionPolicy) throws {
         #expect(try RetentionPolicy.from(environment: environment) == expected)

@@ -2,8 +2,8 @@ import CertFleetCore
 import Foundation
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 import X509
 
 /// The scheduler's scans against the real schema: which certificates are due for
@@ -24,13 +24,16 @@ struct SchedulingStoreTests {
 
         /// A valid certificate whose version 1 lives from NOTBEFORE to NOTAFTER (seconds from now).
         func certificate(_ name: String, source: String, notBefore: Double = -86400, notAfter: Double, renewAtPast: Bool) async throws -> UUID {
-            let id = try await db.query("""
+            let id = try await db.query(
+                """
                 INSERT INTO certificates (project_id, name, source, state, current_version, renew_at)
                 VALUES (\(project), \(name), \(source), 'valid', 1,
                         CASE WHEN \(renewAtPast) THEN now() - interval '1 minute' ELSE now() + interval '30 days' END)
                 RETURNING id
-                """).first!.decode(UUID.self, "id")
-            try await db.query("""
+                """
+            ).first!.decode(UUID.self, "id")
+            try await db.query(
+                """
                 INSERT INTO certificate_versions (certificate_id, version, chain_pem, serial, not_before, not_after, state)
                 VALUES (\(id), 1, 'PEM', 'ab12', now() + \(notBefore) * interval '1 second', now() + \(notAfter) * interval '1 second', 'valid')
                 """)
@@ -86,7 +89,8 @@ struct SchedulingStoreTests {
         // The first try ran and failed for good.
         let claimed = try await scan.claimDueRenewals(backoff: Self.backoff)
         #expect(claimed.first?.attempt == 1)
-        try await f.db.query("""
+        try await f.db.query(
+            """
             INSERT INTO jobs (project_id, certificate_id, kind, state, idempotency_key, finished_at)
             VALUES (\(f.project), \(acme), 'renew', 'failed', \(key), now())
             """)
@@ -95,9 +99,11 @@ struct SchedulingStoreTests {
             let retry = try #require(try await scan.claimDueRenewals(backoff: Self.backoff).first)
             #expect(retry.attempt == attempt)
             #expect(retry.idempotencyKey == "\(key):\(attempt)")
-            let notAfter = try await f.db.query("SELECT not_after FROM certificate_versions WHERE certificate_id = \(acme)").first!.decode(Date.self, "not_after")
+            let notAfter = try await f.db.query("SELECT not_after FROM certificate_versions WHERE certificate_id = \(acme)").first!.decode(
+                Date.self, "not_after")
             #expect(retry.nextTry < notAfter)
-            try await f.db.query("""
+            try await f.db.query(
+                """
                 INSERT INTO jobs (project_id, certificate_id, kind, state, idempotency_key, finished_at)
                 VALUES (\(f.project), \(acme), 'renew', 'failed', \(retry.idempotencyKey), now())
                 """)
@@ -116,9 +122,11 @@ struct SchedulingStoreTests {
         let (one, two) = try await (a, b)
         #expect(one.announced + two.announced == 1)
         #expect(try await first.announceExpiring().announced == 0)
-        let notices = try await f.db.query("""
+        let notices = try await f.db.query(
+            """
             SELECT threshold_days, announced FROM expiry_notices WHERE certificate_id = \(uploaded) ORDER BY threshold_days
-            """).map { (try $0.decode(Int.self, "threshold_days"), try $0.decode(Bool.self, "announced")) }
+            """
+        ).map { (try $0.decode(Int.self, "threshold_days"), try $0.decode(Bool.self, "announced")) }
         #expect(notices.map(\.0) == [7, 14, 30])
         #expect(notices.map(\.1) == [true, false, false])
         // Twelve hours left: the 1-day threshold, once.
@@ -126,15 +134,18 @@ struct SchedulingStoreTests {
         #expect(try await first.announceExpiring().announced == 1)
         #expect(try await second.announceExpiring().announced == 0)
         // A new version starts over.
-        try await f.db.query("""
+        try await f.db.query(
+            """
             INSERT INTO certificate_versions (certificate_id, version, chain_pem, serial, not_before, not_after, state)
             VALUES (\(uploaded), 2, 'PEM', 'cd34', now(), now() + interval '20 days', 'valid')
             """)
         try await f.db.query("UPDATE certificates SET current_version = 2 WHERE id = \(uploaded)")
         #expect(try await first.announceExpiring().announced == 1)
-        let bodies = try await f.db.query("""
+        let bodies = try await f.db.query(
+            """
             SELECT body::text AS body, routing_key FROM outbox WHERE exchange = 'events' ORDER BY id
-            """).map { (try $0.decode(String.self, "body"), try $0.decode(String.self, "routing_key")) }
+            """
+        ).map { (try $0.decode(String.self, "body"), try $0.decode(String.self, "routing_key")) }
         #expect(bodies.count == 3)
         #expect(bodies.allSatisfy { $0.1 == "certificate.expiring" })
         #expect(try await f.db.query("SELECT count(*) AS n FROM events WHERE certificate_id = \(far)").first!.decode(Int.self, "n") == 0)
@@ -148,12 +159,14 @@ struct SchedulingStoreTests {
         let scratch = try await ScratchDatabase.create()
         let db = try await scratch.migratedClient(maxConnections: 1)
         func renewAt(_ days: Int, before: String? = nil) async throws -> Date {
-            try await db.query("""
+            try await db.query(
+                """
                 SELECT certfleet_renew_at('2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'::timestamptz + \(days) * interval '1 day',
                                           \(before)::interval) AS at
-                """).first!.decode(Date.self, "at")
+                """
+            ).first!.decode(Date.self, "at")
         }
-        let start = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
+        let start = Date(timeIntervalSince1970: 1_767_225_600) // 2026-01-01T00:00:00Z
         #expect(try await renewAt(90) == start.addingTimeInterval(60 * 86400))
         #expect(try await renewAt(6) == start.addingTimeInterval(3 * 86400))
         #expect(try await renewAt(6, before: "1 day") == start.addingTimeInterval(5 * 86400))
@@ -184,20 +197,26 @@ struct SchedulingStoreTests {
             }
             let before = try await renewAt()
             // A later window: renew_at stays.
-            try await maintenance.recordRenewalInfo(.window(start: before.addingTimeInterval(86400), end: before.addingTimeInterval(2 * 86400),
-                                                            explanationURL: nil, retryAfter: nil), certificate: acme, now: now, fraction: 0.5, jitter: 0)
+            try await maintenance.recordRenewalInfo(
+                .window(
+                    start: before.addingTimeInterval(86400), end: before.addingTimeInterval(2 * 86400),
+                    explanationURL: nil, retryAfter: nil), certificate: acme, now: now, fraction: 0.5, jitter: 0)
             #expect(abs(try await renewAt().timeIntervalSince(before)) < 0.001)
             // An earlier one: the moment FRACTION into it; the next check after Retry-After, clamped to a day.
             let start = now.addingTimeInterval(86400)
-            try await maintenance.recordRenewalInfo(.window(start: start, end: start.addingTimeInterval(3600), explanationURL: "https://ca.test/why",
-                                                            retryAfter: 5 * 365 * 86400), certificate: acme, now: now, fraction: 0.5, jitter: 0)
+            try await maintenance.recordRenewalInfo(
+                .window(
+                    start: start, end: start.addingTimeInterval(3600), explanationURL: "https://ca.test/why",
+                    retryAfter: 5 * 365 * 86400), certificate: acme, now: now, fraction: 0.5, jitter: 0)
             #expect(abs(try await renewAt().timeIntervalSince(start.addingTimeInterval(1800))) < 0.001)
             let row = try await f.db.query("SELECT ari_next_check_at, ari_explanation_url FROM certificates WHERE id = \(acme)").first!
             #expect(abs(try row.decode(Date.self, "ari_next_check_at").timeIntervalSince(now.addingTimeInterval(86400))) < 0.001)
             #expect(try row.decode(String?.self, "ari_explanation_url") == "https://ca.test/why")
             // A window already over (the CA revoked a batch): due now.
-            try await maintenance.recordRenewalInfo(.window(start: now.addingTimeInterval(-7200), end: now.addingTimeInterval(-3600),
-                                                            explanationURL: nil, retryAfter: nil), certificate: acme, now: now, fraction: 0.5, jitter: 0)
+            try await maintenance.recordRenewalInfo(
+                .window(
+                    start: now.addingTimeInterval(-7200), end: now.addingTimeInterval(-3600),
+                    explanationURL: nil, retryAfter: nil), certificate: acme, now: now, fraction: 0.5, jitter: 0)
             #expect(abs(try await renewAt().timeIntervalSince(now)) < 0.001)
             #expect(try await maintenance.claimDueRenewals(backoff: Self.backoff, now: now.addingTimeInterval(1)).map(\.certificateID) == [acme])
         } catch {

@@ -1,8 +1,8 @@
 import Foundation
 import Postgres
 import Store
-import Testing
 import TestSupport
+import Testing
 
 /// The constraints the job protocol relies on, proven against the real schema.
 @Suite("Schema constraints")
@@ -18,9 +18,11 @@ struct SchemaConstraintTests {
             let scratch = try await ScratchDatabase.create()
             let db = try await scratch.migratedClient(maxConnections: 2)
             let project = try await db.query("INSERT INTO projects (name) VALUES ('p') RETURNING id").first!.decode(UUID.self, "id")
-            let certificate = try await db.query("""
+            let certificate = try await db.query(
+                """
                 INSERT INTO certificates (project_id, name, source) VALUES (\(project), 'web', 'uploaded') RETURNING id
-                """).first!.decode(UUID.self, "id")
+                """
+            ).first!.decode(UUID.self, "id")
             return Fixture(scratch: scratch, db: db, project: project, certificate: certificate)
         }
 
@@ -44,7 +46,8 @@ struct SchemaConstraintTests {
 
     @Test func oneUnfinishedJobPerCertificateAndKind() async throws {
         let f = try await Fixture.make()
-        let insert: PostgresQuery = "INSERT INTO jobs (project_id, certificate_id, kind) VALUES (\(f.project), \(f.certificate), 'validate') RETURNING id"
+        let insert: PostgresQuery =
+            "INSERT INTO jobs (project_id, certificate_id, kind) VALUES (\(f.project), \(f.certificate), 'validate') RETURNING id"
         let first = try await f.db.query(insert).first!.decode(UUID.self, "id")
         let error = await #expect(throws: PostgresError.self) { try await f.db.query(insert) }
         #expect(error?.constraint == "jobs_one_active_per_kind")
@@ -57,11 +60,13 @@ struct SchemaConstraintTests {
 
     @Test func idempotencyKeysAreUniquePerProject() async throws {
         let f = try await Fixture.make()
-        try await f.db.query("""
+        try await f.db.query(
+            """
             INSERT INTO jobs (project_id, certificate_id, kind, idempotency_key) VALUES (\(f.project), \(f.certificate), 'validate', 'k1')
             """)
         let error = await #expect(throws: PostgresError.self) {
-            try await f.db.query("""
+            try await f.db.query(
+                """
                 INSERT INTO jobs (project_id, certificate_id, kind, idempotency_key) VALUES (\(f.project), \(f.certificate), 'renew', 'k1')
                 """)
         }
@@ -76,9 +81,11 @@ struct SchemaConstraintTests {
         }
         #expect(badState?.sqlState == .checkViolation)
         // A running job must carry its lease; a finished one its finish time.
-        let job = try await f.db.query("""
+        let job = try await f.db.query(
+            """
             INSERT INTO jobs (project_id, certificate_id, kind) VALUES (\(f.project), \(f.certificate), 'validate') RETURNING id
-            """).first!.decode(UUID.self, "id")
+            """
+        ).first!.decode(UUID.self, "id")
         let noLease = await #expect(throws: PostgresError.self) {
             try await f.db.query("UPDATE jobs SET state = 'running' WHERE id = \(job)")
         }

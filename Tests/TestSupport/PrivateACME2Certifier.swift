@@ -33,7 +33,9 @@ public struct PrivateACME2Certifier: Sendable {
 
     /// The environment that points certfleet workers and schedulers at this CA.
     public var certfleetEnvironment: [String: String] {
-        ["CERTFLEET_ACME_DIRECTORY_URL": directoryURL, "CERTFLEET_ACME_CA_FILE": caFile, "CERTFLEET_CHALLTESTSRV_URL": "",
-         "CERTFLEET_DNS01_PROVIDER": "none"]
+        [
+            "CERTFLEET_ACME_DIRECTORY_URL": directoryURL, "CERTFLEET_ACME_CA_FILE": caFile, "CERTFLEET_CHALLTESTSRV_URL": "",
+            "CERTFLEET_DNS01_PROVIDER": "none",
+        ]
     }
 }

@@ -16,8 +16,10 @@ public struct PrivateAuthoritativeDNS: Sendable {
     public let secret: String
 
     /// Starts KIND with EXTRA zone-file lines (CAA, CNAME records …).
-    public static func start(_ kind: Kind, zone: String = "example.test", algorithm: String = "hmac-sha256",
-                             extraRecords: String = "") async throws -> PrivateAuthoritativeDNS {
+    public static func start(
+        _ kind: Kind, zone: String = "example.test", algorithm: String = "hmac-sha256",
+        extraRecords: String = ""
+    ) async throws -> PrivateAuthoritativeDNS {
         let directory = TestStack.privateStackDirectory(kind.rawValue)
         let port = TestStack.freePort()
         let prefix = kind == .bind9 ? "CERTFLEET_BIND9" : "CERTFLEET_KNOT"
@@ -28,9 +30,10 @@ public struct PrivateAuthoritativeDNS: Sendable {
         // On a thread of its own: a blocked cooperative thread (there are two here) starves every other test.
         _ = try await TestStack.ctlDetached(["start", kind.rawValue], environment: environment)
         let secret = try String(contentsOf: directory.appendingPathComponent("\(kind.rawValue)/tsig.secret"), encoding: .utf8)
-        return PrivateAuthoritativeDNS(kind: kind, environment: environment, directory: directory, port: port, zone: zone,
-                                       keyName: "certfleet-key", algorithm: algorithm,
-                                       secret: secret.trimmingCharacters(in: .whitespacesAndNewlines))
+        return PrivateAuthoritativeDNS(
+            kind: kind, environment: environment, directory: directory, port: port, zone: zone,
+            keyName: "certfleet-key", algorithm: algorithm,
+            secret: secret.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     public func stop() {

@@ -50,7 +50,9 @@ public struct PrivatePebble: Sendable {
 
     /// The environment that points certfleet workers and the API at this Pebble.
     public var certfleetEnvironment: [String: String] {
-        ["CERTFLEET_ACME_DIRECTORY_URL": directoryURL, "CERTFLEET_ACME_CA_FILE": caFile,
-         "CERTFLEET_CHALLTESTSRV_URL": challTestSrvURL, "CERTFLEET_ACME_DNS_SERVER": dnsServer]
+        [
+            "CERTFLEET_ACME_DIRECTORY_URL": directoryURL, "CERTFLEET_ACME_CA_FILE": caFile,
+            "CERTFLEET_CHALLTESTSRV_URL": challTestSrvURL, "CERTFLEET_ACME_DNS_SERVER": dnsServer,
+        ]
     }
 }

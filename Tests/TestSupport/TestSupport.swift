@@ -6,7 +6,7 @@ public enum TestStack {
     /// The checkout root, found from this file's path.
     public static let root: URL = {
         var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }  // Tests/TestSupport/TestSupport.swift
+        for _ in 0..<3 { url.deleteLastPathComponent() } // Tests/TestSupport/TestSupport.swift
         return url
     }()
 
@@ -60,8 +60,10 @@ public enum TestStack {
 
     /// Runs BODY with RESOURCE and then TEARDOWN, also when BODY throws: a failed test must
     /// not leave its processes, databases or clusters behind.
-    public static func using<Resource>(_ resource: Resource, tearDown: (Resource) async -> Void,
-                                       _ body: (Resource) async throws -> Void) async throws {
+    public static func using<Resource>(
+        _ resource: Resource, tearDown: (Resource) async -> Void,
+        _ body: (Resource) async throws -> Void
+    ) async throws {
         do {
             try await body(resource)
         } catch {
@@ -208,12 +210,15 @@ public struct SelfSignedFixture: Sendable {
         defer { try? FileManager.default.removeItem(at: dir) }
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
         for name in ["good", "other"] {
-            try TestStack.run("/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path("\(name).key")])
+            try TestStack.run(
+                "/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path("\(name).key")])
         }
-        try TestStack.run("/usr/bin/openssl", [
-            "req", "-x509", "-new", "-key", path("good.key"), "-subj", subject, "-days", "365",
-            "-addext", "subjectAltName=\(sans)", "-addext", "extendedKeyUsage=serverAuth", "-out", path("good.crt"),
-        ])
+        try TestStack.run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-new", "-key", path("good.key"), "-subj", subject, "-days", "365",
+                "-addext", "subjectAltName=\(sans)", "-addext", "extendedKeyUsage=serverAuth", "-out", path("good.crt"),
+            ])
         func read(_ name: String) throws -> String { try String(contentsOfFile: path(name), encoding: .utf8) }
         return SelfSignedFixture(chain: try read("good.crt"), key: try read("good.key"), otherKey: try read("other.key"))
     }
@@ -227,10 +232,12 @@ extension SelfSignedFixture {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let key = dir.appendingPathComponent("ca.key").path, crt = dir.appendingPathComponent("ca.crt").path
-        try TestStack.run("/usr/bin/openssl", [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
-            "-subj", subject, "-days", "365",
-        ])
+        try TestStack.run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                "-subj", subject, "-days", "365",
+            ])
         return try String(contentsOfFile: crt, encoding: .utf8)
     }
 }

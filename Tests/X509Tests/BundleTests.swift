@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import X509
 
 /// The typed error `body` throws, or nil.
@@ -20,9 +21,10 @@ func x509Error(_ body: () throws -> Void) -> X509Error? {
 
     @Test func chainIsReorderedLeafFirstWithRootReported() throws {
         let bundle = try CertificateBundle.parse(pem: chain.root + chain.leafKey + chain.leaf + chain.intermediate)
-        #expect(bundle.chain.map(\.info.subject.commonName) == [
-            "leaf.example.com", "CertFleet Test Intermediate", "CertFleet Test Root",
-        ])
+        #expect(
+            bundle.chain.map(\.info.subject.commonName) == [
+                "leaf.example.com", "CertFleet Test Intermediate", "CertFleet Test Root",
+            ])
         #expect(bundle.inputPositions == [1, 2, 0])
         #expect(bundle.wasReordered)
         #expect(bundle.rootIncluded)
@@ -119,10 +121,14 @@ func x509Error(_ body: () throws -> Void) -> X509Error? {
         var lines = leafLines
         lines[3] = "!!!!" + lines[3].dropFirst(4)
         let badBase64 = chain.intermediate + lines.joined(separator: "\n")
-        #expect(x509Error { _ = try CertificateBundle.parse(pem: badBase64) } == .pemInvalid(block: 1, reason: "the body has characters that are not base64"))
+        #expect(
+            x509Error { _ = try CertificateBundle.parse(pem: badBase64) }
+                == .pemInvalid(block: 1, reason: "the body has characters that are not base64"))
 
         let notDER = chain.intermediate + PEM.encode(label: "CERTIFICATE", der: Array("hello, world".utf8))
-        #expect(x509Error { _ = try CertificateBundle.parse(pem: notDER) } == .pemInvalid(block: 1, reason: "the CERTIFICATE block is not a valid DER X.509 certificate"))
+        #expect(
+            x509Error { _ = try CertificateBundle.parse(pem: notDER) }
+                == .pemInvalid(block: 1, reason: "the CERTIFICATE block is not a valid DER X.509 certificate"))
 
         let mismatched = chain.leaf.replacingOccurrences(of: "END CERTIFICATE", with: "END PRIVATE KEY")
         #expect(x509Error { _ = try CertificateBundle.parse(pem: mismatched) }?.code == "pem_invalid")
@@ -131,8 +137,10 @@ func x509Error(_ body: () throws -> Void) -> X509Error? {
         #expect(x509Error { _ = try CertificateBundle.parse(bytes: der) }?.code == "pem_invalid")
 
         let publicKey = try PrivateKey(pem: chain.leafKey).publicKey.pem
-        #expect(x509Error { _ = try CertificateBundle.parse(pem: chain.leaf + publicKey) } == .pemInvalid(
-            block: 1, reason: "unexpected PUBLIC KEY block; only CERTIFICATE and private key blocks are accepted"))
+        #expect(
+            x509Error { _ = try CertificateBundle.parse(pem: chain.leaf + publicKey) }
+                == .pemInvalid(
+                    block: 1, reason: "unexpected PUBLIC KEY block; only CERTIFICATE and private key blocks are accepted"))
     }
 
     @Test func noCertificateKeyMissingAndKeyMismatch() throws {

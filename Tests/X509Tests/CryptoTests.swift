@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import X509
 
 private func hex(_ text: String) -> [UInt8] {
@@ -41,8 +42,9 @@ private func hex(_ text: String) -> [UInt8] {
         // McGrew & Viega, "The Galois/Counter Mode of Operation", test cases 13 and 14.
         let key = [UInt8](repeating: 0, count: 32), nonce = [UInt8](repeating: 0, count: 12)
         #expect(try AESGCM.seal([], key: key, nonce: nonce, associatedData: []) == nonce + hex("530f8afbc74536b9a963b4f1c4cb738b"))
-        #expect(try AESGCM.seal([UInt8](repeating: 0, count: 16), key: key, nonce: nonce, associatedData: [])
-            == nonce + hex("cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"))
+        #expect(
+            try AESGCM.seal([UInt8](repeating: 0, count: 16), key: key, nonce: nonce, associatedData: [])
+                == nonce + hex("cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"))
     }
 }
 
@@ -50,8 +52,9 @@ private func hex(_ text: String) -> [UInt8] {
     @Test func sha256AndHMACMatchKnownAnswersAndOpenSSL() throws {
         #expect(Digest.hex(Digest.sha256(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         // RFC 4231 test case 2.
-        #expect(Digest.hex(Digest.hmacSHA256(key: Array("Jefe".utf8), data: Array("what do ya want for nothing?".utf8)))
-            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(
+            Digest.hex(Digest.hmacSHA256(key: Array("Jefe".utf8), data: Array("what do ya want for nothing?".utf8)))
+                == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
         let w = OpenSSLWorkspace()
         let key = SecureRandom.bytes(32), data = SecureRandom.bytes(100)
         try w.write("data", bytes: data)

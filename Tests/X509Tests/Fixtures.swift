@@ -71,10 +71,14 @@ final class OpenSSLWorkspace: @unchecked Sendable {
 
     static let caExtensions = ["basicConstraints=critical,CA:TRUE,pathlen:0", "keyUsage=critical,keyCertSign,cRLSign"]
 
-    static func leafExtensions(sans: String = "DNS:leaf.example.com,DNS:*.leaf.example.com,IP:192.0.2.10,IP:2001:db8::1",
-                               eku: String = "serverAuth,clientAuth") -> [String] {
-        ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
-         "extendedKeyUsage=\(eku)", "subjectAltName=\(sans)"]
+    static func leafExtensions(
+        sans: String = "DNS:leaf.example.com,DNS:*.leaf.example.com,IP:192.0.2.10,IP:2001:db8::1",
+        eku: String = "serverAuth,clientAuth"
+    ) -> [String] {
+        [
+            "basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
+            "extendedKeyUsage=\(eku)", "subjectAltName=\(sans)",
+        ]
     }
 }
 
@@ -93,10 +97,12 @@ struct StandardChain: Sendable {
     static func make(leafKey: String) throws -> StandardChain {
         let w = OpenSSLWorkspace()
         try w.makeRoot("root", subject: "/C=DE/ST=Berlin/O=CertFleet Test/CN=CertFleet Test Root")
-        try w.issue("int", subject: "/C=DE/O=CertFleet Test/CN=CertFleet Test Intermediate", issuer: "root",
-                    days: 1000, extensions: OpenSSLWorkspace.caExtensions)
-        try w.issue("leaf", key: leafKey, subject: "/C=US/ST=California/O=Leaf Org/CN=leaf.example.com",
-                    issuer: "int", extensions: OpenSSLWorkspace.leafExtensions())
+        try w.issue(
+            "int", subject: "/C=DE/O=CertFleet Test/CN=CertFleet Test Intermediate", issuer: "root",
+            days: 1000, extensions: OpenSSLWorkspace.caExtensions)
+        try w.issue(
+            "leaf", key: leafKey, subject: "/C=US/ST=California/O=Leaf Org/CN=leaf.example.com",
+            issuer: "int", extensions: OpenSSLWorkspace.leafExtensions())
         return StandardChain(
             workspace: w, root: try w.read("root.crt"), intermediate: try w.read("int.crt"),
             leaf: try w.read("leaf.crt"), leafKey: try w.read("leaf.key"))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import X509
 
 /// SplitMix64: a tiny deterministic generator so a failing case can be replayed from its seed.
@@ -21,34 +22,34 @@ struct SplitMix64: RandomNumberGenerator {
     static func mutate(_ base: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var bytes = base
         switch Int.random(in: 0..<9, using: &rng) {
-        case 0:  // flip random bits
+        case 0: // flip random bits
             for _ in 0..<Int.random(in: 1...8, using: &rng) {
                 bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
             }
-        case 1:  // truncate
+        case 1: // truncate
             bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng)))
-        case 2:  // random bytes overwrite a span
+        case 2: // random bytes overwrite a span
             let start = Int.random(in: 0..<bytes.count, using: &rng)
             for i in start..<min(bytes.count, start + Int.random(in: 1...64, using: &rng)) { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
-        case 3:  // delete a span
+        case 3: // delete a span
             let start = Int.random(in: 0..<bytes.count, using: &rng)
             bytes.removeSubrange(start..<min(bytes.count, start + Int.random(in: 1...200, using: &rng)))
-        case 4:  // duplicate a span somewhere else
+        case 4: // duplicate a span somewhere else
             let start = Int.random(in: 0..<bytes.count, using: &rng)
             let span = bytes[start..<min(bytes.count, start + Int.random(in: 1...400, using: &rng))]
             bytes.insert(contentsOf: span, at: Int.random(in: 0...bytes.count, using: &rng))
-        case 5:  // swap two lines
+        case 5: // swap two lines
             var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
             let a = Int.random(in: 0..<lines.count, using: &rng), b = Int.random(in: 0..<lines.count, using: &rng)
             lines.swapAt(a, b)
             bytes = Array(lines.joined(separator: [0x0A]))
-        case 6:  // change one base64 character into another (keeps the PEM well-formed, breaks the DER)
+        case 6: // change one base64 character into another (keeps the PEM well-formed, breaks the DER)
             let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
             for _ in 0..<Int.random(in: 1...3, using: &rng) {
                 let i = Int.random(in: 0..<bytes.count, using: &rng)
                 if alphabet.contains(bytes[i]) { bytes[i] = alphabet[Int.random(in: 0..<64, using: &rng)] }
             }
-        case 7:  // drop, repeat or reorder whole PEM blocks (reaches chain assembly)
+        case 7: // drop, repeat or reorder whole PEM blocks (reaches chain assembly)
             let text = String(decoding: bytes, as: UTF8.self)
             var blocks = text.components(separatedBy: "-----BEGIN ").dropFirst().map { "-----BEGIN " + $0 }
             switch Int.random(in: 0..<3, using: &rng) {
@@ -57,7 +58,7 @@ struct SplitMix64: RandomNumberGenerator {
             default: blocks.shuffle(using: &rng)
             }
             bytes = Array(blocks.joined().utf8)
-        default:  // pure binary noise
+        default: // pure binary noise
             bytes = (0..<Int.random(in: 0...2048, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
         }
         return bytes

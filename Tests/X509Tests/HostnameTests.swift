@@ -1,34 +1,36 @@
 import Testing
+
 @testable import X509
 
 @Suite struct HostnameTests {
-    @Test(arguments: [
-        ("example.com", "example.com", Hostname.MatchKind.exact),
-        ("EXAMPLE.com.", "example.COM", .exact),
-        ("a.example.com", "*.example.com", .wildcard),
-        ("A.Example.Com", "*.EXAMPLE.com", .wildcard),
-        ("xn--mnchen-3ya.example", "münchen.example", .exact),
-        ("münchen.example", "xn--mnchen-3ya.example", .exact),
-        ("MÜNCHEN.city.example", "*.city.example", .wildcard),
-        ("bücher.example.com", "*.example.com", .wildcard),
-        ("192.0.2.1", "192.0.2.1", .exact),
-        ("2001:db8::1", "2001:DB8:0:0:0:0:0:1", .exact),
-    ] as [(String, String, Hostname.MatchKind)])
+    @Test(
+        arguments: [
+            ("example.com", "example.com", Hostname.MatchKind.exact),
+            ("EXAMPLE.com.", "example.COM", .exact),
+            ("a.example.com", "*.example.com", .wildcard),
+            ("A.Example.Com", "*.EXAMPLE.com", .wildcard),
+            ("xn--mnchen-3ya.example", "münchen.example", .exact),
+            ("münchen.example", "xn--mnchen-3ya.example", .exact),
+            ("MÜNCHEN.city.example", "*.city.example", .wildcard),
+            ("bücher.example.com", "*.example.com", .wildcard),
+            ("192.0.2.1", "192.0.2.1", .exact),
+            ("2001:db8::1", "2001:DB8:0:0:0:0:0:1", .exact),
+        ] as [(String, String, Hostname.MatchKind)])
     func matches(host: String, pattern: String, kind: Hostname.MatchKind) {
         #expect(Hostname.matches(host, pattern: pattern) == kind)
     }
 
     @Test(arguments: [
-        ("example.com", "*.example.com"),  // the wildcard needs a label
-        ("a.b.example.com", "*.example.com"),  // and stands for one label only
-        ("foo.example.com", "f*.example.com"),  // no partial-label wildcards
+        ("example.com", "*.example.com"), // the wildcard needs a label
+        ("a.b.example.com", "*.example.com"), // and stands for one label only
+        ("foo.example.com", "f*.example.com"), // no partial-label wildcards
         ("foo.example.com", "*o.example.com"),
-        ("a.example.com", "a.*.com"),  // only the left-most label
-        ("example.com", "*.com"),  // not across a whole TLD
+        ("a.example.com", "a.*.com"), // only the left-most label
+        ("example.com", "*.com"), // not across a whole TLD
         ("a.example.com", "**.example.com"),
-        ("192.0.2.1", "*.0.2.1"),  // wildcards never match IPs
+        ("192.0.2.1", "*.0.2.1"), // wildcards never match IPs
         ("192.0.2.1", "192.0.2.2"),
-        ("ex ample.com", "ex ample.com"),  // invalid names match nothing
+        ("ex ample.com", "ex ample.com"), // invalid names match nothing
         ("-a.example.com", "-a.example.com"),
         ("", ""),
         ("example.org", "example.com"),

@@ -1,6 +1,7 @@
 import CertFleetCore
 import Foundation
 import Testing
+
 @testable import X509
 
 /// `openssl x509 -noout …` output as key → value.
@@ -94,10 +95,11 @@ private func parseName(_ text: String) -> [String: String] {
         let keyDetails = json["key_details"] as! [String: Any]
         #expect(keyDetails["type"] as? String == "RSA" && keyDetails["bits"] as? Int == 2048)
         let leaf = (json["chain"] as! [[String: Any]])[0]
-        #expect(Set(leaf.keys) == [
-            "subject", "issuer", "validity", "serial_number", "fingerprint_sha256", "signature_algorithm",
-            "is_ca", "key_usage", "extended_key_usage", "public_key",
-        ])
+        #expect(
+            Set(leaf.keys) == [
+                "subject", "issuer", "validity", "serial_number", "fingerprint_sha256", "signature_algorithm",
+                "is_ca", "key_usage", "extended_key_usage", "public_key",
+            ])
         let subject = leaf["subject"] as! [String: Any]
         #expect(Set(subject.keys) == ["common_name", "alt_names", "country", "state_or_province", "organization"])
         let validity = leaf["validity"] as! [String: String]
@@ -117,8 +119,9 @@ private func parseName(_ text: String) -> [String: String] {
     func keyDescriptionsReadAsNGINXUnitShowsThem(spec: String, summary: String) throws {
         let w = OpenSSLWorkspace()
         try w.makeRoot("ca", subject: "/CN=Key Test CA")
-        try w.issue("leaf", key: spec, subject: "/CN=k.example.com", issuer: "ca",
-                    extensions: OpenSSLWorkspace.leafExtensions(sans: "DNS:k.example.com"))
+        try w.issue(
+            "leaf", key: spec, subject: "/CN=k.example.com", issuer: "ca",
+            extensions: OpenSSLWorkspace.leafExtensions(sans: "DNS:k.example.com"))
         let bundle = try CertificateBundle.parse(pem: try w.read("leaf.crt") + w.read("ca.crt") + w.read("leaf.key"))
         try bundle.validate()
         #expect(bundle.details().key == summary)
@@ -126,7 +129,7 @@ private func parseName(_ text: String) -> [String: String] {
     }
 
     @Test func openSSLStyleDatesPadTheDayWithASpace() {
-        let date = Date(timeIntervalSince1970: 1_662_580_000)  // 2022-09-07T19:46:40Z
+        let date = Date(timeIntervalSince1970: 1_662_580_000) // 2022-09-07T19:46:40Z
         #expect(Timestamp.openSSLStyle(date) == "Sep  7 19:46:40 2022 GMT")
         #expect(RFC3339.format(date) == "2022-09-07T19:46:40Z")
     }

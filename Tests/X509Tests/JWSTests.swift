@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import X509
 
 /// JOSE `r ‖ s` → DER `ECDSA-Sig-Value`, written here independently of the
@@ -25,8 +26,9 @@ private func decodeJSON(_ base64url: String) throws -> [String: Any] {
     func signaturesVerifyWithTheOpenSSLCLI(spec: KeySpec, alg: String, size: Int) throws {
         let key = try PrivateKey.generate(spec)
         #expect(try JWS.algorithm(for: key).rawValue == alg)
-        let jws = try JWS.acme(payload: Array(#"{"termsOfServiceAgreed":true}"#.utf8),
-                               url: "https://ca.example/acme/new-account", nonce: "n0nce", key: key)
+        let jws = try JWS.acme(
+            payload: Array(#"{"termsOfServiceAgreed":true}"#.utf8),
+            url: "https://ca.example/acme/new-account", nonce: "n0nce", key: key)
         let signature = try #require(Base64URL.decode(jws.signature))
         #expect(signature.count == size)
 
@@ -36,13 +38,17 @@ private func decodeJSON(_ base64url: String) throws -> [String: Any] {
         switch spec {
         case .ecP256, .ecP384:
             try w.write("sig", bytes: derSignature(signature))
-            let out = try w.openssl(["dgst", spec == .ecP256 ? "-sha256" : "-sha384", "-verify", w.path("pub.pem"),
-                                     "-signature", w.path("sig"), w.path("input")])
+            let out = try w.openssl([
+                "dgst", spec == .ecP256 ? "-sha256" : "-sha384", "-verify", w.path("pub.pem"),
+                "-signature", w.path("sig"), w.path("input"),
+            ])
             #expect(out.contains("Verified OK"))
         case .ed25519:
             try w.write("sig", bytes: signature)
-            let out = try w.openssl(["pkeyutl", "-verify", "-pubin", "-inkey", w.path("pub.pem"), "-rawin",
-                                     "-in", w.path("input"), "-sigfile", w.path("sig")])
+            let out = try w.openssl([
+                "pkeyutl", "-verify", "-pubin", "-inkey", w.path("pub.pem"), "-rawin",
+                "-in", w.path("input"), "-sigfile", w.path("sig"),
+            ])
             #expect(out.contains("Signature Verified Successfully"))
         default:
             try w.write("sig", bytes: signature)
@@ -105,7 +111,11 @@ private func decodeJSON(_ base64url: String) throws -> [String: Any] {
         // RFC 7638 section 3.1.
         let jwk = JWK(
             kty: "RSA",
-            n: "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            n:
+                "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjB"
+                + "ZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8"
+                + "KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_"
+                + "xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
             e: "AQAB")
         #expect(jwk.thumbprint == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
     }
@@ -113,8 +123,9 @@ private func decodeJSON(_ base64url: String) throws -> [String: Any] {
     @Test func externalAccountBindingIsAnHS256MACOverTheAccountKey() throws {
         let account = try PrivateKey.generate(.ecP256)
         let macKey = SecureRandom.bytes(32)
-        let eab = try JWS.externalAccountBinding(accountKey: account.publicKey, keyID: "kid-1", macKey: macKey,
-                                                 url: "https://ca.example/new-acct")
+        let eab = try JWS.externalAccountBinding(
+            accountKey: account.publicKey, keyID: "kid-1", macKey: macKey,
+            url: "https://ca.example/new-acct")
         let header = try decodeJSON(eab.protected)
         #expect(header["alg"] as? String == "HS256" && header["kid"] as? String == "kid-1")
         #expect(header["nonce"] == nil)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import X509
 
 @Suite struct KeyTests {
@@ -59,7 +60,9 @@ import Testing
         try w.write("csr.der", bytes: csr.der)
         let text = try w.openssl(["req", "-in", w.path("csr.pem"), "-noout", "-verify", "-text"])
         #expect(text.contains("CN = shop.example.com") || text.contains("CN=shop.example.com"))
-        #expect(text.contains("DNS:shop.example.com, DNS:*.shop.example.com, DNS:xn--bcher-kva.example.com, IP Address:192.0.2.7, IP Address:2001:DB8:0:0:0:0:0:7"))
+        #expect(
+            text.contains(
+                "DNS:shop.example.com, DNS:*.shop.example.com, DNS:xn--bcher-kva.example.com, IP Address:192.0.2.7, IP Address:2001:DB8:0:0:0:0:0:7"))
         let fromDER = try w.openssl(["req", "-inform", "DER", "-in", w.path("csr.der"), "-outform", "PEM"])
         #expect(fromDER == csr.pem)
         let publicPEM = try w.openssl(["req", "-in", w.path("csr.pem"), "-noout", "-pubkey"])
@@ -71,7 +74,11 @@ import Testing
         let csr = try CertificateSigningRequest.make(commonName: nil, subjectAltNames: ["a.example.com"], key: key)
         #expect(!csr.der.isEmpty)
         #expect(x509Error { _ = try CertificateSigningRequest.make(commonName: nil, subjectAltNames: [], key: key) }?.code == "invalid_argument")
-        #expect(x509Error { _ = try CertificateSigningRequest.make(commonName: "x", subjectAltNames: ["bad name!"], key: key) }?.code == "invalid_argument")
-        #expect(x509Error { _ = try CertificateSigningRequest.make(commonName: String(repeating: "a", count: 65), subjectAltNames: ["a.com"], key: key) }?.code == "invalid_argument")
+        #expect(
+            x509Error { _ = try CertificateSigningRequest.make(commonName: "x", subjectAltNames: ["bad name!"], key: key) }?.code
+                == "invalid_argument")
+        #expect(
+            x509Error { _ = try CertificateSigningRequest.make(commonName: String(repeating: "a", count: 65), subjectAltNames: ["a.com"], key: key) }?
+                .code == "invalid_argument")
     }
 }

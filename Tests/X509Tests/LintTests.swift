@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import X509
 
 @Suite struct LintTests {
@@ -42,21 +43,24 @@ import Testing
         let w = OpenSSLWorkspace()
         try w.makeRoot("ca", subject: "/CN=Lint CA")
         try w.issue("int", subject: "/CN=Lint Intermediate", issuer: "ca", extensions: OpenSSLWorkspace.caExtensions)
-        try w.issue("weak", key: "rsa:1024", subject: "/CN=weak.example.com", issuer: "int",
-                    extensions: OpenSSLWorkspace.leafExtensions(sans: "DNS:weak.example.com", eku: "serverAuth"), digest: "sha1")
+        try w.issue(
+            "weak", key: "rsa:1024", subject: "/CN=weak.example.com", issuer: "int",
+            extensions: OpenSSLWorkspace.leafExtensions(sans: "DNS:weak.example.com", eku: "serverAuth"), digest: "sha1")
         let weak = try CertificateBundle.parse(pem: w.read("weak.crt") + w.read("int.crt") + w.read("weak.key"))
         let report = weak.lint(LintOptions(usage: .client, hostnames: ["other.example.com"]))
         #expect(Set(report.codes) == ["weak_key", "sha1_signature", "eku_mismatch", "hostname_mismatch"])
         #expect(report.findings.allSatisfy { $0.severity == .error && $0.chainIndex == 0 })
         #expect(weak.lint(LintOptions(usage: .server)).codes == ["weak_key", "sha1_signature"])
 
-        try w.issue("nosan", subject: "/CN=nosan.example.com", issuer: "int",
-                    extensions: ["basicConstraints=critical,CA:FALSE", "extendedKeyUsage=serverAuth"])
+        try w.issue(
+            "nosan", subject: "/CN=nosan.example.com", issuer: "int",
+            extensions: ["basicConstraints=critical,CA:FALSE", "extendedKeyUsage=serverAuth"])
         let noSAN = try CertificateBundle.parse(pem: w.read("nosan.crt") + w.read("int.crt") + w.read("nosan.key"))
         #expect(noSAN.lint().codes == ["no_subject_alt_names"])
 
-        try w.issue("cn", subject: "/CN=elsewhere.example.com", issuer: "int",
-                    extensions: OpenSSLWorkspace.leafExtensions(sans: "DNS:here.example.com,DNS:f*o.example.com"))
+        try w.issue(
+            "cn", subject: "/CN=elsewhere.example.com", issuer: "int",
+            extensions: OpenSSLWorkspace.leafExtensions(sans: "DNS:here.example.com,DNS:f*o.example.com"))
         let cn = try CertificateBundle.parse(pem: w.read("cn.crt") + w.read("int.crt") + w.read("cn.key"))
         #expect(Set(cn.lint().codes) == ["common_name_not_in_sans", "invalid_san"])
     }

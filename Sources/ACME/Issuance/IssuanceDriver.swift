@@ -120,7 +120,7 @@ public struct IssuanceDriver: Sendable {
         for url in next.authorizationURLs {
             let authorization = try await client.fetchAuthorization(url: url)
             switch authorization.status {
-            case .valid: continue  // reused authorization (or validated before a crash)
+            case .valid: continue // reused authorization (or validated before a crash)
             case .pending: break
             default: throw ACMEError.orderInvalid(authorization.failure)
             }
@@ -159,7 +159,7 @@ public struct IssuanceDriver: Sendable {
             // Only pending challenges: a resumed run must not re-POST one the CA already took.
             let authorization = try await client.fetchAuthorization(url: task.authorizationURL)
             guard authorization.status == .pending,
-                  authorization.challenges.first(where: { $0.url == task.challengeURL })?.status == .pending
+                authorization.challenges.first(where: { $0.url == task.challengeURL })?.status == .pending
             else { continue }
             try await client.acceptChallenge(url: task.challengeURL)
         }
@@ -195,9 +195,10 @@ public struct IssuanceDriver: Sendable {
             } catch { throw ACMEError.crypto(error.description) }
             try await client.finalize(order: order, csr: csr)
         case .processing, .valid:
-            break  // the CSR went out before a crash; the CA has it
+            break // the CSR went out before a crash; the CA has it
         case .pending, .invalid:
-            throw ACMEError.orderInvalid(order.error ?? ACMEProblem(type: "urn:ietf:params:acme:error:orderNotReady", detail: "order is \(order.status.rawValue)"))
+            throw ACMEError.orderInvalid(
+                order.error ?? ACMEProblem(type: "urn:ietf:params:acme:error:orderNotReady", detail: "order is \(order.status.rawValue)"))
         }
         next.finalizeSent = true
         next.step = .finalized

@@ -44,13 +44,15 @@ public struct ACMEDNSProvider: DNS01Provider {
     }
 
     public func createRecord(name: String, value: String) async throws {
-        _ = try await Self.post("\(serverURL)/update", headers: [("X-Api-User", credentials.username), ("X-Api-Key", credentials.password)],
-                                body: ["subdomain": credentials.subdomain, "txt": value], secrets: [credentials.password], timeout: timeout)
+        _ = try await Self.post(
+            "\(serverURL)/update", headers: [("X-Api-User", credentials.username), ("X-Api-Key", credentials.password)],
+            body: ["subdomain": credentials.subdomain, "txt": value], secrets: [credentials.password], timeout: timeout)
     }
 
     public func deleteRecord(name: String, value: String) async throws {}
 
-    static func post(_ url: String, headers: [(String, String)], body: [String: String], secrets: [String], timeout: Duration) async throws -> String {
+    static func post(_ url: String, headers: [(String, String)], body: [String: String], secrets: [String], timeout: Duration) async throws -> String
+    {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

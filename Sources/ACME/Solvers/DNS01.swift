@@ -81,8 +81,9 @@ public struct DNS01Solver: ChallengeSolver {
                 try await Task.sleep(for: checkInterval)
             }
             let missing = last.filter { !$0.visible }.map { "\($0.server) (\($0.error ?? "answered \($0.values)"))" }
-            throw ACMEError.dnsProvider(DNS01Failure(
-                code: "dns_propagation_timeout", message: "TXT \(name) was not visible at \(missing.joined(separator: ", ")) before the timeout"))
+            throw ACMEError.dnsProvider(
+                DNS01Failure(
+                    code: "dns_propagation_timeout", message: "TXT \(name) was not visible at \(missing.joined(separator: ", ")) before the timeout"))
         }
         guard let resolver else { return }
         while true {

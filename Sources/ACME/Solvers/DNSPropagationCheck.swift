@@ -27,8 +27,10 @@ public struct DNSPropagationCheck: Sendable {
     public var recursiveResolvers: [DNSServer]
     public var client: DNSClient
 
-    public init(resolver: DNSServer, nameserverPort: Int = 53, nameservers: [DNSServer]? = nil, recursiveResolvers: [DNSServer] = [],
-                timeout: Duration = .seconds(3)) {
+    public init(
+        resolver: DNSServer, nameserverPort: Int = 53, nameservers: [DNSServer]? = nil, recursiveResolvers: [DNSServer] = [],
+        timeout: Duration = .seconds(3)
+    ) {
         self.resolver = resolver
         self.nameserverPort = nameserverPort
         self.nameservers = nameservers
@@ -64,11 +66,19 @@ public struct DNSPropagationCheck: Sendable {
                     let role = recursive ? "recursive" : "authoritative"
                     do throws(DNSError) {
                         let values = try await client.txt(name, server: server, recursive: recursive)
-                        return (index, PropagationObservation(server: server.description, role: role, values: values, error: nil,
-                                                              visible: values.contains(value), at: Date()))
+                        return (
+                            index,
+                            PropagationObservation(
+                                server: server.description, role: role, values: values, error: nil,
+                                visible: values.contains(value), at: Date())
+                        )
                     } catch {
-                        return (index, PropagationObservation(server: server.description, role: role, values: [], error: error.code,
-                                                              visible: false, at: Date()))
+                        return (
+                            index,
+                            PropagationObservation(
+                                server: server.description, role: role, values: [], error: error.code,
+                                visible: false, at: Date())
+                        )
                     }
                 }
             }

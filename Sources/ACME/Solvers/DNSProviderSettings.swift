@@ -75,7 +75,9 @@ public struct DNSProviderSettings: Codable, Sendable, Hashable {
             if let zone, (try? DNSName(zone)) == nil { problems.append("'zone' is not a DNS name") }
             if secret.tsigSecret != nil {
                 if tsigKeyName.flatMap({ try? DNSName($0) }) == nil { problems.append("'tsig_key_name' is required with a TSIG secret") }
-                if TSIGKey.Algorithm(rawValue: tsigAlgorithm ?? "hmac-sha256") == nil { problems.append("'tsig_algorithm' must be hmac-sha256 or hmac-sha512") }
+                if TSIGKey.Algorithm(rawValue: tsigAlgorithm ?? "hmac-sha256") == nil {
+                    problems.append("'tsig_algorithm' must be hmac-sha256 or hmac-sha512")
+                }
                 if let text = secret.tsigSecret, Data(base64Encoded: text) == nil { problems.append("'tsig_secret' must be base64") }
             }
         case "exec":
@@ -126,19 +128,23 @@ public struct DNSProviderSettings: Codable, Sendable, Hashable {
             var key: TSIGKey? = nil
             if let text = secret.tsigSecret {
                 guard let name = tsigKeyName, let algorithm = TSIGKey.Algorithm(rawValue: tsigAlgorithm ?? "hmac-sha256"),
-                      let made = TSIGKey(name: name, algorithm: algorithm, base64Secret: text) else {
+                    let made = TSIGKey(name: name, algorithm: algorithm, base64Secret: text)
+                else {
                     throw DNS01Failure(code: "dns_provider_config", message: "the provider's TSIG key is unusable")
                 }
                 key = made
             }
-            return RFC2136Provider(primary: primary.flatMap(DNSServer.init), key: key, zone: zone.flatMap { try? DNSName($0) },
-                                   resolver: propagation?.resolver.flatMap(DNSServer.init), ttl: UInt32(ttl ?? 60), timeout: callTimeout)
+            return RFC2136Provider(
+                primary: primary.flatMap(DNSServer.init), key: key, zone: zone.flatMap { try? DNSName($0) },
+                resolver: propagation?.resolver.flatMap(DNSServer.init), ttl: UInt32(ttl ?? 60), timeout: callTimeout)
         case "exec":
-            return ExecHookProvider(command: command ?? "", raw: mode == "raw", timeout: .seconds(timeoutSeconds ?? 60),
-                                    environment: secret.env ?? [:])
+            return ExecHookProvider(
+                command: command ?? "", raw: mode == "raw", timeout: .seconds(timeoutSeconds ?? 60),
+                environment: secret.env ?? [:])
         case "httpreq":
-            return HTTPRequestProvider(endpoint: endpoint ?? "", raw: mode == "raw", username: username, password: secret.password,
-                                       timeout: .seconds(timeoutSeconds ?? 30))
+            return HTTPRequestProvider(
+                endpoint: endpoint ?? "", raw: mode == "raw", username: username, password: secret.password,
+                timeout: .seconds(timeoutSeconds ?? 30))
         case "acme-dns":
             guard let credentials = secret.acmeDNS else {
                 throw DNS01Failure(code: "dns_provider_config", message: "the acme-dns provider has no registration")

@@ -35,7 +35,8 @@ public struct ExecHookProvider: DNS01Provider {
     }
 
     public func canWrite(name: String) async -> DNS01Failure? {
-        FileManager.default.isExecutableFile(atPath: command) ? nil
+        FileManager.default.isExecutableFile(atPath: command)
+            ? nil
             : DNS01Failure(code: "dns_hook_missing", message: "the exec hook \(command) is not an executable file")
     }
 
@@ -58,7 +59,8 @@ public struct ExecHookProvider: DNS01Provider {
         case .exited(let code):
             throw DNS01Failure(code: "dns_hook_exit", message: "the exec hook \(command) \(arguments[0]) exited \(code): \(stderr)")
         case .timedOut:
-            throw DNS01Failure(code: "dns_hook_timeout", message: "the exec hook \(command) \(arguments[0]) ran longer than \(timeout) and was killed")
+            throw DNS01Failure(
+                code: "dns_hook_timeout", message: "the exec hook \(command) \(arguments[0]) ran longer than \(timeout) and was killed")
         case .signalled(let signal):
             throw DNS01Failure(code: "dns_hook_exit", message: "the exec hook \(command) \(arguments[0]) died of signal \(signal): \(stderr)")
         }

@@ -71,7 +71,8 @@ public final class HTTP01Responder: Sendable {
                     var headers = HTTPHeaders()
                     headers.add(name: "Content-Type", value: "text/plain")
                     headers.add(name: "Content-Length", value: String(text.utf8.count))
-                    try await outbound.write(.head(HTTPResponseHead(version: request.version, status: body == nil ? .notFound : .ok, headers: headers)))
+                    try await outbound.write(
+                        .head(HTTPResponseHead(version: request.version, status: body == nil ? .notFound : .ok, headers: headers)))
                     try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text))))
                     try await outbound.write(.end(nil))
                     head = nil

@@ -60,8 +60,9 @@ public struct HTTPRequestProvider: DNS01Provider {
         }
         let text = String(buffer: try await response.body.collect(upTo: 64 * 1024))
         guard (200..<300).contains(response.status.code) else {
-            throw DNS01Failure(code: "dns_hook_http_status",
-                               message: "httpreq \(endpoint)/\(action) answered \(response.status.code): \(redactor.clean(text))")
+            throw DNS01Failure(
+                code: "dns_hook_http_status",
+                message: "httpreq \(endpoint)/\(action) answered \(response.status.code): \(redactor.clean(text))")
         }
     }
 }

@@ -34,8 +34,10 @@ public struct IssuancePreflight: Sendable {
 
     /// Runs every check for IDENTIFIERS; RESOLVER gives the resolver for a base name; PROVIDERCHECK
     /// (nil for http-01 names) tries the provider for a base name. Returns the checks, or throws `Failed`.
-    public func run(identifiers: [String], dns01: (String) -> Bool, resolver: (String) -> DNSServer?,
-                    providerCheck: (String) async -> DNS01Failure?) async throws(Failed) -> [Check] {
+    public func run(
+        identifiers: [String], dns01: (String) -> Bool, resolver: (String) -> DNSServer?,
+        providerCheck: (String) async -> DNS01Failure?
+    ) async throws(Failed) -> [Check] {
         var checks: [Check] = []
         var failure: (code: String, message: String)? = nil
         func record(_ name: String, _ check: String, _ problem: String?, code: String, ok detail: String) {
@@ -50,8 +52,9 @@ public struct IssuancePreflight: Sendable {
                 record(identifier, "resolves", "no resolver is configured to check it", code: "preflight_nxdomain", ok: "")
                 continue
             }
-            record(identifier, "resolves", await resolves(owner, dns01: dns01(identifier), server: server), code: "preflight_nxdomain",
-                   ok: dns01(identifier) ? "the zone has nameservers" : "A/AAAA exists")
+            record(
+                identifier, "resolves", await resolves(owner, dns01: dns01(identifier), server: server), code: "preflight_nxdomain",
+                ok: dns01(identifier) ? "the zone has nameservers" : "A/AAAA exists")
             let (caa, where_) = await caaDecision(owner, wildcard: wildcard, server: server)
             record(identifier, "caa", caa, code: "preflight_caa", ok: where_)
             if dns01(identifier), !providersChecked.contains(base) {

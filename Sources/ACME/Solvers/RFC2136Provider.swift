@@ -14,8 +14,10 @@ public struct RFC2136Provider: DNS01Provider {
     public var ttl: UInt32
     public var client: DNSClient
 
-    public init(primary: DNSServer?, key: TSIGKey?, zone: DNSName? = nil, resolver: DNSServer? = nil, ttl: UInt32 = 60,
-                timeout: Duration = .seconds(5)) {
+    public init(
+        primary: DNSServer?, key: TSIGKey?, zone: DNSName? = nil, resolver: DNSServer? = nil, ttl: UInt32 = 60,
+        timeout: Duration = .seconds(5)
+    ) {
         self.primary = primary
         self.key = key
         self.zone = zone

@@ -27,8 +27,10 @@ struct CertificatePageView {
         }
         let chain = json["chain"].map(Self.items) ?? []
         values["chain"] = chain.enumerated().map { index, entry -> [String: Any] in
-            ["index": index, "subject": Self.name(entry["subject"]), "issuer": Self.name(entry["issuer"]),
-             "until": Self.date(entry["validity"]?["until"]) ?? ""]
+            [
+                "index": index, "subject": Self.name(entry["subject"]), "issuer": Self.name(entry["issuer"]),
+                "until": Self.date(entry["validity"]?["until"]) ?? "",
+            ]
         }
         let lint = (json["lint"].map(Self.items) ?? []).map(Self.finding)
         values["lint"] = lint

@@ -15,8 +15,10 @@ struct Console {
         let console = router.group("console").add(middleware: ConsoleShellMiddleware(renderer: renderer))
         let signIn = ConsoleSignInController(keys: keys, sessions: sessions, failedAuthentications: failedAuthentications, renderer: renderer)
         signIn.addRoutes(to: console)
-        let signedIn = console.group().add(middleware: ConsoleAuthMiddleware(keys: keys, sessions: sessions, limiter: limiter,
-                                                                            renderer: renderer, bodyLimit: bodyLimit))
+        let signedIn = console.group().add(
+            middleware: ConsoleAuthMiddleware(
+                keys: keys, sessions: sessions, limiter: limiter,
+                renderer: renderer, bodyLimit: bodyLimit))
         ConsoleCertificatesController(dependencies: dependencies, renderer: renderer).addRoutes(to: signedIn)
         ConsoleJobsController(dependencies: dependencies, renderer: renderer).addRoutes(to: signedIn)
         ConsoleTimelineController(dependencies: dependencies, renderer: renderer).addRoutes(to: signedIn)

@@ -22,8 +22,10 @@ struct ConsoleAdminController {
         try await keysPage(context: context)
     }
 
-    func keysPage(context: APIRequestContext, created: (key: APIKeys.Key, secret: String)? = nil,
-                  status: HTTPResponse.Status = .ok, flash: ConsoleFlash? = nil) async throws -> Response {
+    func keysPage(
+        context: APIRequestContext, created: (key: APIKeys.Key, secret: String)? = nil,
+        status: HTTPResponse.Status = .ok, flash: ConsoleFlash? = nil
+    ) async throws -> Response {
         let caller = try context.caller("admin")
         let list = try await APIKeys.list(db, project: caller.projectID)
         var values: [String: Any] = [
@@ -75,8 +77,9 @@ struct ConsoleAdminController {
         let form = context.consoleForm ?? ConsoleForm(fields: [:])
         do {
             let (project, key) = try await ProjectsController.create(db, name: form["name"] ?? "")
-            return renderer.page("projects", ["title": "Projects", "createdProject": ["name": project.name, "secret": key.secret]],
-                                 context: context, status: .created)
+            return renderer.page(
+                "projects", ["title": "Projects", "createdProject": ["name": project.name, "secret": key.secret]],
+                context: context, status: .created)
         } catch let error as APIError where error.status.code < 500 {
             return renderer.page("projects", ["title": "Projects"], context: context, status: error.status, flash: ConsoleFlash(error))
         }

@@ -57,21 +57,25 @@ struct ConsoleCertificatesController {
         let page = try await table.page(project: caller.projectID, query: query)
         let elapsed = ContinuousClock.now - started
         let accounts = try await table.accounts(project: caller.projectID)
-        let filters: [(String, String?)] = [("q", query.search), ("state", query.state), ("source", query.source), ("ca", query.ca),
-                                            ("expires_before", expiresBefore), ("sort", query.sort.rawValue)]
+        let filters: [(String, String?)] = [
+            ("q", query.search), ("state", query.state), ("source", query.source), ("ca", query.ca),
+            ("expires_before", expiresBefore), ("sort", query.sort.rawValue),
+        ]
         func options(_ values: [String], _ selected: String?) -> [[String: Any]] {
             values.map { ["value": $0, "selected": $0 == selected] }
         }
         let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
-        return renderer.page("certificates", ConsoleViews.values([
-            ("title", "Certificates"), ("q", query.search), ("expiresBefore", expiresBefore),
-            ("states", options(Self.states, query.state)), ("sources", options(Self.sources, query.source)),
-            ("cas", options(accounts, query.ca)), ("sorts", options(CertificateTableSort.allCases.map(\.rawValue), query.sort.rawValue)),
-            ("rows", page.rows.map(ConsoleViews.row)), ("count", page.rows.count),
-            ("elapsed", String(format: "%.1f", milliseconds)),
-            ("next", page.next.map { ConsoleViews.link("/console/certificates", filters + [("after", $0)]) }),
-            ("first", query.after == nil ? nil : ConsoleViews.link("/console/certificates", filters)),
-        ]), context: context)
+        return renderer.page(
+            "certificates",
+            ConsoleViews.values([
+                ("title", "Certificates"), ("q", query.search), ("expiresBefore", expiresBefore),
+                ("states", options(Self.states, query.state)), ("sources", options(Self.sources, query.source)),
+                ("cas", options(accounts, query.ca)), ("sorts", options(CertificateTableSort.allCases.map(\.rawValue), query.sort.rawValue)),
+                ("rows", page.rows.map(ConsoleViews.row)), ("count", page.rows.count),
+                ("elapsed", String(format: "%.1f", milliseconds)),
+                ("next", page.next.map { ConsoleViews.link("/console/certificates", filters + [("after", $0)]) }),
+                ("first", query.after == nil ? nil : ConsoleViews.link("/console/certificates", filters)),
+            ]), context: context)
     }
 
     // MARK: - one certificate
@@ -80,8 +84,10 @@ struct ConsoleCertificatesController {
         try await detailPage(reference: try context.parameters.require("ref"), context: context)
     }
 
-    func detailPage(reference: String, context: APIRequestContext, status: HTTPResponse.Status = .ok,
-                    flash: ConsoleFlash? = nil) async throws -> Response {
+    func detailPage(
+        reference: String, context: APIRequestContext, status: HTTPResponse.Status = .ok,
+        flash: ConsoleFlash? = nil
+    ) async throws -> Response {
         let caller = try context.caller("certificates:read")
         let document = try await reader.require(project: caller.projectID, reference: reference)
         let records = JobRecords(db: dependencies.db)
@@ -96,15 +102,19 @@ struct ConsoleCertificatesController {
         values["jobs"] = jobs.reversed().map(ConsoleViews.job)
         values["events"] = events.reversed().map(ConsoleViews.event)
         values["versions"] = versions.map { entry -> [String: Any] in
-            ConsoleViews.values([("version", entry.version), ("state", entry.state), ("serial", entry.serial),
-                                 ("notBefore", ConsoleViews.date(entry.notBefore)), ("notAfter", ConsoleViews.date(entry.notAfter)),
-                                 ("created", ConsoleViews.date(entry.createdAt)),
-                                 ("current", entry.version == document.currentVersion ? true : nil)])
+            ConsoleViews.values([
+                ("version", entry.version), ("state", entry.state), ("serial", entry.serial),
+                ("notBefore", ConsoleViews.date(entry.notBefore)), ("notAfter", ConsoleViews.date(entry.notAfter)),
+                ("created", ConsoleViews.date(entry.createdAt)),
+                ("current", entry.version == document.currentVersion ? true : nil),
+            ])
         }
         values["hasChallenges"] = !challenges.isEmpty
         values["challenges"] = challenges.map { record -> [String: Any] in
-            ConsoleViews.values([("domain", record.identifier), ("name", record.recordName), ("value", record.recordValue),
-                                 ("status", record.jobState == "queued" || record.jobState == "running" ? "pending" : record.jobState)])
+            ConsoleViews.values([
+                ("domain", record.identifier), ("name", record.recordName), ("value", record.recordValue),
+                ("status", record.jobState == "queued" || record.jobState == "running" ? "pending" : record.jobState),
+            ])
         }
         var types = document.currentVersion == nil ? [] : ["fullchain", "chain", "cert"]
         if document.currentVersion != nil, caller.holds("keys:export") { types.append("key") }
@@ -133,8 +143,10 @@ struct ConsoleCertificatesController {
 
     /// Runs ACTION for the certificate of the route as the caller (`certificates:write`); a refusal
     /// (409 bound, state, …) is shown on the certificate's page with its code and message.
-    func act(_ context: APIRequestContext,
-             _ action: (Identity, String, ConsoleForm) async throws -> Accepted) async throws -> Response {
+    func act(
+        _ context: APIRequestContext,
+        _ action: (Identity, String, ConsoleForm) async throws -> Accepted
+    ) async throws -> Response {
         let caller = try context.caller("certificates:write")
         let reference = try context.parameters.require("ref")
         do {

@@ -61,7 +61,8 @@ struct ConsoleForm: Sendable {
             if part.starts(with: [13, 10]) { part.removeFirst(2) }
             if part.suffix(2) == [13, 10] { part.removeLast(2) }
             guard let split = find([13, 10, 13, 10], in: part, from: 0),
-                  let headers = String(bytes: part[..<split], encoding: .utf8) else { return nil }
+                let headers = String(bytes: part[..<split], encoding: .utf8)
+            else { return nil }
             guard let name = fieldName(headers) else { continue }
             guard let value = String(bytes: part[(split + 4)...], encoding: .utf8) else { return nil }
             fields[name] = value

@@ -40,8 +40,9 @@ struct ConsoleJobsController {
             return ConsoleRenderer.redirect("/console/jobs/\(accepted.job.jobID.uuidString.lowercased())")
         } catch {
             guard let mapped = APIError.from(error), mapped.status.code < 500 else { throw error }
-            return renderer.page("upload", ConsoleViews.values([("title", "Upload"), ("name", body.name)]), context: context,
-                                 status: mapped.status, flash: ConsoleFlash(mapped))
+            return renderer.page(
+                "upload", ConsoleViews.values([("title", "Upload"), ("name", body.name)]), context: context,
+                status: mapped.status, flash: ConsoleFlash(mapped))
         }
     }
 
@@ -73,8 +74,9 @@ struct ConsoleJobsController {
             return ConsoleRenderer.redirect("/console/jobs/\(accepted.job.jobID.uuidString.lowercased())")
         } catch {
             guard let mapped = APIError.from(error), mapped.status.code < 500 else { throw error }
-            return renderer.page("issue", try await issueValues(caller: caller, form: form), context: context,
-                                 status: mapped.status, flash: ConsoleFlash(mapped))
+            return renderer.page(
+                "issue", try await issueValues(caller: caller, form: form), context: context,
+                status: mapped.status, flash: ConsoleFlash(mapped))
         }
     }
 
@@ -91,11 +93,13 @@ struct ConsoleJobsController {
         let events = try await records.events(project: caller.projectID, certificate: job.certificateID).filter { $0.jobID == job.id }
         let live = ["queued", "running"].contains(job.state) || ["pending", "renewing", "deleting"].contains(certificateState)
         var values = ConsoleViews.job(job)
-        values.merge(ConsoleViews.values([
-            ("title", "Job \(job.kind)"), ("certificateState", certificateState), ("certificateName", name ?? "(deleted)"),
-            ("certificateHref", "/console/certificates/\(job.certificateID.uuidString.lowercased())"),
-            ("live", live ? true : nil), ("refresh", live ? "1" : nil), ("events", events.map(ConsoleViews.event)),
-        ])) { _, new in new }
+        values.merge(
+            ConsoleViews.values([
+                ("title", "Job \(job.kind)"), ("certificateState", certificateState), ("certificateName", name ?? "(deleted)"),
+                ("certificateHref", "/console/certificates/\(job.certificateID.uuidString.lowercased())"),
+                ("live", live ? true : nil), ("refresh", live ? "1" : nil), ("events", events.map(ConsoleViews.event)),
+            ])
+        ) { _, new in new }
         return renderer.page("job", values, context: context)
     }
 
@@ -110,15 +114,18 @@ struct ConsoleJobsController {
         let title = [state, kind].compactMap { $0 }.joined(separator: " ")
         // Unparseable job messages wait in the dead-letter queue. It is the whole installation's,
         // not the project's, so only an admin sees its depth.
-        let deadLetters: String? = caller.holds("admin")
+        let deadLetters: String? =
+            caller.holds("admin")
             ? (try? await dependencies.amqp.queueStatus(dependencies.topology.deadLetterQueue).messages).map(String.init)
                 ?? "unknown (broker unreachable)"
             : nil
         var values: [String: Any] = [
             "title": "Jobs", "listTitle": title.isEmpty ? "Newest jobs" : "Newest \(title) jobs",
             "counts": counts.map { count -> [String: Any] in
-                ["state": count.state, "kind": count.kind, "count": count.count,
-                 "href": ConsoleViews.link("/console/jobs", [("state", count.state), ("kind", count.kind)])]
+                [
+                    "state": count.state, "kind": count.kind, "count": count.count,
+                    "href": ConsoleViews.link("/console/jobs", [("state", count.state), ("kind", count.kind)]),
+                ]
             },
             "rows": rows.map { row -> [String: Any] in
                 var values = ConsoleViews.job(row.job)

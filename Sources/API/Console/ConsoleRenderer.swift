@@ -33,31 +33,40 @@ struct ConsoleRenderer: Sendable {
     }
 
     /// TEMPLATE rendered with VALUES (and the frame's values from CONTEXT).
-    func page(_ template: String, _ values: [String: Any], context: APIRequestContext,
-              status: HTTPResponse.Status = .ok, flash: ConsoleFlash? = nil) -> Response {
+    func page(
+        _ template: String, _ values: [String: Any], context: APIRequestContext,
+        status: HTTPResponse.Status = .ok, flash: ConsoleFlash? = nil
+    ) -> Response {
         var all = Self.frame(context)
         all.merge(values) { _, new in new }
         if let flash { all["flash"] = flash.values }
         let html = library.render(all, withTemplate: template) ?? "template \(template) missing"
-        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+        return Response(
+            status: status, headers: [.contentType: "text/html; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
     }
 
     /// What the header needs: who is signed in, what they may do, the CSRF token for forms.
     static func frame(_ context: APIRequestContext) -> [String: Any] {
         guard let identity = context.identity, let session = context.consoleSession else { return ["signedIn": false] }
-        return ["signedIn": true, "csrf": session.csrf, "canWrite": identity.holds("certificates:write"),
-                "isAdmin": identity.holds("admin"), "isSystem": identity.holds(APIKeys.system),
-                "scopes": identity.scopes.sorted().joined(separator: " "),
-                "project": "project " + identity.projectID.uuidString.lowercased().prefix(8)]
+        return [
+            "signedIn": true, "csrf": session.csrf, "canWrite": identity.holds("certificates:write"),
+            "isAdmin": identity.holds("admin"), "isSystem": identity.holds(APIKeys.system),
+            "scopes": identity.scopes.sorted().joined(separator: " "),
+            "project": "project " + identity.projectID.uuidString.lowercased().prefix(8),
+        ]
     }
 
     /// The console's page for ERROR: its status, code and message (never a stack trace).
     func errorPage(_ error: any Error, context: APIRequestContext) -> Response {
         guard let mapped = APIError.from(error) else {
             context.logger.error("console: unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
-            return page("error", ["heading": "Something went wrong", "message": "Internal error; see the server log.",
-                                  "code": "internal_error", "status": 500], context: context, status: .internalServerError)
+            return page(
+                "error",
+                [
+                    "heading": "Something went wrong", "message": "Internal error; see the server log.",
+                    "code": "internal_error", "status": 500,
+                ], context: context, status: .internalServerError)
         }
         let heading: String
         switch mapped.status.code {
@@ -66,8 +75,9 @@ struct ConsoleRenderer: Sendable {
         case 401: heading = "Sign-in needed"
         default: heading = "Refused"
         }
-        return page("error", ["heading": heading, "message": mapped.message, "code": mapped.code, "status": Int(mapped.status.code)],
-                    context: context, status: mapped.status)
+        return page(
+            "error", ["heading": heading, "message": mapped.message, "code": mapped.code, "status": Int(mapped.status.code)],
+            context: context, status: mapped.status)
     }
 
     static func redirect(_ location: String) -> Response {

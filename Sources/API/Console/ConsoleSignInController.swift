@@ -16,10 +16,13 @@ struct ConsoleSignInController {
         console.get("", use: { _, _ in ConsoleRenderer.redirect("/console/certificates") })
         console.get("login", use: loginPage)
         console.post("login", use: login)
-        console.get("static/console.css", use: { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=300"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: ConsoleStyle.css)))
-        })
+        console.get(
+            "static/console.css",
+            use: { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=300"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: ConsoleStyle.css)))
+            })
     }
 
     @Sendable func loginPage(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -41,14 +44,16 @@ struct ConsoleSignInController {
         }
         let address = context.remoteAddress?.ipAddress ?? "unknown"
         if let wait = await failedAuthentications.waitWithoutTaking(id: address, write: true) {
-            return loginForm(context: context, status: .tooManyRequests,
-                             flash: ConsoleFlash(RateLimiter.tooMany(wait, what: "failed sign-ins from this address")))
+            return loginForm(
+                context: context, status: .tooManyRequests,
+                flash: ConsoleFlash(RateLimiter.tooMany(wait, what: "failed sign-ins from this address")))
         }
         let secret = form["key"] ?? ""
         guard secret.hasPrefix("cf_"), secret.count < 200, let key = try await keys.authenticate(secret: secret) else {
             _ = await failedAuthentications.take(id: address, write: true)
-            return loginForm(context: context, status: .unauthorized,
-                             flash: ConsoleFlash("That API key is not valid: it is unknown, revoked or mistyped.", code: "invalid_api_key"))
+            return loginForm(
+                context: context, status: .unauthorized,
+                flash: ConsoleFlash("That API key is not valid: it is unknown, revoked or mistyped.", code: "invalid_api_key"))
         }
         let session = await sessions.create(secret: secret)
         // The first page this key may see (a `system`-only key manages projects, nothing else).
@@ -65,8 +70,10 @@ struct ConsoleSignInController {
         group.post("logout") { request, context in
             if let id = request.cookies[ConsoleAuthMiddleware.cookie]?.value { await sessions.end(id) }
             var response = ConsoleRenderer.redirect("/console/login")
-            response.setCookie(Cookie(name: ConsoleAuthMiddleware.cookie, value: "", maxAge: 0, path: "/console", httpOnly: true,
-                                      sameSite: .strict))
+            response.setCookie(
+                Cookie(
+                    name: ConsoleAuthMiddleware.cookie, value: "", maxAge: 0, path: "/console", httpOnly: true,
+                    sameSite: .strict))
             return response
         }
         // Anything else under /console: the console's own 404, not the API's JSON.

@@ -14,10 +14,12 @@ struct ConsoleTimelineController {
     @Sendable func timeline(_ request: Request, context: APIRequestContext) async throws -> Response {
         let caller = try context.caller("certificates:read")
         let summary = try await ExpiryTimeline(db: dependencies.db).summary(project: caller.projectID)
-        return renderer.page("timeline", [
-            "title": "Expiry timeline", "svg": Self.chart(summary), "overdue": summary.overdue, "failing": summary.failing,
-            "deferred": summary.deferred,
-        ], context: context)
+        return renderer.page(
+            "timeline",
+            [
+                "title": "Expiry timeline", "svg": Self.chart(summary), "overdue": summary.overdue, "failing": summary.failing,
+                "deferred": summary.deferred,
+            ], context: context)
     }
 
     /// Two bars per day (expiring, renewing). Only numbers go into the SVG, which is why the
@@ -28,7 +30,8 @@ struct ConsoleTimelineController {
         let peak = max(1, (summary.expiring + summary.renewing).max() ?? 1)
         let slot = (width - left) / Double(days)
         let scale = (height - bottom - top) / Double(peak)
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" "
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" "
             + "aria-label=\"certificates expiring and renewing per day\">"
         svg += "<line x1=\"\(left)\" y1=\"\(height - bottom)\" x2=\"\(width)\" y2=\"\(height - bottom)\" stroke=\"#999\"/>"
         svg += "<text x=\"0\" y=\"\(top + 8)\">\(peak)</text><text x=\"0\" y=\"\(height - bottom)\">0</text>"
@@ -36,7 +39,8 @@ struct ConsoleTimelineController {
             let x = left + Double(day) * slot
             for (offset, (count, kind)) in [(summary.expiring[day], "expiry"), (summary.renewing[day], "renewal")].enumerated() where count > 0 {
                 let barHeight = Double(count) * scale
-                svg += "<rect class=\"\(kind)\" x=\"\(f(x + Double(offset) * slot / 2))\" y=\"\(f(height - bottom - barHeight))\" "
+                svg +=
+                    "<rect class=\"\(kind)\" x=\"\(f(x + Double(offset) * slot / 2))\" y=\"\(f(height - bottom - barHeight))\" "
                     + "width=\"\(f(max(1, slot / 2 - 0.5)))\" height=\"\(f(barHeight))\">"
                     + "<title>day \(day): \(count) \(kind == "expiry" ? "expiring" : "renewing")</title></rect>"
             }

@@ -52,8 +52,10 @@ enum ConsoleViews {
     }
 
     static func event(_ event: EventRecord) -> [String: Any] {
-        values([("created", date(event.createdAt)), ("type", event.type), ("from", event.fromState ?? "—"), ("to", event.toState ?? "—"),
-                ("reason", event.reason), ("actor", event.actor)])
+        values([
+            ("created", date(event.createdAt)), ("type", event.type), ("from", event.fromState ?? "—"), ("to", event.toState ?? "—"),
+            ("reason", event.reason), ("actor", event.actor),
+        ])
     }
 
     /// `/console/certificates?…` with the given query items (empty ones left out).

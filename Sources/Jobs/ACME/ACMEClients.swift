@@ -40,14 +40,16 @@ final class ACMEClients: Sendable {
     func client(db: Database, sealer: KeySealer, account: UUID) async throws -> ACMEClient {
         if let client = clients.withLock({ $0[account] }) { return client }
         let (record, keyPEM) = try await ACMEAccounts.load(db, sealer: sealer, id: account)
-        let client = try ACMEClient(configuration: settings.configuration(directoryURL: record.directoryURL),
-                                    accountKey: try PrivateKey(pem: keyPEM), accountURL: record.accountURL)
+        let client = try ACMEClient(
+            configuration: settings.configuration(directoryURL: record.directoryURL),
+            accountKey: try PrivateKey(pem: keyPEM), accountURL: record.accountURL)
         if record.accountURL == nil {
             // newAccount with the same key returns the existing account: safe to repeat.
             // A client must be shut down before it goes (its HTTP pool traps otherwise).
             do {
                 if settings.budgetEnabled,
-                   let deferral = try await settings.budget(db: db).reserveAccount(ca: record.directoryURL, project: record.projectID) {
+                    let deferral = try await settings.budget(db: db).reserveAccount(ca: record.directoryURL, project: record.projectID)
+                {
                     throw AccountRegistrationDeferred(deferral: deferral)
                 }
                 let registered = try await client.register(contact: record.contact, agreeToTermsOfService: true)

@@ -51,19 +51,25 @@ public struct IssueJob: JobHandler {
             assigned = first.id
             try await IssuanceTargets.assignAccount(db, certificate: job.certificateID, account: first.id)
         }
-        guard let accountID = try await clients.accountID(db: db, sealer: context.sealer, certificate: job.certificateID,
-                                                         project: target.projectID, assigned: assigned) else {
-            return .failed(.acmeAccountMissing, message: "the project has no ACME account and no default directory is configured (CERTFLEET_ACME_DIRECTORY_URL)")
+        guard
+            let accountID = try await clients.accountID(
+                db: db, sealer: context.sealer, certificate: job.certificateID,
+                project: target.projectID, assigned: assigned)
+        else {
+            return .failed(
+                .acmeAccountMissing, message: "the project has no ACME account and no default directory is configured (CERTFLEET_ACME_DIRECTORY_URL)")
         }
         /// Moves the job to the next CA of the chain after a failure that CA need not share.
         func fallBack(_ reason: FailureReason) async throws -> JobResult? {
             guard let next = chain.after(accountID) else { return nil }
             try await fence.saveCheckpoint(IssuanceCheckpoint?.none)
             try await IssuanceTargets.assignAccount(db, certificate: job.certificateID, account: next.id)
-            logger.warning("CA failed; moving to the next CA of the project's chain",
-                           metadata: ["reason": "\(reason)", "next_acme_directory": "\(next.directoryURL)"])
-            return .retry(.acmeCAFallback, message: "the CA failed (\(reason)); trying the next CA of the project's chain: \(next.directoryURL)",
-                          notBefore: Date())
+            logger.warning(
+                "CA failed; moving to the next CA of the project's chain",
+                metadata: ["reason": "\(reason)", "next_acme_directory": "\(next.directoryURL)"])
+            return .retry(
+                .acmeCAFallback, message: "the CA failed (\(reason)); trying the next CA of the project's chain: \(next.directoryURL)",
+                notBefore: Date())
         }
         let key = try await certificateKey(job, version: version, target: target, fence: fence)
         let client: ACMEClient
@@ -82,7 +88,8 @@ public struct IssueJob: JobHandler {
         let identifiers = checkpoint?.identifiers ?? target.identifiers
         let manual = target.challenge == "dns-01-manual"
         let manualProvider = DatabaseManualDNSProvider(db: db, jobID: job.id)
-        let dnsProvider: (any DNS01Provider)? = manual ? manualProvider : clients.settings.challTestSrvURL.map { ChallTestSrvDNSProvider(managementURL: $0) }
+        let dnsProvider: (any DNS01Provider)? =
+            manual ? manualProvider : clients.settings.challTestSrvURL.map { ChallTestSrvDNSProvider(managementURL: $0) }
         var solvers: [any ChallengeSolver] = [HTTP01Solver(store: DatabaseHTTP01TokenStore(db: db, jobID: job.id))]
         // The project's DNS providers (explicit or by zone map) for the names dns-01 solves.
         let dnsNames = target.challenge == "dns-01" ? identifiers : identifiers.filter { $0.hasPrefix("*.") }
@@ -90,8 +97,9 @@ public struct IssueJob: JobHandler {
         var routed: RoutedDNS01Solver? = nil
         if !manual, !dnsNames.isEmpty {
             do {
-                routing = try await DNSProviderRouting.load(db: db, sealer: context.sealer, project: target.projectID,
-                                                            explicit: target.dnsProvider, identifiers: dnsNames, settings: clients.settings)
+                routing = try await DNSProviderRouting.load(
+                    db: db, sealer: context.sealer, project: target.projectID,
+                    explicit: target.dnsProvider, identifiers: dnsNames, settings: clients.settings)
                 routed = try routing?.solver(db: db, jobID: job.id, defaultResolver: clients.settings.defaultDNSResolver)
             } catch let unusable as DNSProviderRouting.Unusable {
                 return .failed(.dns(code: unusable.code), message: unusable.message)
@@ -107,29 +115,35 @@ public struct IssueJob: JobHandler {
         // Before any order: a name that cannot be issued must not spend the CA's limits.
         if (checkpoint?.step ?? .start) == .start, IssuePreflight.wanted(clients.settings, usesProviders: routing != nil) {
             let identities = (try? await client.directory())?.meta?.caaIdentities ?? []
-            let outcome = await IssuePreflight.run(identifiers: identifiers, dnsNames: Set(dnsNames), solver: routed,
-                                                   settings: clients.settings, caaIdentities: identities)
+            let outcome = await IssuePreflight.run(
+                identifiers: identifiers, dnsNames: Set(dnsNames), solver: routed,
+                settings: clients.settings, caaIdentities: identities)
             if let failure = outcome.failure { return .failed(.dns(code: failure.code), message: String(failure.message.prefix(1000))) }
         }
         var log = logger
         log[metadataKey: "acme_account"] = "\(accountID.uuidString.lowercased())"
         // Manual records are looked for briefly; the job then snoozes instead of holding a worker.
-        let driver = IssuanceDriver(client: client, solvers: solvers,
-                                    propagationTimeout: manual ? .seconds(2) : routing?.propagationTimeout ?? clients.settings.propagationTimeout,
-                                    logger: log)
-        var request = IssuanceRequest(identifiers: identifiers, certificateKey: key,
-                                      challengeType: target.challenge == "http-01" ? .http01 : .dns01)
+        let driver = IssuanceDriver(
+            client: client, solvers: solvers,
+            propagationTimeout: manual ? .seconds(2) : routing?.propagationTimeout ?? clients.settings.propagationTimeout,
+            logger: log)
+        var request = IssuanceRequest(
+            identifiers: identifiers, certificateKey: key,
+            challengeType: target.challenge == "http-01" ? .http01 : .dns01)
         request.profile = target.profile
         // A renewal names the certificate it replaces (ARI, RFC 9773; dropped for CAs without it).
-        if kind == .renew, let current = target.currentVersion { request.replaces = try await replacedCertificateID(job.certificateID, version: current) }
+        if kind == .renew, let current = target.currentVersion {
+            request.replaces = try await replacedCertificateID(job.certificateID, version: current)
+        }
         var reached = checkpoint?.step ?? .start
         // A new order spends the CA's rate limits: reserve first, or wait until the window allows.
         // A renewal inside the CA's ARI window, sent with `replaces`, is exempt, as the CA exempts it.
         let exempt = kind == .renew && request.replaces != nil && target.insideRenewalWindow
         if reached == .start, clients.settings.budgetEnabled, !exempt,
-           let deferral = try await clients.settings.budget(db: db).reserve(
-               ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(), domains: identifiers, job: job.id,
-               project: target.projectID) {
+            let deferral = try await clients.settings.budget(db: db).reserve(
+                ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(), domains: identifiers, job: job.id,
+                project: target.projectID)
+        {
             if let moved = try await fallBack(.rateLimitBudget) { return moved }
             return .snoozed(.rateLimitBudget, message: deferral.message, notBefore: deferral.until)
         }
@@ -144,8 +158,9 @@ public struct IssueJob: JobHandler {
                 if try await manualProvider.deadlinePassed() {
                     return .failed(.dnsManualTimeout, message: "the TXT records shown at /challenges did not resolve before the deadline")
                 }
-                return .snoozed(.dnsRecordPending, message: "waiting for the TXT records shown at /challenges",
-                                notBefore: Date().addingTimeInterval(clients.settings.manualRecheck))
+                return .snoozed(
+                    .dnsRecordPending, message: "waiting for the TXT records shown at /challenges",
+                    notBefore: Date().addingTimeInterval(clients.settings.manualRecheck))
             }
             if error.requiresNewOrder { try await fence.saveCheckpoint(IssuanceCheckpoint?.none) }
             // The CA down, rate-limited or failing itself: the next CA of the chain may issue now.
@@ -178,7 +193,8 @@ public struct IssueJob: JobHandler {
             pem = try await openKey(job.certificateID, version: current)
         }
         let keyPEM = try pem ?? PrivateKey.generate(target.keyType).pkcs8PEM()
-        let sealed = try context.sealer.seal(Array(keyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: job.certificateID, version: version))
+        let sealed = try context.sealer.seal(
+            Array(keyPEM.utf8), context: KeySealer.certificateKeyContext(certificate: job.certificateID, version: version))
         try await fence.insertPendingVersion(version: version, sealed: sealed)
         // Another attempt may have won the insert: its key is the one the CA may have seen.
         guard let stored = try await openKey(job.certificateID, version: version) else { throw LeaseLost(jobID: job.id) }
@@ -188,7 +204,8 @@ public struct IssueJob: JobHandler {
     /// The ARI identifier of VERSION's leaf; nil when it has no chain or no authority key identifier.
     private func replacedCertificateID(_ certificate: UUID, version: Int) async throws -> String? {
         guard let pem = try await CertificateVersions(db: db).material(certificate: certificate, version: version)?.chainPEM,
-              let leaf = try? Certificate(pem: pem) else { return nil }
+            let leaf = try? Certificate(pem: pem)
+        else { return nil }
         return try? ACMEClient.renewalInfoIdentifier(for: leaf)
     }
 
@@ -196,8 +213,10 @@ public struct IssueJob: JobHandler {
         try await CertificateVersions(db: db).material(certificate: certificate, version: version)?.openKey(with: context.sealer)
     }
 
-    private func committed(_ chainPEM: String, key: PrivateKey, job: ClaimedJob, version: Int, fence: JobFence,
-                           client: ACMEClient) async throws -> JobResult {
+    private func committed(
+        _ chainPEM: String, key: PrivateKey, job: ClaimedJob, version: Int, fence: JobFence,
+        client: ACMEClient
+    ) async throws -> JobResult {
         do {
             let bundle = try CertificateBundle.parse(chain: chainPEM, key: key.pkcs8PEM(), clientCA: nil)
             let report = bundle.lint(LintOptions(usage: .server))
@@ -229,7 +248,8 @@ enum ACMEFailure {
         case .retryImmediately:
             return .retry(outcome.reason, message: message, notBefore: now)
         case .retryLater(let seconds):
-            let notBefore = seconds.map { now.addingTimeInterval($0) }
+            let notBefore =
+                seconds.map { now.addingTimeInterval($0) }
                 ?? backoff.nextAttempt(after: attempt, now: now) ?? now.addingTimeInterval(60)
             return .retry(outcome.reason, message: message, notBefore: notBefore)
         }

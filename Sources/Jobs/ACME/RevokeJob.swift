@@ -14,7 +14,8 @@ public struct RevokeJob: JobHandler {
 
     public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
         guard let version = job.certificateVersion,
-              let material = try await CertificateVersions(db: context.db).material(certificate: job.certificateID, version: version) else {
+            let material = try await CertificateVersions(db: context.db).material(certificate: job.certificateID, version: version)
+        else {
             return .failed(.versionMissing, message: "the certificate has no version to revoke")
         }
         guard let account = material.acmeAccountID else {

@@ -11,10 +11,14 @@ public struct AgentInstaller: Sendable {
     }
 
     /// Installs one version; returns the answer to acknowledge with, or throws `DeliveryFailure`.
-    public func install(certificateID: UUID, projectID: UUID, name: String, version: Int, serial: String, fingerprintSHA256: String,
-                        chainPEM: String, keyPEM: String) async throws -> String {
-        try await files.deliver(DeliveryBundle(certificateID: certificateID, projectID: projectID, certificateName: name, version: version,
-                                               serial: serial, fingerprintSHA256: fingerprintSHA256, chainPEM: chainPEM, keyPEM: keyPEM))
+    public func install(
+        certificateID: UUID, projectID: UUID, name: String, version: Int, serial: String, fingerprintSHA256: String,
+        chainPEM: String, keyPEM: String
+    ) async throws -> String {
+        try await files.deliver(
+            DeliveryBundle(
+                certificateID: certificateID, projectID: projectID, certificateName: name, version: version,
+                serial: serial, fingerprintSHA256: fingerprintSHA256, chainPEM: chainPEM, keyPEM: keyPEM))
     }
 
     /// The version installed under DIRECTORY for certificate NAME (its `certfleet.json`), if any.

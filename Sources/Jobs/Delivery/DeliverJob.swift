@@ -27,14 +27,18 @@ public struct DeliverJob: JobHandler {
         log[metadataKey: "target"] = "\(work.target.name)"
         switch DeliveryPlan.decide(held: work.heldVersion, current: work.currentVersion) {
         case .nothingValid:
-            return failure(DeliveryFailure(.keyUnavailable, "the certificate has no valid version to deliver"), job: job, kind: work.target.kind,
-                           since: work.jobCreatedAt)
+            return failure(
+                DeliveryFailure(.keyUnavailable, "the certificate has no valid version to deliver"), job: job, kind: work.target.kind,
+                since: work.jobCreatedAt)
         case .refuseDowngrade(let held, let offered):
-            return failure(DeliveryFailure(.downgradeRefused, "the target holds version \(held); version \(offered) is older"),
-                           job: job, kind: work.target.kind, since: work.jobCreatedAt)
+            return failure(
+                DeliveryFailure(.downgradeRefused, "the target holds version \(held); version \(offered) is older"),
+                job: job, kind: work.target.kind, since: work.jobCreatedAt)
         case .upToDate(let version):
-            return .delivered(DeliveryReceipt(version: version, fingerprintSHA256: work.fingerprintSHA256 ?? "",
-                                              answer: "already held", alreadyHeld: true))
+            return .delivered(
+                DeliveryReceipt(
+                    version: version, fingerprintSHA256: work.fingerprintSHA256 ?? "",
+                    answer: "already held", alreadyHeld: true))
         case .deliver(let version):
             let started = ContinuousClock.now
             do {
@@ -73,9 +77,10 @@ public struct DeliverJob: JobHandler {
         } catch {
             throw DeliveryFailure(.keyUnavailable, "the master key \(keyID) is not loaded in this worker")
         }
-        return DeliveryBundle(certificateID: job.certificateID, projectID: job.projectID, certificateName: work.certificateName, version: version,
-                              serial: work.serial ?? "", fingerprintSHA256: work.fingerprintSHA256 ?? "", chainPEM: work.chainPEM,
-                              keyPEM: String(decoding: key, as: UTF8.self))
+        return DeliveryBundle(
+            certificateID: job.certificateID, projectID: job.projectID, certificateName: work.certificateName, version: version,
+            serial: work.serial ?? "", fingerprintSHA256: work.fingerprintSHA256 ?? "", chainPEM: work.chainPEM,
+            keyPEM: String(decoding: key, as: UTF8.self))
     }
 
     func deliverer(for target: DeliveryTarget) async throws -> any Deliverer {

@@ -1,7 +1,8 @@
 import CertFleetCore
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The certbot/lego deploy-hook convention: `<directory>/<certificate name>/` holds
@@ -29,13 +30,16 @@ struct FilesDeliverer: Deliverer {
         let store = "\(directory)/.certfleet/\(bundle.certificateName)"
         let fresh = "\(bundle.version).\(UUID().uuidString.prefix(8).lowercased())"
         do {
-            try FileManager.default.createDirectory(atPath: "\(store)/\(fresh)", withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: "\(store)/\(fresh)", withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             try Self.write("\(store)/\(fresh)/privkey.pem", bundle.keyPEM, mode: 0o600)
             try Self.write("\(store)/\(fresh)/cert.pem", bundle.leafPEM, mode: 0o644)
             try Self.write("\(store)/\(fresh)/chain.pem", bundle.intermediatesPEM, mode: 0o644)
             try Self.write("\(store)/\(fresh)/fullchain.pem", bundle.fullchainPEM, mode: 0o644)
-            try Self.write("\(store)/\(fresh)/certfleet.json", """
+            try Self.write(
+                "\(store)/\(fresh)/certfleet.json",
+                """
                 {"certificate":"\(bundle.certificateID.uuidString.lowercased())","version":\(bundle.version),\
                 "serial":"\(bundle.serial)","fingerprint_sha256":"\(bundle.fingerprintSHA256)"}\n
                 """, mode: 0o644)
@@ -49,15 +53,18 @@ struct FilesDeliverer: Deliverer {
         Self.removeOld(store, keeping: fresh)
         guard let reloadCommand else { return "written \(live)" }
         let output = try await ReloadCommand(command: reloadCommand, timeout: reloadTimeout)
-            .run(environment: ["RENEWED_LINEAGE": live, "CERTFLEET_CERTIFICATE": bundle.certificateName,
-                               "CERTFLEET_VERSION": String(bundle.version)])
+            .run(environment: [
+                "RENEWED_LINEAGE": live, "CERTFLEET_CERTIFICATE": bundle.certificateName,
+                "CERTFLEET_VERSION": String(bundle.version),
+            ])
         return "written \(live); reloaded\(output.isEmpty ? "" : ": \(output)")"
     }
 
     /// The version the live directory holds, from its `certfleet.json`.
     static func heldVersion(_ live: String) -> Int? {
         guard let data = FileManager.default.contents(atPath: "\(live)/certfleet.json"),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return object["version"] as? Int
     }
 

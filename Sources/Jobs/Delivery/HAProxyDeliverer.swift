@@ -1,7 +1,8 @@
 import CertFleetCore
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// HAProxy's runtime API over its stats socket (HAProxy 2.2+): `set ssl cert <crt> <<` with

@@ -1,7 +1,8 @@
 import CertFleetCore
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A reload command (`nginx -s reload`, `systemctl reload haproxy`) run through `/bin/sh -c`.

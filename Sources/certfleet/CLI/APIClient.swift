@@ -1,7 +1,7 @@
-import CertFleetOptions
 import API
 import ArgumentParser
 import AsyncHTTPClient
+import CertFleetOptions
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -86,8 +86,9 @@ struct APIClient {
         guard answer.status < 400 else {
             let message = answer.json["message"]?.text ?? answer.text
             let code = answer.json["error"]?["code"]?.text.map { " (\($0))" } ?? ""
-            throw CLIError(message: "\(method.rawValue) \(path): \(answer.status)\(code): \(message)",
-                           exit: answer.status >= 500 ? CLIExit.unavailable : CLIExit.refused)
+            throw CLIError(
+                message: "\(method.rawValue) \(path): \(answer.status)\(code): \(message)",
+                exit: answer.status >= 500 ? CLIExit.unavailable : CLIExit.refused)
         }
         return answer
     }
@@ -111,8 +112,9 @@ struct APIClient {
             case "succeeded": return job
             case "failed", "cancelled":
                 let error = job["error"]
-                throw CLIError(message: "job \(id) \(state): \(error?["code"]?.text ?? "") \(error?["message"]?.text ?? "")",
-                               exit: CLIExit.jobFailed)
+                throw CLIError(
+                    message: "job \(id) \(state): \(error?["code"]?.text ?? "") \(error?["message"]?.text ?? "")",
+                    exit: CLIExit.jobFailed)
             default:
                 guard ContinuousClock.now < deadline else {
                     throw CLIError(message: "job \(id) still \(state) after \(timeout)", exit: CLIExit.timedOut)

@@ -73,13 +73,16 @@ struct CertificateCommand: AsyncParsableCommand {
             let deadline = ContinuousClock.now + .seconds(timeout)
             while ContinuousClock.now < deadline {
                 let challenges = try await client.call(.GET, "/v1/certificates/\(certificate)/challenges").json["data"]?["challenges"]?.items ?? []
-                if let ready = challenges.first(where: { $0["domain"]?.text == domain && $0["record_content"]?.text != nil }) ?? challenges.first(where: {
-                    $0["record_content"]?.text != nil
-                }) {
+                if let ready = challenges.first(where: { $0["domain"]?.text == domain && $0["record_content"]?.text != nil })
+                    ?? challenges.first(where: {
+                        $0["record_content"]?.text != nil
+                    })
+                {
                     return ready
                 }
                 if let failed = try await client.certificate(certificate)["error"], failed != .null {
-                    throw CLIError(message: "the authorization failed: \(failed["code"]?.cell ?? "") \(failed["message"]?.cell ?? "")", exit: CLIExit.jobFailed)
+                    throw CLIError(
+                        message: "the authorization failed: \(failed["code"]?.cell ?? "") \(failed["message"]?.cell ?? "")", exit: CLIExit.jobFailed)
                 }
                 try await Task.sleep(for: .milliseconds(500))
             }
@@ -111,21 +114,30 @@ struct CertificateCommand: AsyncParsableCommand {
                 let (uuid, job) = try await order(client)
                 if !wait {
                     let document = try await client.certificate(uuid)
-                    return api.json ? Output.json(document) : Output.fields([("name", document["name"]?.cell ?? "-"), ("state", document["state"]?.cell ?? "-"),
-                                                                             ("job", job ?? "-")])
+                    return api.json
+                        ? Output.json(document)
+                        : Output.fields([
+                            ("name", document["name"]?.cell ?? "-"), ("state", document["state"]?.cell ?? "-"),
+                            ("job", job ?? "-"),
+                        ])
                 }
                 if let job { _ = try await client.waitForJob(job, timeout: .seconds(timeout), quiet: api.json) }
                 let document = try await client.certificate(uuid)
                 guard document["state"]?.text == "valid" else {
-                    throw CLIError(message: "certificate \(document["name"]?.cell ?? uuid) is \(document["state"]?.cell ?? "?"): \(document["error"]?.cell ?? "")",
-                                   exit: CLIExit.jobFailed)
+                    throw CLIError(
+                        message:
+                            "certificate \(document["name"]?.cell ?? uuid) is \(document["state"]?.cell ?? "?"): \(document["error"]?.cell ?? "")",
+                        exit: CLIExit.jobFailed)
                 }
                 if let output {
                     try writeFile(output, try await client.call(.GET, "/v1/certificates/\(uuid)/pem?type=\(certType)").text, secret: false)
                 }
                 if api.json { return Output.json(document) }
-                Output.fields([("name", document["name"]?.cell ?? "-"), ("state", "valid"), ("domains", document["sans"]?.cell ?? "-"),
-                               ("not_after", document["not_after"]?.cell ?? "-")] + (output.map { [("written", $0)] } ?? []))
+                Output.fields(
+                    [
+                        ("name", document["name"]?.cell ?? "-"), ("state", "valid"), ("domains", document["sans"]?.cell ?? "-"),
+                        ("not_after", document["not_after"]?.cell ?? "-"),
+                    ] + (output.map { [("written", $0)] } ?? []))
             }
         }
 

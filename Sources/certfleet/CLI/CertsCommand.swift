@@ -23,8 +23,10 @@ struct CertsCommand: AsyncParsableCommand {
         let item = answer.json["data"]?["certificates"]?.items.first ?? .null
         if options.json && !wait.wait { return Output.json(answer.json) }
         if !options.json {
-            Output.fields([("uuid", item["uuid"]?.cell ?? "-"), ("name", item["name"]?.cell ?? "-"),
-                           ("state", item["state"]?.cell ?? "-"), ("job", item["job"]?.cell ?? "-")])
+            Output.fields([
+                ("uuid", item["uuid"]?.cell ?? "-"), ("name", item["name"]?.cell ?? "-"),
+                ("state", item["state"]?.cell ?? "-"), ("job", item["job"]?.cell ?? "-"),
+            ])
         }
         guard wait.wait, let job = item["job"]?.text else { return }
         _ = try await client.waitForJob(job, timeout: .seconds(wait.timeout))
@@ -89,10 +91,14 @@ struct CertsCommand: AsyncParsableCommand {
                     documents += (answer.json["data"]?["certificates"]?.items ?? []).filter { $0["status"]?.text == "success" }
                 }
                 if api.json { return Output.json(.array(documents)) }
-                Output.table(["NAME", "STATE", "COMMON NAME", "NOT AFTER", "SOURCE", "UUID"], documents.map { d in
-                    [d["name"]?.cell ?? "-", d["state"]?.cell ?? "-", d["common_name"]?.cell ?? "-", d["not_after"]?.cell ?? "-",
-                     d["source"]?.cell ?? "-", d["uuid"]?.cell ?? "-"]
-                })
+                Output.table(
+                    ["NAME", "STATE", "COMMON NAME", "NOT AFTER", "SOURCE", "UUID"],
+                    documents.map { d in
+                        [
+                            d["name"]?.cell ?? "-", d["state"]?.cell ?? "-", d["common_name"]?.cell ?? "-", d["not_after"]?.cell ?? "-",
+                            d["source"]?.cell ?? "-", d["uuid"]?.cell ?? "-",
+                        ]
+                    })
             }
         }
     }
@@ -113,15 +119,18 @@ struct CertsCommand: AsyncParsableCommand {
                 }
                 let document = try await client.certificate(reference)
                 if api.json { return Output.json(document) }
-                let keys = ["uuid", "name", "state", "common_name", "sans", "subject", "issuer", "serial_number", "not_before", "not_after",
-                            "source", "usage", "tls_type", "key", "service_groups", "renew_at", "error"]
+                let keys = [
+                    "uuid", "name", "state", "common_name", "sans", "subject", "issuer", "serial_number", "not_before", "not_after",
+                    "source", "usage", "tls_type", "key", "service_groups", "renew_at", "error",
+                ]
                 Output.fields(keys.map { ($0, document[$0]?.cell ?? "-") })
             }
         }
     }
 
     struct Download: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Download PEM: fullchain, chain, cert, key or bundle (key and bundle need keys:export).")
+        static let configuration = CommandConfiguration(
+            abstract: "Download PEM: fullchain, chain, cert, key or bundle (key and bundle need keys:export).")
         @OptionGroup var api: APIClientOptions
         @Argument(help: "uuid or name") var reference: String
         @Option(help: "fullchain, chain, cert, key or bundle.") var type: String = "fullchain"
@@ -204,8 +213,9 @@ struct JobsCommand: AsyncParsableCommand {
 
     static func show(_ job: JSONValue, json: Bool) {
         if json { return Output.json(job) }
-        Output.fields(["id", "kind", "state", "attempt", "certificate", "created_at", "finished_at"].map { ($0, job[$0]?.cell ?? "-") }
-                      + [("error", job["error"]?["code"]?.text.map { "\($0): \(job["error"]?["message"]?.cell ?? "")" } ?? "-")])
+        Output.fields(
+            ["id", "kind", "state", "attempt", "certificate", "created_at", "finished_at"].map { ($0, job[$0]?.cell ?? "-") }
+                + [("error", job["error"]?["code"]?.text.map { "\($0): \(job["error"]?["message"]?.cell ?? "")" } ?? "-")])
     }
 
     struct Get: AsyncParsableCommand {

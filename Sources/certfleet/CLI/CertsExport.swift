@@ -54,8 +54,10 @@ struct CertsExport: AsyncParsableCommand {
             default:
                 let directory = dir ?? name
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let files = [("fullchain.pem", try await pem("fullchain"), false), ("chain.pem", try await pem("chain"), false),
-                             ("cert.pem", try await pem("cert"), false), ("privkey.pem", key, true)]
+                let files = [
+                    ("fullchain.pem", try await pem("fullchain"), false), ("chain.pem", try await pem("chain"), false),
+                    ("cert.pem", try await pem("cert"), false), ("privkey.pem", key, true),
+                ]
                 for (file, text, secret) in files { try writeFile(directory + "/" + file, text, secret: secret) }
                 if api.json {
                     Output.json(.object(files.map { ($0.0, .string(directory + "/" + $0.0)) }))

@@ -49,9 +49,11 @@ struct DNSCommand: AsyncParsableCommand {
                 let answer = try await api.client.call(.GET, "/v1/dns/providers")
                 let items = answer.json["data"]?["dns_providers"]?.items ?? []
                 if api.json { return Output.json(.array(items)) }
-                Output.table(["NAME", "KIND", "ZONES", "SECRET"], items.map {
-                    [$0["name"]?.cell ?? "-", $0["kind"]?.cell ?? "-", $0["zones"]?.cell ?? "-", $0["has_secret"]?.cell ?? "-"]
-                })
+                Output.table(
+                    ["NAME", "KIND", "ZONES", "SECRET"],
+                    items.map {
+                        [$0["name"]?.cell ?? "-", $0["kind"]?.cell ?? "-", $0["zones"]?.cell ?? "-", $0["has_secret"]?.cell ?? "-"]
+                    })
             }
         }
     }
@@ -79,10 +81,17 @@ struct DNSCommand: AsyncParsableCommand {
             try await runCLI {
                 let answer = try await api.client.call(.POST, "/v1/dns/providers/\(name.pathEscaped)/test", json: .object([("zone", .string(zone))]))
                 let report = answer.json["data"] ?? .null
-                if api.json { Output.json(report) } else {
-                    Output.table(["STEP", "OK", "MS", "DETAIL"], report["steps"]?.items.map {
-                        [$0["step"]?.cell ?? "-", $0["ok"]?.cell ?? "-", $0["ms"]?.cell ?? "-", $0["message"]?.text ?? $0["record_name"]?.text ?? ""]
-                    } ?? [])
+                if api.json {
+                    Output.json(report)
+                } else {
+                    Output.table(
+                        ["STEP", "OK", "MS", "DETAIL"],
+                        report["steps"]?.items.map {
+                            [
+                                $0["step"]?.cell ?? "-", $0["ok"]?.cell ?? "-", $0["ms"]?.cell ?? "-",
+                                $0["message"]?.text ?? $0["record_name"]?.text ?? "",
+                            ]
+                        } ?? [])
                 }
                 if report["ok"] != .bool(true) { throw CLIError(message: "the provider test failed", exit: ExitCode(3)) }
             }
@@ -102,10 +111,14 @@ struct DNSCommand: AsyncParsableCommand {
                 if let dnsProvider { fields.append(("dns_provider", .string(dnsProvider))) }
                 let answer = try await api.client.call(.POST, "/v1/certificates/preflight", json: .object(fields))
                 let report = answer.json["data"] ?? .null
-                if api.json { Output.json(report) } else {
-                    Output.table(["NAME", "CHECK", "OK", "DETAIL"], report["checks"]?.items.map {
-                        [$0["name"]?.cell ?? "-", $0["check"]?.cell ?? "-", $0["ok"]?.cell ?? "-", $0["detail"]?.cell ?? "-"]
-                    } ?? [])
+                if api.json {
+                    Output.json(report)
+                } else {
+                    Output.table(
+                        ["NAME", "CHECK", "OK", "DETAIL"],
+                        report["checks"]?.items.map {
+                            [$0["name"]?.cell ?? "-", $0["check"]?.cell ?? "-", $0["ok"]?.cell ?? "-", $0["detail"]?.cell ?? "-"]
+                        } ?? [])
                     if let error = report["error"] { print("error: \(error["code"]?.cell ?? "-"): \(error["message"]?.cell ?? "-")") }
                 }
                 if report["ok"] != .bool(true) { throw CLIError(message: "the preflight failed", exit: ExitCode(3)) }

@@ -45,9 +45,11 @@ struct TargetsCommand: AsyncParsableCommand {
             try await runCLI {
                 let answer = try await api.client.call(.GET, "/v1/targets")
                 if api.json { return Output.json(answer.json) }
-                Output.table(["UUID", "NAME", "KIND"], (answer.json["data"]?["targets"]?.items ?? []).map {
-                    [$0["uuid"]?.cell ?? "-", $0["name"]?.cell ?? "-", $0["kind"]?.cell ?? "-"]
-                })
+                Output.table(
+                    ["UUID", "NAME", "KIND"],
+                    (answer.json["data"]?["targets"]?.items ?? []).map {
+                        [$0["uuid"]?.cell ?? "-", $0["name"]?.cell ?? "-", $0["kind"]?.cell ?? "-"]
+                    })
             }
         }
     }
@@ -84,10 +86,14 @@ struct TargetsCommand: AsyncParsableCommand {
             try await runCLI {
                 let answer = try await api.client.call(.GET, "/v1/targets/\(reference.pathEscaped)/dead-letters")
                 if api.json { return Output.json(answer.json) }
-                Output.table(["CERTIFICATE", "VERSION", "CODE", "ATTEMPTS", "AT"], (answer.json["data"]?["dead_letters"]?.items ?? []).map {
-                    [$0["certificate"]?["name"]?.cell ?? "-", $0["version"]?.cell ?? "-", $0["code"]?.cell ?? "-",
-                     $0["attempts"]?.cell ?? "-", $0["at"]?.cell ?? "-"]
-                })
+                Output.table(
+                    ["CERTIFICATE", "VERSION", "CODE", "ATTEMPTS", "AT"],
+                    (answer.json["data"]?["dead_letters"]?.items ?? []).map {
+                        [
+                            $0["certificate"]?["name"]?.cell ?? "-", $0["version"]?.cell ?? "-", $0["code"]?.cell ?? "-",
+                            $0["attempts"]?.cell ?? "-", $0["at"]?.cell ?? "-",
+                        ]
+                    })
             }
         }
     }

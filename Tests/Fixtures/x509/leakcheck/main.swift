@@ -24,7 +24,7 @@ var parsed = 0, failed = 0
 for i in 0..<iterations {
     var bytes = base
     switch i % 4 {
-    case 0: break  // the intact bundle: the full success path, every 4th input
+    case 0: break // the intact bundle: the full success path, every 4th input
     case 1: bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
     case 2: bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng)))
     default:
