@@ -455,9 +455,13 @@ import X509
                 }
                 var worker = try world.startWorker(lease: 8, concurrency: 1)
                 var kills: [String] = []
-                for _ in 0..<5 {
-                    let step = steps.randomElement()!
-                    guard try await Self.waitForRunningJob(world, at: step) else { continue }
+                // A random step first; a fast machine may be past it everywhere, so then whichever
+                // step a running job has reached (the kill count must not depend on the machine's speed).
+                for _ in 0..<12 where kills.count < 5 {
+                    let preferred = steps.randomElement()!
+                    var step = try await Self.runningJobStep(world, among: [preferred], within: .seconds(10))
+                    if step == nil { step = try await Self.runningJobStep(world, among: steps, within: .seconds(60)) }
+                    guard let step else { break }
                     worker.signal(SIGKILL)
                     _ = worker.waitForExit()
                     kills.append(step)
@@ -476,17 +480,17 @@ import X509
         await world.tearDown()
     }
 
-    /// Waits (briefly) until a running job has saved a checkpoint at STEP.
-    static func waitForRunningJob(_ world: World, at step: String) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(60)
+    /// Waits up to LIMIT until a running job has saved a checkpoint at one of STEPS; returns that step.
+    static func runningJobStep(_ world: World, among steps: [String], within limit: Duration) async throws -> String? {
+        let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             let running = try await world.env.db.query(
                 """
-                SELECT 1 AS hit FROM jobs WHERE state = 'running' AND checkpoint->>'step' = \(step)::text LIMIT 1
+                SELECT checkpoint->>'step' AS step FROM jobs WHERE state = 'running' AND checkpoint->>'step' = ANY(\(steps)::text[]) LIMIT 1
                 """)
-            if !running.isEmpty { return true }
+            if let step = try running.first?.decode(String.self, "step") { return step }
             try await Task.sleep(for: .milliseconds(5))
         }
-        return false
+        return nil
     }
 }
