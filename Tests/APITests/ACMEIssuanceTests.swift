@@ -460,8 +460,13 @@ import X509
                 for _ in 0..<12 where kills.count < 5 {
                     let preferred = steps.randomElement()!
                     var step = try await Self.runningJobStep(world, among: [preferred], within: .seconds(10))
-                    if step == nil { step = try await Self.runningJobStep(world, among: steps, within: .seconds(60)) }
-                    guard let step else { break }
+                    if step == nil { step = try await Self.runningJobStep(world, among: steps, within: .seconds(30)) }
+                    guard let step else {
+                        // Every job finished before enough kills landed (a fast machine): one more certificate.
+                        let names = [Self.domain("kill\(uuids.count)"), Self.domain("kill\(uuids.count)b")]
+                        uuids.append(try await Self.issue(client, world, #"{"domains":["\#(names.joined(separator: #"",""#))"]}"#).uuid)
+                        continue
+                    }
                     worker.signal(SIGKILL)
                     _ = worker.waitForExit()
                     kills.append(step)
@@ -471,8 +476,8 @@ import X509
                 for uuid in uuids {
                     _ = try await Self.waitFor(client, world, uuid, seconds: 300, Self.state("valid"))
                 }
+                #expect(try world.pebble.ordersCreated() == uuids.count, "one order per certificate; processes: \(world.env.processStatus)")
             }
-            #expect(try world.pebble.ordersCreated() == certificates, "one order per certificate; processes: \(world.env.processStatus)")
         } catch {
             await world.tearDown()
             throw error
