@@ -31,7 +31,7 @@ public final class IsolatedServices: @unchecked Sendable {
         admin = PostgresClient(baseURL, maxConnections: 1)
         try await admin.query("CREATE DATABASE \(unescaped: databaseName)")
         databaseURL = PostgresConfiguration.connectionString(baseURL, replacingDatabase: databaseName)
-        db = PostgresClient(databaseURL, maxConnections: 8)
+        db = PostgresClient(databaseURL, maxConnections: 4)
         try await Migrator(db: db, migrations: try Migrator.load(from: TestStack.root.appendingPathComponent("schemas/migrations"))).migrate()
         self.amqpURL = amqpURL
         topology = CertFleetTopology(prefix: "cf\(name)-\(suffix)")
@@ -58,6 +58,9 @@ public final class IsolatedServices: @unchecked Sendable {
         [
             "CERTFLEET_DATABASE_URL": databaseURL, "CERTFLEET_AMQP_URL": amqpURL, "CERTFLEET_AMQP_PREFIX": topology.prefix,
             "CERTFLEET_MASTER_KEY_FILE": masterKeyFile, "CERTFLEET_LOG_LEVEL": "info",
+            // Dozens of these worlds run at once against one server: keep each process's
+            // pool small so their sum stays under the stack's max_connections.
+            "CERTFLEET_DATABASE_POOL_SIZE": "6",
             // Tests of issuance name any host under Pebble; TenantSecurityTests cover `enforce`.
             "CERTFLEET_DOMAIN_POLICY": "off",
         ]

@@ -40,7 +40,7 @@ _postgres_prepare_dir() {
 # Server settings shared by the primary and its standby (a hot standby needs at
 # least the primary's max_connections).
 postgres_server_options() {
-    echo "-c listen_addresses=127.0.0.1 -p $1 -c unix_socket_directories=$2/run -c max_connections=300 -c shared_buffers=256MB"
+    echo "-c listen_addresses=127.0.0.1 -p $1 -c unix_socket_directories=$2/run -c max_connections=1000 -c shared_buffers=256MB"
 }
 
 postgres_start() {
