@@ -33,6 +33,11 @@ def check(name, ok, detail=""):
     return ok
 
 
+def mask_secret():
+    """Screenshots go into docs/: they show where a new secret appears, never the secret."""
+    driver.execute_script("const e = document.getElementById('new-secret'); e.textContent = e.textContent.slice(0, 10) + '…'")
+
+
 def shot(name):
     path = os.path.join(shots_dir, name + ".png")
     driver.save_screenshot(path)
@@ -324,6 +329,8 @@ def console_flow():
     submit(driver.find_element(By.ID, "create-key"))
     secret = text("#new-secret") or ""
     check("a new key's secret is shown once", secret.startswith("cf_"), secret)
+    # The screenshot goes into docs/: it shows where the secret appears, never a secret.
+    mask_secret()
     shot("keys")
     driver.get(base + "/console/keys")
     check("the secret is not shown again", secret not in driver.page_source and not driver.find_elements(By.ID, "new-secret"))
@@ -346,6 +353,7 @@ def console_flow():
     driver.find_element(By.ID, "project-name").send_keys("console-tenant")
     submit(driver.find_element(By.ID, "create-project"))
     check("a new project shows its admin key once", (text("#new-secret") or "").startswith("cf_"), text("#created-project"))
+    mask_secret()
     shot("projects")
 
     # An exporter key sees the key download.
