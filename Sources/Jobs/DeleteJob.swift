@@ -13,7 +13,7 @@ public struct DeleteJob: JobHandler {
     public init(context: JobContext) { self.context = context }
 
     public func run(_ job: ClaimedJob, logger: Logger) async throws -> JobResult {
-        let consumers = try await IssuanceTargets.consumers(context.db, certificate: job.certificateID)
+        let consumers = try await Certificates.bindings(context.db, certificate: job.certificateID)
         guard consumers.isEmpty else {
             return .failed(.certificateInUse, message: "the certificate is in use by \(consumers.joined(separator: ", "))")
         }

@@ -264,6 +264,8 @@ public final class SchedulerService: Service, Sendable {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 try await body()
+            } catch is CancellationError {
+                return // shutting down: not a failure worth a warning
             } catch {
                 logger.warning("\(name) failed; retrying", metadata: ["error": "\(error)"])
             }

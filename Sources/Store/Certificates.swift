@@ -46,7 +46,12 @@ public enum Certificates {
         "SELECT id, project_id, name, state, current_version, version FROM certificates WHERE id = \(id) FOR UPDATE"
     }
 
-    /// The consumers bound to a certificate, sorted.
+    /// The consumers bound to CERTIFICATE, sorted (a bound certificate is not deleted).
+    public static func bindings(_ db: Database, certificate: UUID) async throws -> [String] {
+        try await db.withConnection { try await bindings($0, certificate: certificate) }
+    }
+
+    /// The same, inside TX.
     public static func bindings(_ tx: PostgresTransaction, certificate: UUID) async throws -> [String] {
         try await tx.query("SELECT consumer FROM bindings WHERE certificate_id = \(certificate) ORDER BY consumer")
             .map { try $0.decode(String.self, "consumer") }

@@ -45,10 +45,4 @@ public enum IssuanceTargets {
             try await db.query("UPDATE certificates SET acme_account_id = \(account) WHERE id = \(certificate)")
         }
     }
-
-    /// The consumers bound to CERTIFICATE, sorted (a bound certificate is not deleted).
-    public static func consumers(_ db: Database, certificate: UUID) async throws -> [String] {
-        try await db.query("SELECT consumer FROM bindings WHERE certificate_id = \(certificate) ORDER BY consumer")
-            .map { try $0.decode(String.self, "consumer") }
-    }
 }

@@ -254,3 +254,35 @@ ensure_python_tools() {
     fi
     exec {lock}>&-
 }
+
+# --- authoritative test DNS servers (bind9.sh, knot.sh) ---------------------------------
+
+# tsig_secret DIR PRESET: PRESET when set, else a base64 key made once in DIR/tsig.secret.
+tsig_secret() {
+    if [ -n "$2" ]; then echo "$2"; return; fi
+    [ -s "$1/tsig.secret" ] || { mkdir -p "$1"; openssl rand -base64 32 > "$1/tsig.secret"; chmod 600 "$1/tsig.secret"; }
+    cat "$1/tsig.secret"
+}
+
+# rfc2136_env PREFIX DIR PORT ZONE NAME ALG: the exports that point tests at one server.
+rfc2136_env() {
+    echo "export CERTFLEET_$1_SERVER='127.0.0.1:$3'"
+    echo "export CERTFLEET_$1_ZONE='$4'"
+    echo "export CERTFLEET_$1_TSIG_NAME='$5'"
+    echo "export CERTFLEET_$1_TSIG_ALG='$6'"
+    echo "export CERTFLEET_$1_TSIG_FILE='$2/tsig.secret'"
+}
+
+# test_zone_file FILE ZONE EXTRA: SOA/NS at ns1.<zone> (127.0.0.1), apex and www A records
+# and EXTRA lines; everything else comes by UPDATE.
+test_zone_file() {
+    cat > "$1" <<ZONE
+\$TTL 60
+@   IN SOA ns1.$2. hostmaster.$2. ( 1 60 60 3600 1 )
+    IN NS  ns1.$2.
+    IN A   127.0.0.1
+ns1 IN A   127.0.0.1
+www IN A   127.0.0.1
+$3
+ZONE
+}

@@ -15,36 +15,18 @@ BIND9_DIR="$CERTFLEET_STACK_DIR/bind9"
 
 bind9_packages() { echo bind9 bind9-dnsutils openssl; }
 
-_bind9_secret() {
-    if [ -n "${CERTFLEET_BIND9_TSIG_SECRET:-}" ]; then echo "$CERTFLEET_BIND9_TSIG_SECRET"; return; fi
-    [ -s "$BIND9_DIR/tsig.secret" ] || { mkdir -p "$BIND9_DIR"; openssl rand -base64 32 > "$BIND9_DIR/tsig.secret"; chmod 600 "$BIND9_DIR/tsig.secret"; }
-    cat "$BIND9_DIR/tsig.secret"
-}
+_bind9_secret() { tsig_secret "$BIND9_DIR" "${CERTFLEET_BIND9_TSIG_SECRET:-}"; }
 
 bind9_env() {
-    echo "export CERTFLEET_BIND9_SERVER='127.0.0.1:$CERTFLEET_BIND9_PORT'"
-    echo "export CERTFLEET_BIND9_ZONE='$CERTFLEET_BIND9_ZONE'"
-    echo "export CERTFLEET_BIND9_TSIG_NAME='$CERTFLEET_BIND9_TSIG_NAME'"
-    echo "export CERTFLEET_BIND9_TSIG_ALG='$CERTFLEET_BIND9_TSIG_ALG'"
-    echo "export CERTFLEET_BIND9_TSIG_FILE='$BIND9_DIR/tsig.secret'"
+    rfc2136_env BIND9 "$BIND9_DIR" "$CERTFLEET_BIND9_PORT" "$CERTFLEET_BIND9_ZONE" "$CERTFLEET_BIND9_TSIG_NAME" "$CERTFLEET_BIND9_TSIG_ALG"
 }
 
 _bind9_pid() { [ -f "$BIND9_DIR/named.pid" ] && head -n1 "$BIND9_DIR/named.pid" | tr -dc '0-9'; }
 bind9_running() { pid_alive "$(_bind9_pid || true)"; }
 
-# The zone: SOA/NS at ns1.<zone> (127.0.0.1), apex and www A records; everything else comes by UPDATE.
 _bind9_zone() {
-    local zone="$CERTFLEET_BIND9_ZONE"
-    cat > "$BIND9_DIR/$zone.zone" <<ZONE
-\$TTL 60
-@   IN SOA ns1.$zone. hostmaster.$zone. ( 1 60 60 3600 1 )
-    IN NS  ns1.$zone.
-    IN A   127.0.0.1
-ns1 IN A   127.0.0.1
-www IN A   127.0.0.1
-${CERTFLEET_BIND9_EXTRA:-}
-ZONE
-    rm -f "$BIND9_DIR/$zone.zone.jnl"
+    test_zone_file "$BIND9_DIR/$CERTFLEET_BIND9_ZONE.zone" "$CERTFLEET_BIND9_ZONE" "${CERTFLEET_BIND9_EXTRA:-}"
+    rm -f "$BIND9_DIR/$CERTFLEET_BIND9_ZONE.zone.jnl"
 }
 
 bind9_start() {

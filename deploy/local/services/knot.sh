@@ -15,18 +15,10 @@ KNOT_DIR="$CERTFLEET_STACK_DIR/knot"
 
 knot_packages() { echo knot knot-dnsutils openssl; }
 
-_knot_secret() {
-    if [ -n "${CERTFLEET_KNOT_TSIG_SECRET:-}" ]; then echo "$CERTFLEET_KNOT_TSIG_SECRET"; return; fi
-    [ -s "$KNOT_DIR/tsig.secret" ] || { mkdir -p "$KNOT_DIR"; openssl rand -base64 32 > "$KNOT_DIR/tsig.secret"; chmod 600 "$KNOT_DIR/tsig.secret"; }
-    cat "$KNOT_DIR/tsig.secret"
-}
+_knot_secret() { tsig_secret "$KNOT_DIR" "${CERTFLEET_KNOT_TSIG_SECRET:-}"; }
 
 knot_env() {
-    echo "export CERTFLEET_KNOT_SERVER='127.0.0.1:$CERTFLEET_KNOT_PORT'"
-    echo "export CERTFLEET_KNOT_ZONE='$CERTFLEET_KNOT_ZONE'"
-    echo "export CERTFLEET_KNOT_TSIG_NAME='$CERTFLEET_KNOT_TSIG_NAME'"
-    echo "export CERTFLEET_KNOT_TSIG_ALG='$CERTFLEET_KNOT_TSIG_ALG'"
-    echo "export CERTFLEET_KNOT_TSIG_FILE='$KNOT_DIR/tsig.secret'"
+    rfc2136_env KNOT "$KNOT_DIR" "$CERTFLEET_KNOT_PORT" "$CERTFLEET_KNOT_ZONE" "$CERTFLEET_KNOT_TSIG_NAME" "$CERTFLEET_KNOT_TSIG_ALG"
 }
 
 _knot_pid() { [ -f "$KNOT_DIR/knotd.pid" ] && head -n1 "$KNOT_DIR/knotd.pid" | tr -dc '0-9'; }
@@ -37,15 +29,7 @@ knot_start() {
     mkdir -p "$KNOT_DIR/db"
     require_port_free "$CERTFLEET_KNOT_PORT" CERTFLEET_KNOT_PORT
     local secret zone="$CERTFLEET_KNOT_ZONE"; secret="$(_knot_secret)"
-    cat > "$KNOT_DIR/$zone.zone" <<ZONE
-\$TTL 60
-@   IN SOA ns1.$zone. hostmaster.$zone. ( 1 60 60 3600 1 )
-    IN NS  ns1.$zone.
-    IN A   127.0.0.1
-ns1 IN A   127.0.0.1
-www IN A   127.0.0.1
-${CERTFLEET_KNOT_EXTRA:-}
-ZONE
+    test_zone_file "$KNOT_DIR/$zone.zone" "$zone" "${CERTFLEET_KNOT_EXTRA:-}"
     rm -rf "$KNOT_DIR/db"/*
     cat > "$KNOT_DIR/knot.conf" <<CONF
 server:
