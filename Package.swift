@@ -126,6 +126,8 @@ let package = Package(
                 "X509", "CertFleetCore", "DNS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                // certfleet_acme_client_* (a no-op until the process bootstraps a backend).
+                .product(name: "Metrics", package: "swift-metrics"),
                 // A custom CA for the ACME server (Pebble), the http-01 responder, DNS over UDP.
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -80,7 +80,7 @@ extension ACMEClient {
     }
 
     private func accountRequest(_ url: String, _ body: NewAccount, key: PrivateKey) async throws(ACMEError) -> ACMEAccount {
-        let reply = try await post(url, payload: try Self.json(body), signer: .jwk(key))
+        let reply = try await post(url, .newAccount, payload: try Self.json(body), signer: .jwk(key))
         guard let location = reply.header("Location") else {
             throw .unexpectedResponse(status: reply.status, url: url, reason: "newAccount without Location")
         }
@@ -93,7 +93,7 @@ extension ACMEClient {
     /// The account resource as the server has it now.
     public func fetchAccount() async throws(ACMEError) -> ACMEAccount {
         let url = try requireAccountURL()
-        var (account, _) = try await fetch(ACMEAccount.self, url)
+        var (account, _) = try await fetch(ACMEAccount.self, url, .account)
         account.url = url
         return account
     }
@@ -103,7 +103,7 @@ extension ACMEClient {
     public func updateAccount(contact: [String]) async throws(ACMEError) -> ACMEAccount {
         struct Update: Encodable { var contact: [String] }
         let url = try requireAccountURL()
-        var account = try await post(url, payload: try Self.json(Update(contact: contact))).decode(ACMEAccount.self)
+        var account = try await post(url, .account, payload: try Self.json(Update(contact: contact))).decode(ACMEAccount.self)
         account.url = url
         return account
     }
@@ -113,7 +113,7 @@ extension ACMEClient {
     public func deactivateAccount() async throws(ACMEError) -> ACMEAccount {
         struct Deactivate: Encodable { var status = "deactivated" }
         let url = try requireAccountURL()
-        var account = try await post(url, payload: try Self.json(Deactivate())).decode(ACMEAccount.self)
+        var account = try await post(url, .account, payload: try Self.json(Deactivate())).decode(ACMEAccount.self)
         account.url = url
         return account
     }
@@ -140,7 +140,7 @@ extension ACMEClient {
         } catch {
             throw .crypto("key rollover request")
         }
-        _ = try await post(directory.keyChange, payload: try Self.json(inner))
+        _ = try await post(directory.keyChange, .keyChange, payload: try Self.json(inner))
         state.withLock { $0.accountKey = newKey }
     }
 

@@ -35,7 +35,7 @@ public struct ACMEAuthorization: Codable, Sendable, Hashable {
 extension ACMEClient {
     /// The authorization as the server has it now.
     public func fetchAuthorization(url: String) async throws(ACMEError) -> ACMEAuthorization {
-        var (authorization, _) = try await fetch(ACMEAuthorization.self, url)
+        var (authorization, _) = try await fetch(ACMEAuthorization.self, url, .authorization)
         authorization.url = url
         return authorization
     }
@@ -43,7 +43,7 @@ extension ACMEClient {
     /// Polls until the authorization is `valid`; any final other state throws
     /// its challenge's problem with the identifier.
     public func waitForAuthorization(url: String, timeout: Duration? = nil) async throws(ACMEError) -> ACMEAuthorization {
-        var authorization = try await poll(ACMEAuthorization.self, url, what: "authorization \(url)", timeout: timeout) {
+        var authorization = try await poll(ACMEAuthorization.self, url, .authorization, what: "authorization \(url)", timeout: timeout) {
             authorization throws(ACMEError) in
             switch authorization.status {
             case .valid: return true
@@ -59,7 +59,7 @@ extension ACMEClient {
     @discardableResult
     public func deactivateAuthorization(url: String) async throws(ACMEError) -> ACMEAuthorization {
         struct Deactivate: Encodable { var status = "deactivated" }
-        var authorization = try await post(url, payload: try Self.json(Deactivate())).decode(ACMEAuthorization.self)
+        var authorization = try await post(url, .authorization, payload: try Self.json(Deactivate())).decode(ACMEAuthorization.self)
         authorization.url = url
         return authorization
     }

@@ -18,7 +18,7 @@ public struct ACMECertificateChain: Sendable, Hashable {
 extension ACMEClient {
     /// Downloads the chain at `url` (POST-as-GET).
     public func downloadCertificate(url: String) async throws(ACMEError) -> ACMECertificateChain {
-        let reply = try await post(url, payload: nil, accept: "application/pem-certificate-chain")
+        let reply = try await post(url, .certificate, payload: nil, accept: "application/pem-certificate-chain")
         let pem = String(decoding: reply.body, as: UTF8.self)
         guard pem.contains("-----BEGIN CERTIFICATE-----") else {
             throw .unexpectedResponse(status: reply.status, url: url, reason: "the certificate response holds no PEM certificate")

@@ -29,7 +29,7 @@ extension ACMEClient {
     /// Tells the server the challenge is ready to be validated (POST `{}`).
     @discardableResult
     public func acceptChallenge(url: String) async throws(ACMEError) -> ACMEChallenge {
-        try await post(url, payload: Array("{}".utf8)).decode(ACMEChallenge.self)
+        try await post(url, .challenge, payload: Array("{}".utf8)).decode(ACMEChallenge.self)
     }
 }
 

@@ -66,7 +66,8 @@ public final class ACMEClient: Sendable {
         _ = try Self.checkedAlgorithm(accountKey)
         self.configuration = configuration
         self.transport = try HTTPTransport(
-            trustedCAFile: configuration.trustedCAFile, timeout: configuration.requestTimeout, userAgent: configuration.userAgent)
+            trustedCAFile: configuration.trustedCAFile, timeout: configuration.requestTimeout, userAgent: configuration.userAgent,
+            metrics: ACMERequestMetrics(ca: configuration.directoryURL))
         self.logger = logger
         self.state = Mutex(State(accountKey: accountKey, accountURL: accountURL))
     }
@@ -97,13 +98,14 @@ public final class ACMEClient: Sendable {
     /// A `badNonce` answer is repeated with the fresh nonce it carried, up to
     /// `maxBadNonceRetries` times; other problems are thrown typed.
     func post(
-        _ url: String, payload: [UInt8]?, signer: Signer = .account, accept: String? = nil
+        _ url: String, _ action: ACMEAction, payload: [UInt8]?, signer: Signer = .account, accept: String? = nil
     ) async throws(ACMEError) -> HTTPReply {
         var attempt = 0
         while true {
             let nonce = try await nonce()
             let body = try sign(url: url, payload: payload, nonce: nonce, signer: signer)
-            let reply = try await transport.send(.POST, url, body: body, contentType: "application/jose+json", accept: accept)
+            let reply = try await transport.send(
+                .POST, url, action: action, body: body, contentType: "application/jose+json", accept: accept)
             nonces.add(reply.header("Replay-Nonce"))
             if let problem = reply.problem, problem.kind == .badNonce, attempt < configuration.maxBadNonceRetries {
                 attempt += 1
@@ -117,8 +119,8 @@ public final class ACMEClient: Sendable {
     }
 
     /// POST-as-GET and decode.
-    func fetch<T: Decodable>(_ type: T.Type, _ url: String) async throws(ACMEError) -> (T, HTTPReply) {
-        let reply = try await post(url, payload: nil)
+    func fetch<T: Decodable>(_ type: T.Type, _ url: String, _ action: ACMEAction) async throws(ACMEError) -> (T, HTTPReply) {
+        let reply = try await post(url, action, payload: nil)
         return (try reply.decode(type), reply)
     }
 
@@ -154,13 +156,13 @@ public final class ACMEClient: Sendable {
     /// (RFC 8555 section 7.4); without it waits `pollInterval`, doubling.
     /// Throws `timedOut` at the deadline, carrying the last `Retry-After`.
     func poll<T: Decodable & Sendable>(
-        _ type: T.Type, _ url: String, what: String, timeout: Duration? = nil, done: (T) throws(ACMEError) -> Bool
+        _ type: T.Type, _ url: String, _ action: ACMEAction, what: String, timeout: Duration? = nil, done: (T) throws(ACMEError) -> Bool
     ) async throws(ACMEError) -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + (timeout ?? configuration.pollTimeout)
         var interval = configuration.pollInterval
         while true {
-            let (value, reply) = try await fetch(type, url)
+            let (value, reply) = try await fetch(type, url, action)
             if try done(value) { return value }
             let retryAfter = reply.retryAfterSeconds
             var wait = interval

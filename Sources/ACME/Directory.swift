@@ -28,7 +28,7 @@ extension ACMEClient {
     /// The directory, fetched once per client and cached.
     public func directory() async throws(ACMEError) -> ACMEDirectory {
         if let cached = state.withLock({ $0.directory }) { return cached }
-        let reply = try await transport.send(.GET, configuration.directoryURL)
+        let reply = try await transport.send(.GET, configuration.directoryURL, action: .directory)
         try reply.requireSuccess()
         let directory = try reply.decode(ACMEDirectory.self)
         state.withLock { $0.directory = directory }

@@ -28,7 +28,7 @@ extension ACMEClient {
     func nonce() async throws(ACMEError) -> String {
         if let nonce = nonces.take() { return nonce }
         let directory = try await directory()
-        let reply = try await transport.send(.HEAD, directory.newNonce)
+        let reply = try await transport.send(.HEAD, directory.newNonce, action: .newNonce)
         guard reply.status == 200 || reply.status == 204, let nonce = reply.header("Replay-Nonce") else {
             throw .unexpectedResponse(status: reply.status, url: directory.newNonce, reason: "no Replay-Nonce")
         }

@@ -33,7 +33,7 @@ extension ACMEClient {
         guard !identifiers.isEmpty else { throw .invalidState("an order needs at least one identifier") }
         let directory = try await directory()
         let body = NewOrder(identifiers: identifiers, profile: profile, replaces: directory.renewalInfo == nil ? nil : replaces)
-        let reply = try await post(directory.newOrder, payload: try Self.json(body))
+        let reply = try await post(directory.newOrder, .newOrder, payload: try Self.json(body))
         guard let location = reply.header("Location") else {
             throw .unexpectedResponse(status: reply.status, url: directory.newOrder, reason: "newOrder without Location")
         }
@@ -44,7 +44,7 @@ extension ACMEClient {
 
     /// The order as the server has it now.
     public func fetchOrder(url: String) async throws(ACMEError) -> ACMEOrder {
-        var (order, _) = try await fetch(ACMEOrder.self, url)
+        var (order, _) = try await fetch(ACMEOrder.self, url, .order)
         order.url = url
         return order
     }
@@ -53,7 +53,7 @@ extension ACMEClient {
     @discardableResult
     public func finalize(order: ACMEOrder, csr: CertificateSigningRequest) async throws(ACMEError) -> ACMEOrder {
         struct Finalize: Encodable { var csr: String }
-        let reply = try await post(order.finalize, payload: try Self.json(Finalize(csr: Base64URL.encode(csr.der))))
+        let reply = try await post(order.finalize, .finalize, payload: try Self.json(Finalize(csr: Base64URL.encode(csr.der))))
         var updated = try reply.decode(ACMEOrder.self)
         updated.url = order.url
         return updated
@@ -64,7 +64,7 @@ extension ACMEClient {
     public func waitForOrder(
         url: String, until statuses: Set<ACMEOrder.Status>, timeout: Duration? = nil
     ) async throws(ACMEError) -> ACMEOrder {
-        var order = try await poll(ACMEOrder.self, url, what: "order \(url)", timeout: timeout) { order throws(ACMEError) in
+        var order = try await poll(ACMEOrder.self, url, .order, what: "order \(url)", timeout: timeout) { order throws(ACMEError) in
             if statuses.contains(order.status) { return true }
             if order.status == .invalid {
                 throw .orderInvalid(order.error ?? ACMEProblem(type: "urn:ietf:params:acme:error:serverInternal", detail: "order is invalid"))

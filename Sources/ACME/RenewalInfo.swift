@@ -39,7 +39,7 @@ extension ACMEClient {
         let id = try Self.renewalInfoIdentifier(for: certificate)
         let url = base.hasSuffix("/") ? base + id : base + "/" + id
         // ARI is a plain GET (RFC 9773 section 4.1), not POST-as-GET.
-        let reply = try await transport.send(.GET, url)
+        let reply = try await transport.send(.GET, url, action: .renewalInfo)
         try reply.requireSuccess()
         let body = try reply.decode(Body.self)
         let parser = ISO8601DateFormatter()

@@ -19,6 +19,6 @@ extension ACMEClient {
         struct Revoke: Encodable { var certificate: String; var reason: Int? }
         let directory = try await directory()
         let payload = try Self.json(Revoke(certificate: Base64URL.encode(certificate.der), reason: reason?.rawValue))
-        _ = try await post(directory.revokeCert, payload: payload, signer: certificateKey.map { .jwk($0) } ?? .account)
+        _ = try await post(directory.revokeCert, .revoke, payload: payload, signer: certificateKey.map { .jwk($0) } ?? .account)
     }
 }

@@ -74,10 +74,11 @@ final class HTTPTransport: Sendable {
     let client: HTTPClient
     let timeout: TimeAmount
     let userAgent: String
+    let metrics: ACMERequestMetrics
     /// Responses larger than this are refused (a certificate chain is a few KB).
     static let maxBody = 1 << 20
 
-    init(trustedCAFile: String?, timeout: Duration, userAgent: String) throws(ACMEError) {
+    init(trustedCAFile: String?, timeout: Duration, userAgent: String, metrics: ACMERequestMetrics) throws(ACMEError) {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let trustedCAFile {
             // Additional, not instead of, the system roots: the same client works for
@@ -97,6 +98,7 @@ final class HTTPTransport: Sendable {
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
         self.userAgent = userAgent
+        self.metrics = metrics
     }
 
     func shutdown() async {
@@ -104,7 +106,7 @@ final class HTTPTransport: Sendable {
     }
 
     func send(
-        _ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, contentType: String? = nil, accept: String? = nil
+        _ method: HTTPMethod, _ url: String, action: ACMEAction, body: [UInt8]? = nil, contentType: String? = nil, accept: String? = nil
     )
         async throws(ACMEError) -> HTTPReply
     {
@@ -114,8 +116,12 @@ final class HTTPTransport: Sendable {
         if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         if let accept { request.headers.add(name: "Accept", value: accept) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let started = ContinuousClock.now
+        var status: Int?
+        defer { metrics.record(action, method: method.rawValue, status: status, duration: ContinuousClock.now - started) }
         do {
             let response = try await client.execute(request, timeout: timeout)
+            status = Int(response.status.code)
             let buffer = try await response.body.collect(upTo: Self.maxBody)
             return HTTPReply(status: Int(response.status.code), headers: response.headers, body: Array(buffer.readableBytesView), url: url)
         } catch let error as ACMEError {

@@ -41,6 +41,8 @@ public struct APIConfiguration: Sendable {
     /// `/metrics` needs no key: a separate, internal address keeps it off the public listener.
     public var metricsPort: Int?
     public var metricsHost = "127.0.0.1"
+    /// How often the per-certificate series (`certfleet_certificate_*`) read what changed; nil: not served.
+    public var certificateMetricsInterval: Duration? = .seconds(5)
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = defaultBodyLimit,
@@ -87,12 +89,15 @@ public struct APIDependencies: Sendable {
 public func buildApplication(
     configuration: APIConfiguration, dependencies: APIDependencies, logger: Logger = Logger(label: "certfleet.api")
 ) -> some ApplicationProtocol {
-    let observability = Observability(dependencies: dependencies, configuration: configuration)
+    let observability = Observability(dependencies: dependencies, configuration: configuration, logger: logger)
     let router = buildRouter(configuration: configuration, dependencies: dependencies, observability: observability)
     var services: [any Service] = []
+    if let interval = configuration.certificateMetricsInterval {
+        services.append(CertificateSeriesRefresher(series: observability.certificates, interval: interval))
+    }
     if let port = configuration.metricsPort {
         let metricsRouter = Router(context: APIRequestContext.self)
-        MetricsController(metrics: observability.requests, gauges: observability.gauges).addRoutes(to: metricsRouter)
+        MetricsController(observability: observability).addRoutes(to: metricsRouter)
         services.append(
             Application(
                 router: metricsRouter,
@@ -129,14 +134,20 @@ func buildUnitSocketApplication(
         logger: logger)
 }
 
-/// The request metrics of one API process and its database gauges, shared by `/metrics`
-/// wherever it is served.
+/// The request metrics of one API process, its database gauges and the per-certificate
+/// series, shared by `/metrics` wherever it is served.
 struct Observability {
     let requests = RequestMetrics()
     let gauges: DatabaseGauges
+    let certificates: CertificateSeries
+    /// nil: the per-certificate series are off.
+    let certificatesInterval: Duration?
 
-    init(dependencies: APIDependencies, configuration: APIConfiguration) {
-        gauges = DatabaseGauges(db: dependencies.db, interval: configuration.metricsSnapshotInterval)
+    init(dependencies: APIDependencies, configuration: APIConfiguration, logger: Logger = Logger(label: "certfleet.api")) {
+        gauges = DatabaseGauges(
+            db: dependencies.db, broker: (dependencies.amqp, dependencies.topology), interval: configuration.metricsSnapshotInterval)
+        certificates = CertificateSeries(db: dependencies.db, logger: logger)
+        certificatesInterval = configuration.certificateMetricsInterval
     }
 }
 
@@ -152,7 +163,7 @@ func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies,
     router.add(middleware: ErrorMiddleware())
     HealthController(dependencies: dependencies).addRoutes(to: router)
     if configuration.metricsPort == nil {
-        MetricsController(metrics: observability.requests, gauges: observability.gauges).addRoutes(to: router)
+        MetricsController(observability: observability).addRoutes(to: router)
     }
     ACMEChallengeController(db: dependencies.db).addRoutes(to: router)
     let limiter = RateLimiter(

@@ -1,5 +1,7 @@
+import AMQP
 import Foundation
 import Hummingbird
+import Messaging
 import Store
 
 /// Request counts and latencies by route and status, kept in this process and
@@ -42,11 +44,7 @@ actor RequestMetrics {
     }
 
     private func labels(_ key: Key) -> String {
-        "route=\"\(escape(key.route))\",method=\"\(key.method)\",status=\"\(key.status)\""
-    }
-
-    private func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        "route=\"\(PrometheusText.escape(key.route))\",method=\"\(key.method)\",status=\"\(key.status)\""
     }
 }
 
@@ -68,31 +66,37 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 struct MetricsController {
-    let metrics: RequestMetrics
-    let gauges: DatabaseGauges
+    let observability: Observability
 
     func addRoutes(to router: Router<APIRequestContext>) {
         router.get("metrics") { _, _ -> Response in
-            let text = await metrics.render() + (await gauges.text())
+            let text = await observability.requests.render() + (await observability.gauges.text())
+            var buffers = [ByteBuffer(string: text)]
+            if let interval = observability.certificatesInterval {
+                await observability.certificates.refresh(unlessWithin: interval)
+                buffers += await observability.certificates.buffers()
+            }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+                body: ResponseBody(contentsOf: buffers))
         }
     }
 }
 
 /// The cluster-wide gauges of `/metrics` (jobs, certificates, outbox, renewals due,
-/// expiring), read from the database at most once per `interval` whatever the scrape
+/// expiring, the broker's job queues), read at most once per `interval` whatever the scrape
 /// rate: `/metrics` needs no key, so each scrape must not cost aggregate queries.
 /// Concurrent scrapes during a refresh share it.
 actor DatabaseGauges {
     private let db: Database
+    private let broker: (amqp: AMQPConnection, topology: CertFleetTopology)?
     private let interval: Duration
     private var snapshot: (text: String, at: ContinuousClock.Instant)?
     private var refreshing: Task<String, Never>?
 
-    init(db: Database, interval: Duration = .seconds(15)) {
+    init(db: Database, broker: (amqp: AMQPConnection, topology: CertFleetTopology)? = nil, interval: Duration = .seconds(15)) {
         self.db = db
+        self.broker = broker
         self.interval = interval
     }
 
@@ -100,7 +104,12 @@ actor DatabaseGauges {
         if let snapshot, ContinuousClock.now - snapshot.at < interval { return snapshot.text }
         if let refreshing { return await refreshing.value }
         let db = db
-        let task = Task { await Self.read(db) }
+        let broker = broker
+        let task = Task {
+            var text = await Self.read(db)
+            if let broker { text += await Self.read(broker.amqp, broker.topology) }
+            return text
+        }
         refreshing = task
         let text = await task.value
         snapshot = (text, ContinuousClock.now)
@@ -108,30 +117,45 @@ actor DatabaseGauges {
         return text
     }
 
+    private static func family(_ name: String, _ help: String) -> String {
+        "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
+    }
+
     private static func read(_ db: Database) async -> String {
         let counts = await FleetCounts.read(db)
-        var text = "# HELP certfleet_jobs Jobs by kind and state.\n# TYPE certfleet_jobs gauge\n"
-        text += "# HELP certfleet_certificates Live certificates by state.\n# TYPE certfleet_certificates gauge\n"
-        text += "# HELP certfleet_outbox_unpublished Outbox messages not yet published.\n# TYPE certfleet_outbox_unpublished gauge\n"
+        var text = family("certfleet_jobs", "Jobs by kind and state.")
         for job in counts.jobs {
             text += "certfleet_jobs{kind=\"\(job.kind)\",state=\"\(job.state)\"} \(job.count)\n"
         }
+        text += family("certfleet_certificates", "Live certificates by state.")
         for certificate in counts.certificates {
             text += "certfleet_certificates{state=\"\(certificate.state)\"} \(certificate.count)\n"
         }
+        text += family("certfleet_outbox_unpublished", "Outbox messages not yet published.")
         if let unpublished = counts.outboxUnpublished { text += "certfleet_outbox_unpublished \(unpublished)\n" }
-        text +=
-            "# HELP certfleet_renewals_due ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).\n"
-            + "# TYPE certfleet_renewals_due gauge\n"
-        text +=
-            "# HELP certfleet_certificates_expiring Served certificates whose current version expires within the given days.\n"
-            + "# TYPE certfleet_certificates_expiring gauge\n"
-        if let due = counts.renewalsDue {
-            text += "certfleet_renewals_due \(due)\n"
-            for (days, count) in counts.expiringWithinDays {
-                text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \(count)\n"
-            }
+        text += family("certfleet_outbox_lag_seconds", "How long the oldest outbox message due for publishing has waited (0: none).")
+        if let lag = counts.outboxLagSeconds { text += "certfleet_outbox_lag_seconds \(lag)\n" }
+        text += family("certfleet_renewals_due", "ACME certificates whose renew_at has passed (lasting non-zero: renewals are failing).")
+        if let due = counts.renewalsDue { text += "certfleet_renewals_due \(due)\n" }
+        text += family("certfleet_certificates_expiring", "Served certificates whose current version expires within the given days.")
+        for (days, count) in counts.expiringWithinDays {
+            text += "certfleet_certificates_expiring{within_days=\"\(days)\"} \(count)\n"
         }
+        return text
+    }
+
+    /// The broker's side: messages waiting in each job queue and its consumers (workers), and
+    /// the dead-letter queue (unparseable or rejected job messages). A queue not answering is left out.
+    private static func read(_ amqp: AMQPConnection, _ topology: CertFleetTopology) async -> String {
+        var depth = family("certfleet_queue_messages", "Job messages ready in the broker's queue of each job kind.")
+        var consumers = family("certfleet_queue_consumers", "Consumers (worker processes) of each job kind's queue.")
+        for kind in CertFleetTopology.jobKinds {
+            guard let status = try? await amqp.queueStatus(topology.jobQueue(kind)) else { continue }
+            depth += "certfleet_queue_messages{kind=\"\(kind)\"} \(status.messages)\n"
+            consumers += "certfleet_queue_consumers{kind=\"\(kind)\"} \(status.consumers)\n"
+        }
+        var text = depth + consumers + family("certfleet_dead_letters", "Messages in the jobs' dead-letter queue.")
+        if let dead = try? await amqp.queueStatus(topology.deadLetterQueue) { text += "certfleet_dead_letters \(dead.messages)\n" }
         return text
     }
 }

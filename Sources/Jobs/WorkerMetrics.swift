@@ -8,6 +8,8 @@ public final class WorkerMetrics: Sendable {
     private let counts = NIOLockedValueBox([String: Int]())
     private let duplicates = Counter(label: "certfleet_duplicate_deliveries_total")
     private let deadLettered = Counter(label: "certfleet_dead_lettered_total")
+    // Made up front, so each is on /metrics (at 0) before the first event and alerts see it.
+    private let leasesLost = Counter(label: "certfleet_lease_lost_total")
 
     public init() {}
 
@@ -21,7 +23,7 @@ public final class WorkerMetrics: Sendable {
 
     func duplicateDropped() { duplicates.increment(); bump("duplicates_dropped") }
     func deadLettered(reason: String) { deadLettered.increment(); bump("dead_lettered") }
-    func leaseLost() { Counter(label: "certfleet_lease_lost_total").increment(); bump("lease_lost") }
+    func leaseLost() { leasesLost.increment(); bump("lease_lost") }
 
     /// A snapshot of the local counts (`jobs_succeeded`, `duplicates_dropped`, …).
     public var snapshot: [String: Int] { counts.withLockedValue { $0 } }

@@ -6,6 +6,8 @@ public struct FleetCounts: Sendable {
     public var jobs: [(kind: String, state: String, count: Int)] = []
     public var certificates: [(state: String, count: Int)] = []
     public var outboxUnpublished: Int?
+    /// Seconds the oldest outbox message due for publishing has waited (0 when none waits).
+    public var outboxLagSeconds: Int?
     public var renewalsDue: Int?
     /// Served certificates expiring within 30, 7 and 1 days.
     public var expiringWithinDays: [(days: Int, count: Int)] = []
@@ -31,6 +33,7 @@ public struct FleetCounts: Sendable {
         }
         if let row = try? await db.query(StateCounts.backlogQuery).first {
             counts.outboxUnpublished = try? row.decode(Int.self, "outbox")
+            counts.outboxLagSeconds = try? row.decode(Int.self, "outbox_lag")
             counts.renewalsDue = try? row.decode(Int.self, "due")
         }
         if let row = try? await db.query(StateCounts.expiringQuery).first {

@@ -28,6 +28,8 @@ public enum StateCounts {
     /// outbox rows and of certificates due for renewal.
     public static let backlogQuery: PostgresQuery = """
         SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL)::int8 AS outbox,
+               coalesce((SELECT extract(epoch FROM now() - min(deliver_after)) FROM outbox
+                         WHERE published_at IS NULL AND deliver_after <= now()), 0)::int8 AS outbox_lag,
                (SELECT count(*) FROM certificates WHERE source = 'acme' AND state IN ('valid', 'expired')
                   AND deleted_at IS NULL AND renew_at <= now())::int8 AS due
         """

@@ -78,6 +78,13 @@ struct APICommand: AsyncParsableCommand {
         if let seconds = Environment.int("CERTFLEET_API_METRICS_SNAPSHOT_SECONDS"), seconds >= 0 {
             configuration.metricsSnapshotInterval = .seconds(seconds)
         }
+        // The per-certificate series (certfleet_certificate_*): how often they read what changed, or off.
+        if let text = Environment.string("CERTFLEET_API_CERTIFICATE_METRICS"), text != "on" {
+            guard text == "off" || (Int(text) ?? 0) > 0 else {
+                throw ValidationError("CERTFLEET_API_CERTIFICATE_METRICS must be on, off or a refresh interval in seconds (got '\(text)')")
+            }
+            configuration.certificateMetricsInterval = Int(text).map { .seconds($0) }
+        }
         configuration.consumerTLSWritesPerHour =
             consumerTLSWritesPerHour
             ?? Environment.string("CERTFLEET_CONSUMER_TLS_WRITES_PER_HOUR").flatMap(Double.init) ?? configuration.consumerTLSWritesPerHour

@@ -26,7 +26,16 @@ struct ProbeOptions: ParsableArguments {
     func makeService(logger: Logger) -> (any Service)? {
         guard let port = metricsPort ?? Environment.int("CERTFLEET_METRICS_PORT"), port > 0 else { return nil }
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // A job (an issuance polls its CA) or a delivery runs for seconds to minutes; queue and
+        // delivery lags reach hours under a backlog: buckets that tell those apart.
+        let longDurations: [Duration] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600].map { .milliseconds(Int64($0 * 1000)) }
+        factory.durationHistogramBuckets["certfleet_job_duration_seconds"] = longDurations
+        factory.durationHistogramBuckets["certfleet_delivery_duration_seconds"] = longDurations
+        let lagSeconds: [Double] = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400]
+        factory.valueHistogramBuckets["certfleet_job_queue_lag_seconds"] = lagSeconds
+        factory.valueHistogramBuckets["certfleet_delivery_lag_seconds"] = lagSeconds
+        MetricsSystem.bootstrap(factory)
         let router = Router()
         router.get("healthz") { _, _ in "ok\n" }
         router.get("metrics") { _, _ in

@@ -53,6 +53,8 @@ struct SchedulerCommand: AsyncParsableCommand {
         }
         TerminationSignals.restoreDefaults()
         let logger = logging.makeLogger("certfleet.scheduler")
+        // First: it installs the metrics backend, and metrics made before it stay no-ops.
+        let probeServices = probe.services(logger: logger)
         let db = database.makeClient(applicationName: "certfleet-scheduler")
         let amqp = try await broker.connect(name: "certfleet-scheduler", logger: logger)
         try await amqp.declare(broker.topology.topology)
@@ -78,7 +80,7 @@ struct SchedulerCommand: AsyncParsableCommand {
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)] + probe.services(logger: logger),
+                services: [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)] + probeServices,
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await amqp.close()

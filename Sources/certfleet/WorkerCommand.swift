@@ -37,6 +37,8 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         TerminationSignals.restoreDefaults()
         let logger = logging.makeLogger("certfleet.worker")
+        // First: it installs the metrics backend, and metrics made before it stay no-ops.
+        let probeServices = probe.services(logger: logger)
         let sealer = try KeySealer.fromEnvironment()
         let db = database.makeClient(applicationName: "certfleet-worker")
         let acme = ACMESettings.fromEnvironment()
@@ -48,7 +50,7 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration: WorkerConfiguration(kinds: kinds, concurrency: concurrency, lease: .seconds(lease)), logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)] + probe.services(logger: logger),
+                services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)] + probeServices,
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await amqp.close()

@@ -193,6 +193,9 @@ build_packages() { echo libpq-dev libssl-dev librabbitmq-dev pkg-config publicsu
 # chromedriver, driven by Selenium from .venv-tools; fonts so that screenshots show text.
 browser_packages() { echo chromium chromium-driver fonts-dejavu-core; }
 
+# deploy/observability/check: promtool (`promtool test rules` on the alert rules).
+observability_packages() { echo prometheus; }
+
 ensure_all_packages() {
     local pkgs=() name
     read -r -a pkgs <<< "$(build_packages)"

@@ -167,9 +167,17 @@ public struct IssuanceDriver: Sendable {
     }
 
     private func awaitAuthorizations(_ next: inout IssuanceCheckpoint, _ log: Logger) async throws {
+        let challenges = ACMEChallengeMetrics(ca: client.configuration.directoryURL)
         do {
             for url in next.authorizationURLs {
-                _ = try await client.waitForAuthorization(url: url)
+                let type = next.challenges.first { $0.authorizationURL == url }?.type
+                do {
+                    _ = try await client.waitForAuthorization(url: url)
+                    if let type { challenges.record(type, ending: nil) }
+                } catch {
+                    if let type { challenges.record(type, ending: error) }
+                    throw error
+                }
             }
         } catch {
             await cleanUp(next.challenges, log)

@@ -139,13 +139,15 @@ public struct IssueJob: JobHandler {
         // A new order spends the CA's rate limits: reserve first, or wait until the window allows.
         // A renewal inside the CA's ARI window, sent with `replaces`, is exempt, as the CA exempts it.
         let exempt = kind == .renew && request.replaces != nil && target.insideRenewalWindow
-        if reached == .start, clients.settings.budgetEnabled, !exempt,
+        if reached == .start, clients.settings.budgetEnabled, !exempt {
             let deferral = try await clients.settings.budget(db: db).reserve(
                 ca: client.configuration.directoryURL, account: accountID.uuidString.lowercased(), domains: identifiers, job: job.id,
                 project: target.projectID)
-        {
-            if let moved = try await fallBack(.rateLimitBudget) { return moved }
-            return .snoozed(.rateLimitBudget, message: deferral.message, notBefore: deferral.until)
+            BudgetMetrics.record(ca: client.configuration.directoryURL, deferral: deferral)
+            if let deferral {
+                if let moved = try await fallBack(.rateLimitBudget) { return moved }
+                return .snoozed(.rateLimitBudget, message: deferral.message, notBefore: deferral.until)
+            }
         }
         do {
             let issued = try await driver.run(request, from: checkpoint) { next in
