@@ -125,7 +125,7 @@ let package = Package(
         .target(
             name: "Scheduler",
             dependencies: [
-                "CertFleetCore", "Store", "Messaging", "AMQP", "ACME", "X509",
+                "CertFleetCore", "Store", "Messaging", "AMQP", "ACME", "X509", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

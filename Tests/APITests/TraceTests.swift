@@ -96,6 +96,20 @@ import Testing
             let validateCommit = try #require(uploaded.children(of: validate).first { $0.name == "job.commit" })
             #expect(uploaded.children(of: validateCommit).contains { $0.name.hasPrefix("publish certificate.") })
 
+            // A job message without trace context (written by an untraced process, like rows from
+            // before traces) is handled as before and starts a trace of its own.
+            let untraced = try await world.env.application().test(.router) { client in
+                try await client.call(.post, "/v1/certificates", key: world.key, body: APIFixtures.shared.body(name: "untraced"))
+            }
+            let untracedID = try #require(untraced.first?["uuid"]?.stringValue, "\(untraced.text)")
+            try await api.waitFor(env, "certificate \(untracedID) valid") {
+                try await api.call("GET", "/v1/certificates/\(untracedID)").body.contains(#""state":"valid""#)
+            }
+            let root = try await receiver.waitForSpan(env) {
+                $0.name == "job validate" && $0.attributes["certfleet.certificate_id"]?.stringValue == untracedID
+            }
+            #expect(root.parentSpanID == nil, "a job without trace context has no parent")
+
             // The worker's log lines of the job carry the trace's id; no log holds the API key.
             let workerLog = try String(contentsOf: env.directory.appendingPathComponent("worker.log"), encoding: .utf8)
             #expect(workerLog.components(separatedBy: "\n").contains { $0.contains("job committed") && $0.contains("trace_id=\(traceID)") })
@@ -164,6 +178,17 @@ struct OTLPReceiver {
         throw CancellationError()
     }
 
+    /// The first span MATCHING, once it arrived.
+    func waitForSpan(_ env: APIEnvironment, matching: (ExportedSpan) -> Bool) async throws -> ExportedSpan {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            if let span = try spans().first(where: matching) { return span }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        Issue.record("no such span arrived; processes: \(env.processStatus)")
+        throw CancellationError()
+    }
+
     static func randomHex(bytes: Int) -> String {
         (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 1...255)) }.joined()
     }
@@ -179,9 +204,10 @@ struct ExportedSpan: Decodable, Sendable {
     let service: String?
     let start: UInt64
     let end: UInt64
+    let attributes: [String: JSONValue]
 
     enum CodingKeys: String, CodingKey {
-        case traceID = "trace_id", spanID = "span_id", parentSpanID = "parent_span_id", name, kind, service, start, end
+        case traceID = "trace_id", spanID = "span_id", parentSpanID = "parent_span_id", name, kind, service, start, end, attributes
     }
 }
 
