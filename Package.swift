@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // The modules above Store hand it the database and never query it themselves: they do not
@@ -29,6 +29,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         // The console's server-rendered pages (HTML-escaped by default).
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        // Traces: the spans API, and its OpenTelemetry exporter over OTLP/HTTP only (no gRPC anywhere;
+        // the gRPC trait would also pull in grpc-swift and double the build time).
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // Pure domain: no I/O, imports none of the other modules.
@@ -63,8 +67,17 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: [
-                "CertFleetCore", "Postgres", "X509",
+                "CertFleetCore", "Postgres", "X509", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // W3C trace context carried through plain string headers (HTTP, AMQP, outbox rows) and the
+        // span helpers every module shares; the exporter is bootstrapped by CertFleetOptions.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ]),
 
         // The outbox publisher and CertFleet's AMQP names: what API, Scheduler and Jobs share
@@ -72,7 +85,7 @@ let package = Package(
         .target(
             name: "Messaging",
             dependencies: [
-                "CertFleetCore", "Store", "AMQP",
+                "CertFleetCore", "Store", "AMQP", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: storeClients),
@@ -81,7 +94,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "CertFleetCore", "Store", "Messaging", "AMQP", "X509", "ACME", "DNS", "DNSSolving",
+                "CertFleetCore", "Store", "Messaging", "AMQP", "X509", "ACME", "DNS", "DNSSolving", "Telemetry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -112,7 +125,7 @@ let package = Package(
         .target(
             name: "Scheduler",
             dependencies: [
-                "CertFleetCore", "Store", "Messaging", "AMQP", "ACME", "X509",
+                "CertFleetCore", "Store", "Messaging", "AMQP", "ACME", "X509", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -123,7 +136,7 @@ let package = Package(
         .target(
             name: "ACME",
             dependencies: [
-                "X509", "CertFleetCore", "DNS",
+                "X509", "CertFleetCore", "DNS", "Telemetry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 // certfleet_acme_client_* (a no-op until the process bootstraps a backend).
@@ -139,7 +152,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Store", "Messaging", "X509", "CertFleetCore", "AMQP", "ACME", "DNS", "DNSSolving",
+                "Store", "Messaging", "X509", "CertFleetCore", "AMQP", "ACME", "DNS", "DNSSolving", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -155,6 +168,8 @@ let package = Package(
                 "Postgres", "AMQP", "Messaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         // `certfleet bench …`: each benchmark beside a baseline measured in the same run.

@@ -159,6 +159,7 @@ public func buildRouter(configuration: APIConfiguration, dependencies: APIDepend
 
 func buildRouter(configuration: APIConfiguration, dependencies: APIDependencies, observability: Observability) -> Router<APIRequestContext> {
     let router = Router(context: APIRequestContext.self)
+    router.add(middleware: RequestTracingMiddleware())
     router.add(middleware: MetricsMiddleware(metrics: observability.requests))
     router.add(middleware: ErrorMiddleware())
     HealthController(dependencies: dependencies).addRoutes(to: router)

@@ -5,6 +5,7 @@ import Logging
 import Messaging
 import ServiceLifecycle
 import Store
+import Telemetry
 
 /// The AMQP door: automation publishes the HTTP API's write requests as JSON to
 /// `certfleet.requests` and gets the HTTP answer's body back on `reply_to`.
@@ -100,7 +101,19 @@ public final class RequestIntake: Service, Sendable {
     /// Why a message is dead-lettered instead of answered.
     struct Malformed: Error { let reason: String }
 
+    /// Handles one request in a consumer span that continues the trace of the request's
+    /// `traceparent` header (a new trace without one); the job it submits continues it.
     func process(_ delivery: AMQPDelivery, from consumer: AMQPConsumer) async {
+        let parent = TraceHeaders.context(from: delivery.headers.compactMapValues(\.stringValue))
+        await withSpan("request intake", context: parent, ofKind: .consumer) { span in
+            span.attributes["messaging.system"] = "rabbitmq"
+            span.attributes["messaging.destination.name"] = dependencies.topology.requestsQueue
+            if let id = delivery.messageID { span.attributes["messaging.message.id"] = String(id.prefix(200)) }
+            await handleTraced(delivery, from: consumer)
+        }
+    }
+
+    private func handleTraced(_ delivery: AMQPDelivery, from consumer: AMQPConsumer) async {
         var log = logger
         log[metadataKey: "message_id"] = "\(delivery.messageID ?? "-")"
         let answer: JSONValue

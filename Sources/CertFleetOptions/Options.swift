@@ -70,7 +70,8 @@ public struct LoggingOptions: ParsableArguments {
     public var level: String?
 
     public func makeLogger(_ label: String) -> Logger {
-        var logger = Logger(label: label)
+        // trace_id/span_id of the current span on every line (none when nothing is traced).
+        var logger = Logger(label: label, metadataProvider: TraceExport.metadataProvider)
         logger.logLevel = Logger.Level(rawValue: level ?? Environment.string("CERTFLEET_LOG_LEVEL") ?? "info") ?? .info
         return logger
     }

@@ -6,6 +6,7 @@ import Messaging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import Store
+import Telemetry
 
 /// How a worker process runs.
 public struct WorkerConfiguration: Sendable {
@@ -133,22 +134,53 @@ public final class Worker: Service, Sendable {
             try? await consumer.reject(delivery, requeue: false)
             return
         }
+        // The job's span continues the trace the message carries (the API request or the commit
+        // that queued it); a message without one starts a trace of its own.
+        let parent = TraceHeaders.context(from: delivery.headers.compactMapValues(\.stringValue))
+        await withSpan("job \(message.kind.rawValue)", context: parent, ofKind: .consumer) { span in
+            span.attributes["certfleet.job_id"] = message.jobID.uuidString.lowercased()
+            span.attributes["certfleet.certificate_id"] = message.certificateID.uuidString.lowercased()
+            span.attributes["certfleet.job_kind"] = message.kind.rawValue
+            span.attributes["messaging.rabbitmq.redelivered"] = delivery.redelivered
+            await process(message, delivery, from: consumer, span: span)
+        }
+    }
+
+    private func process(_ message: JobMessage, _ delivery: AMQPDelivery, from consumer: AMQPConsumer, span: any Span) async {
         var log = logger
         log[metadataKey: "job_id"] = "\(message.jobID.uuidString.lowercased())"
         log[metadataKey: "certificate_id"] = "\(message.certificateID.uuidString.lowercased())"
         log[metadataKey: "kind"] = "\(message.kind.rawValue)"
         do {
-            guard let job = try await ledger.claim(jobID: message.jobID, owner: configuration.workerID, lease: configuration.lease) else {
+            let claimed = try await withSpan("job.claim") { claim in
+                let job = try await ledger.claim(jobID: message.jobID, owner: configuration.workerID, lease: configuration.lease)
+                claim.attributes["certfleet.claimed"] = job != nil
+                return job
+            }
+            guard let job = claimed else {
+                span.attributes["certfleet.outcome"] = "duplicate_dropped"
                 metrics.duplicateDropped()
                 log.info("duplicate or stale delivery dropped", metadata: ["redelivered": "\(delivery.redelivered)"])
                 try await consumer.ack(delivery)
                 return
             }
             log[metadataKey: "attempt"] = "\(job.attempt)"
+            span.attributes["certfleet.attempt"] = job.attempt
             let started = ContinuousClock.now
             let lag = Date().timeIntervalSince(job.readySince)
-            let result = await runHoldingLease(job, logger: log)
-            let report = try await ledger.commit(job, result: result)
+            let result = await withSpan("job.run \(job.kind.rawValue)") { run in
+                let result = await runHoldingLease(job, logger: log)
+                if let reason = Self.reason(result) { run.attributes["certfleet.reason"] = reason }
+                return result
+            }
+            // The commit writes the events' outbox rows inside this span: the events continue the trace.
+            let report = try await withSpan("job.commit") { commit in
+                let report = try await ledger.commit(job, result: result)
+                commit.attributes["certfleet.job_state"] = report.jobState.rawValue
+                commit.attributes["certfleet.certificate_state"] = report.certificateState?.rawValue
+                return report
+            }
+            span.attributes["certfleet.outcome"] = report.jobState.rawValue
             metrics.jobFinished(kind: job.kind, outcome: report.jobState.rawValue, duration: ContinuousClock.now - started, queueLag: lag)
             var committed: Logger.Metadata = [
                 "job_state": "\(report.jobState.rawValue)", "certificate_state": "\(report.certificateState?.rawValue ?? "-")",
@@ -163,12 +195,14 @@ public final class Worker: Service, Sendable {
             await publisher.publishNow(report.outboxIDs)
             try await consumer.ack(delivery)
         } catch let error as LeaseLost {
+            span.attributes["certfleet.outcome"] = "lease_lost"
             metrics.leaseLost()
             log.warning("lease lost; nothing committed", metadata: ["error": "\(error)"])
             try? await consumer.ack(delivery)
         } catch {
             // Database or broker trouble: the message goes back; if the job was claimed,
             // its lease runs out and the reaper requeues it. Pause so an outage is not a busy loop.
+            span.setStatus(SpanStatus(code: .error, message: "job not committed; will be retried"))
             log.warning("job not committed; will be retried", metadata: ["error": "\(error)"])
             try? await Task.sleep(for: .seconds(1))
             try? await consumer.nack(delivery, requeue: true)

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import Store
+import Telemetry
 
 /// Publishes outbox rows with publisher confirms and marks them published.
 ///
@@ -48,11 +49,13 @@ public struct OutboxPublisher: Sendable {
         for message in messages {
             if let key = message.orderingKey, blockedKeys.contains(key) { continue }
             do {
-                // Job messages must reach a queue (an unroutable one means missing topology);
-                // events may have no subscriber at all, which is not a failure.
-                try await amqp.publish(
-                    amqpMessage(message), exchange: exchange(message.destination),
-                    routingKey: message.routingKey, mandatory: message.destination == .jobs)
+                try await traced(message) { headers in
+                    // Job messages must reach a queue (an unroutable one means missing topology);
+                    // events may have no subscriber at all, which is not a failure.
+                    try await amqp.publish(
+                        amqpMessage(message, headers: headers), exchange: exchange(message.destination),
+                        routingKey: message.routingKey, mandatory: message.destination == .jobs)
+                }
                 result.published.append(message.id)
             } catch {
                 if let key = message.orderingKey { blockedKeys.insert(key) }
@@ -70,9 +73,26 @@ public struct OutboxPublisher: Sendable {
         }
     }
 
-    private func amqpMessage(_ message: OutboxMessage) -> AMQPMessage {
+    /// A message that carries a trace context is published in a producer span, child of the
+    /// context stored with the row (the request or commit that wrote it), and carries that span
+    /// on to its consumer; a message without one (old rows, untraced writers) goes as stored.
+    private func traced(_ message: OutboxMessage, _ publish: ([String: String]) async throws -> Void) async throws {
+        guard TraceHeaders.present(in: message.headers) else { return try await publish(message.headers) }
+        try await withSpan("publish \(message.routingKey)", context: TraceHeaders.context(from: message.headers), ofKind: .producer) { span in
+            span.attributes["messaging.system"] = "rabbitmq"
+            span.attributes["messaging.destination.name"] = exchange(message.destination)
+            span.attributes["messaging.rabbitmq.destination.routing_key"] = message.routingKey
+            span.attributes["messaging.message.id"] = message.messageID.uuidString.lowercased()
+            span.attributes["certfleet.outbox_id"] = Int(message.id)
+            var headers = message.headers
+            headers.merge(TraceHeaders.inject(span.context)) { _, span in span }
+            try await publish(headers)
+        }
+    }
+
+    private func amqpMessage(_ message: OutboxMessage, headers stored: [String: String]) -> AMQPMessage {
         var headers: [String: AMQPFieldValue] = [:]
-        for (key, value) in message.headers { headers[key] = .string(value) }
+        for (key, value) in stored { headers[key] = .string(value) }
         return AMQPMessage(
             message.body,
             properties: AMQPProperties(

@@ -6,6 +6,7 @@ import Logging
 import Messaging
 import ServiceLifecycle
 import Store
+import Telemetry
 
 /// How often the scheduler's loops run.
 public struct SchedulerConfiguration: Sendable {
@@ -218,7 +219,13 @@ public final class SchedulerService: Service, Sendable {
             "certificate_id": "\(due.certificateID.uuidString.lowercased())", "version": "\(due.version)", "attempt": "\(due.attempt)",
         ]
         do {
-            try await renew(due, configuration.schedulerID)
+            // The renewal's trace starts here: the renew job's outbox row carries this span.
+            try await withSpan("renewal due", context: .topLevel, ofKind: .producer) { span in
+                span.attributes["certfleet.certificate_id"] = due.certificateID.uuidString.lowercased()
+                span.attributes["certfleet.version"] = due.version
+                span.attributes["certfleet.attempt"] = due.attempt
+                try await renew(due, configuration.schedulerID)
+            }
             logger.info("renewal submitted", metadata: metadata)
         } catch let error as StoreError {
             // A renewal forced through the API runs already, or the certificate moved on.

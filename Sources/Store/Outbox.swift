@@ -1,6 +1,7 @@
 import CertFleetCore
 import Foundation
 import Postgres
+import Telemetry
 
 /// Where an outbox message goes. Stored by logical name; the publisher maps it to the
 /// broker's exchange names (the Messaging module's `CertFleetTopology`, the one place they are spelled).
@@ -31,13 +32,11 @@ public enum Outbox {
 
     /// Adds a job message; delivered at once or after DELIVERAFTER (a delayed retry).
     @discardableResult
-    public static func enqueueJob(
-        _ tx: PostgresTransaction, _ message: JobMessage, deliverAfter: Date? = nil, traceparent: String? = nil
-    ) async throws -> Int64 {
+    public static func enqueueJob(_ tx: PostgresTransaction, _ message: JobMessage, deliverAfter: Date? = nil) async throws -> Int64 {
         try await insert(
             tx, destination: .jobs, routingKey: message.kind.rawValue,
             body: try PostgresJSON(encoding: message), orderingKey: message.certificateID.uuidString.lowercased(),
-            deliverAfter: deliverAfter, traceparent: traceparent)
+            deliverAfter: deliverAfter)
     }
 
     /// Adds a lifecycle event for `certfleet.events`.
@@ -45,14 +44,16 @@ public enum Outbox {
     public static func enqueueEvent(_ tx: PostgresTransaction, _ event: CertificateEventMessage, name: String) async throws -> Int64 {
         try await insert(
             tx, destination: .events, routingKey: "certificate.\(name)",
-            body: try PostgresJSON(encoding: event), orderingKey: event.subject, deliverAfter: nil, traceparent: nil)
+            body: try PostgresJSON(encoding: event), orderingKey: event.subject, deliverAfter: nil)
     }
 
     private static func insert(
         _ tx: PostgresTransaction, destination: OutboxDestination, routingKey: String, body: PostgresJSON,
-        orderingKey: String, deliverAfter: Date?, traceparent: String?
+        orderingKey: String, deliverAfter: Date?
     ) async throws -> Int64 {
-        let headers = try PostgresJSON(encoding: traceparent.map { ["traceparent": $0] } ?? [:])
+        // The trace context of whatever wrote the row (the API request, the job's commit), so the
+        // message continues that trace whoever publishes it; `{}` when nothing is traced.
+        let headers = try PostgresJSON(encoding: TraceHeaders.current())
         // Per destination: a delayed job retry must not hold back the certificate's events.
         let orderingKey = "\(destination.rawValue):\(orderingKey)"
         let id = try await tx.query(

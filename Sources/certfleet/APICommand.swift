@@ -106,7 +106,8 @@ struct APICommand: AsyncParsableCommand {
         let app = buildApplication(configuration: configuration, dependencies: dependencies, logger: logger)
         // The AMQP door: the same requests as HTTP, from `certfleet.requests`.
         let intake = RequestIntake(dependencies: dependencies, configuration: configuration, logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        var services = try TraceExport.services(serviceName: "certfleet-api", logger: logger)
+        services += [
             .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: intake, successTerminationBehavior: .gracefullyShutdownGroup),
         ]

@@ -80,7 +80,8 @@ struct SchedulerCommand: AsyncParsableCommand {
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)] + probeServices,
+                services: try TraceExport.services(serviceName: "certfleet-scheduler", logger: logger)
+                    + [.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup)] + probeServices,
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await amqp.close()

@@ -50,7 +50,8 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration: WorkerConfiguration(kinds: kinds, concurrency: concurrency, lease: .seconds(lease)), logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)] + probeServices,
+                services: try TraceExport.services(serviceName: "certfleet-worker", logger: logger)
+                    + [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)] + probeServices,
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await amqp.close()

@@ -1,4 +1,5 @@
 import Logging
+import Telemetry
 import X509
 
 /// What to issue.
@@ -75,22 +76,44 @@ public struct IssuanceDriver: Sendable {
         guard checkpoint.identifiers == request.identifiers else {
             throw ACMEError.invalidState("the checkpoint is for other identifiers than the request")
         }
-        var next = checkpoint
-        var log = logger
-        log[metadataKey: "acme_step"] = "\(checkpoint.step.rawValue)"
-        if let order = checkpoint.orderURL { log[metadataKey: "acme_order"] = "\(order)" }
-        switch checkpoint.step {
-        case .start: try await createOrder(&next, request)
-        case .orderCreated: try await presentChallenges(&next, request)
-        case .challengesPresented: try await acceptChallenges(&next)
-        case .challengesAccepted: try await awaitAuthorizations(&next, log)
-        case .orderReady: try await finalize(&next, request)
-        case .finalized: try await awaitCertificate(&next)
-        case .certificateReady: try await download(&next, request)
-        case .downloaded: return checkpoint
+        guard let action = Self.action(after: checkpoint.step) else { return checkpoint }
+        // One span per step: a trace shows where an issuance spent its time and where it failed.
+        return try await withSpan("acme.\(action)") { span in
+            span.attributes["acme.step"] = checkpoint.step.rawValue
+            span.attributes["acme.identifiers"] = checkpoint.identifiers.count
+            if let order = checkpoint.orderURL { span.attributes["acme.order_url"] = order }
+            var next = checkpoint
+            var log = logger
+            log[metadataKey: "acme_step"] = "\(checkpoint.step.rawValue)"
+            if let order = checkpoint.orderURL { log[metadataKey: "acme_order"] = "\(order)" }
+            switch checkpoint.step {
+            case .start: try await createOrder(&next, request)
+            case .orderCreated: try await presentChallenges(&next, request)
+            case .challengesPresented: try await acceptChallenges(&next)
+            case .challengesAccepted: try await awaitAuthorizations(&next, log)
+            case .orderReady: try await finalize(&next, request)
+            case .finalized: try await awaitCertificate(&next)
+            case .certificateReady: try await download(&next, request)
+            case .downloaded: break
+            }
+            span.attributes["acme.next_step"] = next.step.rawValue
+            log.debug("ACME issuance step done", metadata: ["acme_next": "\(next.step.rawValue)"])
+            return next
         }
-        log.debug("ACME issuance step done", metadata: ["acme_next": "\(next.step.rawValue)"])
-        return next
+    }
+
+    /// What the step after STEP does, as its span is named; nil when the issuance is complete.
+    static func action(after step: IssuanceCheckpoint.Step) -> String? {
+        switch step {
+        case .start: "new_order"
+        case .orderCreated: "present_challenges"
+        case .challengesPresented: "accept_challenges"
+        case .challengesAccepted: "await_authorizations"
+        case .orderReady: "finalize"
+        case .finalized: "await_certificate"
+        case .certificateReady: "download_certificate"
+        case .downloaded: nil
+        }
     }
 
     private func createOrder(_ next: inout IssuanceCheckpoint, _ request: IssuanceRequest) async throws {
