@@ -8,6 +8,6 @@ public struct Bench: AsyncParsableCommand {
         abstract: "Measure CertFleet against a baseline tool in the same run.",
         subcommands: [
             BenchPostgres.self, BenchAMQP.self, BenchX509.self, BenchJobs.self, BenchACME.self, BenchAPI.self, BenchIssue.self,
-            BenchScale.self,
+            BenchScale.self, BenchStorm.self,
         ])
 }

@@ -213,15 +213,13 @@ public struct CertificateDocuments: Sendable {
             binds.append(value.postgresBind)
             return "$\(binds.count)"
         }
-        if filter.expiresBefore != nil { sql += " JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version" }
         sql += " WHERE c.project_id = \(bind(project)) AND c.deleted_at IS NULL"
         if let cursor { sql += " AND c.id > \(bind(cursor))" }
         if let commonName = filter.commonName { sql += " AND c.common_name = \(bind(commonName))" }
         if let state = filter.state { sql += " AND c.state = \(bind(state))" }
-        // The current version is a certificate's one `valid` version: `certificate_versions_valid_until`.
-        if let expiresBefore = filter.expiresBefore {
-            sql += " AND (CASE WHEN v.state = 'valid' THEN v.not_after END) < \(bind(expiresBefore))"
-        }
+        // `valid_until` is in the paging index (`certificates_project_id_valid_until`): checked on
+        // the index entry, no probe of each certificate's version.
+        if let expiresBefore = filter.expiresBefore { sql += " AND c.valid_until < \(bind(expiresBefore))" }
         sql += " ORDER BY c.id LIMIT \(limit + 1)"
         return PostgresQuery(sql: sql, binds: binds)
     }

@@ -167,9 +167,11 @@ public struct IssuanceBudget: Sendable {
         _ tx: PostgresTransaction, _ window: IssuanceLimits.Window, now: Date, kind: String, ca: String,
         account: String? = nil, nameSet: String? = nil, domain: String? = nil, project: UUID? = nil
     ) async throws -> Date? {
+        guard window.count > 0 else { return now.addingTimeInterval(Double(window.seconds)) }
         let since = now.addingTimeInterval(-Double(window.seconds))
         let certificatesOnly = account == nil
-        // The newest COUNT rows inside the window: with COUNT of them, the oldest must leave first.
+        // The COUNT-th newest row inside the window: when there is one, the window is full until
+        // it leaves. One row back, not COUNT (a storm of 10,000 under a limit of thousands).
         let rows = try await tx.query(
             """
             SELECT created_at FROM issuance_ledger
@@ -180,11 +182,9 @@ public struct IssuanceBudget: Sendable {
               AND (\(project)::uuid IS NULL OR project_id = \(project))
               AND (NOT \(certificatesOnly) OR job_id IS NULL
                    OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = issuance_ledger.job_id AND j.state IN ('failed', 'cancelled')))
-            ORDER BY created_at DESC LIMIT \(window.count)
+            ORDER BY created_at DESC OFFSET \(window.count - 1) LIMIT 1
             """)
-        guard window.count > 0, rows.count >= window.count, let oldest = try Array(rows).last?.decode(Date.self, "created_at") else {
-            return window.count > 0 ? nil : now.addingTimeInterval(Double(window.seconds))
-        }
+        guard let oldest = try rows.first?.decode(Date.self, "created_at") else { return nil }
         return oldest.addingTimeInterval(Double(window.seconds))
     }
 }

@@ -88,15 +88,15 @@ public struct Maintenance: Sendable {
         """
     }
 
-    /// The expiry scan's SELECT: served certificates past `not_after`. The current version is
-    /// a certificate's one `valid` version; the expression is `certificate_versions_valid_until`'s.
+    /// The expiry scan's SELECT: served certificates past the end of their valid current version
+    /// (`valid_until`, migration 0019). The index `certificates_served_until` holds only served
+    /// certificates, so one that became `expired` is not read again on every tick.
     public static func expiredQuery(limit: Int) -> PostgresQuery {
         """
-        SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, v.not_after, v.serial
+        SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version, c.valid_until AS not_after, v.serial
         FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-        WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL
-          AND (CASE WHEN v.state = 'valid' THEN v.not_after END) < now()
-        ORDER BY (CASE WHEN v.state = 'valid' THEN v.not_after END) LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
+        WHERE c.state IN ('valid', 'renewing') AND c.deleted_at IS NULL AND c.valid_until < now()
+        ORDER BY c.valid_until LIMIT \(limit) FOR UPDATE OF c SKIP LOCKED
         """
     }
 

@@ -23,14 +23,17 @@ extension Migration {
     var runsOutsideTransaction: Bool { sql.hasPrefix(Self.noTransactionMarker) }
 
     /// The statements of a no-transaction migration: split where a line ends with `;`
-    /// (such files hold plain DDL, no function bodies); comment lines and blanks dropped.
+    /// outside a `$$`-quoted function body; comment lines and blanks dropped.
     var statements: [String] {
         var statements: [String] = [], current = ""
+        var inBody = false
         for line in sql.split(separator: "\n", omittingEmptySubsequences: false) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.hasPrefix("--") || trimmed.isEmpty { continue }
             current += line + "\n"
-            if trimmed.hasSuffix(";") {
+            // A line with an odd number of `$$` opens or closes a body.
+            if line.components(separatedBy: "$$").count % 2 == 0 { inBody.toggle() }
+            if !inBody && trimmed.hasSuffix(";") {
                 statements.append(current)
                 current = ""
             }

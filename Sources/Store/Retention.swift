@@ -42,11 +42,26 @@ public struct Retention: Sendable {
         }
         if let age = policy.publishedOutbox { report.outbox = try await drain { try await deleteOutbox(olderThan: age) } }
         if let age = policy.finishedJobs { report.jobs = try await drain { try await deleteJobs(olderThan: age) } }
-        for project in try await projects() {
+        let projects = try await projects()
+        for project in projects {
             if let age = project.events { report.events += try await drain { try await deleteEvents(project: project.id, olderThan: age) } }
-            if let age = project.versions { report.versions += try await drain { try await deleteVersions(project: project.id, olderThan: age) } }
+        }
+        // Versions: one walk over every project's, oldest first, each batch after the last one.
+        if let shortest = projects.compactMap(\.versions).min() {
+            var cursor = VersionCursor.start
+            report.versions = try await drain { try await deleteVersions(after: &cursor, shortest: shortest) }
         }
         return report
+    }
+
+    /// Where a versions walk has got to, in `certificate_versions_retired_key` order.
+    struct VersionCursor {
+        var createdAt: Date
+        var certificate: UUID
+        var version: Int
+
+        static let start = VersionCursor(
+            createdAt: Date(timeIntervalSince1970: 0), certificate: UUID(uuidString: "00000000-0000-0000-0000-000000000000")!, version: 0)
     }
 
     struct ProjectRetention {
@@ -84,16 +99,24 @@ public struct Retention: Sendable {
         try await db.query(Self.eventsQuery(project: project, age: age, limit: policy.batchSize)).affectedRows
     }
 
-    /// A retired version goes with its `expiry_notices` (and its sealed key).
-    func deleteVersions(project: UUID, olderThan age: Duration) async throws -> Int {
-        try await db.transaction { tx in
-            let rows = try await tx.query(Self.versionsQuery(project: project, age: age, limit: policy.batchSize))
-            guard !rows.isEmpty else { return 0 }
+    /// A retired version goes with its `expiry_notices` (and its sealed key). Returns the
+    /// versions taken (a full batch: more may follow after CURSOR, which moves past them).
+    func deleteVersions(after cursor: inout VersionCursor, shortest: Duration) async throws -> Int {
+        let query = Self.versionsQuery(after: cursor, shortest: shortest, default: policy.retiredVersions, limit: policy.batchSize)
+        let (taken, last) = try await db.transaction { tx -> (Int, VersionCursor?) in
+            let rows = Array(try await tx.query(query))
+            guard let last = rows.last else { return (0, nil) }
             let ids = try rows.map { try $0.decode(UUID.self, "certificate_id").uuidString.lowercased() }
             let versions = try rows.map { try $0.decode(Int.self, "version") }
             try await tx.query(Self.deleteNoticesQuery(ids: ids, versions: versions))
-            return try await tx.query(Self.deleteVersionsQuery(ids: ids, versions: versions)).affectedRows
+            let deleted = try await tx.query(Self.deleteVersionsQuery(ids: ids, versions: versions)).affectedRows
+            let end = VersionCursor(
+                createdAt: try last.decode(Date.self, "created_at"), certificate: try last.decode(UUID.self, "certificate_id"),
+                version: try last.decode(Int.self, "version"))
+            return (deleted, end)
         }
+        if let last { cursor = last }
+        return taken
     }
 
     // MARK: - the statements (also in `QueryCatalog`)
@@ -125,14 +148,21 @@ public struct Retention: Sendable {
         """
     }
 
-    /// Never the current version: a superseded or invalid one is not current by construction,
-    /// the extra condition keeps it so if that ever changes.
-    static func versionsQuery(project: UUID, age: Duration, limit: Int) -> PostgresQuery {
+    /// Retired versions past their project's retention (its `version_retention_days`, else
+    /// DEFAULT; neither: kept), oldest first from AFTER on: an index range of
+    /// `certificate_versions_retired_key` up to the SHORTEST retention, read once per pass
+    /// whichever projects the rows belong to. Never the current version: a superseded or
+    /// invalid one is not current by construction, the extra condition keeps it so.
+    static func versionsQuery(after: VersionCursor, shortest: Duration, default age: Duration?, limit: Int) -> PostgresQuery {
         """
-        SELECT v.certificate_id, v.version FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id
-        WHERE v.state IN ('superseded', 'invalid') AND v.created_at < now() - \(JobLedger.seconds(age)) * interval '1 second'
-          AND c.project_id = \(project) AND v.version IS DISTINCT FROM c.current_version
-        ORDER BY v.created_at LIMIT \(limit) FOR UPDATE OF v SKIP LOCKED
+        SELECT v.certificate_id, v.version, v.created_at FROM certificate_versions v
+        JOIN certificates c ON c.id = v.certificate_id JOIN projects p ON p.id = c.project_id
+        WHERE v.state IN ('superseded', 'invalid') AND v.created_at < now() - \(JobLedger.seconds(shortest)) * interval '1 second'
+          AND (v.created_at, v.certificate_id, v.version) > (\(after.createdAt), \(after.certificate), \(Int32(after.version)))
+          AND v.created_at < now() - coalesce(p.version_retention_days * interval '1 day',
+                                              \(age.map(JobLedger.seconds))::float8 * interval '1 second')
+          AND v.version IS DISTINCT FROM c.current_version
+        ORDER BY v.created_at, v.certificate_id, v.version LIMIT \(limit) FOR UPDATE OF v SKIP LOCKED
         """
     }
 
@@ -160,7 +190,9 @@ public struct Retention: Sendable {
         }
         if let age = policy.events { queries.append(("events", eventsQuery(project: project, age: age, limit: policy.batchSize))) }
         if let age = policy.retiredVersions {
-            queries.append(("versions", versionsQuery(project: project, age: age, limit: policy.batchSize)))
+            queries.append(("versions", versionsQuery(after: .start, shortest: age, default: age, limit: policy.batchSize)))
+            let middle = VersionCursor(createdAt: Date().addingTimeInterval(-200 * 86_400), certificate: UUID(), version: 1)
+            queries.append(("versions after cursor", versionsQuery(after: middle, shortest: age, default: age, limit: policy.batchSize)))
             let sample = ([UUID().uuidString.lowercased()], [1])
             queries.append(("versions' notices delete", deleteNoticesQuery(ids: sample.0, versions: sample.1)))
             queries.append(("versions delete", deleteVersionsQuery(ids: sample.0, versions: sample.1)))

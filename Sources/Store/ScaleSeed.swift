@@ -40,7 +40,8 @@ public struct ScaleSeed: Sendable {
     /// 2 published outbox rows, a binding for one in four. One in three is uploaded, the
     /// rest ACME; one in 200 is in `error`, one in 500 `pending`; `not_after` spreads over
     /// 31–90 days ahead and `renew_at` over the next 30, so nothing is due, expiring or expired.
-    /// Triggers (the /metrics counts) and foreign-key checks are off for the load (a session in
+    /// Triggers (the /metrics counts, `valid_until`: written here as version 2's `not_after`,
+    /// both statements run in one transaction so `now()` is the same) and foreign-key checks are off for the load (a session in
     /// `replica` role, which needs a superuser); `rebuildCounts` afterwards sets the counts right.
     @discardableResult
     public func seed(from: Int, to: Int) async throws -> Int {
@@ -49,15 +50,17 @@ public struct ScaleSeed: Sendable {
             // faster), then empties it into the index, which serves without one (migration 0013).
             try await db.simpleQuery("SET session_replication_role = replica; ALTER INDEX certificates_sans SET (fastupdate = on)")
             do {
+                try await db.simpleQuery("BEGIN")
                 let rows = try await insert(db, from: from, to: to)
                 try await db.simpleQuery(
                     """
-                    SET session_replication_role = DEFAULT; ALTER INDEX certificates_sans SET (fastupdate = off);
+                    COMMIT; SET session_replication_role = DEFAULT; ALTER INDEX certificates_sans SET (fastupdate = off);
                     SELECT gin_clean_pending_list('certificates_sans'::regclass);
                     """)
                 return rows
             } catch {
-                _ = try? await db.simpleQuery("SET session_replication_role = DEFAULT; ALTER INDEX certificates_sans SET (fastupdate = off)")
+                _ = try? await db.simpleQuery(
+                    "ROLLBACK; SET session_replication_role = DEFAULT; ALTER INDEX certificates_sans SET (fastupdate = off)")
                 throw error
             }
         }
@@ -84,7 +87,7 @@ public struct ScaleSeed: Sendable {
         rows += try await db.query(
             """
             INSERT INTO certificates (id, project_id, name, common_name, sans, source, state, key_type, challenge, acme_account_id,
-                                      current_version, renew_at, ari_next_check_at, expiring_check_at, validation_attempt,
+                                      current_version, valid_until, renew_at, ari_next_check_at, expiring_check_at, validation_attempt,
                                       created_at, updated_at)
             SELECT md5('c' || i)::uuid, (\(projects)::uuid[])[1 + i % \(projects.count)], 'cert-' || i,
                    'h' || i || '.z' || (i % 100) || '.example.net',
@@ -95,6 +98,7 @@ public struct ScaleSeed: Sendable {
                    CASE WHEN i % 3 = 0 THEN NULL ELSE 'ec-p256' END, CASE WHEN i % 3 = 0 THEN NULL ELSE 'dns-01' END,
                    CASE WHEN i % 3 = 0 THEN NULL ELSE (\(accounts)::uuid[])[1 + i % \(projects.count)] END,
                    CASE WHEN i % 500 = 11 THEN NULL ELSE 2 END,
+                   CASE WHEN i % 500 = 11 THEN NULL ELSE now() + interval '31 days' + (i % 59) * interval '1 day' END,
                    now() + interval '1 hour' + (i % 997) * interval '1 hour' * 0.72,
                    CASE WHEN i % 3 = 0 THEN NULL ELSE now() + interval '1 hour' + (i % 360) * interval '1 minute' END,
                    now() + interval '1 day' + (i % 59) * interval '1 day',

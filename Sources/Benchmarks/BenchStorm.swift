@@ -1,0 +1,260 @@
+import ArgumentParser
+import CertFleetOptions
+import Foundation
+import Logging
+import Store
+import Synchronization
+
+/// `certfleet bench storm` (issue 20's renewal storm): N ACME certificates made due at once,
+/// renewed against a private Pebble by `certfleet scheduler` and W `certfleet worker`
+/// processes, with the issuance budget limiting new orders per account. While the storm runs:
+/// paced GETs through `certfleet api` (p99 per 10 s round), and one worker killed with
+/// SIGKILL part-way and replaced. At the end: every certificate renewed exactly once (Pebble's
+/// own count of new orders, and renew jobs per certificate), renewals/min, the longest wait,
+/// and the most new orders Pebble saw in any budget window.
+struct BenchStorm: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "storm", abstract: "A renewal storm against a private Pebble: exactly-once, GET p99, budget spreading, kill -9.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var broker: BrokerOptions
+
+    @Option(help: "Certificates made due at once.")
+    var certificates: Int = 10_000
+
+    @Option(help: "Worker processes.")
+    var workers: Int = 2
+
+    @Option(help: "Concurrency of each worker process.")
+    var concurrency: Int = 8
+
+    @Option(help: "New orders per account the budget allows per window (default: a third of --certificates).")
+    var budgetOrders: Int?
+
+    @Option(help: "The budget's window, seconds.")
+    var budgetWindow: Int = 120
+
+    @Option(help: "Offered rate of the GETs measured while the storm runs (req/s).")
+    var getRate: Int = 200
+
+    @Option(help: "Fraction of the certificates renewed when one worker is killed with SIGKILL (0: no kill).")
+    var killAt: Double = 0.3
+
+    @Option(help: "Give up after this many seconds.")
+    var timeout: Int = 3600
+
+    @Option(help: "First of 6 consecutive free ports (API = Pebble's http-01 port, Pebble, its management, challtestsrv, DNS, TLS).")
+    var port: Int = 18193
+
+    func validate() throws {
+        guard certificates >= 1, workers >= 1, concurrency >= 1 else {
+            throw ValidationError("--certificates, --workers and --concurrency must be at least 1")
+        }
+        guard (0...1).contains(killAt) else { throw ValidationError("--kill-at is a fraction between 0 and 1") }
+        if let budgetOrders, budgetOrders < 1 { throw ValidationError("--budget-orders must be at least 1") }
+    }
+
+    func run() async throws {
+        let logger = Logger(label: "certfleet.bench")
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("certfleet-bench-storm-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let pebble = StormPebble(directory: work.appendingPathComponent("stack"), port: port)
+        try pebble.start()
+        defer { pebble.stop() }
+        let bench = try await BenchEnvironment.make(
+            database: database, broker: broker, name: "certfleet_bench_storm", poolSize: concurrency + 4, logger: logger)
+        do {
+            try await storm(bench: bench, pebble: pebble, work: work)
+        } catch {
+            await bench.tearDown()
+            emit("logs kept in \(work.path)")
+            throw error
+        }
+        await bench.tearDown()
+        try? FileManager.default.removeItem(at: work)
+    }
+
+    private func storm(bench: BenchEnvironment, pebble: StormPebble, work: URL) async throws {
+        let orders = budgetOrders ?? max(1, certificates / 3)
+        let seed = StormSeed(db: bench.db, project: bench.project)
+        try await seed.seed(count: certificates, template: try ScaleSeeder.template(sealer: bench.sealer))
+        let (_, secret) = try await APIKeys.create(bench.db, project: bench.project, name: "bench", scopes: ["certificates:read"])
+        let limits = """
+            {"\(pebble.directoryURL)": {"orders_per_account": {"count": \(orders), "seconds": \(budgetWindow)},
+             "certificates_per_registered_domain": {"count": \(certificates), "seconds": 604800},
+             "duplicate_certificates": {"count": 5, "seconds": 604800}}}
+            """
+        let environment = pebble.certfleetEnvironment.merging([
+            "CERTFLEET_ACME_RATE_LIMITS": limits, "CERTFLEET_API_PORT": "\(port)",
+            "CERTFLEET_API_READ_RATE": "0", "CERTFLEET_API_WRITE_RATE": "0",
+            "CERTFLEET_RETENTION_OUTBOX_DAYS": "off", "CERTFLEET_RETENTION_JOBS_DAYS": "off",
+            "CERTFLEET_RETENTION_EVENTS_DAYS": "off", "CERTFLEET_RETENTION_VERSIONS_DAYS": "off",
+        ]) { $1 }
+        emit(
+            "storm: \(certificates) certificates, \(workers) workers × \(concurrency), budget \(orders) new orders / \(budgetWindow) s, "
+                + "GETs at \(getRate)/s, Pebble at \(pebble.directoryURL)")
+        let api = try bench.start(["api"], environment: environment, log: work.appendingPathComponent("api.log"))
+        let scheduler = try bench.start(["scheduler"], environment: environment, log: work.appendingPathComponent("scheduler.log"))
+        func startWorker(_ n: Int) throws -> Process {
+            try bench.start(
+                ["worker", "--concurrency", "\(concurrency)"], environment: environment, log: work.appendingPathComponent("worker-\(n).log"))
+        }
+        var fleet = try (0..<workers).map(startWorker)
+        defer { for process in fleet + [api, scheduler] where process.isRunning { process.stop() } }
+        try await BenchEnvironment.waitUntilReady("http://127.0.0.1:\(port)")
+
+        let uuid = try await seed.certificateID(certificates / 2)
+        let ordersBefore = try pebble.orderTimes().count
+        let dueAt = Date()
+        try await seed.makeDue()
+        let reads = PacedReads(url: "http://127.0.0.1:\(port)/v1/certificates/\(uuid)", secret: secret, rate: getRate, scratch: work)
+        reads.start()
+        var killed: Date?
+        var progress = try await seed.progress()
+        var mostDeferred = 0
+        while progress.renewed < certificates {
+            guard Date().timeIntervalSince(dueAt) < Double(timeout) else {
+                reads.stop()
+                throw ValidationError("the storm did not finish in \(timeout) s: \(progress.renewed) of \(certificates) renewed")
+            }
+            try await Task.sleep(for: .seconds(1))
+            progress = try await seed.progress()
+            mostDeferred = max(mostDeferred, progress.deferred)
+            if killed == nil, killAt > 0, Double(progress.renewed) >= killAt * Double(certificates), let victim = fleet.first {
+                kill(victim.processIdentifier, SIGKILL)
+                victim.waitUntilExit()
+                killed = Date()
+                fleet.append(try startWorker(fleet.count))
+                emit("killed worker pid \(victim.processIdentifier) with SIGKILL at \(progress.renewed) renewed; a new worker started")
+            }
+        }
+        let finished = Date()
+        let rounds = reads.stop()
+        try await Task.sleep(for: .seconds(2)) // Pebble's log catches up
+        let times = try pebble.orderTimes()
+        let newOrders = times.count - ordersBefore
+        let jobs = try await seed.renewJobs()
+        let longest = (progress.lastFinished ?? finished).timeIntervalSince(dueAt)
+        let span = (progress.lastFinished ?? finished).timeIntervalSince(progress.firstJob ?? dueAt)
+        let busiest = StormPebble.mostInAnyWindow(Array(times.dropFirst(ordersBefore)), seconds: budgetWindow)
+        let reserved = try await seed.orderReservations()
+        let busiestReserved = StormPebble.mostInAnyWindow(reserved, seconds: budgetWindow)
+        let p99s = rounds.map(\.p99).sorted()
+        emit("| measurement | result |\n|---|---|")
+        emit("| certificates made due at once | \(certificates) |")
+        emit("| renewed (current version 2) / renewed twice / in error | \(progress.renewed) / \(progress.renewedTwice) / \(progress.failed) |")
+        emit("| new orders in Pebble's log during the storm | \(newOrders)\(newOrders == certificates ? " ✓ (one per certificate)" : " ✗") |")
+        emit("| renew jobs succeeded / most for one certificate | \(jobs.succeeded) / \(jobs.mostPerCertificate) |")
+        emit(String(format: "| renewals/min (first renew job → last renewal) | %.0f |", Double(certificates) / max(span, 0.001) * 60))
+        emit(String(format: "| longest wait (made due → renewed), s | %.0f |", longest))
+        emit(
+            "| most new orders reserved in any \(budgetWindow) s window, the budget's ledger (limit \(orders)) | "
+                + "\(busiestReserved) of \(reserved.count)\(busiestReserved <= orders ? " ✓" : " ✗") |")
+        emit("| most new orders in any \(budgetWindow) s window of Pebble's log (to the second) | \(busiest) |")
+        emit("| certificates deferred by the budget at once (most seen) | \(mostDeferred) |")
+        if !p99s.isEmpty {
+            let median = p99s[p99s.count / 2], worst = p99s.last!
+            emit(
+                String(
+                    format: "| GET /v1/certificates/{uuid} at %d/s during the storm: p99 median / worst of %d rounds of 10 s, ms | %.2f / %.2f%@ |",
+                    getRate, p99s.count, median, worst, worst < 20 ? " ✓" : " ✗ (target 20)"))
+        }
+        emit("| worker killed with SIGKILL | \(killed.map { String(format: "at %.0f s", $0.timeIntervalSince(dueAt)) } ?? "no") |")
+    }
+}
+
+/// GETs paced by `wrk` in rounds of 10 s on a thread of their own until stopped.
+final class PacedReads: Sendable {
+    let url: String
+    let secret: String
+    let rate: Int
+    let scratch: URL
+    private let state = Mutex<(stop: Bool, rounds: [Wrk.Result])>((false, []))
+    private let done = DispatchSemaphore(value: 0)
+
+    init(url: String, secret: String, rate: Int, scratch: URL) {
+        self.url = url
+        self.secret = secret
+        self.rate = rate
+        self.scratch = scratch
+    }
+
+    func start() {
+        Thread.detachNewThread { [self] in
+            let wrk = Wrk(scratch: scratch, secret: secret, duration: 10)
+            while !state.withLock({ $0.stop }) {
+                if let result = try? wrk.run(url: url, connections: 10, rate: rate) { state.withLock { $0.rounds.append(result) } }
+            }
+            done.signal()
+        }
+    }
+
+    /// Stops after the round under way and returns every round's figures.
+    @discardableResult
+    func stop() -> [Wrk.Result] {
+        let first = state.withLock { state -> Bool in
+            defer { state.stop = true }
+            return !state.stop
+        }
+        if first { done.wait() }
+        return state.withLock { $0.rounds }
+    }
+}
+
+/// A Pebble of the benchmark's own (own stack directory and ports, through `deploy/local/ctl`),
+/// so its log counts only this run's orders. It validates http-01 on the API's port.
+struct StormPebble {
+    let directory: URL
+    let port: Int
+
+    var environment: [String: String] {
+        [
+            "CERTFLEET_STACK_DIR": directory.path, "CERTFLEET_ACME_HTTP_PORT": "\(port)", "CERTFLEET_PEBBLE_PORT": "\(port + 1)",
+            "CERTFLEET_PEBBLE_MANAGEMENT_PORT": "\(port + 2)", "CERTFLEET_CHALLTESTSRV_PORT": "\(port + 3)",
+            "CERTFLEET_CHALLTESTSRV_DNS_PORT": "\(port + 4)", "CERTFLEET_ACME_TLS_PORT": "\(port + 5)",
+        ]
+    }
+    var directoryURL: String { "https://127.0.0.1:\(port + 1)/dir" }
+    var logFile: String { directory.appendingPathComponent("pebble/pebble.log").path }
+
+    var certfleetEnvironment: [String: String] {
+        [
+            "CERTFLEET_ACME_DIRECTORY_URL": directoryURL, "CERTFLEET_ACME_CA_FILE": directory.appendingPathComponent("pebble/tls/ca.pem").path,
+            "CERTFLEET_ACME_DNS_SERVER": "127.0.0.1:\(port + 4)",
+        ]
+    }
+
+    func start() throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try runTool("deploy/local/ctl", ["start", "pebble"], environment: environment)
+    }
+
+    func stop() {
+        _ = try? runTool("deploy/local/ctl", ["stop", "pebble"], environment: environment)
+    }
+
+    /// When Pebble added each order (`Pebble 2026/11/30 21:05:07 Added order …`), to the second.
+    func orderTimes() throws -> [Date] {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy/MM/dd HH:mm:ss"
+        return try String(contentsOfFile: logFile, encoding: .utf8).split(separator: "\n")
+            .filter { $0.contains("Added order") }
+            .compactMap { line in
+                let fields = line.split(separator: " ")
+                return fields.count > 2 ? formatter.date(from: "\(fields[1]) \(fields[2])") : nil
+            }
+    }
+
+    /// The most TIMES inside any window of SECONDS (times to the second: a window is counted
+    /// as SECONDS - 1 whole seconds after its first, never more than it holds).
+    static func mostInAnyWindow(_ times: [Date], seconds: Int) -> Int {
+        let sorted = times.sorted()
+        var most = 0, first = 0
+        for last in sorted.indices {
+            while sorted[last].timeIntervalSince(sorted[first]) >= Double(seconds) { first += 1 }
+            most = max(most, last - first + 1)
+        }
+        return most
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Postgres
+import ServiceTestSupport
+import Store
+import TestSupport
+import Testing
+
+/// Issue 20's renewal storm, small enough for CI (`certfleet bench storm` runs it at 10,000):
+/// 200 ACME certificates made due at once, renewed against a private Pebble by a scheduler
+/// and two workers under an issuance budget of 80 new orders per 10 s, one worker killed with
+/// SIGKILL part-way. Every certificate is renewed exactly once — Pebble's own log shows 200
+/// new orders, no more — and no budget window held more new orders than it allows.
+@Suite(.serialized) struct RenewalStormTests {
+    static let certificates = 200
+    static let budget = (orders: 80, seconds: 10)
+
+    @Test(.timeLimit(.minutes(10))) func aStormIsRenewedExactlyOnceWithinTheBudgetThroughAKilledWorker() async throws {
+        let env = try await APIEnvironment()
+        let pebble = try PrivatePebble.start("storm", httpPort: TestStack.freePort(), environment: [:])
+        defer { pebble.stop() }
+        do {
+            let storm = StormSeed(db: env.db, project: env.project)
+            let template = ScaleSeed.Template(chainPEM: "not a certificate", sealedKey: [1, 2, 3], masterKeyID: "k", detailsJSON: "{}")
+            try await storm.seed(count: Self.certificates, template: template)
+            let limits = """
+                {"\(pebble.directoryURL)": {"orders_per_account": {"count": \(Self.budget.orders), "seconds": \(Self.budget.seconds)},
+                 "certificates_per_registered_domain": {"count": 1000, "seconds": 604800},
+                 "duplicate_certificates": {"count": 5, "seconds": 604800}}}
+                """
+            let environment = pebble.certfleetEnvironment.merging(["CERTFLEET_ACME_RATE_LIMITS": limits]) { $1 }
+            func start(_ arguments: [String], _ name: String) throws -> ChildProcess {
+                try env.services.start(arguments, log: env.directory.appendingPathComponent("\(name).log"), environment: environment)
+            }
+            // The API answers Pebble's http-01 checks.
+            try start(["api", "--port", "\(TestStack.freePort())", "--acme-http-port", "\(pebble.httpPort)"], "api")
+            let worker = ["worker", "--concurrency", "8", "--lease", "5"]
+            let victim = try start(worker, "worker-0")
+            try start(worker, "worker-1")
+            try start(["scheduler", "--renewal-interval", "1", "--reap-interval", "1"], "scheduler")
+            let ordersBefore = try pebble.ordersCreated()
+
+            #expect(try await storm.makeDue() == Self.certificates)
+            var progress = try await storm.progress()
+            var killedAt: Int?
+            let deadline = ContinuousClock.now + .seconds(400)
+            while progress.renewed < Self.certificates && progress.failed == 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                progress = try await storm.progress()
+                if killedAt == nil, progress.renewed >= Self.certificates / 4 {
+                    victim.signal(SIGKILL)
+                    victim.waitForExit()
+                    killedAt = progress.renewed
+                    try start(worker, "worker-2")
+                }
+            }
+            #expect(progress.renewed == Self.certificates, "\(progress); \(env.processStatus)")
+            #expect(progress.failed == 0)
+            #expect(progress.renewedTwice == 0)
+            // Killed while renewals were still to come, so the kill could have doubled one.
+            #expect(killedAt.map { $0 < Self.certificates } == true)
+            let jobs = try await storm.renewJobs()
+            #expect(jobs.succeeded == Self.certificates)
+            #expect(jobs.mostPerCertificate == 1)
+            // Pebble's count: one new order per certificate, whatever the kill interrupted.
+            let times = try Self.orderTimes(pebble.logFile)
+            #expect(times.count - ordersBefore == Self.certificates)
+            // Spread by the budget: no window held more reservations of a new order than it allows
+            // (the ledger's own times; Pebble's log is to the second and an order reaches Pebble a
+            // moment after its reservation), one per order Pebble saw, and 200 under 80 per 10 s
+            // cannot all have been reserved inside one window.
+            let reserved = try await storm.orderReservations()
+            #expect(reserved.count == Self.certificates)
+            #expect(Self.mostInAnyWindow(reserved, seconds: Self.budget.seconds) <= Self.budget.orders)
+            if let first = reserved.min(), let last = reserved.max() { #expect(last.timeIntervalSince(first) >= Double(Self.budget.seconds)) }
+        } catch {
+            await env.tearDown()
+            throw error
+        }
+        await env.tearDown()
+    }
+
+    /// When Pebble added each order (`Pebble 2026/11/30 21:05:07 Added order …`), to the second.
+    static func orderTimes(_ logFile: String) throws -> [Date] {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy/MM/dd HH:mm:ss"
+        return try String(contentsOfFile: logFile, encoding: .utf8).split(separator: "\n").filter { $0.contains("Added order") }
+            .compactMap { line in
+                let fields = line.split(separator: " ")
+                return fields.count > 2 ? formatter.date(from: "\(fields[1]) \(fields[2])") : nil
+            }
+    }
+
+    /// The most TIMES inside any window of SECONDS.
+    static func mostInAnyWindow(_ times: [Date], seconds: Int) -> Int {
+        let sorted = times.sorted()
+        var most = 0, first = 0
+        for last in sorted.indices {
+            while sorted[last].timeIntervalSince(sorted[first]) >= Double(seconds) { first += 1 }
+            most = max(most, last - first + 1)
+        }
+        return most
+    }
+}
