@@ -120,6 +120,32 @@ import Testing
     }
 }
 
+extension TraceTests {
+    /// Tracing is never in the data path: with the collector unreachable, requests and jobs
+    /// work as before.
+    @Test(.timeLimit(.minutes(3))) func anUnreachableCollectorChangesNothingButTheLog() async throws {
+        try await APIEnvironment.with { env in
+            let nobody = "http://127.0.0.1:\(TestStack.freePort())"
+            let tracing = ["CERTFLEET_OTEL_ENDPOINT": nobody, "OTEL_BSP_SCHEDULE_DELAY": "200"]
+            let port = TestStack.freePort()
+            try env.services.start(["api", "--port", String(port)], log: env.directory.appendingPathComponent("api.log"), environment: tracing)
+            try env.services.start(["worker"], log: env.directory.appendingPathComponent("worker.log"), environment: tracing)
+            let api = HTTPCaller(base: "http://127.0.0.1:\(port)", key: try await env.key(["certificates:read", "certificates:write"]))
+            try await api.waitUntilReady(env)
+            let accepted = try await api.call(
+                "POST", "/v1/certificates", body: APIFixtures.shared.body(name: "collector-down"),
+                headers: ["traceparent": "00-\(OTLPReceiver.randomHex(bytes: 16))-\(OTLPReceiver.randomHex(bytes: 8))-01"])
+            #expect(accepted.status == 202, "\(accepted.body)")
+            let uuid = try #require(accepted.first?["uuid"]?.stringValue)
+            try await api.waitFor(env, "certificate \(uuid) valid") {
+                try await api.call("GET", "/v1/certificates/\(uuid)").body.contains(#""state":"valid""#)
+            }
+            let running = env.services.processes.allSatisfy { $0.isRunning }
+            #expect(running, "\(env.processStatus)")
+        }
+    }
+}
+
 /// deploy/local/otlp-receiver on a free port, appending the spans it receives to a file.
 struct OTLPReceiver {
     let process: ChildProcess
