@@ -1,7 +1,9 @@
 import AMQP
 import API
 import Foundation
+import Postgres
 import ServiceTestSupport
+import Store
 import TestSupport
 import Testing
 
@@ -142,6 +144,38 @@ extension TraceTests {
             }
             let running = env.services.processes.allSatisfy { $0.isRunning }
             #expect(running, "\(env.processStatus)")
+        }
+    }
+}
+
+extension TraceTests {
+    /// A row the API committed but never published (it died in between) is published by the
+    /// scheduler's relay in the trace stored with the row: relay → job, across three processes.
+    @Test(.timeLimit(.minutes(3))) func theRelayPublishesARowInTheTraceStoredWithIt() async throws {
+        try await APIEnvironment.with { env in
+            let receiver = try await OTLPReceiver.start(in: env.directory)
+            defer { receiver.stop() }
+            let tracing = ["CERTFLEET_OTEL_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"]
+            let fixture = APIFixtures.shared
+            let job = try await Submissions(db: env.db, sealer: env.sealer).upload(
+                UploadRequest(
+                    projectID: env.project, name: "relayed", commonName: "api.example.com", sans: ["api.example.com"],
+                    chainPEM: fixture.chain, privateKeyPEM: fixture.key, actor: "test"))
+            let outboxID = try #require(job.outboxID)
+            // The context the API's request span would have stored with the row.
+            let traceID = OTLPReceiver.randomHex(bytes: 16), requestSpan = OTLPReceiver.randomHex(bytes: 8)
+            try await env.db.query(
+                "UPDATE outbox SET headers = jsonb_build_object('traceparent', \("00-\(traceID)-\(requestSpan)-01")::text) WHERE id = \(outboxID)")
+            try env.services.start(["worker"], log: env.directory.appendingPathComponent("worker.log"), environment: tracing)
+            try env.services.start(["scheduler"], log: env.directory.appendingPathComponent("scheduler.log"), environment: tracing)
+
+            let trace = try await receiver.waitForTrace(traceID, env) { spans in spans.contains { $0.name == "job.commit" } }
+            print("a relayed job's trace:\n\(trace.tree())")
+            let relayed = try #require(trace.spans.first { $0.parentSpanID == requestSpan })
+            #expect(relayed.name == "publish validate" && relayed.kind == "producer" && relayed.service == "certfleet-scheduler")
+            let validate = try #require(trace.children(of: relayed).first)
+            #expect(validate.name == "job validate" && validate.service == "certfleet-worker")
+            #expect(trace.children(of: validate).map(\.name).starts(with: ["job.claim", "job.run validate", "job.commit"]))
         }
     }
 }
