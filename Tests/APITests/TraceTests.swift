@@ -1,7 +1,9 @@
 import AMQP
 import API
 import Foundation
+import Postgres
 import ServiceTestSupport
+import Store
 import TestSupport
 import Testing
 
@@ -116,6 +118,64 @@ import Testing
             for log in ["api.log", "worker.log"] {
                 #expect(try !String(contentsOf: env.directory.appendingPathComponent(log), encoding: .utf8).contains(world.key))
             }
+        }
+    }
+}
+
+extension TraceTests {
+    /// Tracing is never in the data path: with the collector unreachable, requests and jobs
+    /// work as before.
+    @Test(.timeLimit(.minutes(3))) func anUnreachableCollectorChangesNothingButTheLog() async throws {
+        try await APIEnvironment.with { env in
+            let nobody = "http://127.0.0.1:\(TestStack.freePort())"
+            let tracing = ["CERTFLEET_OTEL_ENDPOINT": nobody, "OTEL_BSP_SCHEDULE_DELAY": "200"]
+            let port = TestStack.freePort()
+            try env.services.start(["api", "--port", String(port)], log: env.directory.appendingPathComponent("api.log"), environment: tracing)
+            try env.services.start(["worker"], log: env.directory.appendingPathComponent("worker.log"), environment: tracing)
+            let api = HTTPCaller(base: "http://127.0.0.1:\(port)", key: try await env.key(["certificates:read", "certificates:write"]))
+            try await api.waitUntilReady(env)
+            let accepted = try await api.call(
+                "POST", "/v1/certificates", body: APIFixtures.shared.body(name: "collector-down"),
+                headers: ["traceparent": "00-\(OTLPReceiver.randomHex(bytes: 16))-\(OTLPReceiver.randomHex(bytes: 8))-01"])
+            #expect(accepted.status == 202, "\(accepted.body)")
+            let uuid = try #require(accepted.first?["uuid"]?.stringValue)
+            try await api.waitFor(env, "certificate \(uuid) valid") {
+                try await api.call("GET", "/v1/certificates/\(uuid)").body.contains(#""state":"valid""#)
+            }
+            let running = env.services.processes.allSatisfy { $0.isRunning }
+            #expect(running, "\(env.processStatus)")
+        }
+    }
+}
+
+extension TraceTests {
+    /// A row the API committed but never published (it died in between) is published by the
+    /// scheduler's relay in the trace stored with the row: relay → job, across three processes.
+    @Test(.timeLimit(.minutes(3))) func theRelayPublishesARowInTheTraceStoredWithIt() async throws {
+        try await APIEnvironment.with { env in
+            let receiver = try await OTLPReceiver.start(in: env.directory)
+            defer { receiver.stop() }
+            let tracing = ["CERTFLEET_OTEL_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"]
+            let fixture = APIFixtures.shared
+            let job = try await Submissions(db: env.db, sealer: env.sealer).upload(
+                UploadRequest(
+                    projectID: env.project, name: "relayed", commonName: "api.example.com", sans: ["api.example.com"],
+                    chainPEM: fixture.chain, privateKeyPEM: fixture.key, actor: "test"))
+            let outboxID = try #require(job.outboxID)
+            // The context the API's request span would have stored with the row.
+            let traceID = OTLPReceiver.randomHex(bytes: 16), requestSpan = OTLPReceiver.randomHex(bytes: 8)
+            try await env.db.query(
+                "UPDATE outbox SET headers = jsonb_build_object('traceparent', \("00-\(traceID)-\(requestSpan)-01")::text) WHERE id = \(outboxID)")
+            try env.services.start(["worker"], log: env.directory.appendingPathComponent("worker.log"), environment: tracing)
+            try env.services.start(["scheduler"], log: env.directory.appendingPathComponent("scheduler.log"), environment: tracing)
+
+            let trace = try await receiver.waitForTrace(traceID, env) { spans in spans.contains { $0.name == "job.commit" } }
+            print("a relayed job's trace:\n\(trace.tree())")
+            let relayed = try #require(trace.spans.first { $0.parentSpanID == requestSpan })
+            #expect(relayed.name == "publish validate" && relayed.kind == "producer" && relayed.service == "certfleet-scheduler")
+            let validate = try #require(trace.children(of: relayed).first)
+            #expect(validate.name == "job validate" && validate.service == "certfleet-worker")
+            #expect(trace.children(of: validate).map(\.name).starts(with: ["job.claim", "job.run validate", "job.commit"]))
         }
     }
 }
