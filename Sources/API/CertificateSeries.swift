@@ -12,10 +12,14 @@ import Store
 ///
 /// Maintained, not queried per scrape: the first refresh reads every live certificate, later
 /// ones only the rows written since the last watermark (`CertificateSeriesScan`). Certificates
-/// are spread over shards whose text is rendered once per change of one of theirs, so a scrape
-/// hands out the shards' buffers as they are, whatever the fleet size.
+/// are spread over shards whose text is rendered once per change of one of theirs; runs of
+/// shards are joined into a few large buffers per family (again only where a shard changed), so a
+/// scrape hands out a few dozen buffers as they are, whatever the fleet size (each buffer written
+/// costs a trip through the response writer: thousands of small ones cost more than the bytes).
 actor CertificateSeries {
     static let shardCount = 1024
+    /// Shards per joined buffer: 32 buffers per family.
+    static let shardsPerGroup = 32
 
     /// One family of series, in the order of the exposition.
     enum Family: Int, CaseIterable {
@@ -49,6 +53,10 @@ actor CertificateSeries {
     private let db: Database
     private let logger: Logger
     private var shards = [Shard](repeating: Shard(), count: CertificateSeries.shardCount)
+    /// Per family, the joined text of each group of shards; nil until joined after a change.
+    private var groups = [[ByteBuffer?]](
+        repeating: [ByteBuffer?](repeating: nil, count: CertificateSeries.shardCount / CertificateSeries.shardsPerGroup),
+        count: Family.allCases.count)
     private var projects: [UUID: String] = [:]
     private var watermark: String?
     private var refreshing: Task<Void, Never>?
@@ -62,12 +70,24 @@ actor CertificateSeries {
     /// The exposition of every family, shard buffers in order (no copy of their text).
     func buffers() -> [ByteBuffer] {
         var out: [ByteBuffer] = []
-        out.reserveCapacity(Family.allCases.count * (Self.shardCount + 1))
+        out.reserveCapacity(Family.allCases.count * (groups[0].count + 1))
         for family in Family.allCases {
             out.append(ByteBuffer(string: "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) gauge\n"))
-            for shard in shards where shard.text[family.rawValue].readableBytes > 0 { out.append(shard.text[family.rawValue]) }
+            for group in groups[family.rawValue].indices {
+                let joined = groups[family.rawValue][group] ?? join(family, group)
+                groups[family.rawValue][group] = joined
+                if joined.readableBytes > 0 { out.append(joined) }
+            }
         }
         return out
+    }
+
+    private func join(_ family: Family, _ group: Int) -> ByteBuffer {
+        let members = shards[(group * Self.shardsPerGroup)..<((group + 1) * Self.shardsPerGroup)].map { $0.text[family.rawValue] }
+        var joined = ByteBuffer()
+        joined.reserveCapacity(members.reduce(0) { $0 + $1.readableBytes })
+        for var member in members { joined.writeBuffer(&member) }
+        return joined
     }
 
     /// Reads what changed since the last refresh (everything the first time); concurrent
@@ -134,6 +154,7 @@ actor CertificateSeries {
             }
         }
         shards[index].text = text.map { ByteBuffer(string: $0) }
+        for family in Family.allCases { groups[family.rawValue][index / Self.shardsPerGroup] = nil }
     }
 
     /// The shard of a certificate: spread by the UUID's random bits.

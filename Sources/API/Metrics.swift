@@ -106,9 +106,10 @@ actor DatabaseGauges {
         let db = db
         let broker = broker
         let task = Task {
-            var text = await Self.read(db)
-            if let broker { text += await Self.read(broker.amqp, broker.topology) }
-            return text
+            // The database's and the broker's side at once: a scrape waits for the slower one only.
+            async let brokerText = Self.read(broker)
+            let text = await Self.read(db)
+            return text + (await brokerText)
         }
         refreshing = task
         let text = await task.value
@@ -146,16 +147,19 @@ actor DatabaseGauges {
 
     /// The broker's side: messages waiting in each job queue and its consumers (workers), and
     /// the dead-letter queue (unparseable or rejected job messages). A queue not answering is left out.
-    private static func read(_ amqp: AMQPConnection, _ topology: CertFleetTopology) async -> String {
+    private static func read(_ broker: (amqp: AMQPConnection, topology: CertFleetTopology)?) async -> String {
+        guard let (amqp, topology) = broker else { return "" }
         var depth = family("certfleet_queue_messages", "Job messages ready in the broker's queue of each job kind.")
         var consumers = family("certfleet_queue_consumers", "Consumers (worker processes) of each job kind's queue.")
+        let queues = CertFleetTopology.jobKinds.map(topology.jobQueue) + [topology.deadLetterQueue]
+        let statuses = (try? await amqp.queueStatuses(queues)) ?? [:]
         for kind in CertFleetTopology.jobKinds {
-            guard let status = try? await amqp.queueStatus(topology.jobQueue(kind)) else { continue }
+            guard let status = statuses[topology.jobQueue(kind)] else { continue }
             depth += "certfleet_queue_messages{kind=\"\(kind)\"} \(status.messages)\n"
             consumers += "certfleet_queue_consumers{kind=\"\(kind)\"} \(status.consumers)\n"
         }
         var text = depth + consumers + family("certfleet_dead_letters", "Messages in the jobs' dead-letter queue.")
-        if let dead = try? await amqp.queueStatus(topology.deadLetterQueue) { text += "certfleet_dead_letters \(dead.messages)\n" }
+        if let dead = statuses[topology.deadLetterQueue] { text += "certfleet_dead_letters \(dead.messages)\n" }
         return text
     }
 }
