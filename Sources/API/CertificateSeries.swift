@@ -48,6 +48,8 @@ actor CertificateSeries {
         var rows: [UUID: CertificateSeriesRow] = [:]
         /// The rendered lines of each family (`Family.rawValue`); rebuilt when a row changes.
         var text = [ByteBuffer](repeating: ByteBuffer(), count: Family.allCases.count)
+        /// The same, compressed (for scrapes that accept gzip, as Prometheus's do).
+        var compressed = [DeflateSegment](repeating: .empty, count: Family.allCases.count)
     }
 
     private let db: Database
@@ -57,6 +59,13 @@ actor CertificateSeries {
     private var groups = [[ByteBuffer?]](
         repeating: [ByteBuffer?](repeating: nil, count: CertificateSeries.shardCount / CertificateSeries.shardsPerGroup),
         count: Family.allCases.count)
+    private var compressedGroups = [[DeflateSegment?]](
+        repeating: [DeflateSegment?](repeating: nil, count: CertificateSeries.shardCount / CertificateSeries.shardsPerGroup),
+        count: Family.allCases.count)
+    private static let headers = Family.allCases.map { family in
+        ByteBuffer(string: "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) gauge\n")
+    }
+    private static let compressedHeaders = headers.map(DeflateSegment.init)
     private var projects: [UUID: String] = [:]
     private var watermark: String?
     private var refreshing: Task<Void, Never>?
@@ -72,7 +81,7 @@ actor CertificateSeries {
         var out: [ByteBuffer] = []
         out.reserveCapacity(Family.allCases.count * (groups[0].count + 1))
         for family in Family.allCases {
-            out.append(ByteBuffer(string: "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) gauge\n"))
+            out.append(Self.headers[family.rawValue])
             for group in groups[family.rawValue].indices {
                 let joined = groups[family.rawValue][group] ?? join(family, group)
                 groups[family.rawValue][group] = joined
@@ -82,8 +91,27 @@ actor CertificateSeries {
         return out
     }
 
+    /// The same exposition compressed, for a gzip body (`DeflateSegment.gzip`).
+    func segments() -> [DeflateSegment] {
+        var out: [DeflateSegment] = []
+        out.reserveCapacity(Family.allCases.count * (compressedGroups[0].count + 1))
+        for family in Family.allCases {
+            out.append(Self.compressedHeaders[family.rawValue])
+            for group in compressedGroups[family.rawValue].indices {
+                let joined =
+                    compressedGroups[family.rawValue][group]
+                    ?? DeflateSegment.joined(Self.members(of: group).map { shards[$0].compressed[family.rawValue] })
+                compressedGroups[family.rawValue][group] = joined
+                out.append(joined)
+            }
+        }
+        return out
+    }
+
+    private static func members(of group: Int) -> Range<Int> { (group * shardsPerGroup)..<((group + 1) * shardsPerGroup) }
+
     private func join(_ family: Family, _ group: Int) -> ByteBuffer {
-        let members = shards[(group * Self.shardsPerGroup)..<((group + 1) * Self.shardsPerGroup)].map { $0.text[family.rawValue] }
+        let members = shards[Self.members(of: group)].map { $0.text[family.rawValue] }
         var joined = ByteBuffer()
         joined.reserveCapacity(members.reduce(0) { $0 + $1.readableBytes })
         for var member in members { joined.writeBuffer(&member) }
@@ -154,7 +182,11 @@ actor CertificateSeries {
             }
         }
         shards[index].text = text.map { ByteBuffer(string: $0) }
-        for family in Family.allCases { groups[family.rawValue][index / Self.shardsPerGroup] = nil }
+        shards[index].compressed = shards[index].text.map(DeflateSegment.init)
+        for family in Family.allCases {
+            groups[family.rawValue][index / Self.shardsPerGroup] = nil
+            compressedGroups[family.rawValue][index / Self.shardsPerGroup] = nil
+        }
     }
 
     /// The shard of a certificate: spread by the UUID's random bits.

@@ -69,15 +69,20 @@ struct MetricsController {
     let observability: Observability
 
     func addRoutes(to router: Router<APIRequestContext>) {
-        router.get("metrics") { _, _ -> Response in
-            let text = await observability.requests.render() + (await observability.gauges.text())
-            var buffers = [ByteBuffer(string: text)]
-            if let interval = observability.certificatesInterval {
-                await observability.certificates.refresh(unlessWithin: interval)
-                buffers += await observability.certificates.buffers()
+        router.get("metrics") { request, _ -> Response in
+            let text = ByteBuffer(string: await observability.requests.render() + (await observability.gauges.text()))
+            let certificates = observability.certificatesInterval != nil
+            if let interval = observability.certificatesInterval { await observability.certificates.refresh(unlessWithin: interval) }
+            // Prometheus asks for gzip: the per-certificate part is kept compressed, only the rest is compressed here.
+            if request.headers[.acceptEncoding]?.contains("gzip") == true {
+                let segments = [DeflateSegment(text)] + (certificates ? await observability.certificates.segments() : [])
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4", .contentEncoding: "gzip", .vary: "Accept-Encoding"],
+                    body: ResponseBody(contentsOf: DeflateSegment.gzip(segments)))
             }
+            let buffers = [text] + (certificates ? await observability.certificates.buffers() : [])
             return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4", .vary: "Accept-Encoding"],
                 body: ResponseBody(contentsOf: buffers))
         }
     }
