@@ -138,9 +138,10 @@ actor CertificateSeries {
 
     private func read() async {
         do {
-            let names = try await CertificateSeriesScan.projectNames(db)
             let batch =
                 if let watermark { try await CertificateSeriesScan.changed(db, since: watermark) } else { try await CertificateSeriesScan.all(db) }
+            // After the rows: every project a row names existed when it was read.
+            let names = try await CertificateSeriesScan.projectNames(db)
             apply(batch.rows, projects: names)
             watermark = batch.watermark
         } catch {
@@ -160,7 +161,10 @@ actor CertificateSeries {
         }
         for row in rows {
             let index = Self.shard(of: row.id)
-            if row.live { shards[index].rows[row.id] = row } else { shards[index].rows[row.id] = nil }
+            let next = row.live ? row : nil
+            // Rows read again unchanged (the watermark trails the oldest running transaction) cost nothing.
+            guard shards[index].rows[row.id] != next else { continue }
+            shards[index].rows[row.id] = next
             dirty.insert(index)
         }
         for index in dirty { render(index) }
