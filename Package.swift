@@ -63,6 +63,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
 
+        // zlib, for the API's gzip-compressed /metrics (its per-certificate series are compressed
+        // once per change, not per scrape: GzipSegments).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
         // Repositories over Postgres (and the migrator).
         .target(
             name: "Store",
@@ -152,7 +156,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Store", "Messaging", "X509", "CertFleetCore", "AMQP", "ACME", "DNS", "DNSSolving", "Telemetry",
+                "Store", "Messaging", "X509", "CertFleetCore", "AMQP", "ACME", "DNS", "DNSSolving", "Telemetry", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),

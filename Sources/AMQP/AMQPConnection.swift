@@ -111,6 +111,16 @@ public final class AMQPConnection: Sendable {
         try await driver.perform { driver throws(AMQPError) in try driver.queueStatus(queue) }
     }
 
+    /// Several queues' status in one hop to the connection's thread (each hop waits for the
+    /// thread's next turn): the queues that answered, by name.
+    public func queueStatuses(_ queues: [String]) async throws -> [String: AMQPQueueStatus] {
+        try await driver.perform { driver throws(AMQPError) in
+            var statuses: [String: AMQPQueueStatus] = [:]
+            for queue in queues { statuses[queue] = try? driver.queueStatus(queue) }
+            return statuses
+        }
+    }
+
     /// Deletes a queue; returns how many messages it held.
     @discardableResult
     public func deleteQueue(_ queue: String) async throws -> Int {

@@ -12,10 +12,14 @@ import Store
 ///
 /// Maintained, not queried per scrape: the first refresh reads every live certificate, later
 /// ones only the rows written since the last watermark (`CertificateSeriesScan`). Certificates
-/// are spread over shards whose text is rendered once per change of one of theirs, so a scrape
-/// hands out the shards' buffers as they are, whatever the fleet size.
+/// are spread over shards whose text is rendered once per change of one of theirs; runs of
+/// shards are joined into a few large buffers per family (again only where a shard changed), so a
+/// scrape hands out a few dozen buffers as they are, whatever the fleet size (each buffer written
+/// costs a trip through the response writer: thousands of small ones cost more than the bytes).
 actor CertificateSeries {
     static let shardCount = 1024
+    /// Shards per joined buffer: 32 buffers per family.
+    static let shardsPerGroup = 32
 
     /// One family of series, in the order of the exposition.
     enum Family: Int, CaseIterable {
@@ -44,11 +48,24 @@ actor CertificateSeries {
         var rows: [UUID: CertificateSeriesRow] = [:]
         /// The rendered lines of each family (`Family.rawValue`); rebuilt when a row changes.
         var text = [ByteBuffer](repeating: ByteBuffer(), count: Family.allCases.count)
+        /// The same, compressed (for scrapes that accept gzip, as Prometheus's do).
+        var compressed = [DeflateSegment](repeating: .empty, count: Family.allCases.count)
     }
 
     private let db: Database
     private let logger: Logger
     private var shards = [Shard](repeating: Shard(), count: CertificateSeries.shardCount)
+    /// Per family, the joined text of each group of shards; nil until joined after a change.
+    private var groups = [[ByteBuffer?]](
+        repeating: [ByteBuffer?](repeating: nil, count: CertificateSeries.shardCount / CertificateSeries.shardsPerGroup),
+        count: Family.allCases.count)
+    private var compressedGroups = [[DeflateSegment?]](
+        repeating: [DeflateSegment?](repeating: nil, count: CertificateSeries.shardCount / CertificateSeries.shardsPerGroup),
+        count: Family.allCases.count)
+    private static let headers = Family.allCases.map { family in
+        ByteBuffer(string: "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) gauge\n")
+    }
+    private static let compressedHeaders = headers.map(DeflateSegment.init)
     private var projects: [UUID: String] = [:]
     private var watermark: String?
     private var refreshing: Task<Void, Never>?
@@ -62,12 +79,43 @@ actor CertificateSeries {
     /// The exposition of every family, shard buffers in order (no copy of their text).
     func buffers() -> [ByteBuffer] {
         var out: [ByteBuffer] = []
-        out.reserveCapacity(Family.allCases.count * (Self.shardCount + 1))
+        out.reserveCapacity(Family.allCases.count * (groups[0].count + 1))
         for family in Family.allCases {
-            out.append(ByteBuffer(string: "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) gauge\n"))
-            for shard in shards where shard.text[family.rawValue].readableBytes > 0 { out.append(shard.text[family.rawValue]) }
+            out.append(Self.headers[family.rawValue])
+            for group in groups[family.rawValue].indices {
+                let joined = groups[family.rawValue][group] ?? join(family, group)
+                groups[family.rawValue][group] = joined
+                if joined.readableBytes > 0 { out.append(joined) }
+            }
         }
         return out
+    }
+
+    /// The same exposition compressed, for a gzip body (`DeflateSegment.gzip`).
+    func segments() -> [DeflateSegment] {
+        var out: [DeflateSegment] = []
+        out.reserveCapacity(Family.allCases.count * (compressedGroups[0].count + 1))
+        for family in Family.allCases {
+            out.append(Self.compressedHeaders[family.rawValue])
+            for group in compressedGroups[family.rawValue].indices {
+                let joined =
+                    compressedGroups[family.rawValue][group]
+                    ?? DeflateSegment.joined(Self.members(of: group).map { shards[$0].compressed[family.rawValue] })
+                compressedGroups[family.rawValue][group] = joined
+                out.append(joined)
+            }
+        }
+        return out
+    }
+
+    private static func members(of group: Int) -> Range<Int> { (group * shardsPerGroup)..<((group + 1) * shardsPerGroup) }
+
+    private func join(_ family: Family, _ group: Int) -> ByteBuffer {
+        let members = shards[Self.members(of: group)].map { $0.text[family.rawValue] }
+        var joined = ByteBuffer()
+        joined.reserveCapacity(members.reduce(0) { $0 + $1.readableBytes })
+        for var member in members { joined.writeBuffer(&member) }
+        return joined
     }
 
     /// Reads what changed since the last refresh (everything the first time); concurrent
@@ -90,9 +138,10 @@ actor CertificateSeries {
 
     private func read() async {
         do {
-            let names = try await CertificateSeriesScan.projectNames(db)
             let batch =
                 if let watermark { try await CertificateSeriesScan.changed(db, since: watermark) } else { try await CertificateSeriesScan.all(db) }
+            // After the rows: every project a row names existed when it was read.
+            let names = try await CertificateSeriesScan.projectNames(db)
             apply(batch.rows, projects: names)
             watermark = batch.watermark
         } catch {
@@ -112,7 +161,10 @@ actor CertificateSeries {
         }
         for row in rows {
             let index = Self.shard(of: row.id)
-            if row.live { shards[index].rows[row.id] = row } else { shards[index].rows[row.id] = nil }
+            let next = row.live ? row : nil
+            // Rows read again unchanged (the watermark trails the oldest running transaction) cost nothing.
+            guard shards[index].rows[row.id] != next else { continue }
+            shards[index].rows[row.id] = next
             dirty.insert(index)
         }
         for index in dirty { render(index) }
@@ -134,6 +186,11 @@ actor CertificateSeries {
             }
         }
         shards[index].text = text.map { ByteBuffer(string: $0) }
+        shards[index].compressed = shards[index].text.map(DeflateSegment.init)
+        for family in Family.allCases {
+            groups[family.rawValue][index / Self.shardsPerGroup] = nil
+            compressedGroups[family.rawValue][index / Self.shardsPerGroup] = nil
+        }
     }
 
     /// The shard of a certificate: spread by the UUID's random bits.

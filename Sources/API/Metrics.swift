@@ -69,15 +69,20 @@ struct MetricsController {
     let observability: Observability
 
     func addRoutes(to router: Router<APIRequestContext>) {
-        router.get("metrics") { _, _ -> Response in
-            let text = await observability.requests.render() + (await observability.gauges.text())
-            var buffers = [ByteBuffer(string: text)]
-            if let interval = observability.certificatesInterval {
-                await observability.certificates.refresh(unlessWithin: interval)
-                buffers += await observability.certificates.buffers()
+        router.get("metrics") { request, _ -> Response in
+            let text = ByteBuffer(string: await observability.requests.render() + (await observability.gauges.text()))
+            let certificates = observability.certificatesInterval != nil
+            if let interval = observability.certificatesInterval { await observability.certificates.refresh(unlessWithin: interval) }
+            // Prometheus asks for gzip: the per-certificate part is kept compressed, only the rest is compressed here.
+            if request.headers[.acceptEncoding]?.contains("gzip") == true {
+                let segments = [DeflateSegment(text)] + (certificates ? await observability.certificates.segments() : [])
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4", .contentEncoding: "gzip", .vary: "Accept-Encoding"],
+                    body: ResponseBody(contentsOf: DeflateSegment.gzip(segments)))
             }
+            let buffers = [text] + (certificates ? await observability.certificates.buffers() : [])
             return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4", .vary: "Accept-Encoding"],
                 body: ResponseBody(contentsOf: buffers))
         }
     }
@@ -106,9 +111,10 @@ actor DatabaseGauges {
         let db = db
         let broker = broker
         let task = Task {
-            var text = await Self.read(db)
-            if let broker { text += await Self.read(broker.amqp, broker.topology) }
-            return text
+            // The database's and the broker's side at once: a scrape waits for the slower one only.
+            async let brokerText = Self.read(broker)
+            let text = await Self.read(db)
+            return text + (await brokerText)
         }
         refreshing = task
         let text = await task.value
@@ -146,16 +152,19 @@ actor DatabaseGauges {
 
     /// The broker's side: messages waiting in each job queue and its consumers (workers), and
     /// the dead-letter queue (unparseable or rejected job messages). A queue not answering is left out.
-    private static func read(_ amqp: AMQPConnection, _ topology: CertFleetTopology) async -> String {
+    private static func read(_ broker: (amqp: AMQPConnection, topology: CertFleetTopology)?) async -> String {
+        guard let (amqp, topology) = broker else { return "" }
         var depth = family("certfleet_queue_messages", "Job messages ready in the broker's queue of each job kind.")
         var consumers = family("certfleet_queue_consumers", "Consumers (worker processes) of each job kind's queue.")
+        let queues = CertFleetTopology.jobKinds.map(topology.jobQueue) + [topology.deadLetterQueue]
+        let statuses = (try? await amqp.queueStatuses(queues)) ?? [:]
         for kind in CertFleetTopology.jobKinds {
-            guard let status = try? await amqp.queueStatus(topology.jobQueue(kind)) else { continue }
+            guard let status = statuses[topology.jobQueue(kind)] else { continue }
             depth += "certfleet_queue_messages{kind=\"\(kind)\"} \(status.messages)\n"
             consumers += "certfleet_queue_consumers{kind=\"\(kind)\"} \(status.consumers)\n"
         }
         var text = depth + consumers + family("certfleet_dead_letters", "Messages in the jobs' dead-letter queue.")
-        if let dead = try? await amqp.queueStatus(topology.deadLetterQueue) { text += "certfleet_dead_letters \(dead.messages)\n" }
+        if let dead = statuses[topology.deadLetterQueue] { text += "certfleet_dead_letters \(dead.messages)\n" }
         return text
     }
 }

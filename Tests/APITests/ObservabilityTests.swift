@@ -61,6 +61,17 @@ import Testing
             let check = (try? TestStack.run("/bin/sh", ["-c", "promtool check metrics < '\(file.path)' 2>&1 || true"])) ?? ""
             #expect(!check.contains("parsing error") && !check.contains("error while"), "promtool: \(check)")
 
+            // Asked for gzip (as Prometheus asks), the same series come compressed: gzip checks the
+            // stream's CRC-32 and length, which span segments compressed at different times.
+            let compressed = env.directory.appendingPathComponent("metrics.gz")
+            _ = try TestStack.run("/usr/bin/curl", ["-fsS", "-H", "Accept-Encoding: gzip", "-o", compressed.path, "\(api)/metrics"])
+            let unzipped = try TestStack.run("/bin/gzip", ["-dc", compressed.path])
+            func certificateLines(_ text: String) -> [Substring] {
+                text.split(separator: "\n").filter { $0.hasPrefix("certfleet_certificate_") || $0.hasPrefix("# TYPE certfleet_certificate_") }
+            }
+            #expect(certificateLines(unzipped) == certificateLines(apiText) && certificateLines(unzipped).count >= 12, "\(unzipped)")
+            #expect(unzipped.contains("certfleet_jobs{"))
+
             // The worker's ACME client metrics carry an action, never a URL.
             #expect(workerText.contains(#"action="new_order""#) && workerText.contains(#"action="finalize""#), "\(workerText)")
             #expect(!workerText.split(separator: "\n").contains { $0.hasPrefix("certfleet_acme_client") && $0.contains("/acme/") })

@@ -187,7 +187,7 @@ load_services() {
 # Packages the Swift build needs, whatever services run.
 # publicsuffix: the Public Suffix List the issuance budget counts registered domains with.
 # wrk: the paced HTTP load of `certfleet bench api` and `bench scale`.
-build_packages() { echo libpq-dev libssl-dev librabbitmq-dev pkg-config publicsuffix wrk; }
+build_packages() { echo libpq-dev libssl-dev librabbitmq-dev zlib1g-dev pkg-config publicsuffix wrk; }
 
 # The console's browser tests (Tests/Fixtures/console/browser.py): Debian's chromium and its
 # chromedriver, driven by Selenium from .venv-tools; fonts so that screenshots show text.
