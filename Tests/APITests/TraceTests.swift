@@ -43,8 +43,9 @@ import Testing
             // A malformed traceparent is ignored (a trace of its own), never a refused request.
             #expect(try await api.call("GET", "/v1/certificates/\(uuid)", headers: ["traceparent": "00-not-a-trace-01"]).status == 200)
 
+            // Each process exports on its own schedule: wait for the API's spans and the worker's last.
             let trace = try await receiver.waitForTrace(traceID, env) { spans in
-                spans.contains { $0.name == "publish certificate.issued" }
+                spans.contains { $0.name == "publish certificate.issued" } && spans.contains { $0.parentSpanID == callerSpan }
             }
             let tree = trace.tree()
             print("one issuance's trace (\(trace.spans.count) spans):\n\(tree)")
@@ -88,7 +89,7 @@ import Testing
                         messageID: "traced-upload")),
                 exchange: env.topology.requestsExchange, routingKey: "certificates")
             let uploaded = try await receiver.waitForTrace(intakeTrace, env) { spans in
-                spans.contains { $0.name.hasPrefix("publish certificate.") }
+                spans.contains { $0.name.hasPrefix("publish certificate.") } && spans.contains { $0.parentSpanID == publisherSpan }
             }
             print("an AMQP upload's trace:\n\(uploaded.tree())")
             let intake = try #require(uploaded.spans.first { $0.parentSpanID == publisherSpan })
@@ -169,7 +170,10 @@ extension TraceTests {
             try env.services.start(["worker"], log: env.directory.appendingPathComponent("worker.log"), environment: tracing)
             try env.services.start(["scheduler"], log: env.directory.appendingPathComponent("scheduler.log"), environment: tracing)
 
-            let trace = try await receiver.waitForTrace(traceID, env) { spans in spans.contains { $0.name == "job.commit" } }
+            // Each process exports on its own schedule: the worker's spans may arrive before the scheduler's.
+            let trace = try await receiver.waitForTrace(traceID, env) { spans in
+                spans.contains { $0.name == "job.commit" } && spans.contains { $0.parentSpanID == requestSpan }
+            }
             print("a relayed job's trace:\n\(trace.tree())")
             let relayed = try #require(trace.spans.first { $0.parentSpanID == requestSpan })
             #expect(relayed.name == "publish validate" && relayed.kind == "producer" && relayed.service == "certfleet-scheduler")
