@@ -10,16 +10,22 @@ import Store
 /// `certfleet_certificate_{expiration,not_before,renewal}_timestamp_seconds` and
 /// `certfleet_certificate_ready_status{condition}`, labelled `name`, `project`, `issuer`.
 ///
-/// Maintained, not queried per scrape: the first refresh reads every live certificate, later
-/// ones only the rows written since the last watermark (`CertificateSeriesScan`). Certificates
-/// are spread over shards whose text is rendered once per change of one of theirs; runs of
-/// shards are joined into a few large buffers per family (again only where a shard changed), so a
-/// scrape hands out a few dozen buffers as they are, whatever the fleet size (each buffer written
-/// costs a trip through the response writer: thousands of small ones cost more than the bytes).
+/// Maintained, not queried per scrape: the first refresh reads every live certificate (page by
+/// page), later ones only the rows written since the last watermark (`CertificateSeriesScan`).
+/// Certificates are spread over shards whose text is rendered once per change of one of theirs and
+/// kept once, exactly sized: a plain scrape copies it into about 1 MB chunks as it writes them
+/// (each buffer written costs a trip through the response writer: thousands of small ones cost
+/// more than the bytes), a gzip scrape hands out the shards' compressed text, joined per group of
+/// shards only where one changed. The text costs memory in proportion to the fleet (about 0.7 KB
+/// per certificate); `CERTFLEET_API_CERTIFICATE_METRICS=off` keeps the API flat.
 actor CertificateSeries {
     static let shardCount = 1024
-    /// Shards per joined buffer: 32 buffers per family.
+    /// Shards per joined compressed segment: 32 segments per family.
     static let shardsPerGroup = 32
+    /// The size of the chunks a plain scrape writes.
+    static let chunkBytes = 1 << 20
+    /// Rows per start-up page.
+    static let pageSize = 10_000
 
     /// One family of series, in the order of the exposition.
     enum Family: Int, CaseIterable {
@@ -47,7 +53,7 @@ actor CertificateSeries {
     private struct Shard {
         var rows: [UUID: CertificateSeriesRow] = [:]
         /// The rendered lines of each family (`Family.rawValue`); rebuilt when a row changes.
-        var text = [ByteBuffer](repeating: ByteBuffer(), count: Family.allCases.count)
+        var text = [[UInt8]](repeating: [], count: Family.allCases.count)
         /// The same, compressed (for scrapes that accept gzip, as Prometheus's do).
         var compressed = [DeflateSegment](repeating: .empty, count: Family.allCases.count)
     }
@@ -55,17 +61,14 @@ actor CertificateSeries {
     private let db: Database
     private let logger: Logger
     private var shards = [Shard](repeating: Shard(), count: CertificateSeries.shardCount)
-    /// Per family, the joined text of each group of shards; nil until joined after a change.
-    private var groups = [[ByteBuffer?]](
-        repeating: [ByteBuffer?](repeating: nil, count: CertificateSeries.shardCount / CertificateSeries.shardsPerGroup),
-        count: Family.allCases.count)
+    /// Per family, the joined compressed text of each group of shards; nil until joined after a change.
     private var compressedGroups = [[DeflateSegment?]](
         repeating: [DeflateSegment?](repeating: nil, count: CertificateSeries.shardCount / CertificateSeries.shardsPerGroup),
         count: Family.allCases.count)
     private static let headers = Family.allCases.map { family in
-        ByteBuffer(string: "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) gauge\n")
+        Array("# HELP \(family.name) \(family.help)\n# TYPE \(family.name) gauge\n".utf8)
     }
-    private static let compressedHeaders = headers.map(DeflateSegment.init)
+    private static let compressedHeaders = headers.map { DeflateSegment(ByteBuffer(bytes: $0)) }
     private var projects: [UUID: String] = [:]
     private var watermark: String?
     private var refreshing: Task<Void, Never>?
@@ -76,19 +79,35 @@ actor CertificateSeries {
         self.logger = logger
     }
 
-    /// The exposition of every family, shard buffers in order (no copy of their text).
-    func buffers() -> [ByteBuffer] {
-        var out: [ByteBuffer] = []
-        out.reserveCapacity(Family.allCases.count * (groups[0].count + 1))
+    /// The exposition of every family in order: headers and shard texts, shared with the actor
+    /// (copy-on-write), for `plainBody` to copy into chunks while it writes them.
+    func pieces() -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        out.reserveCapacity(Family.allCases.count * (shards.count + 1))
         for family in Family.allCases {
             out.append(Self.headers[family.rawValue])
-            for group in groups[family.rawValue].indices {
-                let joined = groups[family.rawValue][group] ?? join(family, group)
-                groups[family.rawValue][group] = joined
-                if joined.readableBytes > 0 { out.append(joined) }
-            }
+            for shard in shards where !shard.text[family.rawValue].isEmpty { out.append(shard.text[family.rawValue]) }
         }
         return out
+    }
+
+    /// A response body of PREFIX and then PIECES, copied into chunks of about `chunkBytes` one
+    /// at a time (never the whole text twice in memory).
+    static func plainBody(_ prefix: ByteBuffer, _ pieces: [[UInt8]]) -> ResponseBody {
+        ResponseBody { writer in
+            try await writer.write(prefix)
+            var chunk = ByteBuffer()
+            for piece in pieces {
+                if chunk.readableBytes > 0 && chunk.readableBytes + piece.count > chunkBytes {
+                    try await writer.write(chunk)
+                    chunk = ByteBuffer()
+                }
+                if chunk.capacity == 0 { chunk.reserveCapacity(max(chunkBytes, piece.count)) }
+                chunk.writeBytes(piece)
+            }
+            if chunk.readableBytes > 0 { try await writer.write(chunk) }
+            try await writer.finish(nil)
+        }
     }
 
     /// The same exposition compressed, for a gzip body (`DeflateSegment.gzip`).
@@ -110,14 +129,6 @@ actor CertificateSeries {
 
     private static func members(of group: Int) -> Range<Int> { (group * shardsPerGroup)..<((group + 1) * shardsPerGroup) }
 
-    private func join(_ family: Family, _ group: Int) -> ByteBuffer {
-        let members = shards[Self.members(of: group)].map { $0.text[family.rawValue] }
-        var joined = ByteBuffer()
-        joined.reserveCapacity(members.reduce(0) { $0 + $1.readableBytes })
-        for var member in members { joined.writeBuffer(&member) }
-        return joined
-    }
-
     /// Reads what changed since the last refresh (everything the first time); concurrent
     /// callers share one read. A failed read keeps the last state and is tried again next time.
     func refresh() async {
@@ -138,18 +149,34 @@ actor CertificateSeries {
 
     private func read() async {
         do {
-            let batch =
-                if let watermark { try await CertificateSeriesScan.changed(db, since: watermark) } else { try await CertificateSeriesScan.all(db) }
-            // After the rows: every project a row names existed when it was read.
-            let names = try await CertificateSeriesScan.projectNames(db)
-            apply(batch.rows, projects: names)
-            watermark = batch.watermark
+            if let watermark {
+                let batch = try await CertificateSeriesScan.changed(db, since: watermark)
+                // After the rows: every project a row names existed when it was read.
+                apply(batch.rows, projects: try await CertificateSeriesScan.projectNames(db))
+                self.watermark = batch.watermark
+                return
+            }
+            var first: String?
+            var after: UUID?
+            var dirty = Set<Int>()
+            while true {
+                let page = try await CertificateSeriesScan.all(db, after: after, limit: Self.pageSize)
+                first = first ?? page.watermark
+                dirty.formUnion(apply(page.rows, projects: try await CertificateSeriesScan.projectNames(db), defer: true))
+                guard page.rows.count == Self.pageSize, let last = page.rows.last else { break }
+                after = last.id
+            }
+            for index in dirty { render(index) }
+            watermark = first
         } catch {
             logger.warning("certificate metrics not refreshed", metadata: ["error": "\(error)"])
         }
     }
 
-    private func apply(_ rows: [CertificateSeriesRow], projects names: [UUID: String]) {
+    /// Takes ROWS in and renders the shards they changed, or returns them unrendered when DEFER
+    /// (start-up renders each shard once, after the last page).
+    @discardableResult
+    private func apply(_ rows: [CertificateSeriesRow], projects names: [UUID: String], defer deferred: Bool = false) -> Set<Int> {
         var dirty = Set<Int>()
         // A renamed project re-labels all of its certificates.
         let renamed = Set(names.compactMap { id, name in projects[id].map { $0 == name ? nil : id } ?? nil })
@@ -167,7 +194,8 @@ actor CertificateSeries {
             shards[index].rows[row.id] = next
             dirty.insert(index)
         }
-        for index in dirty { render(index) }
+        if !deferred { for index in dirty { render(index) } }
+        return dirty
     }
 
     private func render(_ index: Int) {
@@ -185,12 +213,9 @@ actor CertificateSeries {
                 text[Family.ready.rawValue] += "\(Family.ready.name){\(labels),condition=\"\(condition.rawValue)\"} \(condition == current ? 1 : 0)\n"
             }
         }
-        shards[index].text = text.map { ByteBuffer(string: $0) }
-        shards[index].compressed = shards[index].text.map(DeflateSegment.init)
-        for family in Family.allCases {
-            groups[family.rawValue][index / Self.shardsPerGroup] = nil
-            compressedGroups[family.rawValue][index / Self.shardsPerGroup] = nil
-        }
+        shards[index].text = text.map { Array($0.utf8) }
+        shards[index].compressed = shards[index].text.map { DeflateSegment(ByteBuffer(bytes: $0)) }
+        for family in Family.allCases { compressedGroups[family.rawValue][index / Self.shardsPerGroup] = nil }
     }
 
     /// The shard of a certificate: spread by the UUID's random bits.

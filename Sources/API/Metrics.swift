@@ -80,10 +80,9 @@ struct MetricsController {
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4", .contentEncoding: "gzip", .vary: "Accept-Encoding"],
                     body: ResponseBody(contentsOf: DeflateSegment.gzip(segments)))
             }
-            let buffers = [text] + (certificates ? await observability.certificates.buffers() : [])
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4", .vary: "Accept-Encoding"],
-                body: ResponseBody(contentsOf: buffers))
+                body: CertificateSeries.plainBody(text, certificates ? await observability.certificates.pieces() : []))
         }
     }
 }

@@ -42,15 +42,17 @@ public enum CertificateSeriesScan {
         public var watermark: String
     }
 
-    /// Every live certificate (at start-up).
-    public static func all(_ db: Database) async throws -> Batch {
-        try await read(db, since: nil)
+    /// The live certificates after AFTER in id order, LIMIT of them (start-up reads them all page by
+    /// page, so the API never holds one result of the whole fleet). The first page's watermark is
+    /// the one to continue from: whatever a later page saw again is read again, harmlessly.
+    public static func all(_ db: Database, after: UUID?, limit: Int) async throws -> Batch {
+        try await read(db, query: query(since: nil, after: after, limit: limit))
     }
 
     /// The certificates written by transactions at or after WATERMARK (deleted ones included,
     /// `live` false): an index range on `metrics_xid`, as small as what changed.
     public static func changed(_ db: Database, since watermark: String) async throws -> Batch {
-        try await read(db, since: watermark)
+        try await read(db, query: query(since: watermark))
     }
 
     /// Project names by id (a label of every series; renaming a project re-labels its certificates).
@@ -64,24 +66,40 @@ public enum CertificateSeriesScan {
 
     /// One statement, so the watermark and the rows come from the same snapshot: a write not
     /// visible here belongs to a transaction at or after the snapshot's xmin and is read next time.
-    static func query(since watermark: String?) -> PostgresQuery {
-        let select = """
+    ///
+    /// The certificates are chosen first and each one's current version looked up by its key
+    /// (`OFFSET 0` keeps the planner from turning that into a join that walks every version):
+    /// a start-up page or a refresh costs what it reads, whatever the fleet size.
+    static func query(since watermark: String?, after: UUID? = nil, limit: Int = 10_000) -> PostgresQuery {
+        let head = """
             SELECT w.xmin::text AS watermark, c.* FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS w
             LEFT JOIN LATERAL (
                 SELECT c.id, c.project_id, c.name, c.state, c.deleted_at IS NULL AS live,
                        coalesce(a.directory_url, v.issuer, '') AS issuer,
                        extract(epoch FROM v.not_before)::int8 AS not_before, extract(epoch FROM v.not_after)::int8 AS not_after,
                        CASE WHEN c.source = 'acme' THEN extract(epoch FROM c.renew_at)::int8 END AS renew_at
-                FROM certificates c
-                LEFT JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-                LEFT JOIN acme_accounts a ON a.id = c.acme_account_id
+                FROM (SELECT id, project_id, name, state, deleted_at, source, renew_at, current_version, acme_account_id
+                      FROM certificates
             """
-        if let watermark { return "\(unescaped: select) WHERE c.metrics_xid >= \(watermark)::xid8) AS c ON true" }
-        return "\(unescaped: select) WHERE c.deleted_at IS NULL) AS c ON true"
+        let tail = """
+                ) AS c
+                LEFT JOIN LATERAL (
+                    SELECT issuer, not_before, not_after FROM certificate_versions
+                    WHERE certificate_id = c.id AND version = c.current_version OFFSET 0
+                ) AS v ON true
+                LEFT JOIN acme_accounts a ON a.id = c.acme_account_id
+                ORDER BY c.id
+            ) AS c ON true
+            """
+        if let watermark { return "\(unescaped: head) WHERE metrics_xid >= \(watermark)::xid8 \(unescaped: tail)" }
+        if let after {
+            return "\(unescaped: head) WHERE deleted_at IS NULL AND id > \(after) ORDER BY id LIMIT \(limit) \(unescaped: tail)"
+        }
+        return "\(unescaped: head) WHERE deleted_at IS NULL ORDER BY id LIMIT \(limit) \(unescaped: tail)"
     }
 
-    private static func read(_ db: Database, since watermark: String?) async throws -> Batch {
-        let rows = try await db.query(query(since: watermark))
+    private static func read(_ db: Database, query: PostgresQuery) async throws -> Batch {
+        let rows = try await db.query(query)
         var batch = Batch(rows: [], watermark: "0")
         batch.rows.reserveCapacity(rows.count)
         for row in rows {

@@ -86,6 +86,7 @@ public enum QueryCatalog {
             Entry(name: "metrics backlogs", query: StateCounts.backlogQuery),
             // A watermark past every row written so far: what a refresh between two writes reads.
             Entry(name: "metrics certificate changes", query: CertificateSeriesScan.query(since: "4294967296")),
+            Entry(name: "metrics start-up page", query: CertificateSeriesScan.query(since: nil, after: UUID(), limit: 10_000)),
         ]
         entries += Retention.queries(retention, project: s.project).map { Entry(name: "retention \($0.0)", query: $0.1) }
         return entries
