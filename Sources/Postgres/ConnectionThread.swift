@@ -17,8 +17,11 @@ final class ConnectionThread: TaskExecutor, @unchecked Sendable {
 
     /// Starts the thread; it runs until `stop()` (it keeps this object alive until then).
     init(name: String) {
-        let thread = Thread { [self] in loop() }
-        thread.name = name
+        let thread = Thread { [self] in
+            // Named from inside: on Linux a name set before start does not reach the OS thread (perf, top).
+            Thread.current.name = name
+            loop()
+        }
         self.thread = thread
         thread.start()
     }
