@@ -94,6 +94,7 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     public func serialized() -> String {
         var out = ""
+        out.reserveCapacity(4096)
         write(to: &out)
         return out
     }
@@ -127,6 +128,12 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     static func quote(_ s: String, into out: inout String) {
         out += "\""
+        // Most strings (names, dates, uuids) need no escape: copy them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
