@@ -81,7 +81,9 @@ public struct APIDependencies: Sendable {
         self.sealer = sealer
         self.amqp = amqp
         self.topology = topology
-        self.submissions = .publishing(db: db, sealer: sealer, amqp: amqp, topology: topology, logger: logger)
+        // A 202 means committed: the job message's outbox row is in the same transaction, and
+        // its publish (and the broker's confirm) runs after the response, or by the relay.
+        self.submissions = .publishing(db: db, sealer: sealer, amqp: amqp, topology: topology, logger: logger, inBackground: true)
     }
 }
 

@@ -38,7 +38,10 @@ struct CertificateReader {
         let source: String
         let twoWay: Bool
         let notAfter: Date?
-        /// The whole document, in the documented field order.
+        /// Whether any target can be bound: without a binding there is nothing delivered to show.
+        let hasBindings: Bool
+        /// The whole document, in the documented field order; the stored JSON parts (chain,
+        /// key, lint, CA, bindings) as the database's text, not parsed and re-encoded.
         let json: JSONValue
 
         init(_ record: CertificateRecord) throws {
@@ -52,7 +55,7 @@ struct CertificateReader {
             source = record.source
             twoWay = record.twoWay
             notAfter = record.notAfter
-            let details = try record.detailsJSON.map(JSONValue.parse)
+            hasBindings = record.bindingsJSON != "[]"
             var fields: [(String, JSONValue)] = [
                 ("status", .string("success")),
                 ("uuid", .string(id.uuidString.lowercased())),
@@ -77,7 +80,7 @@ struct CertificateReader {
                 ("serial_number", .string(record.serial)),
                 ("not_before", .date(record.notBefore)),
                 ("not_after", .date(notAfter)),
-                ("service_groups", try JSONValue.parse(record.bindingsJSON)),
+                ("service_groups", .raw(record.bindingsJSON)),
                 ("sans", .strings(sans)),
                 ("source", .string(source)),
                 ("usage", .string(usage)),
@@ -86,7 +89,7 @@ struct CertificateReader {
                 ("renew_before", .int(record.renewBefore)),
                 ("profile", .string(record.profile)),
                 // The ACME account (and its CA) that issued it, or is issuing it now.
-                ("ca", try record.caJSON.map(JSONValue.parse) ?? .null),
+                ("ca", record.caJSON.map(JSONValue.raw) ?? .null),
             ]
             // The CA's suggested renewal window (ARI), once asked.
             if let start = record.ariWindowStart {
@@ -108,10 +111,10 @@ struct CertificateReader {
                 fields.append(("error", .null))
             }
             fields += [
-                ("lint", try record.lintJSON.map(JSONValue.parse) ?? .array([])),
+                ("lint", record.lintJSON.map(JSONValue.raw) ?? .array([])),
                 ("version", .int(Int(rowVersion))),
-                ("key", details?["key"] ?? .null),
-                ("chain", details?["chain"] ?? .array([])),
+                ("key", record.keyJSON.map(JSONValue.raw) ?? .null),
+                ("chain", record.chainJSON.map(JSONValue.raw) ?? .array([])),
             ]
             json = .object(fields)
         }

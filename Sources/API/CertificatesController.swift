@@ -124,7 +124,9 @@ struct CertificatesController {
         var json = document.json
         // What each bound target holds: the delivery side of the certificate.
         if detailed, case .object(var fields) = json {
-            fields.append(("deliveries", TargetsController.holdings(try await Deliveries(db: dependencies.db).holdings(certificate: document.id))))
+            // Deliveries go through bindings: without one there is no second query to make.
+            let holdings = document.hasBindings ? try await Deliveries(db: dependencies.db).holdings(certificate: document.id) : []
+            fields.append(("deliveries", TargetsController.holdings(holdings)))
             json = .object(fields)
         }
         return .success(

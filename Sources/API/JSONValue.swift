@@ -11,9 +11,15 @@ public indirect enum JSONValue: Sendable, Equatable {
     case string(String)
     case array([JSONValue])
     case object([(String, JSONValue)])
+    /// JSON text as the database returned it (a jsonb column's text), written out as is:
+    /// a stored document is served without a parse and a re-encode. Reading into it
+    /// (`subscript`, `resolve`) parses it on demand.
+    case raw(String)
 
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
+        case (.raw(let x), .raw(let y)) where x == y: return true
+        case (.raw, _), (_, .raw): return a.resolvingRaw() == b.resolvingRaw()
         case (.null, .null): return true
         case (.bool(let x), .bool(let y)): return x == y
         case (.number(let x), .number(let y)): return x == y
@@ -25,8 +31,21 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 
     public subscript(key: String) -> JSONValue? {
-        if case .object(let members) = self { return members.first { $0.0 == key }?.1 }
-        return nil
+        switch self {
+        case .object(let members): return members.first { $0.0 == key }?.1
+        case .raw: return resolvingRaw()[key]
+        default: return nil
+        }
+    }
+
+    /// The same document with every `.raw` text parsed (unparseable text becomes null).
+    public func resolvingRaw() -> JSONValue {
+        switch self {
+        case .raw(let text): return (try? JSONValue.parse(text)) ?? .null
+        case .array(let items): return .array(items.map { $0.resolvingRaw() })
+        case .object(let members): return .object(members.map { ($0.0, $0.1.resolvingRaw()) })
+        case .null, .bool, .number, .string: return self
+        }
     }
 
     /// The value at PATH (object keys, array indices); on failure, the index of the
@@ -34,6 +53,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     public func resolve(_ path: [String]) -> Result<JSONValue, PathError> {
         var current = self
         for (index, segment) in path.enumerated() {
+            if case .raw = current { current = current.resolvingRaw() }
             switch current {
             case .object(let members):
                 guard let next = members.first(where: { $0.0 == segment })?.1 else { return .failure(PathError(index: index, segment: segment)) }
@@ -74,6 +94,7 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     public func serialized() -> String {
         var out = ""
+        out.reserveCapacity(4096)
         write(to: &out)
         return out
     }
@@ -85,6 +106,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         case .number(let n):
             if n == n.rounded(), abs(n) < 1e15 { out += String(Int64(n)) } else { out += String(n) }
         case .string(let s): Self.quote(s, into: &out)
+        case .raw(let text): out += text
         case .array(let items):
             out += "["
             for (i, item) in items.enumerated() {
@@ -106,6 +128,12 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     static func quote(_ s: String, into out: inout String) {
         out += "\""
+        // Most strings (names, dates, uuids) need no escape: copy them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

@@ -21,6 +21,8 @@ extension JSONValue {
             return .array(items.map { $0.redacted() })
         case .string(let text):
             return .string(Self.secretValueMarkers.contains { text.contains($0) } ? "[redacted]" : text)
+        case .raw:
+            return resolvingRaw().redacted()
         case .null, .bool, .number:
             return self
         }

@@ -10,7 +10,8 @@ import Store
 struct BenchAPI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api",
-        abstract: "GET and upload-accept p50/p99 at a paced rate with wrk, vs /healthz (targets: GET p99 < 5 ms at 1,000 req/s; accept p99 < 20 ms).")
+        abstract: "GET and upload-accept p50/p99 at a paced rate with wrk, vs /healthz "
+            + "(targets: GET p99 < 5 ms and <= 2 x healthz at 1,000 req/s; accept p99 < 20 ms at 100/s).")
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var broker: BrokerOptions
@@ -84,10 +85,14 @@ struct BenchAPI: AsyncParsableCommand {
         ] {
             print(String(format: "%@ | %d/s | %.0f | %.2f | %.2f", name, offered, result.rate, result.p50, result.p99))
         }
+        // Achieved = offered within 1 % (wrk's pacing ends each connection's last interval early or late).
+        let getMet = get.rate >= 0.99 * Double(rate) && get.p99 < 5 && get.p99 <= 2 * health.p99
+        let acceptMet = upload.rate >= 0.99 * Double(uploadRate) && upload.p99 < 20
         print(
             String(
-                format: "GET p99 / healthz p99: %.2f; targets: GET p99 < 5 ms at %d/s (%@), accept p99 < 20 ms (%@)",
-                get.p99 / health.p99, rate, get.p99 < 5 ? "met" : "not met", upload.p99 < 20 ? "met" : "not met"))
+                format: "GET p99 / healthz p99: %.2f; targets: GET achieved = offered, p99 < 5 ms and <= 2 x healthz at %d/s (%@); "
+                    + "accept achieved = offered, p99 < 20 ms at %d/s (%@)",
+                get.p99 / health.p99, rate, getMet ? "met" : "not met", uploadRate, acceptMet ? "met" : "not met"))
     }
 
     private func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {

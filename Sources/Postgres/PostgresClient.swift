@@ -1,14 +1,13 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
-import NIOPosix
 
 /// How to reach PostgreSQL and how many connections to keep.
 public struct PostgresConfiguration: Sendable {
     /// A libpq connection string: a URL (`postgres://user@host:5432/db`) or keywords
     /// (`host=h1,h2 port=5432,5433 dbname=certfleet target_session_attrs=read-write`).
     public var connectionString: String
-    /// The most connections open at once (and I/O threads running libpq calls).
+    /// The most connections open at once (each with its own thread running its libpq calls).
     public var maxConnections: Int
     /// Shown in `pg_stat_activity`.
     public var applicationName: String
@@ -26,15 +25,15 @@ public struct PostgresConfiguration: Sendable {
 
 /// A bounded pool of libpq connections with an async API.
 ///
-/// Blocking libpq calls run on the pool's own threads (an `NIOThreadPool` with one
-/// thread per connection), never on Swift's cooperative executor. A connection the
-/// server closed is noticed and reconnected before use, so the pool recovers by
-/// itself after a database restart.
+/// Blocking libpq calls run on each connection's own thread (`ConnectionThread`), never on
+/// Swift's cooperative executor; a `withConnection` or `transaction` body runs on that
+/// thread too, so its statements cost no thread hop. A connection the server closed is
+/// noticed and reconnected before use, so the pool recovers by itself after a database restart.
 public final class PostgresClient: Sendable {
     public let configuration: PostgresConfiguration
     let logger: Logger
-    private let threads: NIOThreadPool
     private let state = NIOLockedValueBox(PoolState())
+    private let counts = NIOLockedValueBox(PostgresCounts())
 
     private struct PoolState {
         var idle: [PostgresConnection] = []
@@ -46,8 +45,6 @@ public final class PostgresClient: Sendable {
     public init(configuration: PostgresConfiguration, logger: Logger = Logger(label: "certfleet.postgres")) {
         self.configuration = configuration
         self.logger = logger
-        self.threads = NIOThreadPool(numberOfThreads: configuration.maxConnections)
-        threads.start()
     }
 
     /// Convenience: a pool for CONNECTIONSTRING with default settings.
@@ -55,7 +52,7 @@ public final class PostgresClient: Sendable {
         self.init(configuration: PostgresConfiguration(connectionString: connectionString, maxConnections: maxConnections))
     }
 
-    /// Closes every connection and stops the I/O threads. Later calls throw `.poolClosed`.
+    /// Closes every idle connection (and its thread; a lent one closes when returned). Later calls throw `.poolClosed`.
     public func shutdown() async {
         let (idle, waiters) = state.withLockedValue { state -> ([PostgresConnection], [CheckedContinuation<PostgresConnection?, Error>]) in
             state.closed = true
@@ -63,8 +60,18 @@ public final class PostgresClient: Sendable {
             return (state.idle, state.waiters)
         }
         waiters.forEach { $0.resume(throwing: PostgresError(kind: .poolClosed, message: "pool closed")) }
-        _ = idle // released here; deinit runs PQfinish
-        try? await threads.shutdownGracefully()
+        _ = idle // released here; deinit runs PQfinish and stops the connection's thread
+    }
+
+    /// What this pool's connections have sent so far (tests count the statements an operation costs).
+    public var statementCounts: PostgresCounts { counts.withLockedValue { $0 } }
+
+    /// Called after each statement: TRANSACTIONENDED when it left the connection outside a transaction block.
+    func counted(transactionEnded: Bool) {
+        counts.withLockedValue {
+            $0.statements += 1
+            if transactionEnded { $0.transactions += 1 }
+        }
     }
 
     // MARK: - the public query API
@@ -98,12 +105,13 @@ public final class PostgresClient: Sendable {
         }
     }
 
-    /// Lends one connection to BODY; all calls on it are serialised on one I/O thread at a time.
+    /// Lends one connection to BODY, which runs on the connection's thread (its task
+    /// executor preference, inherited by child tasks): statements are plain calls there.
     public func withConnection<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
         let connection = try await checkout()
         let lease = PostgresTransaction(connection: connection, pool: self)
         do {
-            let value = try await body(lease)
+            let value = try await withTaskExecutorPreference(connection.thread) { try await body(lease) }
             release(connection)
             return value
         } catch {
@@ -113,17 +121,6 @@ public final class PostgresClient: Sendable {
     }
 
     // MARK: - pool mechanics
-
-    /// Runs a blocking libpq call on an I/O thread.
-    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        do {
-            return try await threads.runIfActive(work)
-        } catch let error as PostgresError {
-            throw error
-        } catch is NIOThreadPoolError.ThreadPoolInactive {
-            throw PostgresError(kind: .poolClosed, message: "pool closed")
-        }
-    }
 
     private enum Checkout { case ready(PostgresConnection), open, wait }
 
@@ -136,7 +133,7 @@ public final class PostgresClient: Sendable {
         }
         switch decision {
         case .ready(let connection):
-            // Its health is checked by the first statement, on the same I/O-thread hop.
+            // Its health is checked by the first statement, on its own thread.
             return connection
         case .open:
             return try await openConnection()
@@ -152,9 +149,11 @@ public final class PostgresClient: Sendable {
 
     private func openConnection() async throws -> PostgresConnection {
         let conninfo = configuration.connectionString, name = configuration.applicationName
+        let thread = ConnectionThread(name: "certfleet-pg")
         do {
-            return try await run { try PostgresConnection.connect(conninfo, applicationName: name) }
+            return try await thread.run { try PostgresConnection.connect(conninfo, applicationName: name, thread: thread) }
         } catch {
+            thread.stop()
             discard()
             throw error
         }
@@ -183,6 +182,23 @@ public final class PostgresClient: Sendable {
             return nil
         }
         waiter?.resume(returning: nil)
+    }
+}
+
+/// Statements sent and transactions ended (COMMIT or ROLLBACK, or a statement outside a
+/// transaction block: its own transaction), counted by the pool.
+public struct PostgresCounts: Sendable, Equatable {
+    public var statements = 0
+    public var transactions = 0
+
+    public init(statements: Int = 0, transactions: Int = 0) {
+        self.statements = statements
+        self.transactions = transactions
+    }
+
+    /// What was sent since EARLIER.
+    public static func - (later: PostgresCounts, earlier: PostgresCounts) -> PostgresCounts {
+        PostgresCounts(statements: later.statements - earlier.statements, transactions: later.transactions - earlier.transactions)
     }
 }
 

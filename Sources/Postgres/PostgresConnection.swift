@@ -1,17 +1,20 @@
 import CLibPQ
 import Foundation
 
-/// One libpq connection. Every method blocks: call them only from the pool's
-/// I/O threads, and from one thread at a time (the pool hands a connection to
-/// one owner at a time, which is why `@unchecked Sendable` is sound here).
+/// One libpq connection. Every method blocks: call them only from its own thread
+/// (`thread`; the listener's connection lives on the listener's thread), and from one
+/// owner at a time (the pool hands a connection to one owner at a time, which is why
+/// `@unchecked Sendable` is sound here).
 final class PostgresConnection: @unchecked Sendable {
     private let handle: OpaquePointer
+    /// The thread its calls run on (nil for the listener's connection).
+    private let ownThread: ConnectionThread?
     /// SQL text + parameter types → server-side prepared statement name.
-    private var statements: [String: String] = [:]
+    private var statements: [StatementKey: String] = [:]
     private static let statementCacheLimit = 512
 
     /// Connects with a URL (`postgres://…`) or a keyword string (`host=a,b … target_session_attrs=read-write`).
-    static func connect(_ conninfo: String, applicationName: String) throws -> PostgresConnection {
+    static func connect(_ conninfo: String, applicationName: String, thread: ConnectionThread? = nil) throws -> PostgresConnection {
         // Our session defaults come first; whatever the user's string says overrides them.
         let keywords = ["application_name", "client_encoding", "options", "connect_timeout", "dbname"]
         let values = [applicationName, "UTF8", "-c TimeZone=UTC -c DateStyle=ISO", "10", conninfo]
@@ -31,15 +34,23 @@ final class PostgresConnection: @unchecked Sendable {
         // Server notices ("relation already exists, skipping") are not errors; libpq
         // would print them to stderr, mixing them into command output.
         PQsetNoticeReceiver(handle, { _, _ in }, nil)
-        return PostgresConnection(handle: handle)
+        return PostgresConnection(handle: handle, thread: thread)
     }
 
-    private init(handle: OpaquePointer) {
+    private init(handle: OpaquePointer, thread: ConnectionThread?) {
         self.handle = handle
+        self.ownThread = thread
     }
 
     deinit {
         PQfinish(handle)
+        ownThread?.stop()
+    }
+
+    /// The thread that runs this connection's calls; every pooled connection has one.
+    var thread: ConnectionThread {
+        guard let ownThread else { preconditionFailure("a pooled connection always has its own thread") }
+        return ownThread
     }
 
     var isBroken: Bool { PQstatus(handle) != CONNECTION_OK }
@@ -78,7 +89,7 @@ final class PostgresConnection: @unchecked Sendable {
     func query(_ query: PostgresQuery) throws -> PostgresRows {
         try reconnectIfClosed()
         let types = query.binds.map(\.type.oid)
-        let key = types.isEmpty ? query.sql : query.sql + "\u{0}" + types.map(String.init).joined(separator: ",")
+        let key = StatementKey(sql: query.sql, types: types)
         var name = statements[key]
         if name == nil && statements.count < Self.statementCacheLimit {
             let newName = "cf\(statements.count)"
@@ -198,6 +209,12 @@ final class PostgresConnection: @unchecked Sendable {
         defer { PQfreemem(quoted) }
         return String(cString: quoted)
     }
+}
+
+/// A prepared statement's identity: the same text with other parameter types is another statement.
+private struct StatementKey: Hashable {
+    let sql: String
+    let types: [UInt32]
 }
 
 /// Calls BODY with C arrays for libpq's parameter arguments (values, lengths, formats).

@@ -8,7 +8,8 @@ public struct PostgresTransaction: Sendable {
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
         let connection = self.connection
-        return try await pool.run { try connection.query(query) }
+        defer { pool.counted(transactionEnded: !connection.isInTransaction) }
+        return try await connection.thread.run { try connection.query(query) }
     }
 
     /// Runs trusted SQL text without parameters (several statements allowed).
@@ -16,7 +17,8 @@ public struct PostgresTransaction: Sendable {
     @discardableResult
     public func simpleQuery(_ sql: String) async throws -> PostgresRows {
         let connection = self.connection
-        return try await pool.run { try connection.simpleQuery(sql) }
+        defer { pool.counted(transactionEnded: !connection.isInTransaction) }
+        return try await connection.thread.run { try connection.simpleQuery(sql) }
     }
 
     static let commitInDoubt = "the connection broke while COMMIT was in flight"

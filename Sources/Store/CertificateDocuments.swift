@@ -26,10 +26,12 @@ public struct CertificateRecord: Sendable {
     public let ariWindowEnd: Date?
     public let ariExplanationURL: String?
     public let ariCheckedAt: Date?
-    /// JSON texts, as stored: `{"account","directory_url"}`, `[{"uuid","name"}]`, the version's details and lint.
+    /// JSON texts, as stored: `{"account","directory_url"}`, `[{"uuid","name"}]`, the version's
+    /// key and chain (members of its details) and lint: the API writes them out as they are.
     public let caJSON: String?
     public let bindingsJSON: String
-    public let detailsJSON: String?
+    public let keyJSON: String?
+    public let chainJSON: String?
     public let lintJSON: String?
     public let subject: String?
     public let issuer: String?
@@ -62,7 +64,8 @@ public struct CertificateRecord: Sendable {
         ariCheckedAt = try row.decode(Date?.self, "ari_checked_at")
         caJSON = try row.decode(String?.self, "ca")
         bindingsJSON = try row.decode(String.self, "bindings")
-        detailsJSON = try row.decode(String?.self, "details")
+        keyJSON = try row.decode(String?.self, "details_key")
+        chainJSON = try row.decode(String?.self, "details_chain")
         lintJSON = try row.decode(String?.self, "lint")
         subject = try row.decode(String?.self, "subject")
         issuer = try row.decode(String?.self, "issuer")
@@ -102,7 +105,8 @@ public struct CertificateDocuments: Sendable {
         c.profile, c.ari_window_start, c.ari_window_end, c.ari_explanation_url, c.ari_checked_at,
         (SELECT json_build_object('account', a.name, 'directory_url', a.directory_url)::text
            FROM acme_accounts a WHERE a.id = c.acme_account_id) AS ca,
-        v.subject, v.issuer, v.serial, v.not_before, v.not_after, v.details::text AS details, v.lint::text AS lint,
+        v.subject, v.issuer, v.serial, v.not_before, v.not_after, (v.details->'key')::text AS details_key,
+        (v.details->'chain')::text AS details_chain, v.lint::text AS lint,
         (v.client_ca_pem IS NOT NULL) AS two_way,
         (SELECT coalesce(json_agg(json_build_object('uuid', b.id, 'name', b.consumer) ORDER BY b.consumer), '[]')::text
            FROM bindings b WHERE b.certificate_id = c.id) AS bindings

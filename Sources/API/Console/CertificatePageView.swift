@@ -6,7 +6,7 @@ struct CertificatePageView {
     let document: CertificateReader.Document
 
     var values: [String: Any] {
-        let json = document.json
+        let json = document.json.resolvingRaw()
         var values = ConsoleViews.values([
             ("name", document.name), ("state", document.state), ("subject", Self.text(json["subject"])),
             ("issuer", Self.text(json["issuer"])), ("serial", Self.text(json["serial_number"])),
