@@ -43,9 +43,11 @@ import Testing
             // A malformed traceparent is ignored (a trace of its own), never a refused request.
             #expect(try await api.call("GET", "/v1/certificates/\(uuid)", headers: ["traceparent": "00-not-a-trace-01"]).status == 200)
 
-            // Each process exports on its own schedule: wait for the API's spans and the worker's last.
+            // Each process exports on its own schedule, a span when it ends: wait for the API's spans
+            // and the worker's job span (it ends after everything under it).
             let trace = try await receiver.waitForTrace(traceID, env) { spans in
-                spans.contains { $0.name == "publish certificate.issued" } && spans.contains { $0.parentSpanID == callerSpan }
+                spans.contains { $0.name == "job issue" } && spans.contains { $0.name == "publish certificate.issued" }
+                    && spans.contains { $0.parentSpanID == callerSpan }
             }
             let tree = trace.tree()
             print("one issuance's trace (\(trace.spans.count) spans):\n\(tree)")
@@ -89,7 +91,8 @@ import Testing
                         messageID: "traced-upload")),
                 exchange: env.topology.requestsExchange, routingKey: "certificates")
             let uploaded = try await receiver.waitForTrace(intakeTrace, env) { spans in
-                spans.contains { $0.name.hasPrefix("publish certificate.") } && spans.contains { $0.parentSpanID == publisherSpan }
+                spans.contains { $0.name == "job validate" } && spans.contains { $0.name.hasPrefix("publish certificate.") }
+                    && spans.contains { $0.parentSpanID == publisherSpan }
             }
             print("an AMQP upload's trace:\n\(uploaded.tree())")
             let intake = try #require(uploaded.spans.first { $0.parentSpanID == publisherSpan })
@@ -172,7 +175,8 @@ extension TraceTests {
 
             // Each process exports on its own schedule: the worker's spans may arrive before the scheduler's.
             let trace = try await receiver.waitForTrace(traceID, env) { spans in
-                spans.contains { $0.name == "job.commit" } && spans.contains { $0.parentSpanID == requestSpan }
+                spans.contains { $0.name == "job validate" } && spans.contains { $0.name == "job.commit" }
+                    && spans.contains { $0.parentSpanID == requestSpan }
             }
             print("a relayed job's trace:\n\(trace.tree())")
             let relayed = try #require(trace.spans.first { $0.parentSpanID == requestSpan })
