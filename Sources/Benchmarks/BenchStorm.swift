@@ -159,6 +159,7 @@ struct BenchStorm: AsyncParsableCommand {
                     format: "| GET /v1/certificates/{uuid} at %d/s during the storm: p99 median / worst of %d rounds of 10 s, ms | %.2f / %.2f%@ |",
                     getRate, p99s.count, median, worst, worst < 20 ? " ✓" : " ✗ (target 20)"))
         }
+        emit("| default account registrations reserved (one per worker process at most) | \(try await seed.accountRegistrations()) |")
         emit("| worker killed with SIGKILL | \(killed.map { String(format: "at %.0f s", $0.timeIntervalSince(dueAt)) } ?? "no") |")
     }
 }
