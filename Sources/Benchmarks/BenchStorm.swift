@@ -58,6 +58,9 @@ struct BenchStorm: AsyncParsableCommand {
         let logger = Logger(label: "certfleet.bench")
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("certfleet-bench-storm-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        // Defers run last first: Pebble stops (its pid files are in WORK) before WORK goes.
+        var keepLogs = false
+        defer { if !keepLogs { try? FileManager.default.removeItem(at: work) } }
         let pebble = StormPebble(directory: work.appendingPathComponent("stack"), port: port)
         try pebble.start()
         defer { pebble.stop() }
@@ -67,11 +70,11 @@ struct BenchStorm: AsyncParsableCommand {
             try await storm(bench: bench, pebble: pebble, work: work)
         } catch {
             await bench.tearDown()
+            keepLogs = true
             emit("logs kept in \(work.path)")
             throw error
         }
         await bench.tearDown()
-        try? FileManager.default.removeItem(at: work)
     }
 
     private func storm(bench: BenchEnvironment, pebble: StormPebble, work: URL) async throws {
