@@ -41,6 +41,9 @@ struct BenchScale: AsyncParsableCommand {
     @Option(help: "First of the ports used by the benchmarked processes (API, worker probe, scheduler probe).")
     var port: Int = 18093
 
+    @Option(help: "The private database (dropped and recreated): another name lets two runs share a server.")
+    var benchDatabase: String = "certfleet_bench_scale"
+
     func run() async throws {
         let sizes = try self.sizes.split(separator: ",").map { text -> Int in
             guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n >= projects * 20 else {
@@ -49,8 +52,11 @@ struct BenchScale: AsyncParsableCommand {
             return n
         }
         guard sizes == sizes.sorted() else { throw ValidationError("--sizes must be ascending (the database grows)") }
+        guard benchDatabase.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) != nil else {
+            throw ValidationError("--bench-database takes a lower-case SQL name (letters, digits, _), e.g. certfleet_bench_scale_2")
+        }
         let logger = Logger(label: "certfleet.bench")
-        let bench = try await BenchEnvironment.make(database: database, broker: broker, name: "certfleet_bench_scale", poolSize: 8, logger: logger)
+        let bench = try await BenchEnvironment.make(database: database, broker: broker, name: benchDatabase, poolSize: 8, logger: logger)
         do {
             try await measure(bench: bench, sizes: sizes, logger: logger)
         } catch {

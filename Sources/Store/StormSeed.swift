@@ -105,6 +105,13 @@ public struct StormSeed: Sendable {
             .map { try $0.decode(Date.self, "created_at") }
     }
 
+    /// Account registrations the budget reserved for this project (the default account is
+    /// registered once per worker process at most, however many jobs want it at once).
+    public func accountRegistrations() async throws -> Int {
+        try await db.query("SELECT count(*)::int8 AS n FROM issuance_ledger WHERE kind = 'account' AND project_id = \(project)")
+            .first!.decode(Int.self, "n")
+    }
+
     /// A storm certificate's uuid (the one the bench reads while the storm runs).
     public func certificateID(_ i: Int) async throws -> UUID {
         try await db.query("SELECT id FROM certificates WHERE project_id = \(project) AND name = \("storm-\(i)")").first!

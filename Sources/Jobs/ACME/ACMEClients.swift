@@ -23,6 +23,10 @@ struct AccountRegistrationDeferred: Error {
 final class ACMEClients: Sendable {
     let settings: ACMESettings
     private let clients = Mutex<[UUID: ACMEClient]>([:])
+    /// Clients being made: the jobs that want one account at the same moment share one making
+    /// (a renewal storm's first jobs each registered the new default account otherwise, and
+    /// spent the CA's accounts-per-IP limit on it, deferring the rest for hours).
+    private let making = Mutex<[UUID: Task<ACMEClient, any Error>]>([:])
 
     init(settings: ACMESettings) { self.settings = settings }
 
@@ -39,6 +43,17 @@ final class ACMEClients: Sendable {
 
     func client(db: Database, sealer: KeySealer, account: UUID) async throws -> ACMEClient {
         if let client = clients.withLock({ $0[account] }) { return client }
+        let task = making.withLock { table -> Task<ACMEClient, any Error> in
+            if let task = table[account] { return task }
+            let task = Task { try await self.make(db: db, sealer: sealer, account: account) }
+            table[account] = task
+            return task
+        }
+        defer { making.withLock { table in if table[account] == task { table[account] = nil } } }
+        return try await task.value
+    }
+
+    private func make(db: Database, sealer: KeySealer, account: UUID) async throws -> ACMEClient {
         let (record, keyPEM) = try await ACMEAccounts.load(db, sealer: sealer, id: account)
         let client = try ACMEClient(
             configuration: settings.configuration(directoryURL: record.directoryURL),
