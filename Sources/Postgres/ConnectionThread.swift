@@ -1,12 +1,8 @@
 import Foundation
 
-/// The thread that owns one libpq connection: it runs the connection's blocking calls and,
-/// as the task executor of whoever holds the connection, the holder's code in between.
-///
-/// `withConnection` and `transaction` bodies run here (`withTaskExecutorPreference`), so a
-/// statement inside them is a plain call on the current thread: a body costs two thread
-/// hops in all (in and out), not two per statement plus BEGIN and COMMIT. The blocking
-/// calls still never run on Swift's cooperative pool: this is a dedicated thread.
+/// The thread that owns one libpq connection: it runs the connection's blocking calls, never
+/// on Swift's cooperative pool. A statement costs a hop here and one back (see
+/// `PostgresClient.withConnection` for why bodies do not run here).
 final class ConnectionThread: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     /// Guarded by `condition`.

@@ -26,8 +26,7 @@ public struct PostgresConfiguration: Sendable {
 /// A bounded pool of libpq connections with an async API.
 ///
 /// Blocking libpq calls run on each connection's own thread (`ConnectionThread`), never on
-/// Swift's cooperative executor; a `withConnection` or `transaction` body runs on that
-/// thread too, so its statements cost no thread hop. A connection the server closed is
+/// Swift's cooperative executor; each statement hops there and back. A connection the server closed is
 /// noticed and reconnected before use, so the pool recovers by itself after a database restart.
 public final class PostgresClient: Sendable {
     public let configuration: PostgresConfiguration
@@ -105,13 +104,17 @@ public final class PostgresClient: Sendable {
         }
     }
 
-    /// Lends one connection to BODY, which runs on the connection's thread (its task
-    /// executor preference, inherited by child tasks): statements are plain calls there.
+    /// Lends one connection to BODY; its statements run on the connection's thread.
+    ///
+    /// BODY itself stays on the caller's executor. Running it on the connection's thread (as
+    /// its task executor preference) saved the hops, but the preference is inherited by every
+    /// task the body starts, so unrelated work (DNS over UDP in the same process) stalled
+    /// behind blocking libpq calls: the full test run timed out DNS queries in three of three runs.
     public func withConnection<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
         let connection = try await checkout()
         let lease = PostgresTransaction(connection: connection, pool: self)
         do {
-            let value = try await withTaskExecutorPreference(connection.thread) { try await body(lease) }
+            let value = try await body(lease)
             release(connection)
             return value
         } catch {
