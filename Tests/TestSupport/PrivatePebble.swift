@@ -18,6 +18,19 @@ public struct PrivatePebble: Sendable {
         _ name: String, httpPort: Int = Int(TestStack.env("CERTFLEET_ACME_HTTP_PORT", default: "5002")) ?? 5002,
         environment extra: [String: String]
     ) throws -> PrivatePebble {
+        // `freePort` can race another suite taking the same port before Pebble binds it:
+        // a port found taken is a reason to pick others, not a failed test.
+        var attempt = 1
+        while true {
+            do {
+                return try startOnce(name, httpPort: httpPort, environment: extra)
+            } catch let failure as CommandFailed where failure.standardError.contains("already in use") && attempt < 4 {
+                attempt += 1
+            }
+        }
+    }
+
+    private static func startOnce(_ name: String, httpPort: Int, environment extra: [String: String]) throws -> PrivatePebble {
         let directory = TestStack.privateStackDirectory(name)
         let port = TestStack.freePort(), management = TestStack.freePort()
         let challtestsrv = TestStack.freePort(), dns = TestStack.freePort()
@@ -29,7 +42,12 @@ public struct PrivatePebble: Sendable {
             "CERTFLEET_CHALLTESTSRV_DNS_PORT": String(dns),
             "CERTFLEET_ACME_HTTP_PORT": String(httpPort),
         ].merging(extra) { $1 }
-        _ = try TestStack.ctl(["start", "pebble"], environment: environment)
+        do {
+            _ = try TestStack.ctl(["start", "pebble"], environment: environment)
+        } catch {
+            _ = try? TestStack.ctl(["stop", "pebble"], environment: environment) // whatever half of it started
+            throw error
+        }
         return PrivatePebble(
             environment: environment, directory: directory, directoryURL: "https://127.0.0.1:\(port)/dir",
             caFile: directory.appendingPathComponent("pebble/tls/ca.pem").path,
