@@ -135,7 +135,10 @@ import X509
                 let name = Self.domain("unanswered")
                 let issued = try await Self.issue(client, world, #"{"domains":["\#(name)","www.\#(name)"],"challenge":"http-01"}"#)
                 let item = try await Self.waitFor(client, world, issued.uuid, Self.state("error"))
-                #expect(item["error"]?["code"]?.stringValue == "acme_connection", "\(item)")
+                // Nothing answers the challenge: Pebble's connection fails, or, when another suite's
+                // responder briefly holds the shared http-01 port, the answer is wrong. Both are a
+                // failed validation, which must end the issue after one order.
+                #expect(["acme_connection", "acme_unauthorized"].contains(item["error"]?["code"]?.stringValue ?? ""), "\(item)")
                 let message = item["error"]?["message"]?.stringValue ?? ""
                 #expect(message.contains("could not validate dns:") && message.contains("with http-01"), "\(message)")
                 // Long enough for a retry to have ordered again, had it been scheduled.
