@@ -43,7 +43,7 @@ struct BindingsController {
         let binding = try await Deliveries(db: dependencies.db).bind(
             project: caller.projectID, reference: reference, consumer: consumer,
             target: target.id, actor: caller.actor)
-        if !binding.outboxIDs.isEmpty { await dependencies.submissions.afterCommit?(binding.outboxIDs) }
+        if !binding.outbox.isEmpty { await dependencies.submissions.afterCommit?(binding.outbox) }
         return .success(
             .object([
                 ("uuid", .string(binding.id.uuidString.lowercased())), ("name", .string(consumer)),

@@ -38,7 +38,8 @@ public struct WorkerConfiguration: Sendable {
 }
 
 /// Consumes job queues and runs the job protocol for each delivery:
-/// claim → run (lease renewed) → commit → publish the commit's outbox rows → ack.
+/// claim → run (lease renewed) → commit → publish the commit's outbox rows → ack (the rows
+/// are marked published a moment later, in a batch: `PublishedMarks`).
 /// On graceful shutdown it stops consuming, finishes what is in flight, and returns.
 public final class Worker: Service, Sendable {
     let db: Database
@@ -96,6 +97,7 @@ public final class Worker: Service, Sendable {
         } onGracefulShutdown: {
             self.stopConsuming()
         }
+        await publisher.flushMarks()
         logger.info("worker drained", metadata: ["counts": "\(metrics.snapshot.sorted { $0.key < $1.key })"])
     }
 
@@ -192,7 +194,7 @@ public final class Worker: Service, Sendable {
             default: break
             }
             log.info("job committed", metadata: committed)
-            await publisher.publishNow(report.outboxIDs)
+            await publisher.publishNow(report.outbox)
             try await consumer.ack(delivery)
         } catch let error as LeaseLost {
             span.attributes["certfleet.outcome"] = "lease_lost"

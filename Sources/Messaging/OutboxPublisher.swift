@@ -6,39 +6,54 @@ import Telemetry
 
 /// Publishes outbox rows with publisher confirms and marks them published.
 ///
-/// Used right after a commit (the fast path) and by the scheduler's relay (everything
-/// a crash left behind, and delayed messages once due). A row is locked while it is
-/// published, so two publishers never send the same row at the same time; a crash after
-/// the confirm and before the mark sends it again — consumers drop duplicates (claim).
+/// Used right after a commit by the process that wrote the rows (the fast path: one read, the
+/// publishes, and a mark shared with every other row published in the same moment), and by the
+/// scheduler's relay (everything a crash or an outage left behind, and delayed messages once
+/// due). The relay leaves fresh rows to their writer (`Outbox.writerGrace`) and locks what it
+/// sends, so a row is normally sent once; a crash after the confirm and before the mark sends it
+/// again — consumers drop duplicates (claim, event ids).
 public struct OutboxPublisher: Sendable {
     let db: Database
     let amqp: AMQPConnection
     let topology: CertFleetTopology
     let logger: Logger
+    let marks: PublishedMarks
 
     public init(db: Database, amqp: AMQPConnection, topology: CertFleetTopology, logger: Logger) {
         self.db = db
         self.amqp = amqp
         self.topology = topology
         self.logger = logger
+        self.marks = PublishedMarks(db: db, logger: logger)
     }
 
-    /// Publishes these rows now if they are still unpublished and due. Failures are
-    /// logged and left to the relay: the change is committed either way.
+    /// Publishes what a commit just wrote (its delayed messages stay for the relay) and marks it
+    /// in the next batch. Failures are logged and left to the relay: the change is committed
+    /// either way.
     @discardableResult
-    public func publishNow(_ ids: [Int64]) async -> Int {
-        guard !ids.isEmpty else { return 0 }
-        do {
-            return try await Outbox.send(db, ids: ids) { await publish($0) }
-        } catch {
-            logger.warning("outbox publish deferred to the relay", metadata: ["error": "\(error)", "outbox_ids": "\(ids)"])
-            return 0
+    public func publishNow(_ messages: [OutboxMessage]) async -> Int {
+        let due = messages.filter { $0.deliverAfter == nil }
+        guard !due.isEmpty else { return 0 }
+        let result = await publish(due)
+        await marks.add(result.published)
+        for failure in result.failed {
+            do {
+                try await Outbox.recordFailure(db, id: failure.id, error: failure.error)
+            } catch {
+                logger.warning("outbox publish failure not recorded", metadata: ["outbox_id": "\(failure.id)", "error": "\(error)"])
+            }
         }
+        return result.published.count
+    }
+
+    /// Writes the marks of what `publishNow` sent and has not marked yet (before a process stops).
+    public func flushMarks() async {
+        await marks.flush()
     }
 
     /// Publishes up to LIMIT due rows in order; returns how many were published.
     public func relay(limit: Int = 200) async throws -> Int {
-        try await Outbox.send(db, ids: nil, limit: limit) { await publish($0) }
+        try await Outbox.send(db, limit: limit) { await publish($0) }
     }
 
     /// Publishes in order, marking what was confirmed. A failed message holds back the

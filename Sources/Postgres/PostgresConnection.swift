@@ -1,10 +1,11 @@
 import CLibPQ
 import Foundation
 
-/// One libpq connection. Every method blocks: call them only from its own thread
-/// (`thread`; the listener's connection lives on the listener's thread), and from one
-/// owner at a time (the pool hands a connection to one owner at a time, which is why
-/// `@unchecked Sendable` is sound here).
+/// One libpq connection, used by one owner at a time (the pool hands a connection to one
+/// owner at a time, which is why `@unchecked Sendable` is sound here). Calls that may block for
+/// long (connect, reset, prepare, an answer slower than the inline wait) run on its own thread
+/// (`thread`; the listener's connection lives on the listener's thread); the `…Inline` calls
+/// run on the caller's thread and block it for at most their wait.
 final class PostgresConnection: @unchecked Sendable {
     private let handle: OpaquePointer
     /// The thread its calls run on (nil for the listener's connection).
@@ -61,14 +62,12 @@ final class PostgresConnection: @unchecked Sendable {
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
     }
 
-    /// Notices a connection the server closed while it sat idle in the pool
-    /// (server restart, idle timeout) and reconnects it before it is used.
-    /// Reading pending input does not block; libpq marks the connection bad on EOF.
-    /// Called at the start of every statement (a non-blocking poll, about a microsecond),
-    /// so it costs no extra thread hop; it only acts outside a transaction block.
-    func reconnectIfClosed() throws {
-        // An idle connection has nothing to read unless the server said goodbye (an
-        // error message, then EOF — libpq only marks it bad once it reads the EOF).
+    /// Notices a connection the server closed while it sat idle in the pool (server restart,
+    /// idle timeout): true when it must be reset before use. Never blocks: it reads only what
+    /// is already there, and libpq marks the connection bad once it reads the EOF. Only looks
+    /// outside a transaction block, where an idle connection has nothing to read unless the
+    /// server said goodbye (an error message, then EOF).
+    private func isClosedByServer() -> Bool {
         var reads = 0
         while PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) == PQTRANS_IDLE, reads < 4 {
             var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
@@ -77,7 +76,12 @@ final class PostgresConnection: @unchecked Sendable {
             while let notify = PQnotifies(handle) { PQfreemem(notify) } // not ours to deliver
             reads += 1
         }
-        guard PQstatus(handle) != CONNECTION_OK else { return }
+        return PQstatus(handle) != CONNECTION_OK
+    }
+
+    /// Reconnects a connection the server closed (see `isClosedByServer`); blocks while it connects.
+    func reconnectIfClosed() throws {
+        guard isClosedByServer() else { return }
         statements.removeAll()
         PQreset(handle)
         guard PQstatus(handle) == CONNECTION_OK else {
@@ -109,6 +113,68 @@ final class PostgresConnection: @unchecked Sendable {
             }
         }
         return try consume(result)
+    }
+
+    // MARK: - answered on the caller's thread
+
+    /// Sends a statement whose plan is already prepared here and waits up to WAIT on the
+    /// calling thread for its answer. `.notSent` when it needs the blocking path (first use of
+    /// the statement on this connection, or a reconnect); `.pending` when the answer had not
+    /// come by then (`finishPending` collects it). See `PostgresTransaction.query` for why.
+    func queryInline(_ query: PostgresQuery, wait: Duration) throws -> InlineAnswer {
+        let types = query.binds.map(\.type.oid)
+        guard let name = statements[StatementKey(sql: query.sql, types: types)], !isClosedByServer() else { return .notSent }
+        let sent = try withParameters(query.binds) { count, values, lengths, formats in
+            PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
+        }
+        return try awaitAnswer(sent: sent == 1, wait: wait)
+    }
+
+    /// `simpleQuery` the same way (transaction control: BEGIN, COMMIT, ROLLBACK).
+    func simpleQueryInline(_ sql: String, wait: Duration) throws -> InlineAnswer {
+        guard !isClosedByServer() else { return .notSent }
+        return try awaitAnswer(sent: PQsendQuery(handle, sql) == 1, wait: wait)
+    }
+
+    /// Collects the answer of a statement `.pending` left; blocks until it is complete.
+    func finishPending() throws -> PostgresRows {
+        try consume(collectResults())
+    }
+
+    /// Polls the socket until libpq holds the whole answer or WAIT has passed. A blocking
+    /// poll(2) with a timeout: the thread sleeps in the kernel like pgbench's own read does.
+    private func awaitAnswer(sent: Bool, wait: Duration) throws -> InlineAnswer {
+        guard sent else { return .answered(try consume(nil)) }
+        let deadline = ContinuousClock.now + wait
+        while PQisBusy(handle) == 1 {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { return .pending }
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            let (seconds, attoseconds) = remaining.components
+            let milliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            // A read error marks the connection bad; the results then say so without blocking.
+            if ready < 0 || (ready > 0 && PQconsumeInput(handle) == 0) { break }
+        }
+        return .answered(try consume(collectResults()))
+    }
+
+    /// Every result of what was sent, as PQexec reports it: the last one, or the first error.
+    private func collectResults() -> OpaquePointer? {
+        var kept: OpaquePointer?
+        var failed = false
+        while let result = PQgetResult(handle) {
+            if failed {
+                PQclear(result)
+                continue
+            }
+            if let kept { PQclear(kept) }
+            kept = result
+            let status = PQresultStatus(result)
+            failed = status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && status != PGRES_EMPTY_QUERY
+        }
+        return kept
     }
 
     /// Runs SQL text without parameters; several statements may be separated by `;`.
@@ -209,6 +275,15 @@ final class PostgresConnection: @unchecked Sendable {
         defer { PQfreemem(quoted) }
         return String(cString: quoted)
     }
+}
+
+/// How a statement sent from the caller's thread came out.
+enum InlineAnswer {
+    case answered(PostgresRows)
+    /// Sent; the answer is still to come (collect it with `finishPending`).
+    case pending
+    /// Nothing sent: run it the blocking way.
+    case notSent
 }
 
 /// A prepared statement's identity: the same text with other parameter types is another statement.

@@ -113,6 +113,7 @@ public final class SchedulerService: Service, Sendable {
             }
         }
         await renewalInfo?.shutdown()
+        await publisher.flushMarks()
         logger.info("scheduler stopped")
     }
 

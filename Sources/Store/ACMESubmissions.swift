@@ -70,7 +70,7 @@ extension Submissions {
             ).first {
                 return SubmittedJob(
                     jobID: try running.decode(UUID.self, "id"), certificateID: try running.decode(UUID.self, "certificate_id"),
-                    certificateName: try running.decode(String.self, "name"), kind: .issue, outboxID: nil, isReplay: true)
+                    certificateName: try running.decode(String.self, "name"), kind: .issue, outbox: nil, isReplay: true)
             }
             var accountID: UUID? = nil
             if let reference = request.acmeAccount {

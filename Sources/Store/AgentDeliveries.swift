@@ -93,7 +93,9 @@ public struct AgentDeliveries: Sendable {
 
     /// Records that TARGET installed VERSION of CERTIFICATE with FINGERPRINT (the agent's
     /// acknowledgement). Returns the outbox rows of the `delivered` event (none for a repeat).
-    public func acknowledge(target: DeliveryTarget, certificate id: UUID, version: Int, fingerprint: String, answer: String) async throws -> [Int64] {
+    public func acknowledge(
+        target: DeliveryTarget, certificate id: UUID, version: Int, fingerprint: String, answer: String
+    ) async throws -> [OutboxMessage] {
         try await db.transaction { tx in
             let certificate = try await Certificates.lock(tx, id: id)
             guard certificate.projectID == target.projectID,

@@ -88,12 +88,12 @@ public enum Events {
 extension Events {
     /// Records a transition in the audit trail and puts its CloudEvent in the outbox,
     /// in the caller's transaction (so the event exists exactly when the change does).
-    /// Returns the outbox row id.
+    /// Returns the outbox row, for the writer to publish after commit.
     public static func announce(
         _ tx: PostgresTransaction, certificate: CertificateSnapshot, to next: CertificateState, event: String,
         job: UUID?, attempt: Int?, actor: String, version: Int?, serial: String? = nil, notAfter: Date? = nil,
         reason: String? = nil, ca: String? = nil
-    ) async throws -> Int64 {
+    ) async throws -> OutboxMessage {
         let eventID = try await record(
             tx, project: certificate.projectID, certificate: certificate.id, job: job, type: event,
             from: certificate.state.rawValue, to: next.rawValue, attempt: attempt, reason: reason, actor: actor)
@@ -107,7 +107,7 @@ extension Events {
     public static func announceOnce(
         _ tx: PostgresTransaction, certificate: CertificateSnapshot, event: String, dedupeKey: String, actor: String,
         version: Int?, serial: String?, notAfter: Date?, reason: String?, thresholdDays: Int? = nil
-    ) async throws -> Int64? {
+    ) async throws -> OutboxMessage? {
         guard
             let eventID = try await record(
                 tx, project: certificate.projectID, certificate: certificate.id, job: nil, type: event, from: certificate.state.rawValue,
@@ -132,7 +132,7 @@ extension Events {
     static func enqueue(
         _ tx: PostgresTransaction, eventID: Int64?, certificate: CertificateSnapshot, state: CertificateState, event: String,
         job: UUID?, data: VersionFacts
-    ) async throws -> Int64 {
+    ) async throws -> OutboxMessage {
         let message = CertificateEventMessage(
             id: eventID.map { "evt-\($0)" } ?? UUID().uuidString.lowercased(), event: event, time: Date(),
             data: .init(

@@ -75,7 +75,7 @@ public struct Deliveries: Sendable {
     public func bind(
         project: UUID, reference: String, consumer: String, target: UUID?, actor: String
     ) async throws
-        -> (id: UUID, created: Bool, outboxIDs: [Int64])
+        -> (id: UUID, created: Bool, outbox: [OutboxMessage])
     {
         try await db.transaction { tx in
             // The row lock orders this against a concurrent delete request.
@@ -112,7 +112,7 @@ public struct Deliveries: Sendable {
     /// In the commit that makes a version valid: a deliver job for every target bound to
     /// the certificate (agents excepted: they fetch) (ONLY: just that one), unless one is already queued or running —
     /// that job delivers the current version when it runs, or leaves a follow-up.
-    static func schedule(_ tx: PostgresTransaction, certificate: CertificateSnapshot, only: UUID? = nil) async throws -> [Int64] {
+    static func schedule(_ tx: PostgresTransaction, certificate: CertificateSnapshot, only: UUID? = nil) async throws -> [OutboxMessage] {
         let targets = try await tx.query(
             """
             SELECT DISTINCT t.id FROM bindings b JOIN delivery_targets t ON t.id = b.target_id
@@ -121,7 +121,7 @@ public struct Deliveries: Sendable {
             ORDER BY t.id
             """
         ).map { try $0.decode(UUID.self, "id") }
-        var outbox: [Int64] = []
+        var outbox: [OutboxMessage] = []
         for target in targets {
             let job = try await tx.query(
                 """

@@ -21,13 +21,13 @@ extension Maintenance {
     public func announceExpiring(
         thresholds: [Int] = Maintenance.defaultExpiringThresholds, limit: Int = 100
     )
-        async throws -> (announced: Int, outboxIDs: [Int64], visited: Int)
+        async throws -> (announced: Int, outbox: [OutboxMessage], visited: Int)
     {
         let thresholds = Array(Set(thresholds.filter { $0 > 0 })).sorted()
         guard !thresholds.isEmpty else { return (0, [], 0) }
         return try await db.transaction { tx in
             let rows = try await tx.query(Self.expiringQuery(limit: limit))
-            var outbox: [Int64] = []
+            var outbox: [OutboxMessage] = []
             for row in rows {
                 let certificate = try Certificates.snapshot(row)
                 let remaining = try row.decode(Double.self, "remaining")

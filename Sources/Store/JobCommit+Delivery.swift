@@ -15,7 +15,7 @@ extension JobCommit {
                 job: .finish(
                     .failed, reason: .delivery(code: DeliveryFailure.Code.bindingRemoved.rawValue),
                     message: "the job names no existing target"))
-            return CommitReport(jobState: .failed, certificateState: certificate.state, event: nil, outboxIDs: [])
+            return CommitReport(jobState: .failed, certificateState: certificate.state, event: nil, outbox: [])
         }
         let named = DeliveredTo(id: target, name: try row.decode(String.self, "name"), kind: try row.decode(String.self, "kind"))
         switch result {
@@ -54,7 +54,7 @@ extension JobCommit {
                 last_outcome = 'delivered', last_code = NULL, last_answer = EXCLUDED.last_answer, last_attempt_at = now()
             WHERE target_holdings.version IS NULL OR target_holdings.version <= EXCLUDED.version
             """)
-        var outbox: [Int64] = []
+        var outbox: [OutboxMessage] = []
         let inserted =
             !(try await tx.query(
                 """
@@ -75,7 +75,7 @@ extension JobCommit {
         if let current = certificate.currentVersion, current > receipt.version {
             outbox += try await Deliveries.schedule(tx, certificate: certificate, only: target.id)
         }
-        return CommitReport(jobState: .succeeded, certificateState: certificate.state, event: inserted ? "delivered" : nil, outboxIDs: outbox)
+        return CommitReport(jobState: .succeeded, certificateState: certificate.state, event: inserted ? "delivered" : nil, outbox: outbox)
     }
 
     private func deliveryFailed(
@@ -85,7 +85,7 @@ extension JobCommit {
         let code = reason.code
         _ = try await change(job: .finish(.failed, reason: reason, message: answer))
         try await recordAttempt(target: target, certificate: certificate, outcome: "failed", code: code, answer: answer)
-        var outbox: [Int64] = []
+        var outbox: [OutboxMessage] = []
         if let version = certificate.currentVersion {
             // The dead letter, visible under the target; the first word for a version stays.
             try await tx.query(
@@ -100,7 +100,7 @@ extension JobCommit {
                     target: .init(
                         id: target.id, name: target.name, kind: target.kind, fingerprintSHA256: nil, answer: answer)))
         }
-        return CommitReport(jobState: .failed, certificateState: certificate.state, event: "delivery_failed", outboxIDs: outbox)
+        return CommitReport(jobState: .failed, certificateState: certificate.state, event: "delivery_failed", outbox: outbox)
     }
 
     private func deliveryRetry(
@@ -109,7 +109,7 @@ extension JobCommit {
     ) async throws -> CommitReport {
         let outbox = try await change(job: .requeue(notBefore: notBefore, reason: reason, message: answer, returnsAttempt: false))
         try await recordAttempt(target: target, certificate: certificate, outcome: "retrying", code: reason.code, answer: answer)
-        return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outboxIDs: outbox)
+        return CommitReport(jobState: .queued, certificateState: certificate.state, event: nil, outbox: outbox)
     }
 
     private func recordAttempt(target: DeliveredTo, certificate: CertificateSnapshot, outcome: String, code: String, answer: String) async throws {
@@ -125,7 +125,7 @@ extension JobCommit {
     private func announceDelivery(
         _ certificate: CertificateSnapshot, event: String, version: Int, reason: String?,
         target: CertificateEventMessage.EventTarget
-    ) async throws -> Int64 {
+    ) async throws -> OutboxMessage {
         let eventID = try await Events.record(
             tx, project: certificate.projectID, certificate: certificate.id, job: job.id, type: event,
             from: certificate.state.rawValue, to: certificate.state.rawValue, attempt: job.attempt,

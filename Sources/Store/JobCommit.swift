@@ -35,7 +35,7 @@ struct JobCommit {
         var version: ValidatedVersion?
         if case .validated(let facts) = result { version = facts }
         try await change(certificate, plan.certificate, version: version)
-        var outboxIDs = try await change(job: plan.job)
+        var outbox = try await change(job: plan.job)
         if let audit = plan.audit {
             try await Events.record(
                 tx, project: job.projectID, certificate: certificate.id, job: job.id, type: audit.type,
@@ -46,25 +46,25 @@ struct JobCommit {
             // Announced in the state the job left it in (a delete that follows is its own step).
             var next = plan.certificateState
             if case .deleteAfterRevoke(let from, _)? = plan.followUp { next = from }
-            outboxIDs.append(
+            outbox.append(
                 try await Events.announce(
                     tx, certificate: certificate, to: next, event: announcement.event, job: job.id, attempt: job.attempt, actor: job.owner,
                     version: announcement.version, serial: version?.serial, notAfter: version?.notAfter, reason: announcement.reason,
                     ca: announcement.event == "issued" || announcement.event == "renewed" ? try await issuingCA(certificate.id) : nil))
         }
         if case .deleteAfterRevoke(let from, let to)? = plan.followUp {
-            outboxIDs += try await deleteAfterRevoke(certificate, from: from, to: to)
+            outbox += try await deleteAfterRevoke(certificate, from: from, to: to)
         }
         if case .makeCurrent(let next, let current) = plan.certificate {
             // The new version goes to every target bound to the certificate, in this same commit.
             let now = CertificateSnapshot(
                 id: certificate.id, projectID: certificate.projectID, name: certificate.name, state: next,
                 currentVersion: current, rowVersion: certificate.rowVersion + 1)
-            outboxIDs += try await Deliveries.schedule(tx, certificate: now)
+            outbox += try await Deliveries.schedule(tx, certificate: now)
         }
         return CommitReport(
             jobState: plan.jobState, certificateState: plan.certificateState, event: plan.announcement?.event,
-            outboxIDs: outboxIDs)
+            outbox: outbox)
     }
 
     /// The certificate (and version) side of the plan.
@@ -159,7 +159,7 @@ struct JobCommit {
     }
 
     /// The job side of the plan; returns the outbox row of a requeued job's delayed message.
-    func change(job step: CommitPlan.JobStep) async throws -> [Int64] {
+    func change(job step: CommitPlan.JobStep) async throws -> [OutboxMessage] {
         switch step {
         case .finish(let state, let reason, let message):
             let code = reason?.code
@@ -199,8 +199,9 @@ struct JobCommit {
     }
 
     /// `DELETE …?revoke=true`: the delete follows in the same transaction as the revocation.
-    private func deleteAfterRevoke(_ certificate: CertificateSnapshot, from: CertificateState, to deleting: CertificateState) async throws -> [Int64]
-    {
+    private func deleteAfterRevoke(
+        _ certificate: CertificateSnapshot, from: CertificateState, to deleting: CertificateState
+    ) async throws -> [OutboxMessage] {
         try await tx.query(
             "UPDATE certificates SET state = \(deleting.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
         try await Events.record(
@@ -209,7 +210,7 @@ struct JobCommit {
         let delete = try await Submissions.insertJob(
             tx, project: job.projectID, certificate: certificate.id, name: certificate.name, kind: .delete, version: nil, key: nil,
             maxAttempts: job.maxAttempts, parameters: ["previous_state": from.rawValue])
-        return [delete.outboxID].compactMap { $0 }
+        return [delete.outbox].compactMap { $0 }
     }
 
     /// Events of ACME issuance name the CA that issued (with a CA chain it may be the second one).

@@ -86,7 +86,7 @@ public struct CommitReport: Sendable, Equatable {
     public let certificateState: CertificateState?
     public let event: String?
     /// Outbox rows to publish now (events, delayed job messages).
-    public let outboxIDs: [Int64]
+    public let outbox: [OutboxMessage]
 }
 
 /// Claim, lease, commit and reap: the job table side of the job protocol (DESIGN.md).

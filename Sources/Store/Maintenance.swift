@@ -16,10 +16,10 @@ public struct Maintenance: Sendable {
 
     /// Running jobs whose lease ran out (a worker crashed or hung) go back to `queued`,
     /// or to `failed` when that was their last attempt. Returns outbox ids to publish.
-    public func reapExpiredLeases(limit: Int = 100) async throws -> (reaped: Int, outboxIDs: [Int64]) {
+    public func reapExpiredLeases(limit: Int = 100) async throws -> (reaped: Int, outbox: [OutboxMessage]) {
         try await db.transaction { tx in
             let rows = try await tx.query(Self.reapQuery(limit: limit))
-            var outbox: [Int64] = []
+            var outbox: [OutboxMessage] = []
             for row in rows {
                 let owner = try row.decode(String.self, "lease_owner")
                 let job = ClaimedJob(
@@ -32,17 +32,17 @@ public struct Maintenance: Sendable {
                 let report = try await JobCommit(tx: tx, job: job).apply(
                     .retry(
                         .leaseExpired, message: "worker \(owner) stopped renewing its lease", notBefore: Date()))
-                outbox += report.outboxIDs
+                outbox += report.outbox
             }
             return (rows.count, outbox)
         }
     }
 
     /// Valid certificates whose current version is past `not_after` become `expired`.
-    public func expireCertificates(limit: Int = 100) async throws -> (expired: Int, outboxIDs: [Int64]) {
+    public func expireCertificates(limit: Int = 100) async throws -> (expired: Int, outbox: [OutboxMessage]) {
         try await db.transaction { tx in
             let rows = try await tx.query(Self.expiredQuery(limit: limit))
-            var outbox: [Int64] = []
+            var outbox: [OutboxMessage] = []
             for row in rows {
                 let certificate = try Certificates.snapshot(row)
                 guard case .success(let next) = CertificateStateMachine.next(certificate.state, on: .expired) else { continue }
@@ -60,10 +60,10 @@ public struct Maintenance: Sendable {
 
     /// Queued, due jobs that nothing has touched for AGE and that have no message waiting in
     /// the outbox get a new message (a safety net for a message lost outside our control).
-    public func redeliverStaleQueuedJobs(age: Duration = .seconds(120), limit: Int = 100) async throws -> [Int64] {
+    public func redeliverStaleQueuedJobs(age: Duration = .seconds(120), limit: Int = 100) async throws -> [OutboxMessage] {
         try await db.transaction { tx in
             let rows = try await tx.query(Self.staleQueuedQuery(age: age, limit: limit))
-            var outbox: [Int64] = []
+            var outbox: [OutboxMessage] = []
             for row in rows {
                 let id = try row.decode(UUID.self, "id")
                 try await tx.query("UPDATE jobs SET updated_at = now() WHERE id = \(id)")

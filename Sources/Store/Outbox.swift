@@ -13,7 +13,7 @@ public enum OutboxDestination: String, Sendable {
 }
 
 /// One message waiting in the transactional outbox.
-public struct OutboxMessage: Sendable {
+public struct OutboxMessage: Sendable, Equatable {
     public let id: Int64
     public let destination: OutboxDestination
     public let routingKey: String
@@ -22,6 +22,8 @@ public struct OutboxMessage: Sendable {
     public let headers: [String: String]
     /// Messages with the same key leave in id order.
     public let orderingKey: String?
+    /// Set on a message written to leave later (a delayed retry): the relay sends it when due.
+    public var deliverAfter: Date? = nil
 }
 
 /// The transactional outbox: messages are written in the same transaction as the
@@ -32,7 +34,7 @@ public enum Outbox {
 
     /// Adds a job message; delivered at once or after DELIVERAFTER (a delayed retry).
     @discardableResult
-    public static func enqueueJob(_ tx: PostgresTransaction, _ message: JobMessage, deliverAfter: Date? = nil) async throws -> Int64 {
+    public static func enqueueJob(_ tx: PostgresTransaction, _ message: JobMessage, deliverAfter: Date? = nil) async throws -> OutboxMessage {
         try await insert(
             tx, destination: .jobs, routingKey: message.kind.rawValue,
             body: try PostgresJSON(encoding: message), orderingKey: message.certificateID.uuidString.lowercased(),
@@ -41,7 +43,7 @@ public enum Outbox {
 
     /// Adds a lifecycle event for `certfleet.events`.
     @discardableResult
-    public static func enqueueEvent(_ tx: PostgresTransaction, _ event: CertificateEventMessage, name: String) async throws -> Int64 {
+    public static func enqueueEvent(_ tx: PostgresTransaction, _ event: CertificateEventMessage, name: String) async throws -> OutboxMessage {
         try await insert(
             tx, destination: .events, routingKey: "certificate.\(name)",
             body: try PostgresJSON(encoding: event), orderingKey: event.subject, deliverAfter: nil)
@@ -50,46 +52,52 @@ public enum Outbox {
     private static func insert(
         _ tx: PostgresTransaction, destination: OutboxDestination, routingKey: String, body: PostgresJSON,
         orderingKey: String, deliverAfter: Date?
-    ) async throws -> Int64 {
+    ) async throws -> OutboxMessage {
         // The trace context of whatever wrote the row (the API request, the job's commit), so the
         // message continues that trace whoever publishes it; `{}` when nothing is traced.
-        let headers = try PostgresJSON(encoding: TraceHeaders.current())
+        let traceHeaders = TraceHeaders.current()
+        let headers = try PostgresJSON(encoding: traceHeaders)
         // Per destination: a delayed job retry must not hold back the certificate's events.
         let orderingKey = "\(destination.rawValue):\(orderingKey)"
-        let id = try await tx.query(
+        let row = try await tx.query(
             """
             INSERT INTO outbox (exchange, routing_key, body, headers, ordering_key, deliver_after)
             VALUES (\(destination.rawValue), \(routingKey), \(body), \(headers), \(orderingKey), coalesce(\(deliverAfter), now()))
-            RETURNING id
+            RETURNING id, message_id
             """
-        ).first!.decode(Int64.self, "id")
+        ).first!
+        let id = try row.decode(Int64.self, "id")
         if deliverAfter != nil { try await tx.query("SELECT pg_notify(\(channel), \(String(id)))") }
-        return id
+        // What the writer publishes after its commit, without reading the row back.
+        return OutboxMessage(
+            id: id, destination: destination, routingKey: routingKey, messageID: try row.decode(UUID.self, "message_id"),
+            body: body.text, headers: traceHeaders, orderingKey: orderingKey, deliverAfter: deliverAfter)
     }
 
-    /// Locks up to LIMIT due, unpublished messages (skipping rows another relay holds), oldest first.
-    /// A row is only taken when no older due, unpublished row of the same ordering key exists,
-    /// so the due messages about one certificate leave in order.
-    /// What a publisher did with a batch of locked messages.
+    /// What a publisher did with a batch of messages.
     public struct SendResult: Sendable {
         public var published: [Int64] = []
         public var failed: [(id: Int64, error: String)] = []
         public init() {}
     }
 
-    /// Locks the rows IDS (still unpublished and due) — or, with IDS nil, up to LIMIT due rows in
-    /// order — hands them to SEND while locked, and records what SEND reports, in one transaction:
-    /// two publishers never send the same row at the same time.
+    /// How long the relay leaves a fresh row to the process that wrote it. The writer publishes
+    /// right after its commit without locking the row and marks it a moment later, in a batch
+    /// (`OutboxPublisher.publishNow`); the relay takes the row only when that did not happen
+    /// (a crash, a broker outage). Delayed messages are the relay's from the start.
+    public static let writerGrace = 2
+
+    /// Locks up to LIMIT due rows in order — skipping rows another relay holds and rows still
+    /// left to their writer — hands them to SEND while locked, and records what SEND reports, in
+    /// one transaction: two relays never send the same row at the same time.
     public static func send(
-        _ db: Database, ids: [Int64]?, limit: Int = 200,
-        _ send: @escaping @Sendable ([OutboxMessage]) async -> SendResult
+        _ db: Database, limit: Int = 200, _ send: @escaping @Sendable ([OutboxMessage]) async -> SendResult
     ) async throws -> Int {
         try await db.transaction { tx in
-            let messages: [OutboxMessage]
-            if let ids { messages = try await lockUnpublished(tx, ids: ids) } else { messages = try await lockDue(tx, limit: limit) }
+            let messages = try await lockDue(tx, limit: limit)
             let result = await send(messages)
             for failure in result.failed { try await recordFailure(tx, id: failure.id, error: failure.error) }
-            try await markPublished(tx, ids: result.published)
+            if !result.published.isEmpty { try await tx.query(markPublishedQuery(ids: result.published)) }
             return result.published.count
         }
     }
@@ -98,12 +106,15 @@ public enum Outbox {
         try await tx.query(lockDueQuery(limit: limit)).map(decode)
     }
 
-    /// The relay's SELECT (the partial index of unpublished rows).
+    /// The relay's SELECT (the partial index of unpublished rows). A row is only taken when no
+    /// older due, unpublished row of the same ordering key exists, so the due messages about one
+    /// certificate leave in order.
     public static func lockDueQuery(limit: Int) -> PostgresQuery {
         """
         SELECT o.id, o.exchange, o.routing_key, o.message_id, o.body::text AS body, o.headers::text AS headers, o.ordering_key
         FROM outbox o
         WHERE o.published_at IS NULL AND o.deliver_after <= now()
+          AND (o.deliver_after > o.created_at OR o.created_at < now() - \(writerGrace) * interval '1 second')
           AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.published_at IS NULL AND e.deliver_after <= now()
                           AND e.ordering_key = o.ordering_key AND e.id < o.id)
         ORDER BY o.id
@@ -112,25 +123,30 @@ public enum Outbox {
         """
     }
 
-    /// The unpublished messages with these ids that nobody else is publishing right now.
-    public static func lockUnpublished(_ tx: PostgresTransaction, ids: [Int64]) async throws -> [OutboxMessage] {
-        guard !ids.isEmpty else { return [] }
-        return try await tx.query(
-            """
-            SELECT id, exchange, routing_key, message_id, body::text AS body, headers::text AS headers, ordering_key
-            FROM outbox WHERE id = ANY(\(ids.map(String.init))::bigint[]) AND published_at IS NULL AND deliver_after <= now()
-            ORDER BY id FOR UPDATE SKIP LOCKED
-            """
-        ).map(decode)
+    /// Marks rows published, in one statement of its own.
+    public static func markPublished(_ db: Database, ids: [Int64]) async throws {
+        guard !ids.isEmpty else { return }
+        try await db.query(markPublishedQuery(ids: ids))
     }
 
-    public static func markPublished(_ tx: PostgresTransaction, ids: [Int64]) async throws {
-        guard !ids.isEmpty else { return }
-        try await tx.query("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(\(ids.map(String.init))::bigint[])")
+    /// Marks rows published (the first publish's time stays when the relay sent one again).
+    static func markPublishedQuery(ids: [Int64]) -> PostgresQuery {
+        """
+        UPDATE outbox SET published_at = coalesce(published_at, now()), attempts = attempts + 1
+        WHERE id = ANY(\(ids.map(String.init))::bigint[])
+        """
     }
 
     public static func recordFailure(_ tx: PostgresTransaction, id: Int64, error: String) async throws {
-        try await tx.query("UPDATE outbox SET attempts = attempts + 1, last_error = \(String(error.prefix(500))) WHERE id = \(id)")
+        try await tx.query(recordFailureQuery(id: id, error: error))
+    }
+
+    public static func recordFailure(_ db: Database, id: Int64, error: String) async throws {
+        try await db.query(recordFailureQuery(id: id, error: error))
+    }
+
+    private static func recordFailureQuery(id: Int64, error: String) -> PostgresQuery {
+        "UPDATE outbox SET attempts = attempts + 1, last_error = \(String(error.prefix(500))) WHERE id = \(id)"
     }
 
     private static func decode(_ row: PostgresRow) throws -> OutboxMessage {

@@ -9,7 +9,7 @@ public struct SubmittedJob: Sendable, Equatable {
     public let certificateName: String
     public let kind: JobKind
     /// The outbox row of the job message, to publish after commit (nil when the job existed).
-    public let outboxID: Int64?
+    public let outbox: OutboxMessage?
     /// True when an earlier request with the same idempotency key created the job.
     public let isReplay: Bool
 }
@@ -58,9 +58,9 @@ public struct Submissions: Sendable {
     public var maxAttempts = 8
     /// Called with the new outbox row of each committed submission (the outbox publisher's
     /// `publishNow`); nil leaves every message to the relay.
-    public var afterCommit: (@Sendable ([Int64]) async -> Void)?
+    public var afterCommit: (@Sendable ([OutboxMessage]) async -> Void)?
 
-    public init(db: PostgresClient, sealer: KeySealer, afterCommit: (@Sendable ([Int64]) async -> Void)? = nil) {
+    public init(db: PostgresClient, sealer: KeySealer, afterCommit: (@Sendable ([OutboxMessage]) async -> Void)? = nil) {
         self.db = db
         self.sealer = sealer
         self.afterCommit = afterCommit
@@ -196,7 +196,7 @@ public struct Submissions: Sendable {
         if let replay = try await replay(scope) { return replay }
         do {
             let job = try await db.transaction { tx in try await body(tx) }
-            if let outboxID = job.outboxID, let afterCommit { await afterCommit([outboxID]) }
+            if let outbox = job.outbox, let afterCommit { await afterCommit([outbox]) }
             return job
         } catch let error as PostgresError where error.sqlState == .uniqueViolation && error.constraint == "jobs_idempotency" {
             if let replay = try await replay(scope) { return replay }
@@ -218,7 +218,7 @@ public struct Submissions: Sendable {
         }
         return SubmittedJob(
             jobID: try row.decode(UUID.self, "id"), certificateID: certificateID, certificateName: name, kind: jobKind,
-            outboxID: nil, isReplay: true)
+            outbox: nil, isReplay: true)
     }
 
     /// The idempotency lookup (`jobs_idempotency`).
@@ -269,8 +269,8 @@ public struct Submissions: Sendable {
             ).first?.decode(UUID.self, "id")
             throw StoreError.jobAlreadyActive(jobID: active ?? UUID(), kind: kind.rawValue)
         }
-        let outboxID = try await Outbox.enqueueJob(tx, JobMessage(jobID: jobID, certificateID: certificate, projectID: project, kind: kind))
-        return SubmittedJob(jobID: jobID, certificateID: certificate, certificateName: name, kind: kind, outboxID: outboxID, isReplay: false)
+        let outbox = try await Outbox.enqueueJob(tx, JobMessage(jobID: jobID, certificateID: certificate, projectID: project, kind: kind))
+        return SubmittedJob(jobID: jobID, certificateID: certificate, certificateName: name, kind: kind, outbox: outbox, isReplay: false)
     }
 }
 

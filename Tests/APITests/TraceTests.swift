@@ -165,7 +165,7 @@ extension TraceTests {
                 UploadRequest(
                     projectID: env.project, name: "relayed", commonName: "api.example.com", sans: ["api.example.com"],
                     chainPEM: fixture.chain, privateKeyPEM: fixture.key, actor: "test"))
-            let outboxID = try #require(job.outboxID)
+            let outboxID = try #require(job.outbox?.id)
             // The context the API's request span would have stored with the row.
             let traceID = OTLPReceiver.randomHex(bytes: 16), requestSpan = OTLPReceiver.randomHex(bytes: 8)
             try await env.db.query(
