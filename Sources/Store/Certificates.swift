@@ -37,13 +37,12 @@ public enum Certificates {
 
     /// Locks certificate ID whatever its state (workers address certificates by id).
     public static func lock(_ tx: PostgresTransaction, id: UUID) async throws -> CertificateSnapshot {
-        guard let row = try await tx.query(lockByIDQuery(id)).first else { throw StoreError.certificateNotFound(id.uuidString.lowercased()) }
+        guard
+            let row = try await tx.query(
+                "SELECT id, project_id, name, state, current_version, version FROM certificates WHERE id = \(id) FOR UPDATE"
+            ).first
+        else { throw StoreError.certificateNotFound(id.uuidString.lowercased()) }
         return try snapshot(row)
-    }
-
-    /// The job commit's lock of its certificate (by primary key).
-    static func lockByIDQuery(_ id: UUID) -> PostgresQuery {
-        "SELECT id, project_id, name, state, current_version, version FROM certificates WHERE id = \(id) FOR UPDATE"
     }
 
     /// The consumers bound to CERTIFICATE, sorted (a bound certificate is not deleted).

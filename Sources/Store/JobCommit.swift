@@ -9,15 +9,22 @@ struct JobCommit {
     let tx: PostgresTransaction
     let job: ClaimedJob
 
-    /// The commit's first statement: lock the job if this worker still owns it.
-    static func fenceQuery(job: UUID, owner: String) -> PostgresQuery {
-        "SELECT 1 FROM jobs WHERE id = \(job) AND lease_owner = \(owner) AND state = 'running' FOR UPDATE"
+    /// The commit's first statement: lock the job if this worker still owns it, and its
+    /// certificate, in one round trip (no row: the lease is lost; a job's certificate always exists).
+    static func fenceQuery(job: UUID, owner: String, certificate: UUID) -> PostgresQuery {
+        """
+        SELECT c.id, c.project_id, c.name, c.state, c.current_version, c.version
+        FROM jobs j JOIN certificates c ON c.id = \(certificate)
+        WHERE j.id = \(job) AND j.lease_owner = \(owner) AND j.state = 'running'
+        FOR UPDATE OF j, c
+        """
     }
 
     func apply(_ result: JobResult) async throws -> CommitReport {
-        let owned = try await tx.query(Self.fenceQuery(job: job.id, owner: job.owner))
-        guard owned.count == 1 else { throw LeaseLost(jobID: job.id) }
-        let certificate = try await Certificates.lock(tx, id: job.certificateID)
+        guard let fenced = try await tx.query(Self.fenceQuery(job: job.id, owner: job.owner, certificate: job.certificateID)).first else {
+            throw LeaseLost(jobID: job.id)
+        }
+        let certificate = try Certificates.snapshot(fenced)
         // Deliveries change what a target holds, never the certificate (JobCommit+Delivery.swift).
         if job.kind == .deliver { return try await applyDelivery(result, certificate: certificate) }
         let deleteAfter = job.parameters[ACMEJobParameter.deleteAfter] == "true"
@@ -34,7 +41,7 @@ struct JobCommit {
                 consumers: consumers), result: result.attempt)
         var version: ValidatedVersion?
         if case .validated(let facts) = result { version = facts }
-        try await change(certificate, plan.certificate, version: version)
+        let bound = try await change(certificate, plan.certificate, version: version)
         var outbox = try await change(job: plan.job)
         if let audit = plan.audit {
             try await Events.record(
@@ -55,7 +62,7 @@ struct JobCommit {
         if case .deleteAfterRevoke(let from, let to)? = plan.followUp {
             outbox += try await deleteAfterRevoke(certificate, from: from, to: to)
         }
-        if case .makeCurrent(let next, let current) = plan.certificate {
+        if case .makeCurrent(let next, let current) = plan.certificate, bound {
             // The new version goes to every target bound to the certificate, in this same commit.
             let now = CertificateSnapshot(
                 id: certificate.id, projectID: certificate.projectID, name: certificate.name, state: next,
@@ -67,14 +74,19 @@ struct JobCommit {
             outbox: outbox)
     }
 
-    /// The certificate (and version) side of the plan.
-    private func change(_ certificate: CertificateSnapshot, _ step: CommitPlan.CertificateStep, version facts: ValidatedVersion?) async throws {
+    /// The certificate (and version) side of the plan; true when a new current version has
+    /// targets bound to its certificate to be delivered to.
+    private func change(
+        _ certificate: CertificateSnapshot, _ step: CommitPlan.CertificateStep, version facts: ValidatedVersion?
+    ) async throws
+        -> Bool
+    {
         switch step {
         case .unchanged:
-            return
+            return false
         case .makeCurrent(let next, let version):
             guard let facts else { preconditionFailure("a valid version commits with its facts") }
-            try await makeCurrent(certificate, next: next, version: version, facts: facts)
+            return try await makeCurrent(certificate, next: next, version: version, facts: facts)
         case .delete(let next):
             // The keys are erased, not just hidden; the name is free again (deleted_at set).
             try await tx.query(
@@ -122,27 +134,38 @@ struct JobCommit {
                 WHERE id = \(certificate.id)
                 """)
         }
+        return false
     }
 
-    private func makeCurrent(_ certificate: CertificateSnapshot, next: CertificateState, version: Int, facts: ValidatedVersion) async throws {
+    /// Returns whether targets are bound (read after the certificate's lock, by a statement of
+    /// its own: a binding committed while this commit waited for the lock is seen).
+    private func makeCurrent(
+        _ certificate: CertificateSnapshot, next: CertificateState, version: Int, facts: ValidatedVersion
+    ) async throws
+        -> Bool
+    {
+        // The new version becomes valid and the one it replaces superseded, in one statement.
         try await tx.query(
             """
-            UPDATE certificate_versions SET state = 'valid', serial = \(facts.serial), not_before = \(facts.notBefore),
-                   not_after = \(facts.notAfter), fingerprint_sha256 = \(facts.fingerprintSHA256), issuer = \(facts.issuer),
-                   subject = \(facts.subject), details = \(facts.details), lint = \(facts.lint)
-            WHERE certificate_id = \(certificate.id) AND version = \(Int32(version))
-            """)
-        try await tx.query(
-            """
-            UPDATE certificate_versions SET state = 'superseded'
-            WHERE certificate_id = \(certificate.id) AND version <> \(Int32(version)) AND state = 'valid'
+            UPDATE certificate_versions v SET state = CASE WHEN n.current THEN 'valid' ELSE 'superseded' END,
+                   serial = CASE WHEN n.current THEN \(facts.serial) ELSE v.serial END,
+                   not_before = CASE WHEN n.current THEN \(facts.notBefore) ELSE v.not_before END,
+                   not_after = CASE WHEN n.current THEN \(facts.notAfter) ELSE v.not_after END,
+                   fingerprint_sha256 = CASE WHEN n.current THEN \(facts.fingerprintSHA256) ELSE v.fingerprint_sha256 END,
+                   issuer = CASE WHEN n.current THEN \(facts.issuer) ELSE v.issuer END,
+                   subject = CASE WHEN n.current THEN \(facts.subject) ELSE v.subject END,
+                   details = CASE WHEN n.current THEN \(facts.details) ELSE v.details END,
+                   lint = CASE WHEN n.current THEN \(facts.lint) ELSE v.lint END
+            FROM (SELECT version, version = \(Int32(version)) AS current FROM certificate_versions
+                  WHERE certificate_id = \(certificate.id) AND (version = \(Int32(version)) OR state = 'valid')) n
+            WHERE v.certificate_id = \(certificate.id) AND v.version = n.version
             """)
         // Renew at 2/3 of the lifetime (1/2 under 10 days) unless the certificate says otherwise
         // (renew_before): certfleet_renew_at (migrations 0003, 0008) is the one definition. A renew_before not shorter
         // than the new version's lifetime falls back to 2/3 (as cert-manager does): it made the
         // previous version due (PATCH applies it as given), it must not make every successor due too.
         // A CA's ARI window (suggestedRenewAt) moves it earlier, never later (least() skips NULL).
-        try await tx.query(
+        return try await tx.query(
             """
             UPDATE certificates SET state = \(next.rawValue), current_version = \(Int32(version)),
                    common_name = coalesce(\(facts.commonName), common_name), sans = \(facts.sans),
@@ -155,7 +178,9 @@ struct JobCommit {
                                                        CASE WHEN renew_before < \(facts.notAfter)::timestamptz - \(facts.notBefore)::timestamptz
                                                             THEN renew_before END))
             WHERE id = \(certificate.id)
-            """)
+            RETURNING EXISTS (SELECT 1 FROM bindings b WHERE b.certificate_id = \(certificate.id) AND b.target_id IS NOT NULL) AS bound
+            """
+        ).first!.decode(Bool.self, "bound")
     }
 
     /// The job side of the plan; returns the outbox row of a requeued job's delayed message.

@@ -71,8 +71,7 @@ public enum QueryCatalog {
         }
         entries += [
             Entry(name: "claim", query: JobLedger.claimQuery(jobID: s.job, owner: "worker", lease: .seconds(60))),
-            Entry(name: "commit fence", query: JobCommit.fenceQuery(job: s.job, owner: "worker")),
-            Entry(name: "commit lock certificate", query: Certificates.lockByIDQuery(s.certificate)),
+            Entry(name: "commit fence and lock", query: JobCommit.fenceQuery(job: s.job, owner: "worker", certificate: s.certificate)),
             Entry(name: "idempotency replay", query: Submissions.replayQuery(project: s.project, key: s.idempotencyKey)),
             Entry(name: "renewal scan", query: Maintenance.dueRenewalsQuery(limit: 50)),
             Entry(name: "expiring scan", query: Maintenance.expiringQuery(limit: 100)),
