@@ -214,7 +214,8 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Jobs", "Store", "Messaging", "Postgres", "AMQP", "X509", "CertFleetCore", "TestSupport", "ServiceTestSupport",
+                "API", "Jobs", "Store", "Messaging", "Postgres", "AMQP", "X509", "CertFleetCore", "Benchmarks", "TestSupport",
+                "ServiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(

@@ -141,9 +141,9 @@ struct BenchStorm: AsyncParsableCommand {
         let jobs = try await seed.renewJobs()
         let longest = (progress.lastFinished ?? finished).timeIntervalSince(dueAt)
         let span = (progress.lastFinished ?? finished).timeIntervalSince(progress.firstJob ?? dueAt)
-        let busiest = StormPebble.mostInAnyWindow(Array(times.dropFirst(ordersBefore)), seconds: budgetWindow)
+        let busiest = PebbleOrderLog.mostInAnyWindow(Array(times.dropFirst(ordersBefore)), seconds: budgetWindow)
         let reserved = try await seed.orderReservations()
-        let busiestReserved = StormPebble.mostInAnyWindow(reserved, seconds: budgetWindow)
+        let busiestReserved = PebbleOrderLog.mostInAnyWindow(reserved, seconds: budgetWindow)
         let p99s = rounds.map(\.p99).sorted()
         if unfinished { emit("NOT FINISHED within \(timeout) s: \(progress.renewed) of \(certificates) renewed; the figures below are so far") }
         emit("| measurement | result |\n|---|---|")
@@ -241,28 +241,8 @@ struct StormPebble {
         _ = try? runTool("deploy/local/ctl", ["stop", "pebble"], environment: environment)
     }
 
-    /// When Pebble added each order (`Pebble 2026/11/30 21:05:07 Added order …`), to the second.
+    /// When Pebble added each order.
     func orderTimes() throws -> [Date] {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyy/MM/dd HH:mm:ss"
-        return try String(contentsOfFile: logFile, encoding: .utf8).split(separator: "\n")
-            .filter { $0.contains("Added order") }
-            .compactMap { line in
-                let fields = line.split(separator: " ")
-                return fields.count > 2 ? formatter.date(from: "\(fields[1]) \(fields[2])") : nil
-            }
-    }
-
-    /// The most TIMES inside any window of SECONDS (times to the second: a window is counted
-    /// as SECONDS - 1 whole seconds after its first, never more than it holds).
-    static func mostInAnyWindow(_ times: [Date], seconds: Int) -> Int {
-        let sorted = times.sorted()
-        var most = 0, first = 0
-        for last in sorted.indices {
-            while sorted[last].timeIntervalSince(sorted[first]) >= Double(seconds) { first += 1 }
-            most = max(most, last - first + 1)
-        }
-        return most
+        try PebbleOrderLog.orderTimes(logFile)
     }
 }

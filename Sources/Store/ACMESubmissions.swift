@@ -118,11 +118,7 @@ extension Submissions {
                 "SELECT coalesce(max(version), 0) + 1 AS v FROM certificate_versions WHERE certificate_id = \(certificate.id)"
             )
             .first!.decode(Int.self, "v")
-            try await tx.query(
-                "UPDATE certificates SET state = \(next.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
-            try await Events.record(
-                tx, project: project, certificate: certificate.id, job: nil, type: "renew_requested",
-                from: certificate.state.rawValue, to: next.rawValue, actor: actor)
+            try await Certificates.transition(tx, certificate, to: next, event: "renew_requested", actor: actor)
             return try await insertJob(
                 tx, project: project, certificate: certificate.id, name: certificate.name, kind: .renew,
                 version: version, key: idempotencyKey,

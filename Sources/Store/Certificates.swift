@@ -56,6 +56,20 @@ public enum Certificates {
             .map { try $0.decode(String.self, "consumer") }
     }
 
+    /// Moves CERTIFICATE to NEXT (a new row version: the API's ETag) and records EVENT in the
+    /// audit trail, in TX: how a request or a commit changes only the state. FROM is the state
+    /// the trail names as left (the locked state unless a step of the same commit moved it).
+    static func transition(
+        _ tx: PostgresTransaction, _ certificate: CertificateSnapshot, from: CertificateState? = nil, to next: CertificateState,
+        event: String, job: UUID? = nil, actor: String
+    ) async throws {
+        try await tx.query(
+            "UPDATE certificates SET state = \(next.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
+        try await Events.record(
+            tx, project: certificate.projectID, certificate: certificate.id, job: job, type: event,
+            from: (from ?? certificate.state).rawValue, to: next.rawValue, actor: actor)
+    }
+
     static func snapshot(_ row: PostgresRow) throws -> CertificateSnapshot {
         let state = try row.decode(String.self, "state")
         guard let parsed = CertificateState(rawValue: state) else { throw PostgresError.decoding("unknown certificate state \(state)") }

@@ -227,11 +227,7 @@ struct JobCommit {
     private func deleteAfterRevoke(
         _ certificate: CertificateSnapshot, from: CertificateState, to deleting: CertificateState
     ) async throws -> [OutboxMessage] {
-        try await tx.query(
-            "UPDATE certificates SET state = \(deleting.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
-        try await Events.record(
-            tx, project: job.projectID, certificate: certificate.id, job: job.id, type: "delete_requested",
-            from: from.rawValue, to: deleting.rawValue, actor: job.owner)
+        try await Certificates.transition(tx, certificate, from: from, to: deleting, event: "delete_requested", job: job.id, actor: job.owner)
         let delete = try await Submissions.insertJob(
             tx, project: job.projectID, certificate: certificate.id, name: certificate.name, kind: .delete, version: nil, key: nil,
             maxAttempts: job.maxAttempts, parameters: ["previous_state": from.rawValue])

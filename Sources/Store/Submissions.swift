@@ -142,11 +142,7 @@ public struct Submissions: Sendable {
             let consumers = try await Certificates.bindings(tx, certificate: certificate.id)
             guard consumers.isEmpty else { throw StoreError.certificateInUse(consumers: consumers) }
             let next = try transition(certificate, .deleteRequested)
-            try await tx.query(
-                "UPDATE certificates SET state = \(next.rawValue), version = version + 1, updated_at = now() WHERE id = \(certificate.id)")
-            try await Events.record(
-                tx, project: project, certificate: certificate.id, job: nil, type: "delete_requested",
-                from: certificate.state.rawValue, to: next.rawValue, actor: actor)
+            try await Certificates.transition(tx, certificate, to: next, event: "delete_requested", actor: actor)
             return try await insertJob(
                 tx, project: project, certificate: certificate.id, name: certificate.name, kind: .delete,
                 version: nil, key: idempotencyKey, parameters: ["previous_state": certificate.state.rawValue])

@@ -1,3 +1,4 @@
+import Benchmarks
 import Foundation
 import Postgres
 import ServiceTestSupport
@@ -66,7 +67,7 @@ import Testing
             #expect(jobs.succeeded == Self.certificates)
             #expect(jobs.mostPerCertificate == 1)
             // Pebble's count: one new order per certificate, whatever the kill interrupted.
-            let times = try Self.orderTimes(pebble.logFile)
+            let times = try PebbleOrderLog.orderTimes(pebble.logFile)
             #expect(times.count - ordersBefore == Self.certificates)
             // Spread by the budget: no window held more reservations of a new order than it allows
             // (the ledger's own times; Pebble's log is to the second and an order reaches Pebble a
@@ -74,35 +75,12 @@ import Testing
             // cannot all have been reserved inside one window.
             let reserved = try await storm.orderReservations()
             #expect(reserved.count == Self.certificates)
-            #expect(Self.mostInAnyWindow(reserved, seconds: Self.budget.seconds) <= Self.budget.orders)
+            #expect(PebbleOrderLog.mostInAnyWindow(reserved, seconds: Self.budget.seconds) <= Self.budget.orders)
             if let first = reserved.min(), let last = reserved.max() { #expect(last.timeIntervalSince(first) >= Double(Self.budget.seconds)) }
         } catch {
             await env.tearDown()
             throw error
         }
         await env.tearDown()
-    }
-
-    /// When Pebble added each order (`Pebble 2026/11/30 21:05:07 Added order …`), to the second.
-    static func orderTimes(_ logFile: String) throws -> [Date] {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyy/MM/dd HH:mm:ss"
-        return try String(contentsOfFile: logFile, encoding: .utf8).split(separator: "\n").filter { $0.contains("Added order") }
-            .compactMap { line in
-                let fields = line.split(separator: " ")
-                return fields.count > 2 ? formatter.date(from: "\(fields[1]) \(fields[2])") : nil
-            }
-    }
-
-    /// The most TIMES inside any window of SECONDS.
-    static func mostInAnyWindow(_ times: [Date], seconds: Int) -> Int {
-        let sorted = times.sorted()
-        var most = 0, first = 0
-        for last in sorted.indices {
-            while sorted[last].timeIntervalSince(sorted[first]) >= Double(seconds) { first += 1 }
-            most = max(most, last - first + 1)
-        }
-        return most
     }
 }

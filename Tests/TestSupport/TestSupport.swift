@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Helpers shared by the integration test targets: where the checkout is,
 /// which services the local stack exposes, and running the stack's scripts.
@@ -89,14 +90,19 @@ public enum TestStack {
         try await runDetached(root.appendingPathComponent("deploy/local/ctl").path, arguments, environment: environment)
     }
 
-    /// A TCP port on 127.0.0.1 that nothing listens on right now.
+    /// A TCP port on 127.0.0.1 that nothing listens on right now and that no other caller in
+    /// this process was given: suites start their private services in parallel, and a port
+    /// chosen twice before either service bound it made one of them fail ("already in use").
     public static func freePort() -> Int {
-        for _ in 0..<100 {
-            let port = Int.random(in: 20000..<30000)
+        for _ in 0..<200 {
+            let port = Int.random(in: 20000..<32000)
+            guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
             if !isListening(port: port) { return port }
         }
-        return Int.random(in: 30000..<32000)
+        preconditionFailure("no free port among 200 tries in 20000..<32000")
     }
+
+    private static let handedOut = Mutex<Set<Int>>([])
 
     /// True when something accepts TCP connections on 127.0.0.1:PORT.
     public static func isListening(port: Int) -> Bool {
