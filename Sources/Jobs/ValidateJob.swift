@@ -16,7 +16,10 @@ public struct ValidateJob: JobHandler {
         guard let version = job.certificateVersion else {
             return .failed(.versionMissing, message: "the job names no certificate version")
         }
-        guard let material = try await CertificateVersions(db: context.db).material(certificate: job.certificateID, version: version) else {
+        // The claim brought it along; read it only when it did not (a job claimed another way).
+        var material = job.material
+        if material == nil { material = try await CertificateVersions(db: context.db).material(certificate: job.certificateID, version: version) }
+        guard let material else {
             return .failed(.versionMissing, message: "certificate version \(version) does not exist")
         }
         let keyPEM: String

@@ -47,13 +47,21 @@ public struct CertificateVersions: Sendable {
         guard
             let row = try await db.query(
                 """
-                SELECT v.chain_pem, v.client_ca_pem, v.private_key_sealed, v.master_key_id, c.usage, c.sans, c.acme_account_id
+                SELECT \(unescaped: Self.materialColumns)
                 FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id
                 WHERE v.certificate_id = \(certificate) AND v.version = \(Int32(version))
                 """
             ).first
         else { return nil }
-        return VersionMaterial(
+        return try Self.material(row, certificate: certificate, version: version)
+    }
+
+    /// The columns of a version's material, `v` the version row and `c` its certificate.
+    static let materialColumns = "v.chain_pem, v.client_ca_pem, v.private_key_sealed, v.master_key_id, c.usage, c.sans, c.acme_account_id"
+
+    /// A row holding `materialColumns`.
+    static func material(_ row: PostgresRow, certificate: UUID, version: Int) throws -> VersionMaterial {
+        VersionMaterial(
             certificateID: certificate, version: version, chainPEM: try row.decode(String?.self, "chain_pem"),
             clientCAPEM: try row.decode(String?.self, "client_ca_pem"), usage: try row.decode(String.self, "usage"),
             sans: try row.decode([String].self, "sans"), acmeAccountID: try row.decode(UUID?.self, "acme_account_id"),

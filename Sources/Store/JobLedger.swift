@@ -16,6 +16,8 @@ public struct ClaimedJob: Sendable {
     public let owner: String
     /// When the job was first accepted (queue-to-claim lag is measured from here or `not_before`).
     public let readySince: Date
+    /// A validate job's version, read by the claim itself (nil for other kinds, or when it is gone).
+    public var material: VersionMaterial? = nil
 }
 
 /// The facts a validate (or issue/renew) job established about a new version.
@@ -99,24 +101,36 @@ public struct JobLedger: Sendable {
     /// Step 2, claim: one conditional UPDATE. nil means a duplicate or stale delivery.
     public func claim(jobID: UUID, owner: String, lease: Duration) async throws -> ClaimedJob? {
         guard let row = try await db.query(Self.claimQuery(jobID: jobID, owner: owner, lease: lease)).first else { return nil }
-        return ClaimedJob(
+        var job = ClaimedJob(
             id: try row.decode(UUID.self, "id"), projectID: try row.decode(UUID.self, "project_id"),
             certificateID: try row.decode(UUID.self, "certificate_id"), certificateVersion: try row.decode(Int?.self, "certificate_version"),
             kind: JobKind(rawValue: try row.decode(String.self, "kind"))!, attempt: try row.decode(Int.self, "attempt"),
             maxAttempts: try row.decode(Int.self, "max_attempts"),
             parameters: (try? PostgresJSON(text: row.decode(String.self, "parameters")).decode([String: String].self)) ?? [:],
             owner: owner, readySince: try row.decode(Date.self, "ready_since"))
+        if try row.decode(Bool.self, "has_material"), let version = job.certificateVersion {
+            job.material = try CertificateVersions.material(row, certificate: job.certificateID, version: version)
+        }
+        return job
     }
 
-    /// The claim's UPDATE (by primary key).
+    /// The claim's UPDATE (by primary key); a validate job's version comes back with it, so
+    /// the job needs no read of its own (issue 21: one statement and one transaction less).
     public static func claimQuery(jobID: UUID, owner: String, lease: Duration) -> PostgresQuery {
         """
-        UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = \(owner),
-               lease_expires_at = now() + \(Self.seconds(lease)) * interval '1 second',
-               started_at = coalesce(started_at, now()), updated_at = now()
-        WHERE id = \(jobID) AND state = 'queued' AND not_before <= now() AND attempt < max_attempts
-        RETURNING id, project_id, certificate_id, certificate_version, kind, attempt, max_attempts,
-                  parameters::text AS parameters, greatest(created_at, not_before) AS ready_since
+        WITH claimed AS (
+            UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = \(owner),
+                   lease_expires_at = now() + \(Self.seconds(lease)) * interval '1 second',
+                   started_at = coalesce(started_at, now()), updated_at = now()
+            WHERE id = \(jobID) AND state = 'queued' AND not_before <= now() AND attempt < max_attempts
+            RETURNING id, project_id, certificate_id, certificate_version, kind, attempt, max_attempts,
+                      parameters::text AS parameters, greatest(created_at, not_before) AS ready_since
+        )
+        SELECT j.*, v.version IS NOT NULL AS has_material, \(unescaped: CertificateVersions.materialColumns)
+        FROM claimed j
+        LEFT JOIN certificate_versions v
+               ON j.kind = 'validate' AND v.certificate_id = j.certificate_id AND v.version = j.certificate_version
+        LEFT JOIN certificates c ON v.version IS NOT NULL AND c.id = j.certificate_id
         """
     }
 

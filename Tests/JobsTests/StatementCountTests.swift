@@ -11,13 +11,13 @@ import Testing
 @Suite struct StatementCountTests {
     let fixtures = UploadFixtures.shared
 
-    /// claim (1) · read the version (1) · commit transaction (8: BEGIN, fence and lock, both
+    /// claim, which reads the version too (1) · commit transaction (8: BEGIN, fence and lock, both
     /// version rows, certificate, job, event, the event's outbox row, COMMIT) · the outbox mark
     /// (1; one job at a time here, so its batch holds this job's row only).
-    static let statementsPerValidateJob = 11
-    /// claim · read · commit · outbox mark, each its own transaction (under load one mark serves
+    static let statementsPerValidateJob = 10
+    /// claim · commit · outbox mark, each its own transaction (under load one mark serves
     /// every row published in the same 50 ms).
-    static let transactionsPerValidateJob = 4
+    static let transactionsPerValidateJob = 3
 
     @Test func aValidateJobCostsNoMoreStatementsThanToday() async throws {
         let env = try await JobsEnvironment.make()
