@@ -65,11 +65,13 @@ public final class PostgresClient: Sendable {
     /// What this pool's connections have sent so far (tests count the statements an operation costs).
     public var statementCounts: PostgresCounts { counts.withLockedValue { $0 } }
 
-    /// Called after each statement: TRANSACTIONENDED when it left the connection outside a transaction block.
-    func counted(transactionEnded: Bool) {
+    /// Called before each statement is sent (so whoever sees its effect in the database sees it
+    /// counted): STARTSTRANSACTION when no transaction block is open, i.e. it is a BEGIN or a
+    /// transaction of its own.
+    func counted(startsTransaction: Bool) {
         counts.withLockedValue {
             $0.statements += 1
-            if transactionEnded { $0.transactions += 1 }
+            if startsTransaction { $0.transactions += 1 }
         }
     }
 
@@ -188,8 +190,8 @@ public final class PostgresClient: Sendable {
     }
 }
 
-/// Statements sent and transactions ended (COMMIT or ROLLBACK, or a statement outside a
-/// transaction block: its own transaction), counted by the pool.
+/// Statements sent and transactions begun (a BEGIN, or a statement outside a transaction
+/// block: its own transaction), counted by the pool as they are sent.
 public struct PostgresCounts: Sendable, Equatable {
     public var statements = 0
     public var transactions = 0

@@ -20,7 +20,7 @@ public struct PostgresTransaction: Sendable {
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
         let connection = self.connection
-        defer { pool.counted(transactionEnded: !connection.isInTransaction) }
+        pool.counted(startsTransaction: !connection.isInTransaction)
         return try await finish(connection.queryInline(query, wait: Self.inlineWait)) { try connection.query(query) }
     }
 
@@ -29,7 +29,7 @@ public struct PostgresTransaction: Sendable {
     @discardableResult
     public func simpleQuery(_ sql: String) async throws -> PostgresRows {
         let connection = self.connection
-        defer { pool.counted(transactionEnded: !connection.isInTransaction) }
+        pool.counted(startsTransaction: !connection.isInTransaction)
         return try await finish(connection.simpleQueryInline(sql, wait: Self.inlineWait)) { try connection.simpleQuery(sql) }
     }
 

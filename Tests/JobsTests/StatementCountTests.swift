@@ -41,7 +41,7 @@ import Testing
                         SELECT count(*) FROM jobs WHERE id = \(job.jobID) AND state = 'succeeded'
                           AND NOT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)
                         """)
-                    // Read after the database said done: the mark's statement is counted by then.
+                    // Read after the database said done: statements are counted before they are sent.
                     let now = db.statementCounts
                     defer { last = now }
                     return done == 1 && now == last
