@@ -86,6 +86,24 @@ struct BenchEnvironment {
     }
 }
 
+extension BenchEnvironment {
+    /// Runs BODY so that SIGINT or SIGTERM cancels it: its defers then stop the processes it
+    /// started and its teardown removes its queues, where the signal's default action killed
+    /// the bench alone and left its api, workers, Pebble and queues behind.
+    static func interruptible(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        let work = Task { try await body() }
+        let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { work.cancel() }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        try await work.value
+    }
+}
+
 extension Process {
     /// SIGTERM, then waits for the exit.
     func stop() {

@@ -1,6 +1,5 @@
 import AMQP
 import ArgumentParser
-import CertFleetCore
 import CertFleetOptions
 import Foundation
 import Logging
@@ -89,7 +88,7 @@ struct BenchScale: AsyncParsableCommand {
             // The job messages the measured ticks queued (10,000 renewals, requeued leases) would
             // keep the next size's "idle" worker busy failing them (there is no CA here) and grow
             // its RSS with the backlog, not with the fleet.
-            for kind in JobKind.allCases { _ = try await bench.amqp.deleteQueue(bench.topology.jobQueue(kind.rawValue)) }
+            for kind in CertFleetTopology.jobKinds { _ = try await bench.amqp.deleteQueue(bench.topology.jobQueue(kind)) }
             emit(table.render())
         }
         emit("\n## Retention over the simulated year (defaults: outbox 1 d after publishing, jobs 90 d, events 365 d, versions 90 d)")

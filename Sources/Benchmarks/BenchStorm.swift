@@ -55,6 +55,10 @@ struct BenchStorm: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try await BenchEnvironment.interruptible { try await self.runStorm() }
+    }
+
+    private func runStorm() async throws {
         let logger = Logger(label: "certfleet.bench")
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("certfleet-bench-storm-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -246,3 +250,6 @@ struct StormPebble {
         try PebbleOrderLog.orderTimes(logFile)
     }
 }
+
+/// Parsed once, then only read: safe to hand to the task `BenchEnvironment.interruptible` runs.
+extension BenchStorm: @unchecked Sendable {}
