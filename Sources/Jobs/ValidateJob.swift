@@ -16,10 +16,8 @@ public struct ValidateJob: JobHandler {
         guard let version = job.certificateVersion else {
             return .failed(.versionMissing, message: "the job names no certificate version")
         }
-        // The claim brought it along; read it only when it did not (a job claimed another way).
-        var material = job.material
-        if material == nil { material = try await CertificateVersions(db: context.db).material(certificate: job.certificateID, version: version) }
-        guard let material else {
+        // The claim read it (`JobLedger.claimQuery`); nil there means the version does not exist.
+        guard let material = job.material else {
             return .failed(.versionMissing, message: "certificate version \(version) does not exist")
         }
         let keyPEM: String

@@ -6,8 +6,9 @@ import Telemetry
 
 /// Publishes outbox rows with publisher confirms and marks them published.
 ///
-/// Used right after a commit by the process that wrote the rows (the fast path: one read, the
-/// publishes, and a mark shared with every other row published in the same moment), and by the
+/// Used right after a commit by the process that wrote the rows (the fast path: the messages as
+/// the commit wrote them, no read back, and a mark shared with every other row published in the
+/// same moment), and by the
 /// scheduler's relay (everything a crash or an outage left behind, and delayed messages once
 /// due). The relay leaves fresh rows to their writer (`Outbox.writerGrace`) and locks what it
 /// sends, so a row is normally sent once; a crash after the confirm and before the mark sends it

@@ -16,7 +16,7 @@ public struct ClaimedJob: Sendable {
     public let owner: String
     /// When the job was first accepted (queue-to-claim lag is measured from here or `not_before`).
     public let readySince: Date
-    /// A validate job's version, read by the claim itself (nil for other kinds, or when it is gone).
+    /// A validate job's version, read by the claim itself (nil for other kinds, or when it does not exist).
     public var material: VersionMaterial? = nil
 }
 
