@@ -43,6 +43,8 @@ public struct APIConfiguration: Sendable {
     public var metricsHost = "127.0.0.1"
     /// How often the per-certificate series (`certfleet_certificate_*`) read what changed; nil: not served.
     public var certificateMetricsInterval: Duration? = .seconds(5)
+    /// The most live certificates the per-certificate series are served for (past it: left out).
+    public var certificateMetricsLimit = CertificateSeries.defaultLimit
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = defaultBodyLimit,
@@ -148,7 +150,7 @@ struct Observability {
     init(dependencies: APIDependencies, configuration: APIConfiguration, logger: Logger = Logger(label: "certfleet.api")) {
         gauges = DatabaseGauges(
             db: dependencies.db, broker: (dependencies.amqp, dependencies.topology), interval: configuration.metricsSnapshotInterval)
-        certificates = CertificateSeries(db: dependencies.db, logger: logger)
+        certificates = CertificateSeries(db: dependencies.db, logger: logger, limit: configuration.certificateMetricsLimit)
         certificatesInterval = configuration.certificateMetricsInterval
     }
 }

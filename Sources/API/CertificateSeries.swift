@@ -17,8 +17,14 @@ import Store
 /// (each buffer written costs a trip through the response writer: thousands of small ones cost
 /// more than the bytes), a gzip scrape hands out the shards' compressed text, joined per group of
 /// shards only where one changed. The text costs memory in proportion to the fleet (about 0.7 KB
-/// per certificate); `CERTFLEET_API_CERTIFICATE_METRICS=off` keeps the API flat.
+/// per certificate), so they are served up to a limit of live certificates (`limit`, default
+/// 50,000): past it the API drops them, says so in `certfleet_certificate_series_limited`, and
+/// reads them all again once the fleet is back under it. Per-certificate series for a larger
+/// fleet would cost Prometheus more than the API (six series a certificate); the fleet-wide
+/// gauges (`certfleet_certificates`, `certfleet_certificates_expiring`) cover it.
+/// `CERTFLEET_API_CERTIFICATE_METRICS=off` serves none.
 actor CertificateSeries {
+    static let defaultLimit = 50_000
     static let shardCount = 1024
     /// Shards per joined compressed segment: 32 segments per family.
     static let shardsPerGroup = 32
@@ -60,6 +66,10 @@ actor CertificateSeries {
 
     private let db: Database
     private let logger: Logger
+    /// The most live certificates the series are kept for.
+    let limit: Int
+    /// The live certificates counted when the fleet went over `limit`; nil while under it.
+    private var overLimit: Int?
     private var shards = [Shard](repeating: Shard(), count: CertificateSeries.shardCount)
     /// Per family, the joined compressed text of each group of shards; nil until joined after a change.
     private var compressedGroups = [[DeflateSegment?]](
@@ -74,16 +84,25 @@ actor CertificateSeries {
     private var refreshing: Task<Void, Never>?
     private var refreshedAt: ContinuousClock.Instant?
 
-    init(db: Database, logger: Logger) {
+    init(db: Database, logger: Logger, limit: Int = CertificateSeries.defaultLimit) {
         self.db = db
         self.logger = logger
+        self.limit = limit
     }
+
+    private static let limitedFamily =
+        "# HELP certfleet_certificate_series_limited 1 while the live certificates outnumber CERTFLEET_API_CERTIFICATE_METRICS_LIMIT"
+        + " and the per-certificate series are left out.\n# TYPE certfleet_certificate_series_limited gauge\n"
+        + "certfleet_certificate_series_limited "
+
+    private var limitedText: [UInt8] { Array("\(Self.limitedFamily)\(overLimit == nil ? 0 : 1)\n".utf8) }
 
     /// The exposition of every family in order: headers and shard texts, shared with the actor
     /// (copy-on-write), for `plainBody` to copy into chunks while it writes them.
     func pieces() -> [[UInt8]] {
         var out: [[UInt8]] = []
-        out.reserveCapacity(Family.allCases.count * (shards.count + 1))
+        out.reserveCapacity(Family.allCases.count * (shards.count + 1) + 1)
+        out.append(limitedText)
         for family in Family.allCases {
             out.append(Self.headers[family.rawValue])
             for shard in shards where !shard.text[family.rawValue].isEmpty { out.append(shard.text[family.rawValue]) }
@@ -113,7 +132,8 @@ actor CertificateSeries {
     /// The same exposition compressed, for a gzip body (`DeflateSegment.gzip`).
     func segments() -> [DeflateSegment] {
         var out: [DeflateSegment] = []
-        out.reserveCapacity(Family.allCases.count * (compressedGroups[0].count + 1))
+        out.reserveCapacity(Family.allCases.count * (compressedGroups[0].count + 1) + 1)
+        out.append(DeflateSegment(ByteBuffer(bytes: limitedText)))
         for family in Family.allCases {
             out.append(Self.compressedHeaders[family.rawValue])
             for group in compressedGroups[family.rawValue].indices {
@@ -149,6 +169,15 @@ actor CertificateSeries {
 
     private func read() async {
         do {
+            // From the maintained counts: a few rows, so checked on every refresh.
+            let live = try await StateCounts.liveCertificates(db)
+            guard live <= limit else { return dropAll(live: live) }
+            if let counted = overLimit {
+                logger.notice(
+                    "certificate metrics served again: the live certificates are back under the limit",
+                    metadata: ["live": "\(live)", "limit": "\(limit)", "was": "\(counted)"])
+                overLimit = nil
+            }
             if let watermark {
                 let batch = try await CertificateSeriesScan.changed(db, since: watermark)
                 // After the rows: every project a row names existed when it was read.
@@ -171,6 +200,22 @@ actor CertificateSeries {
         } catch {
             logger.warning("certificate metrics not refreshed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Forgets every certificate's series (the memory they held with them) until the fleet is
+    /// back under the limit; the next read after that is a full one.
+    private func dropAll(live: Int) {
+        guard overLimit == nil else { return }
+        overLimit = live
+        logger.warning(
+            "certificate metrics left out: more live certificates than CERTFLEET_API_CERTIFICATE_METRICS_LIMIT",
+            metadata: ["live": "\(live)", "limit": "\(limit)"])
+        shards = [Shard](repeating: Shard(), count: Self.shardCount)
+        for family in Family.allCases {
+            for group in compressedGroups[family.rawValue].indices { compressedGroups[family.rawValue][group] = nil }
+        }
+        projects = [:]
+        watermark = nil
     }
 
     /// Takes ROWS in and renders the shards they changed, or returns them unrendered when DEFER

@@ -24,6 +24,17 @@ public enum StateCounts {
               WHERE hour >= date_trunc('hour', now()) AND hour < now() + interval '30 days') AS b
         """
 
+    /// The live certificates, every state: the totals plus the deltas not folded yet.
+    public static func liveCertificates(_ db: Database) async throws -> Int {
+        try await db.query(
+            """
+            SELECT coalesce(sum(n), 0)::int8 AS n FROM (
+                SELECT n FROM state_counts WHERE subject = 'certificates'
+                UNION ALL SELECT delta FROM state_count_deltas WHERE subject = 'certificates') AS s
+            """
+        ).first?.decode(Int.self, "n") ?? 0
+    }
+
     /// Both bounded by what is pending, never by the fleet: the partial indexes of unpublished
     /// outbox rows and of certificates due for renewal.
     public static let backlogQuery: PostgresQuery = """

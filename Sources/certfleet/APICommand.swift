@@ -85,6 +85,12 @@ struct APICommand: AsyncParsableCommand {
             }
             configuration.certificateMetricsInterval = Int(text).map { .seconds($0) }
         }
+        if let text = Environment.string("CERTFLEET_API_CERTIFICATE_METRICS_LIMIT") {
+            guard let limit = Int(text), limit >= 0 else {
+                throw ValidationError("CERTFLEET_API_CERTIFICATE_METRICS_LIMIT must be a number of certificates, 0 or more (got '\(text)')")
+            }
+            configuration.certificateMetricsLimit = limit
+        }
         configuration.consumerTLSWritesPerHour =
             consumerTLSWritesPerHour
             ?? Environment.string("CERTFLEET_CONSUMER_TLS_WRITES_PER_HOUR").flatMap(Double.init) ?? configuration.consumerTLSWritesPerHour
