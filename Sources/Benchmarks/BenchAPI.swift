@@ -77,10 +77,13 @@ struct BenchAPI: AsyncParsableCommand {
         print("request | offered | achieved req/s | p50 ms | p99 ms")
         let wrk = Wrk(scratch: scratch, secret: secret, duration: duration)
         let health = try wrk.run(url: "\(base)/healthz", connections: 10, rate: rate)
+        let roundTrip = try PacedPgbench(url: bench.databaseURL, scratch: scratch).selectOnly(rate: rate, seconds: duration)
         let get = try wrk.run(url: "\(base)/v1/certificates/\(id)", connections: 10, rate: rate)
         let upload = try wrk.run(url: "\(base)/v1/certificates", connections: 2, rate: uploadRate, postBody: body)
         for (name, result, offered) in [
-            ("GET /healthz (baseline)", health, rate), ("GET /v1/certificates/{uuid}", get, rate),
+            ("GET /healthz (baseline)", health, rate),
+            ("a database round trip alone (pgbench -S -M prepared -c 1 -R, same rate)", roundTrip, rate),
+            ("GET /v1/certificates/{uuid}", get, rate),
             ("POST /v1/certificates (accept)", upload, uploadRate),
         ] {
             print(String(format: "%@ | %d/s | %.0f | %.2f | %.2f", name, offered, result.rate, result.p50, result.p99))
@@ -93,6 +96,11 @@ struct BenchAPI: AsyncParsableCommand {
                 format: "GET p99 / healthz p99: %.2f; targets: GET achieved = offered, p99 < 5 ms and <= 2 x healthz at %d/s (%@); "
                     + "accept achieved = offered, p99 < 20 ms at %d/s (%@)",
                 get.p99 / health.p99, rate, getMet ? "met" : "not met", uploadRate, acceptMet ? "met" : "not met"))
+        // A GET is the HTTP stack plus one round trip: how far it is from the sum of the two floors.
+        print(
+            String(
+                format: "GET p99 vs healthz p99 + one round trip's p99 (%.2f + %.2f ms): %.2f ms, %.2f x",
+                health.p99, roundTrip.p99, get.p99, get.p99 / (health.p99 + roundTrip.p99)))
     }
 
     private func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {
@@ -192,5 +200,39 @@ struct Wrk {
             return Double(field.dropLast(unit.count)).map { $0 * scale }
         }
         return nil
+    }
+}
+
+/// `pgbench -S -M prepared -c 1` paced at a rate (`-R`), its per-transaction log read for p50
+/// and p99: what one indexed read's round trip costs at that rate on this machine, with no HTTP.
+struct PacedPgbench {
+    let url: String
+    let scratch: URL
+
+    func selectOnly(rate: Int, seconds: Int) throws -> Wrk.Result {
+        try runTool("pgbench", ["-i", "-s", "1", "-q", url])
+        let prefix = scratch.appendingPathComponent("pgbench").path
+        // A transaction count, not -T (see `BenchPostgres`): RATE × SECONDS of them, paced.
+        let output = try runTool(
+            "pgbench",
+            ["-S", "-M", "prepared", "-c", "1", "-R", "\(rate)", "-t", "\(rate * seconds)", "-n", "-l", "--log-prefix", prefix, url])
+        let logs = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasPrefix("pgbench.") }
+        // Each line: client, transaction, latency, script, epoch s, µs, schedule lag (µs). Latency
+        // counts from the scheduled start; less the lag it counts from the send, as wrk's do.
+        var latencies: [Double] = []
+        for log in logs {
+            let text = try String(contentsOf: scratch.appendingPathComponent(log), encoding: .utf8)
+            latencies += text.split(separator: "\n").compactMap { line in
+                let fields = line.split(separator: " ")
+                guard fields.count > 6, let latency = Double(fields[2]), let lag = Double(fields[6]) else { return nil }
+                return (latency - lag) / 1000
+            }
+        }
+        guard !latencies.isEmpty, let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+            let tps = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
+        else { throw ValidationError("cannot read pgbench's log or output:\n\(output)") }
+        latencies.sort()
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        return Wrk.Result(rate: tps, p50: percentile(0.5), p99: percentile(0.99))
     }
 }
