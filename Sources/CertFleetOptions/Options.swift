@@ -22,11 +22,11 @@ public struct DatabaseOptions: ParsableArguments {
         databaseURL ?? Environment.string("CERTFLEET_DATABASE_URL") ?? "postgres://certfleet@127.0.0.1:55432/certfleet"
     }
 
-    public func makeClient(applicationName: String) -> PostgresClient {
+    public func makeClient(applicationName: String, inlineWait: Duration = PostgresConfiguration.defaultInlineWait) -> PostgresClient {
         let size = poolSize ?? Environment.int("CERTFLEET_DATABASE_POOL_SIZE") ?? 8
         return PostgresClient(
             configuration: PostgresConfiguration(
-                connectionString: resolvedURL, maxConnections: size, applicationName: applicationName))
+                connectionString: resolvedURL, maxConnections: size, applicationName: applicationName, inlineWait: inlineWait))
     }
 }
 

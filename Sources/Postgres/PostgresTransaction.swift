@@ -4,24 +4,15 @@ public struct PostgresTransaction: Sendable {
     let connection: PostgresConnection
     let pool: PostgresClient
 
-    /// How long a statement's answer is awaited on the caller's thread before the wait moves
-    /// to the connection's thread.
-    ///
-    /// Almost every statement is answered well inside it (a keyed read in 0.1 ms, a commit in
-    /// about 1 ms), and waiting right here costs one wake-up, as pgbench's own read does; the hop
-    /// to the connection's thread and back cost two more context switches per statement (0.65 of
-    /// `pgbench -S` against 0.8 asked, issue 21). Bounded, so a statement waiting on a lock held
-    /// by a task that needs this cooperative thread to go on cannot deadlock: after the wait it
-    /// is the connection's thread that blocks. Nothing else runs on the caller's executor
-    /// afterwards, unlike a task executor preference (see `PostgresClient.withConnection`).
-    static let inlineWait = Duration.milliseconds(2)
+    /// How long a statement's answer is awaited on the caller's thread (`PostgresConfiguration.inlineWait`).
+    var inlineWait: Duration { pool.configuration.inlineWait }
 
     /// Runs one statement with bound parameters.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
         let connection = self.connection
         pool.counted(startsTransaction: !connection.isInTransaction)
-        return try await finish(connection.queryInline(query, wait: Self.inlineWait)) { try connection.query(query) }
+        return try await finish(connection.queryInline(query, wait: inlineWait)) { try connection.query(query) }
     }
 
     /// Runs trusted SQL text without parameters (several statements allowed).
@@ -30,7 +21,7 @@ public struct PostgresTransaction: Sendable {
     public func simpleQuery(_ sql: String) async throws -> PostgresRows {
         let connection = self.connection
         pool.counted(startsTransaction: !connection.isInTransaction)
-        return try await finish(connection.simpleQueryInline(sql, wait: Self.inlineWait)) { try connection.simpleQuery(sql) }
+        return try await finish(connection.simpleQueryInline(sql, wait: inlineWait)) { try connection.simpleQuery(sql) }
     }
 
     /// The rows of an inline attempt, finished on the connection's thread when it could not be.

@@ -5,6 +5,7 @@ import CertFleetOptions
 import Hummingbird
 import Jobs
 import Logging
+import Postgres
 import ServiceLifecycle
 import Store
 
@@ -98,7 +99,7 @@ struct APICommand: AsyncParsableCommand {
             consumerTLSReadsPerHour
             ?? Environment.string("CERTFLEET_CONSUMER_TLS_READS_PER_HOUR").flatMap(Double.init) ?? configuration.consumerTLSReadsPerHour
         let sealer = try KeySealer.fromEnvironment()
-        let db = database.makeClient(applicationName: "certfleet-api")
+        let db = database.makeClient(applicationName: "certfleet-api", inlineWait: PostgresConfiguration.apiInlineWait)
         let amqp = try await broker.connect(name: "certfleet-api", logger: logger)
         try await amqp.declare(broker.topology.topology)
         let dependencies = APIDependencies(db: db, sealer: sealer, amqp: amqp, topology: broker.topology, logger: logger)
