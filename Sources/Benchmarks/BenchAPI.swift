@@ -228,11 +228,8 @@ struct PacedPgbench {
                 return (latency - lag) / 1000
             }
         }
-        guard !latencies.isEmpty, let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-            let tps = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
-        else { throw ValidationError("cannot read pgbench's log or output:\n\(output)") }
+        guard !latencies.isEmpty else { throw ValidationError("pgbench's log in \(scratch.path) holds no transactions:\n\(output)") }
         latencies.sort()
-        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        return Wrk.Result(rate: tps, p50: percentile(0.5), p99: percentile(0.99))
+        return Wrk.Result(rate: try pgbenchTPS(output), p50: latencies.percentile(0.5), p99: latencies.percentile(0.99))
     }
 }

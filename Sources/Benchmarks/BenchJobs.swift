@@ -113,12 +113,8 @@ struct BenchJobs: AsyncParsableCommand {
     private func pgbenchWrites(url: String, clients: Int) throws -> Double {
         try runTool("pgbench", ["-i", "-s", "1", "-q", url])
         let threads = min(clients, 2)
-        let output = try runTool(
-            "pgbench", ["-N", "-c", "\(clients)", "-j", "\(threads)", "-t", "\(max(250, 4000 / clients))", "-n", url])
-        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-            let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
-        else { throw ValidationError("cannot read tps from pgbench output:\n\(output)") }
-        return value
+        return try pgbenchTPS(
+            try runTool("pgbench", ["-N", "-c", "\(clients)", "-j", "\(threads)", "-t", "\(max(250, 4000 / clients))", "-n", url]))
     }
 
     /// A fresh self-signed server certificate and its key, made by the X509 module's caller: openssl.

@@ -43,11 +43,7 @@ struct BenchPostgres: AsyncParsableCommand {
     private func pgbenchSelectOnly(url: String) throws -> Double {
         // A transaction count, not -T: pgbench's -T timer relies on SIGALRM, which a child
         // of this (multi-threaded) process may inherit blocked, so -T would never end.
-        let output = try runTool("pgbench", ["-S", "-M", "prepared", "-c", "1", "-t", String(seconds * 10_000), "-n", url])
-        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-            let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
-        else { throw ValidationError("cannot read tps from pgbench output:\n\(output)") }
-        return value
+        try pgbenchTPS(try runTool("pgbench", ["-S", "-M", "prepared", "-c", "1", "-t", String(seconds * 10_000), "-n", url]))
     }
 
     /// The same statement pgbench -S runs, with a random account each time. HOLDINGCONNECTION:
@@ -77,6 +73,19 @@ struct BenchPostgres: AsyncParsableCommand {
         await db.shutdown()
         return rate
     }
+}
+
+/// The `tps = …` figure of pgbench's OUTPUT.
+func pgbenchTPS(_ output: String) throws -> Double {
+    guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+        let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
+    else { throw ValidationError("cannot read tps from pgbench output:\n\(output)") }
+    return value
+}
+
+extension Array where Element == Double {
+    /// The value at quantile P (0…1) of this array, which must be sorted ascending and not empty.
+    func percentile(_ p: Double) -> Double { self[Swift.min(count - 1, Int(Double(count) * p))] }
 }
 
 /// Runs an external tool and returns its standard output; throws with its output on failure.

@@ -164,7 +164,7 @@ struct BenchStorm: AsyncParsableCommand {
         emit("| most new orders in any \(budgetWindow) s window of Pebble's log (to the second) | \(busiest) |")
         emit("| certificates deferred by the budget at once (most seen) | \(mostDeferred) |")
         if !p99s.isEmpty {
-            let median = p99s[p99s.count / 2], worst = p99s.last!
+            let median = p99s.percentile(0.5), worst = p99s.last!
             emit(
                 String(
                     format: "| GET /v1/certificates/{uuid} at %d/s during the storm: p99 median / worst of %d rounds of 10 s, ms | %.2f / %.2f%@ |",
@@ -174,7 +174,7 @@ struct BenchStorm: AsyncParsableCommand {
             emit(
                 String(
                     format: "| GET p99 of the rounds: 90th percentile, ms / rounds at or over 20 ms | %.2f / %d of %d |",
-                    p99s[min(p99s.count - 1, p99s.count * 9 / 10)], over, p99s.count))
+                    p99s.percentile(0.9), over, p99s.count))
         }
         emit("| default account registrations reserved (one per worker process at most) | \(try await seed.accountRegistrations()) |")
         emit("| worker killed with SIGKILL | \(killed.map { String(format: "at %.0f s", $0.timeIntervalSince(dueAt)) } ?? "no") |")
