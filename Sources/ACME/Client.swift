@@ -155,12 +155,18 @@ public final class ACMEClient: Sendable {
     /// Polls `url` (POST-as-GET) until `done` says so. Honours `Retry-After`
     /// (RFC 8555 section 7.4); without it waits `pollInterval`, doubling.
     /// Throws `timedOut` at the deadline, carrying the last `Retry-After`.
+    /// `waitFirst` waits one `pollInterval` before the first request.
     func poll<T: Decodable & Sendable>(
-        _ type: T.Type, _ url: String, _ action: ACMEAction, what: String, timeout: Duration? = nil, done: (T) throws(ACMEError) -> Bool
+        _ type: T.Type, _ url: String, _ action: ACMEAction, what: String, timeout: Duration? = nil, waitFirst: Bool = false,
+        done: (T) throws(ACMEError) -> Bool
     ) async throws(ACMEError) -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + (timeout ?? configuration.pollTimeout)
         var interval = configuration.pollInterval
+        if waitFirst {
+            do { try await Task.sleep(for: interval) } catch { throw .timedOut(what: "\(what) (cancelled)", retryAfterSeconds: nil) }
+            interval = min(interval * 2, configuration.maxPollInterval)
+        }
         while true {
             let (value, reply) = try await fetch(type, url, action)
             if try done(value) { return value }

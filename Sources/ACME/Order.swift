@@ -60,11 +60,13 @@ extension ACMEClient {
     }
 
     /// Polls the order until its status is one of `statuses`; an `invalid`
-    /// order throws its problem.
+    /// order throws its problem. `waitFirst` gives a just-finalized order one
+    /// `pollInterval` to be signed before the first poll (RFC 8555 section 7.4).
     public func waitForOrder(
-        url: String, until statuses: Set<ACMEOrder.Status>, timeout: Duration? = nil
+        url: String, until statuses: Set<ACMEOrder.Status>, timeout: Duration? = nil, waitFirst: Bool = false
     ) async throws(ACMEError) -> ACMEOrder {
-        var order = try await poll(ACMEOrder.self, url, .order, what: "order \(url)", timeout: timeout) { order throws(ACMEError) in
+        var order = try await poll(ACMEOrder.self, url, .order, what: "order \(url)", timeout: timeout, waitFirst: waitFirst) {
+            order throws(ACMEError) in
             if statuses.contains(order.status) { return true }
             if order.status == .invalid {
                 throw .orderInvalid(order.error ?? ACMEProblem(type: "urn:ietf:params:acme:error:serverInternal", detail: "order is invalid"))

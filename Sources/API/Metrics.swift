@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Messaging
 import Store
+import Synchronization
 
 /// Request counts and latencies by route and status, kept in this process and
 /// served as Prometheus text on `/metrics`, with the cluster-wide job and certificate
@@ -96,7 +97,7 @@ actor DatabaseGauges {
     private let broker: (amqp: AMQPConnection, topology: CertFleetTopology)?
     private let interval: Duration
     private var snapshot: (text: String, at: ContinuousClock.Instant)?
-    private var refreshing: Task<String, Never>?
+    private var refreshing: Task<(text: String, complete: Bool), Never>?
 
     init(db: Database, broker: (amqp: AMQPConnection, topology: CertFleetTopology)? = nil, interval: Duration = .seconds(15)) {
         self.db = db
@@ -106,20 +107,43 @@ actor DatabaseGauges {
 
     func text() async -> String {
         if let snapshot, ContinuousClock.now - snapshot.at < interval { return snapshot.text }
-        if let refreshing { return await refreshing.value }
+        if let refreshing { return await refreshing.value.text }
         let db = db
         let broker = broker
-        let task = Task {
-            // The database's and the broker's side at once: a scrape waits for the slower one only.
-            async let brokerText = Self.read(broker)
-            let text = await Self.read(db)
-            return text + (await brokerText)
+        let task = Task { () -> (text: String, complete: Bool) in
+            // The database's and the broker's side at once: a scrape waits for the slower one only,
+            // and for at most `partLimit`: a broker RPC can block its connection for 30 s, and a
+            // scrape that hangs is worse than one without that part.
+            async let brokerText = Self.within(Self.partLimit) { await Self.read(broker) }
+            let dbText = await Self.within(Self.partLimit) { await Self.read(db) }
+            let brokerPart = await brokerText
+            let text = (dbText ?? Self.missing("database")) + (brokerPart ?? Self.missing("broker"))
+            return (text, dbText != nil && brokerPart != nil)
         }
         refreshing = task
-        let text = await task.value
-        snapshot = (text, ContinuousClock.now)
+        let (text, complete) = await task.value
+        if complete { snapshot = (text, ContinuousClock.now) }
         refreshing = nil
         return text
+    }
+
+    static let partLimit: Duration = .seconds(3)
+
+    private static func missing(_ part: String) -> String {
+        "# The \(part) did not answer within \(partLimit); its gauges are left out of this scrape.\n"
+    }
+
+    /// `body`'s value, or nil when it takes longer than `limit`. The body runs on (neither a
+    /// broker RPC nor a statement in flight can be abandoned halfway); its late value is dropped.
+    static func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+            let once = ResumeOnce(continuation)
+            let work = Task { once.resume(await body()) }
+            Task {
+                try? await Task.sleep(for: limit)
+                if once.resume(nil) { work.cancel() }
+            }
+        }
     }
 
     private static func family(_ name: String, _ help: String) -> String {
@@ -165,5 +189,20 @@ actor DatabaseGauges {
         var text = depth + consumers + family("certfleet_dead_letters", "Messages in the jobs' dead-letter queue.")
         if let dead = statuses[topology.deadLetterQueue] { text += "certfleet_dead_letters \(dead.messages)\n" }
         return text
+    }
+}
+
+/// A continuation resumed by whichever of several racers comes first.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, Never>?>
+
+    init(_ continuation: CheckedContinuation<T, Never>) { self.continuation = Mutex(continuation) }
+
+    /// True when this call resumed it.
+    @discardableResult
+    func resume(_ value: T) -> Bool {
+        guard let continuation = continuation.withLock({ $0.take() }) else { return false }
+        continuation.resume(returning: value)
+        return true
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
-/// What Pebble's log says about the orders it took: `bench storm` and `RenewalStormTests` count
-/// exactly-once and the budget's spread from it.
+/// What Pebble's log says about the orders it took and the certificates it issued: `bench storm`
+/// and `RenewalStormTests` count exactly-once and the budget's spread from it.
 public enum PebbleOrderLog {
     /// When Pebble added each order (`Pebble 2026/11/30 21:05:07 Added order …`), to the second.
     public static func orderTimes(_ logFile: String) throws -> [Date] {
@@ -14,6 +14,11 @@ public enum PebbleOrderLog {
                 let fields = line.split(separator: " ")
                 return fields.count > 2 ? formatter.date(from: "\(fields[1]) \(fields[2])") : nil
             }
+    }
+
+    /// How many certificates Pebble issued (`Issued certificate serial … for order …`).
+    public static func certificatesIssued(_ logFile: String) throws -> Int {
+        try String(contentsOfFile: logFile, encoding: .utf8).split(separator: "\n").count { $0.contains("Issued certificate serial") }
     }
 
     /// The most TIMES inside any window of SECONDS (times to the second: a window is counted

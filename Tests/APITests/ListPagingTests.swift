@@ -89,4 +89,29 @@ struct ListPagingTests {
             }
         }
     }
+
+    /// A scrape answers even when the database does not: the part that did not answer within
+    /// its limit is left out (and said so), the next scrape has it again.
+    @Test func aScrapeLeavesOutAPartThatDoesNotAnswer() async throws {
+        try await APIEnvironment.with { env in
+            var configuration = APIConfiguration(port: 0)
+            configuration.metricsSnapshotInterval = .seconds(60)
+            try await env.application(configuration).test(.live) { client in
+                try await env.db.transaction { transaction in
+                    try await transaction.simpleQuery("LOCK TABLE state_counts IN ACCESS EXCLUSIVE MODE")
+                    let started = ContinuousClock.now
+                    let partial = try await client.call(.get, "/metrics", key: nil)
+                    #expect(partial.status == .ok)
+                    #expect(partial.text.contains("# The database did not answer within"), "\(partial.text)")
+                    #expect(!partial.text.contains("# TYPE certfleet_certificates gauge"), "\(partial.text)")
+                    #expect(partial.text.contains("# TYPE certfleet_queue_messages gauge"), "\(partial.text)")
+                    #expect(ContinuousClock.now - started < .seconds(15), "the scrape waited for the lock")
+                }
+                // A partial scrape is not kept for the snapshot interval: the next one is whole.
+                let whole = try await client.call(.get, "/metrics", key: nil)
+                #expect(whole.text.contains("# TYPE certfleet_certificates gauge"), "\(whole.text)")
+                #expect(!whole.text.contains("did not answer"), "\(whole.text)")
+            }
+        }
+    }
 }

@@ -10,7 +10,8 @@ import Testing
 /// 80 ACME certificates made due at once, renewed against a private Pebble by a scheduler
 /// and two workers under an issuance budget of 30 new orders per 10 s, one worker killed with
 /// SIGKILL part-way. Every certificate is renewed exactly once — Pebble's own log shows 80
-/// new orders, no more — and no budget window held more new orders than it allows. (Kept
+/// certificates issued and 80 new orders (81 when the kill lands between an order's creation and
+/// its saved URL) — and no budget window held more new orders than it allows. (Kept
 /// small: at 200 certificates × 8 in flight its CPU burst starved the DNS tests beside it.)
 @Suite(.serialized) struct RenewalStormTests {
     static let certificates = 80
@@ -66,9 +67,13 @@ import Testing
             let jobs = try await storm.renewJobs()
             #expect(jobs.succeeded == Self.certificates)
             #expect(jobs.mostPerCertificate == 1)
-            // Pebble's count: one new order per certificate, whatever the kill interrupted.
+            // Pebble's count: one certificate per certificate, whatever the kill interrupted, and
+            // one new order each, but for the kill: killed after the CA created an order and
+            // before its URL was saved, a job leaves that order unused (a CA that reuses a pending
+            // order for the same names, as Let's Encrypt does, hands it back instead).
+            #expect(try PebbleOrderLog.certificatesIssued(pebble.logFile) == Self.certificates)
             let times = try PebbleOrderLog.orderTimes(pebble.logFile)
-            #expect(times.count - ordersBefore == Self.certificates)
+            #expect((Self.certificates...Self.certificates + 1).contains(times.count - ordersBefore), "\(times.count - ordersBefore) new orders")
             // Spread by the budget: no window held more reservations of a new order than it allows
             // (the ledger's own times; Pebble's log is to the second and an order reaches Pebble a
             // moment after its reservation), one per order Pebble saw, and 80 under 30 per 10 s

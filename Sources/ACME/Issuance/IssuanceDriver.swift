@@ -224,7 +224,13 @@ public struct IssuanceDriver: Sendable {
                 csr = try CertificateSigningRequest.make(
                     commonName: commonName, subjectAltNames: request.identifiers, key: request.certificateKey)
             } catch { throw ACMEError.crypto(error.description) }
-            try await client.finalize(order: order, csr: csr)
+            let finalized = try await client.finalize(order: order, csr: csr)
+            next.finalizeSent = true
+            if finalized.status == .valid, let certificate = finalized.certificate {
+                next.certificateURL = certificate // signed at once: no poll needed
+                next.step = .certificateReady
+                return
+            }
         case .processing, .valid:
             break // the CSR went out before a crash; the CA has it
         case .pending, .invalid:
@@ -237,7 +243,10 @@ public struct IssuanceDriver: Sendable {
 
     private func awaitCertificate(_ next: inout IssuanceCheckpoint) async throws {
         guard let orderURL = next.orderURL else { throw ACMEError.invalidState("the checkpoint has no order URL") }
-        let order = try await client.waitForOrder(url: orderURL, until: [.valid])
+        // Not polled at once: Pebble 2.4 hangs for good when a poll of an order
+        // lands while it stores the order's certificate (its order handler takes
+        // the order's read lock twice); a CA signs in milliseconds anyway.
+        let order = try await client.waitForOrder(url: orderURL, until: [.valid], waitFirst: true)
         guard let certificate = order.certificate else { throw ACMEError.invalidState("a valid order without certificate URL") }
         next.certificateURL = certificate
         next.step = .certificateReady
