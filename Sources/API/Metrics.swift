@@ -71,9 +71,16 @@ struct MetricsController {
 
     func addRoutes(to router: Router<APIRequestContext>) {
         router.get("metrics") { request, _ -> Response in
-            let text = ByteBuffer(string: await observability.requests.render() + (await observability.gauges.text()))
+            // The per-certificate series are refreshed beside the gauges, for at most the same
+            // limit: a refresh that does not finish in time leaves the last ones served.
             let certificates = observability.certificatesInterval != nil
-            if let interval = observability.certificatesInterval { await observability.certificates.refresh(unlessWithin: interval) }
+            let interval = observability.certificatesInterval
+            async let refreshed: Void? = {
+                guard let interval else { return () }
+                return await within(DatabaseGauges.partLimit) { await observability.certificates.refresh(unlessWithin: interval) }
+            }()
+            let text = ByteBuffer(string: await observability.requests.render() + (await observability.gauges.text()))
+            _ = await refreshed
             // Prometheus asks for gzip: the per-certificate part is kept compressed, only the rest is compressed here.
             if request.headers[.acceptEncoding]?.contains("gzip") == true {
                 let segments = [DeflateSegment(text)] + (certificates ? await observability.certificates.segments() : [])
@@ -114,8 +121,8 @@ actor DatabaseGauges {
             // The database's and the broker's side at once: a scrape waits for the slower one only,
             // and for at most `partLimit`: a broker RPC can block its connection for 30 s, and a
             // scrape that hangs is worse than one without that part.
-            async let brokerText = Self.within(Self.partLimit) { await Self.read(broker) }
-            let dbText = await Self.within(Self.partLimit) { await Self.read(db) }
+            async let brokerText = within(Self.partLimit) { await Self.read(broker) }
+            let dbText = await within(Self.partLimit) { await Self.read(db) }
             let brokerPart = await brokerText
             let text = (dbText ?? Self.missing("database")) + (brokerPart ?? Self.missing("broker"))
             return (text, dbText != nil && brokerPart != nil)
@@ -131,19 +138,6 @@ actor DatabaseGauges {
 
     private static func missing(_ part: String) -> String {
         "# The \(part) did not answer within \(partLimit); its gauges are left out of this scrape.\n"
-    }
-
-    /// `body`'s value, or nil when it takes longer than `limit`. The body runs on (neither a
-    /// broker RPC nor a statement in flight can be abandoned halfway); its late value is dropped.
-    static func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
-            let once = ResumeOnce(continuation)
-            let work = Task { once.resume(await body()) }
-            Task {
-                try? await Task.sleep(for: limit)
-                if once.resume(nil) { work.cancel() }
-            }
-        }
     }
 
     private static func family(_ name: String, _ help: String) -> String {
@@ -189,6 +183,19 @@ actor DatabaseGauges {
         var text = depth + consumers + family("certfleet_dead_letters", "Messages in the jobs' dead-letter queue.")
         if let dead = statuses[topology.deadLetterQueue] { text += "certfleet_dead_letters \(dead.messages)\n" }
         return text
+    }
+}
+
+/// `body`'s value, or nil when it takes longer than `limit`. The body runs on (neither a
+/// broker RPC nor a statement in flight can be abandoned halfway); its late value is dropped.
+func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
+    await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+        let once = ResumeOnce(continuation)
+        let work = Task { once.resume(await body()) }
+        Task {
+            try? await Task.sleep(for: limit)
+            if once.resume(nil) { work.cancel() }
+        }
     }
 }
 
