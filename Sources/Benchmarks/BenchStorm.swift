@@ -122,14 +122,26 @@ struct BenchStorm: AsyncParsableCommand {
         var progress = try await seed.progress()
         var mostDeferred = 0
         var unfinished = false
+        var stalled: String?
+        var lastChange = (renewed: progress.renewed, orders: ordersBefore, at: Date())
         while progress.renewed < certificates {
-            // Out of time (a CA that stopped answering, as Pebble 2.4 did): report what happened so far.
+            // Out of time: report what happened so far.
             guard Date().timeIntervalSince(dueAt) < Double(timeout) else {
                 unfinished = true
                 break
             }
             try await Task.sleep(for: .seconds(1))
             progress = try await seed.progress()
+            // Neither a renewal nor a new order for longer than the budget could hold them back:
+            // the CA stopped answering (Debian's Pebble 2.4 can deadlock). Its goroutine dump says where.
+            let ordersNow = try pebble.orderTimes().count
+            if progress.renewed != lastChange.renewed || ordersNow != lastChange.orders {
+                lastChange = (progress.renewed, ordersNow, Date())
+            } else if Date().timeIntervalSince(lastChange.at) > Double(2 * budgetWindow + 60) {
+                stalled = pebble.dumpGoroutines(to: work.appendingPathComponent("pebble-goroutines.log"))
+                unfinished = true
+                break
+            }
             mostDeferred = max(mostDeferred, progress.deferred)
             if killed == nil, killAt > 0, Double(progress.renewed) >= killAt * Double(certificates), let victim = fleet.first {
                 kill(victim.processIdentifier, SIGKILL)
@@ -154,7 +166,13 @@ struct BenchStorm: AsyncParsableCommand {
         let reserved = try await seed.orderReservations()
         let busiestReserved = PebbleOrderLog.mostInAnyWindow(reserved, seconds: budgetWindow)
         let p99s = rounds.map(\.p99).sorted()
-        if unfinished { emit("NOT FINISHED within \(timeout) s: \(progress.renewed) of \(certificates) renewed; the figures below are so far") }
+        if let stalled {
+            emit(
+                "NOT FINISHED: Pebble stopped answering (no new order and no renewal for \(2 * budgetWindow + 60) s) after "
+                    + "\(times.count - ordersBefore) orders; \(progress.renewed) of \(certificates) renewed. \(stalled)")
+        } else if unfinished {
+            emit("NOT FINISHED within \(timeout) s: \(progress.renewed) of \(certificates) renewed; the figures below are so far")
+        }
         emit("| measurement | result |\n|---|---|")
         emit("| certificates made due at once | \(certificates) |")
         emit("| renewed (current version 2) / renewed twice / in error | \(progress.renewed) / \(progress.renewedTwice) / \(progress.failed) |")
@@ -183,9 +201,15 @@ struct BenchStorm: AsyncParsableCommand {
                     format: "| GET p99 of the rounds: 90th percentile, ms / rounds at or over 20 ms | %.2f / %d of %d |",
                     p99s.percentile(0.9), over, p99s.count))
         }
+        // In time order, to place a slow round against the kill and the budget's windows.
+        emit("GET p99 per round, ms, in order: " + rounds.map { String(format: "%.1f", $0.p99) }.joined(separator: " "))
         emit("| default account registrations reserved (one per worker process at most) | \(try await seed.accountRegistrations()) |")
         emit("| worker killed with SIGKILL | \(killed.map { String(format: "at %.0f s", $0.timeIntervalSince(dueAt)) } ?? "no") |")
-        if unfinished { throw ValidationError("the storm did not finish in \(timeout) s: \(progress.renewed) of \(certificates) renewed") }
+        if unfinished {
+            throw ValidationError(
+                "the storm did not finish\(stalled == nil ? " in \(timeout) s" : ": the CA stopped answering"): "
+                    + "\(progress.renewed) of \(certificates) renewed")
+        }
     }
 }
 
@@ -262,6 +286,22 @@ struct StormPebble {
     /// When Pebble added each order.
     func orderTimes() throws -> [Date] {
         try PebbleOrderLog.orderTimes(logFile)
+    }
+
+    /// Has Pebble print every goroutine's stack (SIGQUIT; it exits), copies its log to FILE and
+    /// says where it is and what its locks wait on.
+    func dumpGoroutines(to file: URL) -> String {
+        let pidFile = directory.appendingPathComponent("pebble/pebble.pid").path
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { return "(no Pebble pid to dump)" }
+        kill(pid, SIGQUIT)
+        Thread.sleep(forTimeInterval: 2)
+        try? FileManager.default.removeItem(at: file)
+        guard (try? FileManager.default.copyItem(atPath: logFile, toPath: file.path)) != nil,
+            let dump = try? String(contentsOf: file, encoding: .utf8)
+        else { return "(Pebble's log could not be copied)" }
+        let waiting = dump.split(separator: "\n").count { $0.hasPrefix("sync.(*RWMutex).") }
+        return "Its goroutine dump: \(file.path) (\(waiting) goroutines waiting on a lock)."
     }
 }
 
