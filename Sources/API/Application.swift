@@ -37,6 +37,9 @@ public struct APIConfiguration: Sendable {
     /// How long `/metrics` serves the same database gauges (it needs no key: at most one
     /// round of aggregate queries per interval, whatever the scrape rate).
     public var metricsSnapshotInterval: Duration = .seconds(15)
+    /// How long a scrape waits for each of its parts (database gauges, broker gauges, the
+    /// per-certificate refresh) before leaving a late one out: under Prometheus's default 10 s.
+    public var metricsPartLimit: Duration = .seconds(8)
     /// Serve `/metrics` on this port of `metricsHost` instead of the API's port (nil: the API's port).
     /// `/metrics` needs no key: a separate, internal address keeps it off the public listener.
     public var metricsPort: Int?
@@ -146,10 +149,13 @@ struct Observability {
     let certificates: CertificateSeries
     /// nil: the per-certificate series are off.
     let certificatesInterval: Duration?
+    let partLimit: Duration
 
     init(dependencies: APIDependencies, configuration: APIConfiguration, logger: Logger = Logger(label: "certfleet.api")) {
         gauges = DatabaseGauges(
-            db: dependencies.db, broker: (dependencies.amqp, dependencies.topology), interval: configuration.metricsSnapshotInterval)
+            db: dependencies.db, broker: (dependencies.amqp, dependencies.topology), interval: configuration.metricsSnapshotInterval,
+            partLimit: configuration.metricsPartLimit)
+        partLimit = configuration.metricsPartLimit
         certificates = CertificateSeries(db: dependencies.db, logger: logger, limit: configuration.certificateMetricsLimit)
         certificatesInterval = configuration.certificateMetricsInterval
     }

@@ -77,7 +77,7 @@ struct MetricsController {
             let interval = observability.certificatesInterval
             async let refreshed: Void? = {
                 guard let interval else { return () }
-                return await within(DatabaseGauges.partLimit) { await observability.certificates.refresh(unlessWithin: interval) }
+                return await within(observability.partLimit) { await observability.certificates.refresh(unlessWithin: interval) }
             }()
             let text = ByteBuffer(string: await observability.requests.render() + (await observability.gauges.text()))
             _ = await refreshed
@@ -103,13 +103,18 @@ actor DatabaseGauges {
     private let db: Database
     private let broker: (amqp: AMQPConnection, topology: CertFleetTopology)?
     private let interval: Duration
+    private let partLimit: Duration
     private var snapshot: (text: String, at: ContinuousClock.Instant)?
     private var refreshing: Task<(text: String, complete: Bool), Never>?
 
-    init(db: Database, broker: (amqp: AMQPConnection, topology: CertFleetTopology)? = nil, interval: Duration = .seconds(15)) {
+    init(
+        db: Database, broker: (amqp: AMQPConnection, topology: CertFleetTopology)? = nil, interval: Duration = .seconds(15),
+        partLimit: Duration = .seconds(8)
+    ) {
         self.db = db
         self.broker = broker
         self.interval = interval
+        self.partLimit = partLimit
     }
 
     func text() async -> String {
@@ -117,14 +122,15 @@ actor DatabaseGauges {
         if let refreshing { return await refreshing.value.text }
         let db = db
         let broker = broker
+        let partLimit = partLimit
         let task = Task { () -> (text: String, complete: Bool) in
             // The database's and the broker's side at once: a scrape waits for the slower one only,
             // and for at most `partLimit`: a broker RPC can block its connection for 30 s, and a
             // scrape that hangs is worse than one without that part.
-            async let brokerText = within(Self.partLimit) { await Self.read(broker) }
-            let dbText = await within(Self.partLimit) { await Self.read(db) }
+            async let brokerText = within(partLimit) { await Self.read(broker) }
+            let dbText = await within(partLimit) { await Self.read(db) }
             let brokerPart = await brokerText
-            let text = (dbText ?? Self.missing("database")) + (brokerPart ?? Self.missing("broker"))
+            let text = (dbText ?? Self.missing("database", partLimit)) + (brokerPart ?? Self.missing("broker", partLimit))
             return (text, dbText != nil && brokerPart != nil)
         }
         refreshing = task
@@ -134,9 +140,7 @@ actor DatabaseGauges {
         return text
     }
 
-    static let partLimit: Duration = .seconds(3)
-
-    private static func missing(_ part: String) -> String {
+    private static func missing(_ part: String, _ partLimit: Duration) -> String {
         "# The \(part) did not answer within \(partLimit); its gauges are left out of this scrape.\n"
     }
 
