@@ -87,6 +87,23 @@ public enum QueryCatalog {
             Entry(name: "metrics certificate changes", query: CertificateSeriesScan.query(since: "4294967296")),
             Entry(name: "metrics start-up page", query: CertificateSeriesScan.query(since: nil, after: UUID(), limit: 10_000)),
         ]
+        // The console's certificates table: first page, the three searches, each sort, a page deep in.
+        var console: [(String, CertificateTableQuery)] = []
+        for (label, search) in [("first page", nil), ("search by name prefix", s.name), ("search by host", s.host)] {
+            var query = CertificateTableQuery()
+            query.search = search
+            if label == "search by host" { (query.host, query.wildcard) = (s.host, s.wildcard) }
+            console.append((label, query))
+        }
+        for sort in [CertificateTableSort.expires, .created] {
+            var query = CertificateTableQuery()
+            query.sort = sort
+            console.append(("sorted by \(sort)", query))
+        }
+        var state = CertificateTableQuery()
+        state.state = "error"
+        console.append(("state filter", state))
+        entries += console.map { Entry(name: "console \($0.0)", query: CertificateTable.pageQuery(project: s.project, query: $0.1)) }
         entries += Retention.queries(retention, project: s.project).map { Entry(name: "retention \($0.0)", query: $0.1) }
         return entries
     }
