@@ -149,13 +149,11 @@ struct Observability {
     let certificates: CertificateSeries
     /// nil: the per-certificate series are off.
     let certificatesInterval: Duration?
-    let partLimit: Duration
 
     init(dependencies: APIDependencies, configuration: APIConfiguration, logger: Logger = Logger(label: "certfleet.api")) {
         gauges = DatabaseGauges(
             db: dependencies.db, broker: (dependencies.amqp, dependencies.topology), interval: configuration.metricsSnapshotInterval,
             partLimit: configuration.metricsPartLimit)
-        partLimit = configuration.metricsPartLimit
         certificates = CertificateSeries(db: dependencies.db, logger: logger, limit: configuration.certificateMetricsLimit)
         certificatesInterval = configuration.certificateMetricsInterval
     }

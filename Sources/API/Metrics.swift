@@ -77,7 +77,7 @@ struct MetricsController {
             let interval = observability.certificatesInterval
             async let refreshed: Void? = {
                 guard let interval else { return () }
-                return await within(observability.partLimit) { await observability.certificates.refresh(unlessWithin: interval) }
+                return await within(observability.gauges.partLimit) { await observability.certificates.refresh(unlessWithin: interval) }
             }()
             let text = ByteBuffer(string: await observability.requests.render() + (await observability.gauges.text()))
             _ = await refreshed
@@ -103,7 +103,8 @@ actor DatabaseGauges {
     private let db: Database
     private let broker: (amqp: AMQPConnection, topology: CertFleetTopology)?
     private let interval: Duration
-    private let partLimit: Duration
+    /// How long a scrape waits for each part (and for the per-certificate refresh beside it).
+    let partLimit: Duration
     private var snapshot: (text: String, at: ContinuousClock.Instant)?
     private var refreshing: Task<(text: String, complete: Bool), Never>?
 

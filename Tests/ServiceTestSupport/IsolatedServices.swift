@@ -100,6 +100,6 @@ public final class IsolatedServices: @unchecked Sendable {
         await db.shutdown()
         _ = try? await admin.query("DROP DATABASE \(unescaped: databaseName) WITH (FORCE)")
         await admin.shutdown()
-        if TestStack.env("CERTFLEET_KEEP_TEST_LOGS", default: "") != "1" { try? FileManager.default.removeItem(at: directory) }
+        if !TestStack.keepTestLogs { try? FileManager.default.removeItem(at: directory) }
     }
 }

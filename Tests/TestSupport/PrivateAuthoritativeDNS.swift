@@ -38,7 +38,7 @@ public struct PrivateAuthoritativeDNS: Sendable {
 
     public func stop() {
         _ = try? TestStack.ctl(["stop", kind.rawValue], environment: environment)
-        if TestStack.env("CERTFLEET_KEEP_TEST_LOGS", default: "") != "1" { try? FileManager.default.removeItem(at: directory) }
+        if !TestStack.keepTestLogs { try? FileManager.default.removeItem(at: directory) }
     }
 
     public var server: String { "127.0.0.1:\(port)" }

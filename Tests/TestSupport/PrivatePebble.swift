@@ -58,7 +58,7 @@ public struct PrivatePebble: Sendable {
 
     public func stop() {
         _ = try? TestStack.ctl(["stop", "pebble"], environment: environment)
-        if TestStack.env("CERTFLEET_KEEP_TEST_LOGS", default: "") != "1" { try? FileManager.default.removeItem(at: directory) }
+        if !TestStack.keepTestLogs { try? FileManager.default.removeItem(at: directory) }
     }
 
     /// How many orders Pebble created (`Added order "…" to the db` lines).

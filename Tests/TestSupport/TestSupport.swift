@@ -16,6 +16,9 @@ public enum TestStack {
         ProcessInfo.processInfo.environment[name] ?? value
     }
 
+    /// CERTFLEET_KEEP_TEST_LOGS=1: test helpers keep their process logs and data for a post-mortem.
+    public static var keepTestLogs: Bool { env("CERTFLEET_KEEP_TEST_LOGS", default: "") == "1" }
+
     /// The PostgreSQL URL of the local stack (`deploy/local/test` exports it).
     public static var databaseURL: String {
         env("CERTFLEET_DATABASE_URL", default: "postgres://certfleet@127.0.0.1:55432/certfleet")
