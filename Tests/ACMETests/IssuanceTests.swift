@@ -103,7 +103,7 @@ import X509
             let leaf = try Certificate(pem: issued.chainPEM)
             try await client.revoke(certificate: leaf, reason: .keyCompromise)
             // Pebble's management API reports the status by serial.
-            let status = try PebbleManagement.certificateStatus(serialHex: leaf.info.serialNumber, managementURL: Pebble.managementURL)
+            let status = try await PebbleManagement.certificateStatus(serialHex: leaf.info.serialNumber, managementURL: Pebble.managementURL)
             #expect(status == "Revoked")
             // And a second revocation is refused as alreadyRevoked.
             await #expect {
@@ -131,11 +131,11 @@ import X509
 
 /// Reads Pebble's management API (its own HTTPS certificate, our CA).
 enum PebbleManagement {
-    static func certificateStatus(serialHex: String, managementURL: String) throws -> String? {
+    static func certificateStatus(serialHex: String, managementURL: String) async throws -> String? {
         // Pebble keys the lookup by the lower-case hex serial without leading zeros.
         var serial = serialHex.lowercased()
         while serial.hasPrefix("0") && serial.count > 1 { serial.removeFirst() }
-        let output = try TestSupport.TestStack.run(
+        let output = try await TestSupport.TestStack.run(
             "/usr/bin/curl", ["-sf", "--cacert", Pebble.caFile, "\(managementURL)/cert-status-by-serial/\(serial)"])
         let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
         return json?["Status"] as? String

@@ -87,7 +87,7 @@ struct PrivateBroker {
 
     /// `deploy/local/ctl ACTION rabbitmq` for this instance.
     private func ctl(_ action: String) async throws {
-        try await TestStack.ctlDetached([action, "rabbitmq"], environment: environment)
+        try await TestStack.ctl([action, "rabbitmq"], environment: environment)
     }
 }
 

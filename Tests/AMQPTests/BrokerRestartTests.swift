@@ -6,7 +6,7 @@ import Testing
 
 /// Restarts a private broker while a publisher and a consumer are busy.
 @Suite struct BrokerRestartTests {
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(6)))
     func confirmedMessagesSurviveABrokerRestartAndTheConsumerResumes() async throws {
         let broker = PrivateBroker()
         try await broker.start()
@@ -42,7 +42,9 @@ import Testing
         let restarted = RestartFlag()
         var confirmedAfterRestart = 0
         var index = 0
-        let started = ContinuousClock.now
+        // The clock for recovery starts once the broker is back: a stop and start under load
+        // may itself take minutes on a busy 2-core machine, and that is not the client's doing.
+        var backSince: ContinuousClock.Instant?
         // Publish continuously; the restart runs beside the loop so publishes meet the outage.
         // Until the broker is back and 200 more publishes went through the new connection.
         while confirmedAfterRestart < 200 {
@@ -51,7 +53,7 @@ import Testing
             do {
                 try await publisher.publish(AMQPTest.message("\(index)", id: id), exchange: names.jobsExchange, routingKey: "issue")
                 confirmed.insert(id)
-                if await restarted.done { confirmedAfterRestart += 1 }
+                if backSince != nil { confirmedAfterRestart += 1 }
             } catch let error as AMQPError {
                 failed += 1
                 switch error {
@@ -61,13 +63,20 @@ import Testing
             }
             if restart == nil && confirmed.count == 200 {
                 restart = Task {
-                    try await broker.stop()
-                    try await broker.start()
+                    // Marked done when it fails too: the loop then ends and the error is thrown below.
+                    do {
+                        try await broker.stop()
+                        try await broker.start()
+                    } catch {
+                        await restarted.set()
+                        throw error
+                    }
                     await restarted.set()
                 }
             }
-            guard ContinuousClock.now - started < .seconds(120) else {
-                Issue.record("publishing did not recover within 120 s")
+            if backSince == nil, await restarted.done { backSince = .now }
+            if let backSince, ContinuousClock.now - backSince > .seconds(120) {
+                Issue.record("publishing did not recover within 120 s of the broker being back")
                 break
             }
         }

@@ -15,7 +15,7 @@ import Testing
             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=other-ca -keyout other.key -out other.pem",
             "chmod 644 *.pem *.key",
         ]
-        try await TestStack.runDetached("/bin/bash", ["-c", "set -e; cd '\(directory)'; " + commands.joined(separator: "; ")])
+        try await TestStack.run("/bin/bash", ["-c", "set -e; cd '\(directory)'; " + commands.joined(separator: "; ")])
     }
 
     @Test(.timeLimit(.minutes(2)))

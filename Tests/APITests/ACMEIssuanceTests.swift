@@ -22,7 +22,7 @@ import X509
 
         static func make(_ name: String, pebbleEnvironment: [String: String] = [:]) async throws -> World {
             let env = try await APIEnvironment()
-            let pebble = try PrivatePebble.start(name, httpPort: TestStack.freePort(), environment: pebbleEnvironment)
+            let pebble = try await PrivatePebble.start(name, httpPort: TestStack.freePort(), environment: pebbleEnvironment)
             return World(env: env, pebble: pebble, key: try await env.key(["certificates:read", "certificates:write"]))
         }
 
@@ -43,7 +43,7 @@ import X509
                 ["api", "--port", String(port), "--acme-http-port", String(pebble.httpPort)],
                 log: env.directory.appendingPathComponent("api-replica.log"))
             for _ in 0..<300 {
-                if (try? TestStack.run(
+                if (try? await TestStack.run(
                     "/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(pebble.httpPort)/.well-known/acme-challenge/x"])) != nil
                 {
                     return replica
@@ -79,7 +79,7 @@ import X509
 
         func tearDown() async {
             await env.tearDown()
-            pebble.stop()
+            await pebble.stop()
         }
     }
 
@@ -118,7 +118,7 @@ import X509
     }
 
     static func pebbleRoot(_ pebble: PrivatePebble) throws -> Certificate {
-        try Certificate(pem: try TestStack.run("/usr/bin/curl", ["-sf", "--cacert", pebble.caFile, "\(pebble.managementURL)/roots/0"]))
+        try Certificate(pem: try TestStack.runWaiting("/usr/bin/curl", ["-sf", "--cacert", pebble.caFile, "\(pebble.managementURL)/roots/0"]))
     }
 
     static func domain(_ label: String) -> String {
@@ -245,7 +245,7 @@ import X509
                 let pem = try await client.call(.get, "/v1/certificates/\(issued.uuid)/pem?type=cert", key: world.key)
                 let file = world.env.directory.appendingPathComponent("ip.pem")
                 try pem.text.write(to: file, atomically: true, encoding: .utf8)
-                let text = try TestStack.run("/usr/bin/openssl", ["x509", "-in", file.path, "-noout", "-ext", "subjectAltName"])
+                let text = try await TestStack.run("/usr/bin/openssl", ["x509", "-in", file.path, "-noout", "-ext", "subjectAltName"])
                 #expect(text.contains("IP Address:127.0.0.1"), "\(text)")
             }
         }
@@ -292,7 +292,7 @@ import X509
                 #expect(shown["record_name"]?.stringValue == "_acme-challenge.\(manualName).")
                 #expect(shown["domain"]?.stringValue == manualName)
                 let name = try #require(shown["record_name"]?.stringValue), value = try #require(shown["record_content"]?.stringValue)
-                try TestStack.run(
+                try await TestStack.run(
                     "/usr/bin/curl",
                     ["-sf", "-X", "POST", "-d", #"{"host":"\#(name)","value":"\#(value)"}"#, "\(world.pebble.challTestSrvURL)/set-txt"])
 

@@ -15,7 +15,7 @@ import Testing
     static func cli(_ arguments: [String], port: Int, key: String) async -> (status: Int32, output: String) {
         let environment = ["CERTFLEET_API_URL": "http://127.0.0.1:\(port)", "CERTFLEET_API_KEY": key]
         do {
-            return (0, try await TestStack.runDetached(IsolatedServices.binary, arguments, environment: environment))
+            return (0, try await TestStack.run(IsolatedServices.binary, arguments, environment: environment))
         } catch let failure as CommandFailed {
             return (failure.status, failure.standardError)
         } catch {
@@ -24,7 +24,7 @@ import Testing
     }
 
     static func python(_ script: String, _ input: URL) async throws -> String {
-        try await TestStack.runDetached(try await TestStack.toolsPython(), ["-c", script, input.path])
+        try await TestStack.run(try await TestStack.toolsPython(), ["-c", script, input.path])
     }
 
     @Test func uploadListGetDownloadExportAndExitCodes() async throws {
@@ -101,7 +101,7 @@ import Testing
                 // export env: Kontena's names; a shell reads the values back unchanged.
                 let envFile = dir.appendingPathComponent("web.env")
                 try await run(["certs", "export", "web", "--format", "env"]).output.write(to: envFile, atomically: true, encoding: .utf8)
-                let readBack = try await TestStack.runDetached(
+                let readBack = try await TestStack.run(
                     "/bin/bash", ["-c", #". "$1"; printf %s "$LE_CERTIFICATE_API_EXAMPLE_COM_PRIVATE_KEY""#, "sh", envFile.path])
                 #expect(readBack == fixtures.key)
                 let names = try String(contentsOf: envFile, encoding: .utf8)
@@ -117,7 +117,7 @@ import Testing
                     (try FileManager.default.attributesOfItem(atPath: live.appendingPathComponent("privkey.pem").path)[.posixPermissions] as? Int)
                         == 0o600)
                 let cert = live.appendingPathComponent("cert.pem").path
-                #expect(try await TestStack.runDetached("/usr/bin/openssl", ["verify", "-CAfile", cert, cert]).contains("OK"))
+                #expect(try await TestStack.run("/usr/bin/openssl", ["verify", "-CAfile", cert, cert]).contains("OK"))
 
                 // bind, delete refused (2), unbind, delete --wait; jobs get/wait.
                 #expect(await run(["certs", "bind", "web", "edge-1"]).status == 0)

@@ -30,11 +30,11 @@ import Testing
             // Another project's certificate, which the console must not show by URL.
             let other = try await env.key(["certificates:read", "certificates:write"], project: env.otherProject)
             let base = "http://127.0.0.1:\(port)"
-            for _ in 0..<300 where (try? await TestStack.runDetached("/usr/bin/curl", ["-sf", "\(base)/healthz"])) == nil {
+            for _ in 0..<300 where (try? await TestStack.run("/usr/bin/curl", ["-sf", "\(base)/healthz"])) == nil {
                 try await Task.sleep(for: .milliseconds(100))
             }
             let body = try JSONSerialization.data(withJSONObject: ["name": "foreign", "chain": web.chain, "pkey": web.key])
-            let answer = try await TestStack.runDetached(
+            let answer = try await TestStack.run(
                 "/usr/bin/curl",
                 [
                     "-s", "-X", "POST", "-H", "Authorization: Bearer \(other)", "-H", "Content-Type: application/json",
@@ -113,7 +113,7 @@ import Testing
                     "CERTFLEET_ACME_BUDGET": "off",
                 ]) { $1 })
             let base = "http://127.0.0.1:\(port)"
-            for _ in 0..<300 where (try? await TestStack.runDetached("/usr/bin/curl", ["-sf", "\(base)/healthz"])) == nil {
+            for _ in 0..<300 where (try? await TestStack.run("/usr/bin/curl", ["-sf", "\(base)/healthz"])) == nil {
                 try await Task.sleep(for: .milliseconds(100))
             }
             let checks = try await Self.runBrowser(
@@ -136,7 +136,7 @@ import Testing
         try JSONSerialization.data(withJSONObject: document).write(to: file)
         let script = TestStack.root.appendingPathComponent("Tests/Fixtures/console/browser.py").path
         let started = ContinuousClock.now
-        let output = try await TestStack.runDetached(try await TestStack.toolsPython(), [script, file.path])
+        let output = try await TestStack.run(try await TestStack.toolsPython(), [script, file.path])
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
         let checks = try #require(summary["checks"] as? [[String: Any]])
         for check in checks {

@@ -18,24 +18,24 @@ import Testing
     /// transaction is aborted (none left open) and the frontend keeps its certificate.
     @Test func haproxyRefusesAKeyMismatchAndKeepsServing() async throws {
         let name = "mismatch"
-        let edge = try DeliveryEdge.start("deliverer-haproxy", certificateName: name)
-        defer { edge.stop() }
-        let before = try DeliveryEdge.servedSerial(port: edge.haproxyPort)
-        let fixture = try DeliveryTests.fixture(name)
-        let deliverer = HAProxyDeliverer(socket: edge.haproxySocket, certificatePath: edge.haproxyCertificate)
-        do {
-            _ = try await deliverer.deliver(Self.bundle(fixture, key: fixture.otherKey, name: name, version: 1))
-            Issue.record("a mismatched key was accepted")
-        } catch let failure as DeliveryFailure {
-            #expect(failure.code == .targetRefused, "\(failure)")
-            #expect(failure.answer.lowercased().contains("key"), "HAProxy's own words are kept: \(failure.answer)")
+        try await TestStack.using(try await DeliveryEdge.start("deliverer-haproxy", certificateName: name), tearDown: { await $0.stop() }) { edge in
+            let before = try DeliveryEdge.servedSerial(port: edge.haproxyPort)
+            let fixture = try DeliveryTests.fixture(name)
+            let deliverer = HAProxyDeliverer(socket: edge.haproxySocket, certificatePath: edge.haproxyCertificate)
+            do {
+                _ = try await deliverer.deliver(Self.bundle(fixture, key: fixture.otherKey, name: name, version: 1))
+                Issue.record("a mismatched key was accepted")
+            } catch let failure as DeliveryFailure {
+                #expect(failure.code == .targetRefused, "\(failure)")
+                #expect(failure.answer.lowercased().contains("key"), "HAProxy's own words are kept: \(failure.answer)")
+            }
+            let open = try await HAProxyDeliverer.send("show ssl cert\n", to: edge.haproxySocket)
+            #expect(!open.contains("transaction"), "no transaction left open: \(open)")
+            #expect(try DeliveryEdge.servedSerial(port: edge.haproxyPort) == before)
+            // The matching key goes in at once afterwards.
+            _ = try await deliverer.deliver(Self.bundle(fixture, name: name, version: 1))
+            #expect(try DeliveryEdge.servedSerial(port: edge.haproxyPort) == (try DeliveryTests.serial(of: fixture)))
         }
-        let open = try await HAProxyDeliverer.send("show ssl cert\n", to: edge.haproxySocket)
-        #expect(!open.contains("transaction"), "no transaction left open: \(open)")
-        #expect(try DeliveryEdge.servedSerial(port: edge.haproxyPort) == before)
-        // The matching key goes in at once afterwards.
-        _ = try await deliverer.deliver(Self.bundle(fixture, name: name, version: 1))
-        #expect(try DeliveryEdge.servedSerial(port: edge.haproxyPort) == (try DeliveryTests.serial(of: fixture)))
     }
 
     /// Files: an older version than the directory holds is refused and nothing is touched; a

@@ -21,7 +21,7 @@ struct DeliveryEdge: Sendable {
     var haproxyCertificate: String { directory.appendingPathComponent("haproxy/site.pem").path }
 
     /// Starts nginx serving `<filesRoot>/CERTIFICATENAME` and HAProxy, each with a placeholder certificate.
-    static func start(_ name: String, certificateName: String) throws -> DeliveryEdge {
+    static func start(_ name: String, certificateName: String) async throws -> DeliveryEdge {
         let directory = TestStack.privateStackDirectory(name)
         let filesRoot = directory.appendingPathComponent("files").path
         let nginxPort = TestStack.freePort(), haproxyPort = TestStack.freePort()
@@ -31,18 +31,18 @@ struct DeliveryEdge: Sendable {
             // Named, not defaulted: `deploy/local/test` exports the shared stack's values.
             "CERTFLEET_HAPROXY_CERT": directory.appendingPathComponent("haproxy/site.pem").path,
         ]
-        _ = try TestStack.ctl(["start", "nginx", "haproxy"], environment: environment)
+        _ = try await TestStack.ctl(["start", "nginx", "haproxy"], environment: environment)
         return DeliveryEdge(directory: directory, environment: environment, filesRoot: filesRoot, nginxPort: nginxPort, haproxyPort: haproxyPort)
     }
 
-    func stop() {
-        _ = try? TestStack.ctl(["stop", "nginx", "haproxy"], environment: environment)
+    func stop() async {
+        _ = try? await TestStack.ctl(["stop", "nginx", "haproxy"], environment: environment)
         try? FileManager.default.removeItem(at: directory)
     }
 
     /// The serial of the certificate a TLS handshake with 127.0.0.1:PORT gets, upper-case hex.
     static func servedSerial(port: Int) throws -> String {
-        let output = try TestStack.run(
+        let output = try TestStack.runWaiting(
             "/bin/sh",
             [
                 "-c",

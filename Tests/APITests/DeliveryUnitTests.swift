@@ -11,7 +11,7 @@ import Testing
 /// name, the listener's `tls/certificate` is switched to it, and the old bundle is deleted.
 @Suite(.serialized) struct DeliveryUnitTests {
     func unit(_ socket: String, _ method: String, _ path: String) throws -> (status: Int, body: String) {
-        let output = try TestStack.run(
+        let output = try TestStack.runWaiting(
             "/usr/bin/curl",
             [
                 "-s", "--unix-socket", socket, "-X", method, "-w", "\n%{http_code}",

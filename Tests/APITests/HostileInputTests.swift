@@ -57,14 +57,14 @@ import Testing
             _ = try await DomainClaims.assign(env.db, project: env.project, zone: "victim-zone.test", actor: "test")
 
             let base = "http://127.0.0.1:\(port)"
-            for _ in 0..<300 where (try? await TestStack.runDetached("/usr/bin/curl", ["-sf", "\(base)/healthz"])) == nil {
+            for _ in 0..<300 where (try? await TestStack.run("/usr/bin/curl", ["-sf", "\(base)/healthz"])) == nil {
                 try await Task.sleep(for: .milliseconds(100))
             }
             let configuration = env.directory.appendingPathComponent("hostile.json")
             let document: [String: Any] = ["base": base, "victim": victim, "keys": ["attacker": attacker, "reader": reader, "writer": writer]]
             try JSONSerialization.data(withJSONObject: document).write(to: configuration)
             let script = TestStack.root.appendingPathComponent("Tests/Fixtures/security/hostile.py").path
-            let output = try await TestStack.runDetached(try await TestStack.toolsPython(), [script, configuration.path])
+            let output = try await TestStack.run(try await TestStack.toolsPython(), [script, configuration.path])
             let summary = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
             let status = try String(contentsOfFile: "/proc/\(api.pid)/status", encoding: .utf8)
             let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.map(String.init) ?? "VmHWM: unknown"

@@ -35,7 +35,7 @@ import Testing
                 let recordContent = try #require(line("Record content"))
                 #expect(line("Record type") == "TXT")
                 #expect(recordName.hasPrefix("_acme-challenge.\(domain)"))
-                try TestStack.run(
+                try await TestStack.run(
                     "/usr/bin/curl",
                     [
                         "-sf", "-X", "POST", "-d", #"{"host":"\#(recordName)","value":"\#(recordContent)"}"#,
@@ -52,9 +52,9 @@ import Testing
                 let live = dir.appendingPathComponent("live")
                 #expect(await run(["certs", "export", "kontena-web", "--format", "files", "--dir", live.path]).status == 0)
                 let root = dir.appendingPathComponent("pebble-root.pem")
-                try TestStack.run(
+                try await TestStack.run(
                     "/usr/bin/curl", ["-sf", "--cacert", world.pebble.caFile, "-o", root.path, "\(world.pebble.managementURL)/roots/0"])
-                let verified = try await TestStack.runDetached(
+                let verified = try await TestStack.run(
                     "/usr/bin/openssl",
                     [
                         "verify", "-CAfile", root.path, "-untrusted", live.appendingPathComponent("chain.pem").path,

@@ -58,14 +58,14 @@ import Testing
             // The whole exposition parses (promtool reports format errors; it also lints, which is not our concern here).
             let file = env.directory.appendingPathComponent("api-metrics.txt")
             try apiText.write(to: file, atomically: true, encoding: .utf8)
-            let check = (try? TestStack.run("/bin/sh", ["-c", "promtool check metrics < '\(file.path)' 2>&1 || true"])) ?? ""
+            let check = (try? await TestStack.run("/bin/sh", ["-c", "promtool check metrics < '\(file.path)' 2>&1 || true"])) ?? ""
             #expect(!check.contains("parsing error") && !check.contains("error while"), "promtool: \(check)")
 
             // Asked for gzip (as Prometheus asks), the same series come compressed: gzip checks the
             // stream's CRC-32 and length, which span segments compressed at different times.
             let compressed = env.directory.appendingPathComponent("metrics.gz")
-            _ = try TestStack.run("/usr/bin/curl", ["-fsS", "-H", "Accept-Encoding: gzip", "-o", compressed.path, "\(api)/metrics"])
-            let unzipped = try TestStack.run("/bin/gzip", ["-dc", compressed.path])
+            _ = try await TestStack.run("/usr/bin/curl", ["-fsS", "-H", "Accept-Encoding: gzip", "-o", compressed.path, "\(api)/metrics"])
+            let unzipped = try await TestStack.run("/bin/gzip", ["-dc", compressed.path])
             func certificateLines(_ text: String) -> [Substring] {
                 text.split(separator: "\n").filter { $0.hasPrefix("certfleet_certificate_") || $0.hasPrefix("# TYPE certfleet_certificate_") }
             }
@@ -188,13 +188,13 @@ import Testing
     }
 
     static func get(_ url: String) async -> String? {
-        try? await TestStack.runDetached("/usr/bin/curl", ["-fsS", "--max-time", "10", url])
+        try? await TestStack.run("/usr/bin/curl", ["-fsS", "--max-time", "10", url])
     }
 
     static func call(_ method: String, _ url: String, key: String, body: String? = nil) async throws -> String {
         var arguments = ["-sS", "--max-time", "30", "-X", method, "-H", "Authorization: Bearer \(key)", url]
         if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
-        return try await TestStack.runDetached("/usr/bin/curl", arguments)
+        return try await TestStack.run("/usr/bin/curl", arguments)
     }
 
     /// `data.certificates[0]` of an answer.

@@ -77,7 +77,7 @@ import Testing
                       > '\(report.path)' 2>&1; echo $?
                     """
                 // On a thread of its own: the live server needs the cooperative pool meanwhile.
-                let status = try await TestStack.runDetached("/bin/bash", ["-c", script]).trimmingCharacters(in: .whitespacesAndNewlines)
+                let status = try await TestStack.run("/bin/bash", ["-c", script]).trimmingCharacters(in: .whitespacesAndNewlines)
                 let output = (try? String(contentsOf: report, encoding: .utf8)) ?? ""
                 #expect(status == "0", "schemathesis failed:\n\(output.suffix(6000))")
             }

@@ -16,7 +16,7 @@ import Testing
     @Test(.timeLimit(.minutes(5))) func profilesAndRenewalWindowsFromASecondCA() async throws {
         let env = try await APIEnvironment()
         // ARI window: from 10% of the lifetime, one day long (earlier than the default 2/3).
-        let ca = try PrivateACME2Certifier.start(
+        let ca = try await PrivateACME2Certifier.start(
             "a2c",
             environment: [
                 "CERTFLEET_A2C_PROFILES": #"{"classic": "90 days", "shortlived": "the short one"}"#,
@@ -77,11 +77,11 @@ import Testing
             }
         } catch {
             await env.tearDown()
-            ca.stop()
+            await ca.stop()
             throw error
         }
         await env.tearDown()
-        ca.stop()
+        await ca.stop()
     }
 }
 
@@ -90,8 +90,8 @@ extension SecondCATests {
     /// moves to the second CA and the certificate and its `issued` event name the CA that issued.
     @Test(.timeLimit(.minutes(5))) func aProjectWithTwoCAsIsIssuedByTheSecondWhenTheFirstIsDown() async throws {
         let env = try await APIEnvironment()
-        let pebble = try PrivatePebble.start("chain-pebble", httpPort: TestStack.freePort(), environment: [:])
-        let ca = try PrivateACME2Certifier.start("chain-a2c")
+        let pebble = try await PrivatePebble.start("chain-pebble", httpPort: TestStack.freePort(), environment: [:])
+        let ca = try await PrivateACME2Certifier.start("chain-a2c")
         do {
             // One trust file for both CAs' HTTPS.
             let bundle = env.directory.appendingPathComponent("cas.pem")
@@ -130,7 +130,7 @@ extension SecondCATests {
                 let taken = try await client.call(.post, "/v1/acme/accounts", key: key, body: #"{"name":"third","fallback_order":2}"#)
                 #expect(taken.status == .conflict && taken.errorCode == "fallback_order_taken", "\(taken.text)")
 
-                pebble.stop()
+                await pebble.stop()
                 let name = "chain-\(UUID().uuidString.prefix(8).lowercased()).certfleet-test.com"
                 let issued = try await client.call(.post, "/v1/certificates", key: key, body: #"{"domains":["\#(name)"],"challenge":"http-01"}"#)
                 #expect(issued.status == .accepted, "\(issued.text)")
@@ -149,12 +149,12 @@ extension SecondCATests {
             }
         } catch {
             await env.tearDown()
-            pebble.stop()
-            ca.stop()
+            await pebble.stop()
+            await ca.stop()
             throw error
         }
         await env.tearDown()
-        ca.stop()
+        await ca.stop()
     }
 }
 

@@ -58,7 +58,7 @@ import Testing
             configuration.unitSocketProject = "unit-squatted"
             try await env.application(configuration).test(.live) { _ in
                 for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { try await Task.sleep(for: .milliseconds(50)) }
-                let output = try await TestStack.runDetached(
+                let output = try await TestStack.run(
                     "/usr/bin/curl", ["-s", "-w", "\n%{http_code}", "--unix-socket", socket, "http://localhost/certificates"])
                 #expect(output.hasSuffix("403"), "\(output)")
                 #expect(output.contains("unit_socket_project_taken"), "\(output)")
@@ -127,7 +127,7 @@ import Testing
     /// A TXT record in the stack's DNS (challtestsrv), which the API's resolver asks.
     static func publishTXT(_ name: String, _ value: String) async throws {
         let url = TestStack.env("CERTFLEET_CHALLTESTSRV_URL", default: "http://127.0.0.1:8055")
-        _ = try await TestStack.runDetached(
+        _ = try await TestStack.run(
             "/usr/bin/curl",
             [
                 "-sf", "-X", "POST", "-d", JSONValue.object([("host", .string(name + ".")), ("value", .string(value))]).serialized(),
@@ -267,7 +267,7 @@ import Testing
                 #expect(try await client.call(.get, "/metrics", key: nil).status == .notFound)
                 var text = ""
                 for _ in 0..<100 where !text.contains("certfleet_http_requests_total") {
-                    text = (try? await TestStack.runDetached("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/metrics"])) ?? ""
+                    text = (try? await TestStack.run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/metrics"])) ?? ""
                     if !text.contains("certfleet_http_requests_total") { try await Task.sleep(for: .milliseconds(50)) }
                 }
                 // The main port's 404 for /metrics, counted and shown on the metrics port.

@@ -322,7 +322,7 @@ struct HTTPCaller {
         var arguments = ["-s", "-X", method, "-w", "\n%{http_code}", "-H", "Authorization: Bearer \(key)"]
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
         if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
-        let output = try await TestStack.runDetached("/usr/bin/curl", arguments + [base + path])
+        let output = try await TestStack.run("/usr/bin/curl", arguments + [base + path])
         let status = output.split(separator: "\n").last.flatMap { Int($0) } ?? 0
         return Reply(status: status, body: String(output.dropLast(String(status).count + 1)))
     }

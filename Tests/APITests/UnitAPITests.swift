@@ -19,7 +19,7 @@ import Testing
 
     /// `curl ARGS URL` → (HTTP status, body).
     func curl(_ transport: Transport, _ method: String, _ path: String, _ extra: [String] = []) async throws -> (Int, String) {
-        let output = try await TestStack.runDetached(
+        let output = try await TestStack.run(
             "/usr/bin/curl", ["-s", "-X", method, "-w", "\n%{http_code}"] + transport.arguments + extra + [transport.base + path])
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))

@@ -19,7 +19,7 @@ import Testing
     ) async throws {
         try await TestStack.using(
             try await PrivateAuthoritativeDNS.start(kind, algorithm: algorithm, extraRecords: extra),
-            tearDown: { $0.stop() }, body)
+            tearDown: { await $0.stop() }, body)
     }
 
     @Test(arguments: [(PrivateAuthoritativeDNS.Kind.bind9, "hmac-sha256"), (.bind9, "hmac-sha512"), (.knot, "hmac-sha256"), (.knot, "hmac-sha512")])
@@ -32,11 +32,11 @@ import Testing
             // Two values at one name (a wildcard and its base): deleting one keeps the other.
             try await client.addTXT(name, value: "first-value", zone: zone, server: server, key: key)
             try await client.addTXT(name, value: "second-value", zone: zone, server: server, key: key)
-            #expect(Set(try dns.digTXT(name.description)) == ["first-value", "second-value"])
+            #expect(Set(try await dns.digTXT(name.description)) == ["first-value", "second-value"])
             try await client.deleteTXT(name, value: "first-value", zone: zone, server: server, key: key)
-            #expect(try dns.digTXT(name.description) == ["second-value"])
+            #expect(try await dns.digTXT(name.description) == ["second-value"])
             // What the server's own update tool writes, our reader sees (asked without recursion).
-            try dns.nsupdate(["update add other.\(dns.zone). 60 TXT \"from-nsupdate\""])
+            try await dns.nsupdate(["update add other.\(dns.zone). 60 TXT \"from-nsupdate\""])
             #expect(try await client.txt(try DNSName("other.\(dns.zone)"), server: server, recursive: false) == ["from-nsupdate"])
             // Zone discovery: SOA and NS through the server itself.
             let found = try await client.zone(of: name, resolver: server)
@@ -65,7 +65,7 @@ import Testing
             let elsewhere = try DNSName("not-served.test")
             let notAuth = await Self.code(client, try DNSName("_acme-challenge.not-served.test"), elsewhere, server, key)
             #expect(notAuth == "dns_notauth" || notAuth == "dns_refused", "\(notAuth ?? "nil")")
-            #expect(try dns.digTXT(name.description).isEmpty)
+            #expect(try await dns.digTXT(name.description).isEmpty)
         }
     }
 

@@ -179,7 +179,7 @@ struct ClusterFaultRunTests {
         // the same job instead of a second one.
         var code = 0
         for _ in 0..<120 {
-            let status = try? await TestStack.runDetached(
+            let status = try? await TestStack.run(
                 "/usr/bin/curl",
                 [
                     "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30", "-X", "POST",

@@ -32,15 +32,15 @@ final class ClusterStack: Sendable {
             "CERTFLEET_CLUSTER_SERVICES": services.joined(separator: " "), "CERTFLEET_PG_STANDBY_PORT": "\(pgPort + 1)",
         ]
         do {
-            try await TestStack.ctlDetached(["start"], environment: environment)
+            try await TestStack.ctl(["start"], environment: environment)
         } catch {
-            _ = try? await TestStack.ctlDetached(["stop"], environment: environment)
+            _ = try? await TestStack.ctl(["stop"], environment: environment)
             throw error
         }
         // `ctl env` prints one export per line; a later one (the standby's multi-host
         // string) overrides an earlier one (the primary alone).
         var exported: [String: String] = [:]
-        for line in try await TestStack.ctlDetached(["env"], environment: environment).split(separator: "\n") {
+        for line in try await TestStack.ctl(["env"], environment: environment).split(separator: "\n") {
             guard line.hasPrefix("export "), let equals = line.firstIndex(of: "=") else { continue }
             exported[String(line[line.index(line.startIndex, offsetBy: 7)..<equals])] =
                 String(line[line.index(after: equals)...]).trimmingCharacters(in: CharacterSet(charactersIn: "'"))
@@ -72,7 +72,7 @@ final class ClusterStack: Sendable {
 
     /// The RabbitMQ node leading quorum queue QUEUE and its pid.
     func leader(of queue: String) async throws -> (node: Int, pid: Int32) {
-        let fields = try await TestStack.ctlDetached(["leader", queue], environment: environment).split(separator: " ")
+        let fields = try await TestStack.ctl(["leader", queue], environment: environment).split(separator: " ")
         return (Int(fields[0])!, Int32(fields[1].trimmingCharacters(in: .whitespacesAndNewlines))!)
     }
 
@@ -84,12 +84,12 @@ final class ClusterStack: Sendable {
 
     /// Failover: `pg_ctl promote` on the standby.
     func promoteStandby() async throws {
-        try await TestStack.ctlDetached(["promote"], environment: environment)
+        try await TestStack.ctl(["promote"], environment: environment)
     }
 
     /// Stops every service by pid and removes the data.
     func stop() async {
-        _ = try? await TestStack.ctlDetached(["stop"], environment: environment)
+        _ = try? await TestStack.ctl(["stop"], environment: environment)
         try? FileManager.default.removeItem(at: directory)
     }
 }

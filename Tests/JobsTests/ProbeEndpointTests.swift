@@ -9,7 +9,7 @@ import Testing
 struct ProbeEndpointTests {
     /// GET URL with curl; nil while nothing answers.
     private func get(_ url: String) async -> String? {
-        try? await TestStack.runDetached("/usr/bin/curl", ["-fsS", "--max-time", "5", url])
+        try? await TestStack.run("/usr/bin/curl", ["-fsS", "--max-time", "5", url])
     }
 
     @Test func workerAndSchedulerServeHealthAndMetrics() async throws {

@@ -18,7 +18,7 @@ public enum MessageSchemas {
         let script = TestStack.root.appendingPathComponent("Tests/Fixtures/schemas/validate_messages.py").path
         let schemaPath = TestStack.root.appendingPathComponent("schemas/messages/\(schema)").path
         do {
-            _ = try await TestStack.runDetached(python, [script, schemaPath, file.path])
+            _ = try await TestStack.run(python, [script, schemaPath, file.path])
         } catch let failed as CommandFailed {
             throw SchemaViolation(schema: schema, report: failed.description + "\nmessages:\n" + lines.joined(separator: "\n"))
         }

@@ -10,7 +10,7 @@ public struct PrivateACME2Certifier: Sendable {
     public let caFile: String
     public let httpPort: Int
 
-    public static func start(_ name: String, environment extra: [String: String] = [:]) throws -> PrivateACME2Certifier {
+    public static func start(_ name: String, environment extra: [String: String] = [:]) async throws -> PrivateACME2Certifier {
         let directory = TestStack.privateStackDirectory(name)
         let port = TestStack.freePort(), httpPort = TestStack.freePort()
         let environment = [
@@ -20,14 +20,14 @@ public struct PrivateACME2Certifier: Sendable {
             "CERTFLEET_A2C_DNS_PORT": String(TestStack.freePort()),
             "CERTFLEET_A2C_CHALLTESTSRV_PORT": String(TestStack.freePort()),
         ].merging(extra) { $1 }
-        _ = try TestStack.ctl(["start", "acme2certifier"], environment: environment)
+        _ = try await TestStack.ctl(["start", "acme2certifier"], environment: environment)
         return PrivateACME2Certifier(
             environment: environment, directory: directory, directoryURL: "https://127.0.0.1:\(port)/directory",
             caFile: directory.appendingPathComponent("acme2certifier/ca/root.pem").path, httpPort: httpPort)
     }
 
-    public func stop() {
-        _ = try? TestStack.ctl(["stop", "acme2certifier"], environment: environment)
+    public func stop() async {
+        _ = try? await TestStack.ctl(["stop", "acme2certifier"], environment: environment)
         try? FileManager.default.removeItem(at: directory)
     }
 

@@ -28,7 +28,7 @@ public struct PrivateAuthoritativeDNS: Sendable {
             "\(prefix)_PORT": String(port), "\(prefix)_ZONE": zone, "\(prefix)_TSIG_ALG": algorithm, "\(prefix)_EXTRA": extraRecords,
         ]
         // On a thread of its own: a blocked cooperative thread (there are two here) starves every other test.
-        _ = try await TestStack.ctlDetached(["start", kind.rawValue], environment: environment)
+        _ = try await TestStack.ctl(["start", kind.rawValue], environment: environment)
         let secret = try String(contentsOf: directory.appendingPathComponent("\(kind.rawValue)/tsig.secret"), encoding: .utf8)
         return PrivateAuthoritativeDNS(
             kind: kind, environment: environment, directory: directory, port: port, zone: zone,
@@ -36,18 +36,18 @@ public struct PrivateAuthoritativeDNS: Sendable {
             secret: secret.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    public func stop() {
-        _ = try? TestStack.ctl(["stop", kind.rawValue], environment: environment)
+    public func stop() async {
+        _ = try? await TestStack.ctl(["stop", kind.rawValue], environment: environment)
         if !TestStack.keepTestLogs { try? FileManager.default.removeItem(at: directory) }
     }
 
     public var server: String { "127.0.0.1:\(port)" }
 
     /// The TXT values at NAME as `dig` (BIND) or `kdig` (Knot) sees them, asked directly.
-    public func digTXT(_ name: String) throws -> [String] {
+    public func digTXT(_ name: String) async throws -> [String] {
         let tool = kind == .bind9 ? "/usr/bin/dig" : "/usr/bin/kdig"
         let retry = kind == .bind9 ? "+tries=1" : "+retry=0"
-        let output = try TestStack.run(tool, ["+short", "+time=2", retry, "-p", String(port), "@127.0.0.1", "TXT", name])
+        let output = try await TestStack.run(tool, ["+short", "+time=2", retry, "-p", String(port), "@127.0.0.1", "TXT", name])
         return output.split(separator: "\n").map { line in
             // `"abc" "def"` → abcdef (multi-string records are joined, as the solver writes them).
             line.split(separator: "\"", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 1 }.map(\.element).joined()
@@ -55,12 +55,12 @@ public struct PrivateAuthoritativeDNS: Sendable {
     }
 
     /// Writes with the server's own update tool (nsupdate / knsupdate): LINES such as `update add … TXT "x"`.
-    public func nsupdate(_ lines: [String]) throws {
+    public func nsupdate(_ lines: [String]) async throws {
         let tool = kind == .bind9 ? "/usr/bin/nsupdate" : "/usr/bin/knsupdate"
         let script = (["server 127.0.0.1 \(port)", "zone \(zone)."] + lines + ["send", "quit"]).joined(separator: "\n") + "\n"
         let file = directory.appendingPathComponent("update-\(UUID().uuidString.prefix(6)).txt")
         try script.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        try TestStack.run(tool, ["-y", "\(algorithm):\(keyName):\(secret)", file.path])
+        try await TestStack.run(tool, ["-y", "\(algorithm):\(keyName):\(secret)", file.path])
     }
 }

@@ -17,20 +17,20 @@ public struct PrivatePebble: Sendable {
     public static func start(
         _ name: String, httpPort: Int = Int(TestStack.env("CERTFLEET_ACME_HTTP_PORT", default: "5002")) ?? 5002,
         environment extra: [String: String]
-    ) throws -> PrivatePebble {
+    ) async throws -> PrivatePebble {
         // `freePort` can race another suite taking the same port before Pebble binds it:
         // a port found taken is a reason to pick others, not a failed test.
         var attempt = 1
         while true {
             do {
-                return try startOnce(name, httpPort: httpPort, environment: extra)
+                return try await startOnce(name, httpPort: httpPort, environment: extra)
             } catch let failure as CommandFailed where failure.standardError.contains("already in use") && attempt < 4 {
                 attempt += 1
             }
         }
     }
 
-    private static func startOnce(_ name: String, httpPort: Int, environment extra: [String: String]) throws -> PrivatePebble {
+    private static func startOnce(_ name: String, httpPort: Int, environment extra: [String: String]) async throws -> PrivatePebble {
         let directory = TestStack.privateStackDirectory(name)
         let port = TestStack.freePort(), management = TestStack.freePort()
         let challtestsrv = TestStack.freePort(), dns = TestStack.freePort()
@@ -43,9 +43,9 @@ public struct PrivatePebble: Sendable {
             "CERTFLEET_ACME_HTTP_PORT": String(httpPort),
         ].merging(extra) { $1 }
         do {
-            _ = try TestStack.ctl(["start", "pebble"], environment: environment)
+            _ = try await TestStack.ctl(["start", "pebble"], environment: environment)
         } catch {
-            _ = try? TestStack.ctl(["stop", "pebble"], environment: environment) // whatever half of it started
+            _ = try? await TestStack.ctl(["stop", "pebble"], environment: environment) // whatever half of it started
             throw error
         }
         return PrivatePebble(
@@ -56,8 +56,8 @@ public struct PrivatePebble: Sendable {
             challTestSrvURL: "http://127.0.0.1:\(challtestsrv)", dnsServer: "127.0.0.1:\(dns)", httpPort: httpPort)
     }
 
-    public func stop() {
-        _ = try? TestStack.ctl(["stop", "pebble"], environment: environment)
+    public func stop() async {
+        _ = try? await TestStack.ctl(["stop", "pebble"], environment: environment)
         if !TestStack.keepTestLogs { try? FileManager.default.removeItem(at: directory) }
     }
 

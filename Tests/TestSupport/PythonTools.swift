@@ -9,7 +9,7 @@ extension TestStack {
     /// under a file lock, so parallel suites never create it at the same moment.
     public static func toolsPython() async throws -> String {
         let script = root.appendingPathComponent("deploy/local/python-tools").path
-        return try await runDetached(script, []).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try await run(script, []).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The path of a console script (e.g. `st`) installed in the tools environment.

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 
 /// Helpers shared by the integration test targets: where the checkout is,
@@ -32,11 +33,26 @@ public enum TestStack {
     /// Runs `deploy/local/ctl ARGS` with extra environment and returns its standard output.
     /// Throws when the script exits non-zero; its standard error is in the error.
     @discardableResult
-    public static func ctl(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
-        try run(root.appendingPathComponent("deploy/local/ctl").path, arguments, environment: environment)
+    public static func ctl(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        try await run(root.appendingPathComponent("deploy/local/ctl").path, arguments, environment: environment)
     }
 
     /// Runs a program to completion and returns its standard output.
+    ///
+    /// The wait is on a thread of its own: all suites share one process whose cooperative
+    /// pool has a thread per core (two in CI), and a service start blocking one of them for
+    /// seconds stalled every other test's requests and timers with it.
+    @discardableResult
+    public static func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try runWaiting(program, arguments, environment: environment) })
+            }
+        }
+    }
+
+    /// `run`, waiting on the calling thread: only for a quick tool (openssl) in a synchronous
+    /// fixture; a service's start or stop goes through `run` or `ctl`.
     ///
     /// posix_spawn + waitpid rather than Foundation's `Process`: inside the test runner
     /// `Process.waitUntilExit` may never return for a script that leaves a daemon behind,
@@ -44,7 +60,7 @@ public enum TestStack {
     /// The child gets an empty signal mask (the runner blocks most signals, and a server
     /// started with them blocked would ignore SIGTERM).
     @discardableResult
-    public static func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
+    public static func runWaiting(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("cf-\(UUID().uuidString)")
         let outputPath = base.path + ".out", errorPath = base.path + ".err"
         defer {
@@ -77,22 +93,6 @@ public enum TestStack {
         await tearDown(resource)
     }
 
-    /// `run` on a thread of its own, so waiting for the child never blocks the cooperative pool.
-    @discardableResult
-    public static func runDetached(_ program: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try run(program, arguments, environment: environment) })
-            }
-        }
-    }
-
-    /// `ctl` on a thread of its own (see `runDetached`).
-    @discardableResult
-    public static func ctlDetached(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
-        try await runDetached(root.appendingPathComponent("deploy/local/ctl").path, arguments, environment: environment)
-    }
-
     /// A TCP port on 127.0.0.1 that nothing listens on right now and that no other caller in
     /// this process was given: suites start their private services in parallel, and a port
     /// chosen twice before either service bound it made one of them fail ("already in use").
@@ -108,8 +108,20 @@ public enum TestStack {
     private static let handedOut = Mutex<Set<Int>>([])
 
     /// True when something accepts TCP connections on 127.0.0.1:PORT.
+    /// A connect on loopback is answered at once (accepted or refused), so this never waits.
     public static func isListening(port: Int) -> Bool {
-        (try? run("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"])) != nil
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { return false }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 
     /// A fresh directory under the git-ignored service directory, for a private service instance.
@@ -219,10 +231,10 @@ public struct SelfSignedFixture: Sendable {
         defer { try? FileManager.default.removeItem(at: dir) }
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
         for name in ["good", "other"] {
-            try TestStack.run(
+            try TestStack.runWaiting(
                 "/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path("\(name).key")])
         }
-        try TestStack.run(
+        try TestStack.runWaiting(
             "/usr/bin/openssl",
             [
                 "req", "-x509", "-new", "-key", path("good.key"), "-subj", subject, "-days", "365",
@@ -241,7 +253,7 @@ extension SelfSignedFixture {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let key = dir.appendingPathComponent("ca.key").path, crt = dir.appendingPathComponent("ca.crt").path
-        try TestStack.run(
+        try TestStack.runWaiting(
             "/usr/bin/openssl",
             [
                 "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,

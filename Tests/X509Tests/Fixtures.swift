@@ -27,7 +27,7 @@ final class OpenSSLWorkspace: @unchecked Sendable {
 
     /// Runs `openssl ARGS` and returns its standard output.
     @discardableResult
-    func openssl(_ arguments: [String]) throws -> String { try TestStack.run("/usr/bin/openssl", arguments) }
+    func openssl(_ arguments: [String]) throws -> String { try TestStack.runWaiting("/usr/bin/openssl", arguments) }
 
     /// `openssl genpkey` for "rsa:BITS", "ec:CURVE", "ed25519", "ed448".
     func generateKey(_ name: String, _ spec: String) throws {
