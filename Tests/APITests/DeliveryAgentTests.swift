@@ -54,7 +54,7 @@ import X509
                 }
                 _ = try await DeliveryTests.waitForDeliveries(client, key: key, uuid, env: env, holding(1, 1))
                 stopped.signal(SIGTERM)
-                stopped.waitForExit()
+                await stopped.exitCode()
                 for (index, fixture) in versions.enumerated().dropFirst() {
                     let renewed = try await client.call(.put, "/v1/certificates/\(uuid)", key: key, body: DeliveryTests.upload(fixture, name: name))
                     #expect(renewed.status == .accepted, "\(renewed.text)")

@@ -154,7 +154,7 @@ import Testing
                     let renewed = try await client.call(.put, "/v1/certificates/\(uuid)", key: key, body: DeliveryTests.upload(second, name: name))
                     #expect(renewed.status == .accepted, "\(renewed.text)")
                     _ = try await DeliveryTests.waitForDeliveries(client, key: key, uuid, env: env, DeliveryTests.holds(2))
-                    #expect(loop.waitForExit() == 0)
+                    #expect(await loop.exitCode() == 0)
                     struct Report: Decodable { let ok: Int; let failed: Int; let serials: [String]; let errors: [String] }
                     let result = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
                     print("haproxy swap: \(result.ok) handshakes ok, \(result.failed) failed, \(result.serials.count) certificates seen in order")

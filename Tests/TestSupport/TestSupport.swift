@@ -194,9 +194,18 @@ public final class ChildProcess: @unchecked Sendable {
     /// True until the child exited (reaps it without blocking).
     public var isRunning: Bool { poll(blocking: false) == nil }
 
-    /// Blocks until the child exits; its exit code (128 + signal when killed).
+    /// Blocks until the child exits; its exit code (128 + signal when killed). Only right
+    /// after SIGKILL: a child that takes its time is awaited with `exitCode()`.
     @discardableResult
     public func waitForExit() -> Int32 { poll(blocking: true)! }
+
+    /// Waits, on a thread of its own (see `TestStack.run`), until the child exits; its exit code.
+    @discardableResult
+    public func exitCode() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: self.waitForExit()) }
+        }
+    }
 
     /// Sends SIGNAL (no effect once the child exited).
     public func signal(_ signal: Int32) {
