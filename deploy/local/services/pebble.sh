@@ -12,6 +12,8 @@
 #                                      private BIND serving the test zone (dns-01 against real DNS)
 #   CERTFLEET_PEBBLE_SHARE_DNS=1       use an already running challtestsrv on the DNS/management
 #                                      ports instead of starting one (a private Pebble next to the shared one)
+#   CERTFLEET_PEBBLE_NICE              nice value of Pebble and challtestsrv (default 0; `bench storm`
+#                                      runs its Pebble at 10: a CA on other machines takes no CPU here)
 # Pebble's own PEBBLE_* switches (PEBBLE_WFE_NONCEREJECT, PEBBLE_VA_ALWAYS_VALID …) are
 # passed through from the caller's environment; PEBBLE_VA_NOSLEEP defaults to 1.
 CERTFLEET_PEBBLE_PORT="${CERTFLEET_PEBBLE_PORT:-14000}"
@@ -100,7 +102,7 @@ _pebble_start_challtestsrv() {
     # Its default listeners bind 0.0.0.0 and the http-01 one would take the port
     # Pebble validates on: disable all but management and DNS.
     spawn_daemon "$PEBBLE_DIR/challtestsrv.pid" "$PEBBLE_DIR/challtestsrv.log" \
-        pebble-challtestsrv -management "127.0.0.1:$CERTFLEET_CHALLTESTSRV_PORT" \
+        nice -n "${CERTFLEET_PEBBLE_NICE:-0}" pebble-challtestsrv -management "127.0.0.1:$CERTFLEET_CHALLTESTSRV_PORT" \
         -dns01 "127.0.0.1:$CERTFLEET_CHALLTESTSRV_DNS_PORT" \
         -http01 "" -https01 "" -tlsalpn01 "" -defaultIPv6 "" -defaultIPv4 127.0.0.1
     wait_daemon_ready pebble-challtestsrv "$PEBBLE_DIR" challtestsrv bash -c "exec 3<>/dev/tcp/127.0.0.1/$CERTFLEET_CHALLTESTSRV_PORT"
@@ -116,7 +118,7 @@ pebble_start() {
     _pebble_config
     log "starting pebble on https://127.0.0.1:$CERTFLEET_PEBBLE_PORT (http-01 checks on :$CERTFLEET_ACME_HTTP_PORT)"
     PEBBLE_VA_NOSLEEP="${PEBBLE_VA_NOSLEEP:-1}" spawn_daemon "$PEBBLE_DIR/pebble.pid" "$PEBBLE_DIR/pebble.log" \
-        pebble -config "$PEBBLE_DIR/pebble-config.json" -dnsserver "${CERTFLEET_PEBBLE_DNS_SERVER:-127.0.0.1:$CERTFLEET_CHALLTESTSRV_DNS_PORT}"
+        nice -n "${CERTFLEET_PEBBLE_NICE:-0}" pebble -config "$PEBBLE_DIR/pebble-config.json" -dnsserver "${CERTFLEET_PEBBLE_DNS_SERVER:-127.0.0.1:$CERTFLEET_CHALLTESTSRV_DNS_PORT}"
     wait_daemon_ready pebble "$PEBBLE_DIR" pebble curl -sf --cacert "$PEBBLE_DIR/tls/ca.pem" "https://127.0.0.1:$CERTFLEET_PEBBLE_PORT/dir"
 }
 
