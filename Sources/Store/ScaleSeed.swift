@@ -176,9 +176,8 @@ public struct ScaleSeed: Sendable {
                     SELECT 'certificates', '', state, count(*) FROM certificates WHERE deleted_at IS NULL GROUP BY state;
                 INSERT INTO state_counts (subject, kind, state, n) SELECT 'jobs', kind, state, count(*) FROM jobs GROUP BY kind, state;
                 INSERT INTO expiry_buckets (hour, n)
-                    SELECT date_trunc('hour', v.not_after), count(*)
-                    FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-                    WHERE c.deleted_at IS NULL AND c.state IN ('valid', 'renewing') GROUP BY 1;
+                    SELECT date_trunc('hour', valid_until), count(*) FROM certificates
+                    WHERE deleted_at IS NULL AND valid_until IS NOT NULL GROUP BY 1;
                 """)
         }
     }

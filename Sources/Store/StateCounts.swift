@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
 
-/// The cluster-wide counts of `/metrics` (`FleetCounts`), read from state the triggers of migration 0013
+/// The cluster-wide counts of `/metrics` (`FleetCounts`), read from state the triggers of migrations 0012 and 0021
 /// maintain (`state_counts` + `state_count_deltas`, `expiry_buckets` + their deltas), so a
 /// scrape or a scheduler tick costs the same at a million certificates as at ten.
 public enum StateCounts {
