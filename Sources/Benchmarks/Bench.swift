@@ -11,3 +11,10 @@ public struct Bench: AsyncParsableCommand {
             BenchScale.self, BenchStorm.self,
         ])
 }
+
+/// A benchmark that could not finish (a tool failed, a service did not answer). Unlike
+/// `ValidationError`, which is for bad arguments, it prints no usage and exits 1, not 64.
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -130,7 +130,7 @@ enum LegoBaseline {
             let logs = (0..<processes).compactMap {
                 try? String(contentsOfFile: work.appendingPathComponent("lego-\(processes)-\($0).log").path, encoding: .utf8)
             }
-            throw ValidationError("lego failed: \(error)\n\(logs.joined(separator: "\n").suffix(2000))")
+            throw BenchFailure("lego failed: \(error)\n\(logs.joined(separator: "\n").suffix(2000))")
         }
         return Double(perProcess * processes) / Date().timeIntervalSince(start) * 60
     }

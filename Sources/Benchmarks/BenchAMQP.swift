@@ -123,7 +123,7 @@ struct Baseline {
         }
         guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
             let figures = try? JSONDecoder().decode(Figures.self, from: Data(line.utf8))
-        else { throw ValidationError("baseline printed no figures: \(output)") }
+        else { throw BenchFailure("baseline printed no figures: \(output)") }
         return (figures.publish_per_s, figures.consume_per_s)
     }
 
@@ -151,7 +151,7 @@ struct Baseline {
             }
         }
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        guard status == 0 else { throw ValidationError("\(arguments.joined(separator: " ")) failed (\(status)): \(output)") }
+        guard status == 0 else { throw BenchFailure("\(arguments.joined(separator: " ")) failed (\(status)): \(output)") }
         return output
     }
 }

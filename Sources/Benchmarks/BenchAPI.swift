@@ -67,7 +67,7 @@ struct BenchAPI: AsyncParsableCommand {
         guard let uuid = try JSONSerialization.jsonObject(with: Data(accepted.utf8)) as? [String: Any],
             let data = uuid["data"] as? [String: Any], let items = data["certificates"] as? [[String: Any]],
             let id = items.first?["uuid"] as? String
-        else { throw ValidationError("unexpected upload answer: \(accepted)") }
+        else { throw BenchFailure("unexpected upload answer: \(accepted)") }
         try await waitFor("certificate \(id) to become valid") {
             (try? runTool("curl", ["-fsS", "-H", "Authorization: Bearer \(secret)", "\(base)/v1/certificates/\(id)?details=false"]))?
                 .contains("\"valid\"") == true
@@ -108,7 +108,7 @@ struct BenchAPI: AsyncParsableCommand {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw ValidationError("timed out waiting for \(what)")
+        throw BenchFailure("timed out waiting for \(what)")
     }
 }
 
@@ -150,9 +150,9 @@ struct Wrk {
             "wrk", ["-t", "\(Self.threads)", "-c", "\(connections)", "-d", "\(duration)s", "--latency", "-s", scriptFile.path, url])
         guard let achieved = Self.number(after: "Requests/sec:", in: output),
             let p50 = Self.milliseconds(percentile: "50%", in: output), let p99 = Self.milliseconds(percentile: "99%", in: output)
-        else { throw ValidationError("cannot read wrk's output:\n\(output)") }
+        else { throw BenchFailure("cannot read wrk's output:\n\(output)") }
         if let errors = Self.number(after: "Non-2xx or 3xx responses:", in: output), errors > 0 {
-            throw ValidationError("wrk saw \(Int(errors)) error responses from \(url)")
+            throw BenchFailure("wrk saw \(Int(errors)) error responses from \(url)")
         }
         return Result(rate: achieved, p50: p50, p99: p99)
     }
@@ -228,7 +228,7 @@ struct PacedPgbench {
                 return (latency - lag) / 1000
             }
         }
-        guard !latencies.isEmpty else { throw ValidationError("pgbench's log in \(scratch.path) holds no transactions:\n\(output)") }
+        guard !latencies.isEmpty else { throw BenchFailure("pgbench's log in \(scratch.path) holds no transactions:\n\(output)") }
         latencies.sort()
         return Wrk.Result(rate: try pgbenchTPS(output), p50: latencies.percentile(0.5), p99: latencies.percentile(0.99))
     }

@@ -72,7 +72,7 @@ struct BenchEnvironment {
             if (try? runTool("curl", ["-fsS", "\(base)/readyz"])) != nil { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw ValidationError("certfleet api did not become ready at \(base)")
+        throw BenchFailure("certfleet api did not become ready at \(base)")
     }
 
     /// Removes the private queues and the key file; closes the connections.

@@ -117,7 +117,7 @@ struct BenchIssue: AsyncParsableCommand {
             if try row.decode(Int.self, "failed") > 0 {
                 let reason = try await db.query("SELECT last_error_message FROM certificates WHERE name LIKE \(pattern) AND state = 'error' LIMIT 1")
                     .first?.decode(String?.self, "last_error_message")
-                throw ValidationError("an issuance failed: \(reason ?? "?")")
+                throw BenchFailure("an issuance failed: \(reason ?? "?")")
             }
             if try row.decode(Int.self, "valid") == certificates { break }
             try await Task.sleep(for: .milliseconds(100))

@@ -79,7 +79,7 @@ struct BenchPostgres: AsyncParsableCommand {
 func pgbenchTPS(_ output: String) throws -> Double {
     guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
         let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
-    else { throw ValidationError("cannot read tps from pgbench output:\n\(output)") }
+    else { throw BenchFailure("cannot read tps from pgbench output:\n\(output)") }
     return value
 }
 
@@ -105,7 +105,7 @@ func runTool(_ tool: String, _ arguments: [String], environment: [String: String
     process.waitUntilExit()
     let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
     guard process.terminationStatus == 0 else {
-        throw ValidationError("\(tool) exited \(process.terminationStatus):\n\(text)")
+        throw BenchFailure("\(tool) exited \(process.terminationStatus):\n\(text)")
     }
     return text
 }

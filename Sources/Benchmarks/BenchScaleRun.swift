@@ -76,7 +76,7 @@ struct ScaleRun {
         guard
             let uuid = answer.range(of: #"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"#, options: .regularExpression)
                 .map({ String(answer[$0]) })
-        else { throw ValidationError("no uuid in \(answer)") }
+        else { throw BenchFailure("no uuid in \(answer)") }
         let deep = try deepCursor()
         let soon = ISO8601DateFormatter().string(from: Date().addingTimeInterval(35 * 86_400))
         let wrk = Wrk(scratch: scratch, secret: secret, duration: duration)
@@ -136,7 +136,7 @@ struct ScaleRun {
             else { break }
             cursor = next
         }
-        guard let cursor else { throw ValidationError("the list returned no cursor") }
+        guard let cursor else { throw BenchFailure("the list returned no cursor") }
         return cursor
     }
 
@@ -195,7 +195,7 @@ struct ScaleRun {
             if (try? runTool("curl", ["-fsS", "-o", "/dev/null", url])) != nil { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw ValidationError("\(url) did not answer within 12 s")
+        throw BenchFailure("\(url) did not answer within 12 s")
     }
 
     private func rssMB(_ pid: Int32) -> Int {

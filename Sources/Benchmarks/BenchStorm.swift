@@ -212,7 +212,7 @@ struct BenchStorm: AsyncParsableCommand {
         emit("| default account registrations reserved (one per worker process at most) | \(try await seed.accountRegistrations()) |")
         emit("| worker killed with SIGKILL | \(killed.map { String(format: "at %.0f s", $0.timeIntervalSince(dueAt)) } ?? "no") |")
         if unfinished {
-            throw ValidationError(
+            throw BenchFailure(
                 "the storm did not finish\(stalled == nil ? " in \(timeout) s" : ": the CA stopped answering"): "
                     + "\(progress.renewed) of \(certificates) renewed")
         }

@@ -84,10 +84,10 @@ struct BenchX509: AsyncParsableCommand {
     private func opensslSpeed() throws -> Double {
         let output = try runTool(openssl, ["speed", "-seconds", "\(max(1, Int(seconds)))", "ecdsap256"], unblockSignals: true)
         guard let line = output.split(separator: "\n").last(where: { $0.contains("nistp256") && $0.contains("ecdsa") }) else {
-            throw ValidationError("no ECDSA P-256 line in `openssl speed` output:\n\(output)")
+            throw BenchFailure("no ECDSA P-256 line in `openssl speed` output:\n\(output)")
         }
         let numbers = line.split(separator: " ").compactMap { Double($0) }
-        guard numbers.count >= 2 else { throw ValidationError("cannot read `openssl speed` line: \(line)") }
+        guard numbers.count >= 2 else { throw BenchFailure("cannot read `openssl speed` line: \(line)") }
         return numbers[numbers.count - 2]
     }
 
@@ -157,7 +157,7 @@ struct BenchX509: AsyncParsableCommand {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw ValidationError("`\(program) \(arguments.joined(separator: " "))` exited \(process.terminationStatus)")
+            throw BenchFailure("`\(program) \(arguments.joined(separator: " "))` exited \(process.terminationStatus)")
         }
         return String(decoding: data, as: UTF8.self)
     }
