@@ -141,6 +141,8 @@ struct Wrk {
         }
         let scriptFile = scratch.appendingPathComponent("wrk-\(UUID().uuidString).lua")
         try script.write(to: scriptFile, atomically: true, encoding: .utf8)
+        // One script per round: a storm's kept logs held 63 of them.
+        defer { try? FileManager.default.removeItem(at: scriptFile) }
         if postBody == nil {
             // One unmeasured second first: the API opens its pool's connections and prepares its
             // statements on first use (tens of ms each), which is start-up, not steady state.
