@@ -177,7 +177,7 @@ public struct ScaleSeed: Sendable {
                 INSERT INTO state_counts (subject, kind, state, n) SELECT 'jobs', kind, state, count(*) FROM jobs GROUP BY kind, state;
                 INSERT INTO expiry_buckets (hour, n)
                     SELECT date_trunc('hour', valid_until), count(*) FROM certificates
-                    WHERE deleted_at IS NULL AND valid_until IS NOT NULL GROUP BY 1;
+                    WHERE deleted_at IS NULL AND state <> 'revoked' AND valid_until IS NOT NULL GROUP BY 1;
                 """)
         }
     }

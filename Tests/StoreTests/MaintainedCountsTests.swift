@@ -7,8 +7,9 @@ import Testing
 /// What the triggers keep current instead of counting per scrape (`state_counts`,
 /// `expiry_buckets`, `certificates.valid_until`) agrees with a recount of the tables after
 /// every kind of change a certificate goes through: made valid, renewing, a new version over
-/// an old one, an end moved by hand, expired, deleted. Before migration 0021 a new version over
-/// an old one left the certificate counted in its old version's hour as well.
+/// an old one, an end moved by hand, expired, revoked, deleted. Before migration 0021 a new
+/// version over an old one left the certificate counted in its old version's hour as well, and
+/// a revoked certificate counted as expiring.
 @Suite("Maintained counts")
 struct MaintainedCountsTests {
     static let certificates = 300
@@ -37,7 +38,7 @@ struct MaintainedCountsTests {
                FULL JOIN (
                   SELECT date_trunc('hour', v.not_after) AS hour, count(*) AS n
                   FROM certificates c JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
-                  WHERE c.deleted_at IS NULL AND v.state = 'valid' GROUP BY 1) t
+                  WHERE c.deleted_at IS NULL AND c.state <> 'revoked' AND v.state = 'valid' GROUP BY 1) t
                USING (hour) WHERE d.n IS DISTINCT FROM t.n)::int8 AS hours,
               (SELECT count(*) FROM certificates c
                LEFT JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version
@@ -103,6 +104,8 @@ struct MaintainedCountsTests {
             steps.append(("end moved", try await Self.mismatches(db)))
             try await db.query("UPDATE certificates SET state = 'expired' WHERE substr(name, 2)::int BETWEEN 200 AND 230")
             steps.append(("expired", try await Self.mismatches(db)))
+            try await db.query("UPDATE certificates SET state = 'revoked' WHERE substr(name, 2)::int BETWEEN 90 AND 110")
+            steps.append(("revoked", try await Self.mismatches(db)))
             try await db.query(
                 "UPDATE certificates SET state = 'deleted', deleted_at = now() WHERE substr(name, 2)::int % 5 = 0 OR substr(name, 2)::int > 280")
             steps.append(("deleted", try await Self.mismatches(db)))

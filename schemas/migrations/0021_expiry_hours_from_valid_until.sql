@@ -11,7 +11,8 @@
 -- end while that version is valid. Counting from it needs no lookup and reads the row as it
 -- was: OLD.valid_until is the hour that was counted. The version-side triggers already keep
 -- it current (a version made valid, superseded, or its end moved updates its certificate),
--- so the version trigger's own bucket deltas go (they would count the move twice).
+-- so the version trigger's own bucket deltas go (they would count the move twice). A revoked
+-- certificate no longer counts: its version stays valid, but nothing serves it.
 --
 -- Cost: a `LANGUAGE sql` function called from PL/pgSQL is parsed and planned again in every
 -- transaction; with the two lookups gone and the remaining one in PL/pgSQL, an UPDATE of a
@@ -31,7 +32,8 @@ BEGIN
             WHERE v.certificate_id = certificate AND v.version = current_version);
 END $$;
 
--- A live certificate counts in the hour its serving version ends (valid_until).
+-- A live certificate counts in the hour its serving version ends (valid_until); a revoked
+-- one is served nowhere and counts in none (0012's lookup counted it).
 CREATE OR REPLACE FUNCTION certfleet_count_certificates() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     old_hour timestamptz;
@@ -41,13 +43,13 @@ BEGIN
         IF TG_OP = 'DELETE' OR NEW.deleted_at IS NOT NULL OR NEW.state <> OLD.state THEN
             INSERT INTO state_count_deltas (subject, kind, state, delta) VALUES ('certificates', '', OLD.state, -1);
         END IF;
-        old_hour := date_trunc('hour', OLD.valid_until);
+        IF OLD.state <> 'revoked' THEN old_hour := date_trunc('hour', OLD.valid_until); END IF;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.deleted_at IS NULL THEN
         IF TG_OP = 'INSERT' OR OLD.deleted_at IS NOT NULL OR NEW.state <> OLD.state THEN
             INSERT INTO state_count_deltas (subject, kind, state, delta) VALUES ('certificates', '', NEW.state, 1);
         END IF;
-        new_hour := date_trunc('hour', NEW.valid_until);
+        IF NEW.state <> 'revoked' THEN new_hour := date_trunc('hour', NEW.valid_until); END IF;
     END IF;
     IF old_hour IS DISTINCT FROM new_hour THEN
         IF old_hour IS NOT NULL THEN INSERT INTO expiry_bucket_deltas (hour, delta) VALUES (old_hour, -1); END IF;
@@ -72,4 +74,4 @@ DELETE FROM expiry_bucket_deltas;
 DELETE FROM expiry_buckets;
 INSERT INTO expiry_buckets (hour, n)
     SELECT date_trunc('hour', valid_until), count(*) FROM certificates
-    WHERE deleted_at IS NULL AND valid_until IS NOT NULL GROUP BY 1;
+    WHERE deleted_at IS NULL AND state <> 'revoked' AND valid_until IS NOT NULL GROUP BY 1;
