@@ -72,14 +72,7 @@ struct MaintainedCountsTests {
     }
 
     @Test func triggersAgreeWithARecountThroughEveryKindOfChange() async throws {
-        let scratch = try await ScratchDatabase.create()
-        let db = try await scratch.migratedClient(maxConnections: 2)
-        try await TestStack.using(
-            (scratch, db),
-            tearDown: {
-                await $0.1.shutdown(); await $0.0.drop()
-            }
-        ) { _ in
+        try await ScratchDatabase.withMigratedClient(maxConnections: 2) { db in
             let project = try await Projects.ensure(db, name: "counts")
             try await db.query(
                 """

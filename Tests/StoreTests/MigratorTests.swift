@@ -24,6 +24,19 @@ struct ScratchDatabase {
         return db
     }
 
+    /// Runs BODY with a client on a new, fully migrated database, then shuts the client down
+    /// and drops the database, whether BODY threw or not.
+    static func withMigratedClient(maxConnections: Int, _ body: (PostgresClient) async throws -> Void) async throws {
+        let scratch = try await create()
+        let db = try await scratch.migratedClient(maxConnections: maxConnections)
+        try await TestStack.using(
+            (scratch, db),
+            tearDown: {
+                await $0.1.shutdown(); await $0.0.drop()
+            }
+        ) { try await body($0.1) }
+    }
+
     func drop() async {
         _ = try? await admin.query("DROP DATABASE \(unescaped: name) WITH (FORCE)")
         await admin.shutdown()

@@ -14,14 +14,7 @@ struct QueryPlanTests {
     static let certificates = 100_000
 
     @Test func noHotQueryScansALargeTableSequentially() async throws {
-        let scratch = try await ScratchDatabase.create()
-        let db = try await scratch.migratedClient(maxConnections: 2)
-        try await TestStack.using(
-            (scratch, db),
-            tearDown: {
-                await $0.1.shutdown(); await $0.0.drop()
-            }
-        ) { _ in
+        try await ScratchDatabase.withMigratedClient(maxConnections: 2) { db in
             var projects: [UUID] = []
             for name in ["p0", "p1", "p2", "p3"] { projects.append(try await Projects.ensure(db, name: name)) }
             let template = ScaleSeed.Template(

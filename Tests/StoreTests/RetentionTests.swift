@@ -29,14 +29,7 @@ struct RetentionTests {
     }
 
     @Test func twoSchedulersDeleteWhatThePolicyNoLongerKeepsOnceAndNothingElse() async throws {
-        let scratch = try await ScratchDatabase.create()
-        let db = try await scratch.migratedClient(maxConnections: 6)
-        try await TestStack.using(
-            (scratch, db),
-            tearDown: {
-                await $0.1.shutdown(); await $0.0.drop()
-            }
-        ) { _ in
+        try await ScratchDatabase.withMigratedClient(maxConnections: 6) { db in
             let keep = try await Projects.ensure(db, name: "default-retention")
             let short = try await Projects.ensure(db, name: "short-events")
             // `short` keeps events 30 days, and versions 500 days (longer than the default): one walk
