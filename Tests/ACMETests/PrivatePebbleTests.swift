@@ -62,6 +62,33 @@ import X509
         }
     }
 
+    /// A CA that reuses every valid authorization answers a second order for the same name
+    /// `ready`: the driver goes straight to finalize, fetching no authorization (fetching a
+    /// reused one is what can lock Pebble 2.4 up while the authorization's first order finalizes).
+    @Test func aReadyOrderGoesStraightToFinalize() async throws {
+        try await TestStack.using(
+            try await PrivatePebble.start("pebble-reuse", environment: ["PEBBLE_AUTHZREUSE": "100"]), tearDown: { await $0.stop() }
+        ) { pebble in
+            let solver = try await SharedHTTP01.shared.solver()
+            try await withClient(try await registeredClient(directoryURL: pebble.directoryURL, caFile: pebble.caFile)) { client in
+                let name = Pebble.uniqueDomain("reuse")
+                let driver = IssuanceDriver(client: client, solvers: [solver], propagationTimeout: .seconds(20))
+                var steps: [[IssuanceCheckpoint.Step]] = []
+                for _ in 0..<2 {
+                    var saved: [IssuanceCheckpoint.Step] = []
+                    let key = try PrivateKey.generate(.ecP256)
+                    let issued = try await driver.run(IssuanceRequest(identifiers: [name], certificateKey: key)) { saved.append($0.step) }
+                    #expect(key.matches(try Certificate(pem: issued.chainPEM)))
+                    steps.append(saved)
+                }
+                #expect(steps[0].first == .orderCreated, "a new name is authorized through its challenge: \(steps[0])")
+                #expect(steps[1].first == .orderReady, "the second order reuses the authorization: \(steps[1])")
+                #expect(!steps[1].contains(.challengesPresented))
+            }
+            #expect(try pebble.ordersCreated() == 2)
+        }
+    }
+
     struct Stop: Error {}
 
     /// Kills the issuance after each step in turn (the callback throws right

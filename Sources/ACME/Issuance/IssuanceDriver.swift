@@ -135,7 +135,12 @@ public struct IssuanceDriver: Sendable {
         next.orderURL = order.url
         next.finalizeURL = order.finalize
         next.authorizationURLs = order.authorizations
-        next.step = .orderCreated
+        // Every authorization already valid (reused by the CA): nothing to present or to wait
+        // for, and no authorization fetched. Fetching a reused one is also what locks up
+        // Pebble 2.4: its authorization handler write-locks the authorization, then read-locks
+        // the order that authorization was made for, while that order's own poll holds the
+        // order and waits for the authorization, and its finalization waits to write it.
+        next.step = order.status == .ready ? .orderReady : .orderCreated
     }
 
     private func presentChallenges(_ next: inout IssuanceCheckpoint, _ request: IssuanceRequest) async throws {
