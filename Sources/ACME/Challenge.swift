@@ -31,6 +31,39 @@ extension ACMEClient {
     public func acceptChallenge(url: String) async throws(ACMEError) -> ACMEChallenge {
         try await post(url, .challenge, payload: Array("{}".utf8)).decode(ACMEChallenge.self)
     }
+
+    /// The challenge as the server has it now.
+    public func fetchChallenge(url: String) async throws(ACMEError) -> ACMEChallenge {
+        try await fetch(ACMEChallenge.self, url, .challenge).0
+    }
+
+    /// Polls the challenge TASK answered until the CA validated it; `invalid` throws its problem
+    /// with the identifier. The challenge is polled, not its authorization: its status is the
+    /// authorization's for the one challenge answered, and Debian's Pebble 2.4 can lock up for good
+    /// serving an authorization: its handler looks the account up under the store's read lock
+    /// while it holds the authorization's write lock, so a new order's scan of every
+    /// authorization (holding the store's read lock) and any store write wait on each other for
+    /// ever. Its challenge handler holds no lock while it takes the store's. Should the wait time
+    /// out, the authorization says whether it ended another way (expired, deactivated).
+    public func waitForChallenge(_ task: ChallengeTask, timeout: Duration? = nil) async throws(ACMEError) {
+        do {
+            _ = try await poll(ACMEChallenge.self, task.challengeURL, .challenge, what: "challenge \(task.challengeURL)", timeout: timeout) {
+                challenge throws(ACMEError) in
+                switch challenge.status {
+                case .valid: return true
+                case .pending, .processing: return false
+                case .invalid: throw .orderInvalid(task.failure(challenge.error))
+                }
+            }
+        } catch .timedOut(let what, let retryAfter) {
+            let authorization = try await fetchAuthorization(url: task.authorizationURL)
+            switch authorization.status {
+            case .valid: return
+            case .pending: throw .timedOut(what: what, retryAfterSeconds: retryAfter)
+            case .invalid, .deactivated, .expired, .revoked: throw .orderInvalid(authorization.failure)
+            }
+        }
+    }
 }
 
 /// What a solver needs to satisfy one challenge. Codable so a checkpoint can
@@ -70,4 +103,12 @@ public struct ChallengeTask: Codable, Sendable, Hashable {
 
     /// dns-01: the TXT value, base64url(SHA-256(key authorization)) (RFC 8555 section 8.4).
     public var dnsRecordValue: String { Base64URL.encode(Digest.sha256(Array(keyAuthorization.utf8))) }
+
+    /// Why the CA refused this challenge (its PROBLEM), naming the identifier and the challenge type.
+    func failure(_ problem: ACMEProblem?) -> ACMEProblem {
+        var failure = problem ?? ACMEProblem(type: "urn:ietf:params:acme:error:unauthorized", detail: "the \(type.rawValue) challenge is invalid")
+        if failure.identifier == nil { failure.identifier = identifier }
+        failure.challengeType = type.rawValue
+        return failure
+    }
 }

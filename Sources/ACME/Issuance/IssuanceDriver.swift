@@ -136,10 +136,8 @@ public struct IssuanceDriver: Sendable {
         next.finalizeURL = order.finalize
         next.authorizationURLs = order.authorizations
         // Every authorization already valid (reused by the CA): nothing to present or to wait
-        // for, and no authorization fetched. Fetching a reused one is also what locks up
-        // Pebble 2.4: its authorization handler write-locks the authorization, then read-locks
-        // the order that authorization was made for, while that order's own poll holds the
-        // order and waits for the authorization, and its finalization waits to write it.
+        // for, and no authorization fetched (see `ACMEClient.waitForChallenge` for why fewer
+        // authorization fetches matter).
         next.step = order.status == .ready ? .orderReady : .orderCreated
     }
 
@@ -185,10 +183,7 @@ public struct IssuanceDriver: Sendable {
         }
         for task in next.challenges {
             // Only pending challenges: a resumed run must not re-POST one the CA already took.
-            let authorization = try await client.fetchAuthorization(url: task.authorizationURL)
-            guard authorization.status == .pending,
-                authorization.challenges.first(where: { $0.url == task.challengeURL })?.status == .pending
-            else { continue }
+            guard try await client.fetchChallenge(url: task.challengeURL).status == .pending else { continue }
             try await client.acceptChallenge(url: task.challengeURL)
         }
         next.step = .challengesAccepted
@@ -197,13 +192,13 @@ public struct IssuanceDriver: Sendable {
     private func awaitAuthorizations(_ next: inout IssuanceCheckpoint, _ log: Logger) async throws {
         let challenges = ACMEChallengeMetrics(ca: client.configuration.directoryURL)
         do {
-            for url in next.authorizationURLs {
-                let type = next.challenges.first { $0.authorizationURL == url }?.type
+            // Only the challenges answered: the other authorizations were valid when presented.
+            for task in next.challenges {
                 do {
-                    _ = try await client.waitForAuthorization(url: url)
-                    if let type { challenges.record(type, ending: nil) }
+                    try await client.waitForChallenge(task)
+                    challenges.record(task.type, ending: nil)
                 } catch {
-                    if let type { challenges.record(type, ending: error) }
+                    challenges.record(task.type, ending: error)
                     throw error
                 }
             }
