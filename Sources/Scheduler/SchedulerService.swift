@@ -23,6 +23,11 @@ public struct SchedulerConfiguration: Sendable {
     /// 1–2 h after the first, doubling, at most 32 h (the claim draws in [½, 1] of the
     /// ceiling), as cert-manager backs off a failing renewal.
     public var renewalBackoff: BackoffPolicy
+    /// Most renew jobs waiting for a worker at once (nil: no limit). Past it the renewal scan
+    /// submits more only as workers take them, every second, so a storm of due certificates
+    /// is not one burst of submissions that takes the machine from the API, and the broker's
+    /// queue stays short; the certificates wait, due, in the database meanwhile.
+    public var renewalQueueLimit: Int?
     /// Queued jobs untouched this long with no message waiting get a new message.
     public var staleQueuedAfter: Duration
     /// What is deleted when (nil: nothing is), and how often a retention pass runs.
@@ -33,7 +38,7 @@ public struct SchedulerConfiguration: Sendable {
     public init(
         relayInterval: Duration = .seconds(1), reapInterval: Duration = .seconds(5), expiryInterval: Duration = .seconds(60),
         expiringThresholds: [Int] = Maintenance.defaultExpiringThresholds, renewalInterval: Duration = .seconds(60),
-        renewalBackoff: BackoffPolicy = .renewal,
+        renewalBackoff: BackoffPolicy = .renewal, renewalQueueLimit: Int? = nil,
         staleQueuedAfter: Duration = .seconds(120),
         retention: RetentionPolicy? = .defaults, retentionInterval: Duration = .seconds(300),
         schedulerID: String = "scheduler-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
@@ -44,6 +49,7 @@ public struct SchedulerConfiguration: Sendable {
         self.expiringThresholds = expiringThresholds
         self.renewalInterval = renewalInterval
         self.renewalBackoff = renewalBackoff
+        self.renewalQueueLimit = renewalQueueLimit
         self.staleQueuedAfter = staleQueuedAfter
         self.retention = retention
         self.retentionInterval = retentionInterval
@@ -100,7 +106,11 @@ public final class SchedulerService: Service, Sendable {
                 }
                 group.addTask { await self.every(self.configuration.expiryInterval, "expiry") { _ = try await self.expiryTick() } }
                 if self.renew != nil {
-                    group.addTask { await self.every(self.configuration.renewalInterval, "renewal") { _ = try await self.renewalTick() } }
+                    group.addTask {
+                        await self.loop(self.configuration.renewalInterval, "renewal") {
+                            try await self.renewalPass().heldBack ? Self.heldBackRecheck : nil
+                        }
+                    }
                 }
                 if let poller = self.renewalInfo {
                     group.addTask {
@@ -186,17 +196,28 @@ public final class SchedulerService: Service, Sendable {
     /// worker's issuance budget spreads what the CA would refuse). A claim already moved the
     /// certificate's `renew_at` to the next try, so a failed submission is retried then.
     /// Returns the renewals claimed.
-    public func renewalTick() async throws -> Int {
-        guard let renew else { return 0 }
-        var claimed = 0, total = 0
+    public func renewalTick() async throws -> Int { try await renewalPass().submitted }
+
+    /// `renewalTick`, and whether `renewalQueueLimit` stopped it with renewals possibly still due.
+    public func renewalPass() async throws -> (submitted: Int, heldBack: Bool) {
+        guard let renew else { return (0, false) }
+        var claimed = 0, total = 0, room = 0
         repeat {
-            let batch = try await maintenance.claimDueRenewals(backoff: configuration.renewalBackoff, limit: Self.renewalBatch)
+            room = Self.renewalBatch
+            if let limit = configuration.renewalQueueLimit {
+                room = min(room, limit - (try await maintenance.queuedRenewals(upTo: limit)))
+                if room <= 0 { return (total, true) }
+            }
+            let batch = try await maintenance.claimDueRenewals(backoff: configuration.renewalBackoff, limit: room)
             claimed = batch.count
             total += claimed
             await submit(batch, renew)
-        } while claimed == Self.renewalBatch && !Task.isCancelled && !Task.isShuttingDownGracefully
-        return total
+        } while claimed == room && !Task.isCancelled && !Task.isShuttingDownGracefully
+        return (total, false)
     }
+
+    /// How soon a renewal scan held back by `renewalQueueLimit` looks again.
+    static let heldBackRecheck = Duration.seconds(1)
 
     /// Rows per scan statement: one short transaction each.
     static let batch = 100
@@ -271,15 +292,24 @@ public final class SchedulerService: Service, Sendable {
     }
 
     private func every(_ interval: Duration, _ name: String, _ body: @Sendable () async throws -> Void) async {
+        await loop(interval, name) {
+            try await body()
+            return nil
+        }
+    }
+
+    /// Runs BODY until shutdown, sleeping INTERVAL after each run, or as long as BODY asks (it has more to do soon).
+    private func loop(_ interval: Duration, _ name: String, _ body: @Sendable () async throws -> Duration?) async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            var wait = interval
             do {
-                try await body()
+                wait = try await body() ?? interval
             } catch is CancellationError {
                 return // shutting down: not a failure worth a warning
             } catch {
                 logger.warning("\(name) failed; retrying", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: interval)
+            try? await Task.sleep(for: wait)
         }
     }
 }

@@ -49,6 +49,16 @@ extension Maintenance {
         }
     }
 
+    /// Renew jobs waiting for a worker (queued, deferred ones too), counted up to LIMIT: the
+    /// renewal scan's backpressure (the `jobs_queued_due` partial index, never the whole table).
+    public func queuedRenewals(upTo limit: Int) async throws -> Int {
+        try await db.query(Self.queuedRenewalsQuery(upTo: limit)).first?.decode(Int.self, "n") ?? 0
+    }
+
+    public static func queuedRenewalsQuery(upTo limit: Int) -> PostgresQuery {
+        "SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE state = 'queued' AND kind = 'renew' LIMIT \(limit)) q"
+    }
+
     /// The renewal scan's SELECT (the `certificates_renew_due` index, soonest first).
     public static func dueRenewalsQuery(limit: Int) -> PostgresQuery {
         """

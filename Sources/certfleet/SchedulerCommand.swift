@@ -32,6 +32,21 @@ struct SchedulerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between renewal scans (env CERTFLEET_RENEWAL_INTERVAL; default 60).")
     var renewalInterval: Int?
 
+    @Option(
+        help: "Most renew jobs waiting for a worker at once; past it the scan submits more as workers take them (env CERTFLEET_RENEWAL_QUEUE_LIMIT; default 1000; 'off': no limit)."
+    )
+    var renewalQueueLimit: String?
+
+    /// The queue limit flag or variable, validated; nil: no limit.
+    func queueLimit() throws -> Int? {
+        let text = renewalQueueLimit ?? Environment.string("CERTFLEET_RENEWAL_QUEUE_LIMIT") ?? "1000"
+        if text == "off" { return nil }
+        guard let limit = Int(text), limit > 0 else {
+            throw ValidationError("the renewal queue limit is a positive number of jobs or 'off' (got '\(text)')")
+        }
+        return limit
+    }
+
     /// The thresholds flag or variable, validated.
     func thresholds() throws -> [Int] {
         guard let text = expiringThresholds ?? Environment.string("CERTFLEET_EXPIRING_THRESHOLDS") else {
@@ -47,6 +62,7 @@ struct SchedulerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let expiringThresholds = try thresholds()
+        let renewalQueueLimit = try queueLimit()
         let retention: RetentionPolicy
         do { retention = try RetentionPolicy.from(environment: ProcessInfo.processInfo.environment) } catch {
             throw ValidationError(error.description)
@@ -69,6 +85,7 @@ struct SchedulerCommand: AsyncParsableCommand {
                 expiryInterval: .seconds(expiryInterval ?? Environment.int("CERTFLEET_EXPIRY_INTERVAL") ?? 60),
                 expiringThresholds: expiringThresholds,
                 renewalInterval: .seconds(renewalInterval ?? Environment.int("CERTFLEET_RENEWAL_INTERVAL") ?? 60),
+                renewalQueueLimit: renewalQueueLimit,
                 retention: retention,
                 retentionInterval: .seconds(Environment.int("CERTFLEET_RETENTION_INTERVAL") ?? 300)),
             renew: { due, actor in
