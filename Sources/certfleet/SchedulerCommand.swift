@@ -33,7 +33,9 @@ struct SchedulerCommand: AsyncParsableCommand {
     var renewalInterval: Int?
 
     @Option(
-        help: "Most renew jobs waiting for a worker at once; past it the scan submits more as workers take them (env CERTFLEET_RENEWAL_QUEUE_LIMIT; default 1000; 'off': no limit)."
+        help: ArgumentHelp(
+            "Most renew jobs waiting for a worker at once; past it the scan submits more as workers take them "
+                + "(env CERTFLEET_RENEWAL_QUEUE_LIMIT; default 1000; 'off': no limit).")
     )
     var renewalQueueLimit: String?
 
