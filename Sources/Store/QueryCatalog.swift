@@ -74,6 +74,7 @@ public enum QueryCatalog {
             Entry(name: "commit fence and lock", query: JobCommit.fenceQuery(job: s.job, owner: "worker", certificate: s.certificate)),
             Entry(name: "idempotency replay", query: Submissions.replayQuery(project: s.project, key: s.idempotencyKey)),
             Entry(name: "renewal scan", query: Maintenance.dueRenewalsQuery(limit: 50)),
+            Entry(name: "renewal queue limit", query: Maintenance.queuedRenewalsQuery(upTo: 1000)),
             Entry(name: "expiring scan", query: Maintenance.expiringQuery(limit: 100)),
             Entry(name: "expiry scan", query: Maintenance.expiredQuery(limit: 100)),
             Entry(name: "reaper", query: Maintenance.reapQuery(limit: 100)),
