@@ -23,12 +23,29 @@ public struct ACMEAuthorization: Codable, Sendable, Hashable {
     /// identifier so the error names the failing domain.
     public var failure: ACMEProblem {
         let failed = challenges.first { $0.error != nil }
-        var problem =
-            failed?.error
-            ?? ACMEProblem(type: "urn:ietf:params:acme:error:unauthorized", detail: "authorization is \(status.rawValue)")
-        if problem.identifier == nil { problem.identifier = identifier }
-        problem.challengeType = failed?.type
-        return problem
+        return ACMEProblem.failure(
+            failed?.error, fallback: "authorization is \(status.rawValue)", identifier: identifier, challengeType: failed?.type)
+    }
+
+    /// True once `valid`, false while `pending`; any other (final) state throws `failure`.
+    func isValid() throws(ACMEError) -> Bool {
+        switch status {
+        case .valid: return true
+        case .pending: return false
+        case .invalid, .deactivated, .expired, .revoked: throw .orderInvalid(failure)
+        }
+    }
+}
+
+extension ACMEProblem {
+    /// PROBLEM (or an `unauthorized` one with FALLBACK as detail) naming IDENTIFIER, unless it
+    /// names one already, and the challenge type that failed: what an invalid authorization or
+    /// challenge reports.
+    static func failure(_ problem: ACMEProblem?, fallback: String, identifier: ACMEIdentifier, challengeType: String?) -> ACMEProblem {
+        var failure = problem ?? ACMEProblem(type: "urn:ietf:params:acme:error:unauthorized", detail: fallback)
+        if failure.identifier == nil { failure.identifier = identifier }
+        failure.challengeType = challengeType
+        return failure
     }
 }
 
@@ -44,12 +61,7 @@ extension ACMEClient {
     /// its challenge's problem with the identifier.
     public func waitForAuthorization(url: String, timeout: Duration? = nil) async throws(ACMEError) -> ACMEAuthorization {
         var authorization = try await poll(ACMEAuthorization.self, url, .authorization, what: "authorization \(url)", timeout: timeout) {
-            authorization throws(ACMEError) in
-            switch authorization.status {
-            case .valid: return true
-            case .pending: return false
-            case .invalid, .deactivated, .expired, .revoked: throw .orderInvalid(authorization.failure)
-            }
+            authorization throws(ACMEError) in try authorization.isValid()
         }
         authorization.url = url
         return authorization

@@ -52,15 +52,16 @@ extension ACMEClient {
                 switch challenge.status {
                 case .valid: return true
                 case .pending, .processing: return false
-                case .invalid: throw .orderInvalid(task.failure(challenge.error))
+                case .invalid:
+                    throw .orderInvalid(
+                        ACMEProblem.failure(
+                            challenge.error, fallback: "the \(task.type.rawValue) challenge is invalid", identifier: task.identifier,
+                            challengeType: task.type.rawValue))
                 }
             }
         } catch .timedOut(let what, let retryAfter) {
-            let authorization = try await fetchAuthorization(url: task.authorizationURL)
-            switch authorization.status {
-            case .valid: return
-            case .pending: throw .timedOut(what: what, retryAfterSeconds: retryAfter)
-            case .invalid, .deactivated, .expired, .revoked: throw .orderInvalid(authorization.failure)
+            guard try await fetchAuthorization(url: task.authorizationURL).isValid() else {
+                throw .timedOut(what: what, retryAfterSeconds: retryAfter)
             }
         }
     }
@@ -103,12 +104,4 @@ public struct ChallengeTask: Codable, Sendable, Hashable {
 
     /// dns-01: the TXT value, base64url(SHA-256(key authorization)) (RFC 8555 section 8.4).
     public var dnsRecordValue: String { Base64URL.encode(Digest.sha256(Array(keyAuthorization.utf8))) }
-
-    /// Why the CA refused this challenge (its PROBLEM), naming the identifier and the challenge type.
-    func failure(_ problem: ACMEProblem?) -> ACMEProblem {
-        var failure = problem ?? ACMEProblem(type: "urn:ietf:params:acme:error:unauthorized", detail: "the \(type.rawValue) challenge is invalid")
-        if failure.identifier == nil { failure.identifier = identifier }
-        failure.challengeType = type.rawValue
-        return failure
-    }
 }
