@@ -45,7 +45,9 @@ struct BenchJobs: AsyncParsableCommand {
         let submitter = Submissions.publishing(db: db, sealer: bench.sealer, amqp: bench.amqp, topology: bench.topology, logger: logger)
         let bundle = try Self.bundle()
 
-        print("jobs per round: \(jobs) (throughput: all submitted first, then drained, timed from the first claim to the last commit); latency: \(latencyJobs) jobs at \(latencyRate)/s")
+        print(
+            "jobs per round: \(jobs) (throughput: all submitted first, then drained, timed from the first claim to the last commit); "
+                + "latency: \(latencyJobs) jobs at \(latencyRate)/s")
         print("workers | drain jobs/s | machine CPU busy % | submit→commit p50 ms | p99 ms | pgbench -N tps (clients = jobs in flight) | ratio")
         var perWorkerCount: [Int: Double] = [:]
         var busyPerWorkerCount: [Int: Double] = [:]
