@@ -51,7 +51,7 @@ struct BenchJobs: AsyncParsableCommand {
         print("workers | drain jobs/s | machine CPU busy % | submit→commit p50 ms | p99 ms | pgbench -N tps (clients = jobs in flight) | ratio")
         var perWorkerCount: [Int: Double] = [:]
         var busyPerWorkerCount: [Int: Double] = [:]
-        var startUps: [Double] = []
+        var startUps: [(workers: Int, seconds: Double)] = []
         let project = bench.project, chain = bundle.chain, key = bundle.key, jobs = jobs
         let upload: @Sendable (Int, Int) async throws -> Void = { index, round in
             _ = try await submitter.upload(
@@ -83,7 +83,7 @@ struct BenchJobs: AsyncParsableCommand {
             let firstClaim = try span.decode(Date.self, "first"), lastFinish = try span.decode(Date.self, "last")
             let drainSeconds = lastFinish.timeIntervalSince(firstClaim)
             let rate = Double(jobs) / drainSeconds
-            startUps.append(firstClaim.timeIntervalSince(drainStart))
+            startUps.append((count, firstClaim.timeIntervalSince(drainStart)))
             // Latency: a steady trickle with the workers idle and ready.
             try await db.query("TRUNCATE events, outbox, jobs, certificate_versions, bindings, certificates CASCADE")
             for index in 0..<latencyJobs {
@@ -110,7 +110,7 @@ struct BenchJobs: AsyncParsableCommand {
         }
         print(
             "worker start-up (processes started → first claim), not counted in the drain: "
-                + startUps.map { String(format: "%.2f s", $0) }.joined(separator: ", "))
+                + startUps.map { String(format: "%.2f s with %d", $0.seconds, $0.workers) }.joined(separator: ", "))
         if let one = perWorkerCount[1], let two = perWorkerCount[2] {
             print(String(format: "scaling 2 workers / 1 worker: %.2f (target >= 1.7 until PostgreSQL is the bound)", two / one))
             if let busy = busyPerWorkerCount[1], busy >= 90 {
